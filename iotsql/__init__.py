@@ -1,0 +1,55 @@
+"""iotsql: the AWS IoT Core rules engine as a library.
+
+    rule = iotsql.compile("SELECT temp FROM 'sensors/+' WHERE temp > 30")
+    rule.evaluate(b'{"temp": 31}', topic="sensors/a")  # -> Output({'temp': 31})
+"""
+
+from iotsql.ast import unparse
+from iotsql.errors import (
+    ActionError,
+    EvaluationError,
+    InvalidTopicError,
+    IotSqlError,
+    LimitExceededError,
+    ProviderError,
+    RuleValidationError,
+    SqlParseError,
+    SqlWarning,
+)
+from iotsql.limits import Limits
+from iotsql.message import Context, Message
+from iotsql.parser import parse, parse_expression
+from iotsql.rule import CompiledRule, Explanation, Output, compile
+from iotsql.topics import TopicIndex, filter_matches, validate_filter, validate_topic
+from iotsql.values import UNDEFINED, SqlVersion
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "UNDEFINED",
+    "ActionError",
+    "CompiledRule",
+    "Context",
+    "EvaluationError",
+    "Explanation",
+    "InvalidTopicError",
+    "IotSqlError",
+    "LimitExceededError",
+    "Limits",
+    "Message",
+    "Output",
+    "ProviderError",
+    "RuleValidationError",
+    "SqlParseError",
+    "SqlVersion",
+    "SqlWarning",
+    "TopicIndex",
+    "__version__",
+    "compile",
+    "filter_matches",
+    "parse",
+    "parse_expression",
+    "unparse",
+    "validate_filter",
+    "validate_topic",
+]

@@ -1,0 +1,806 @@
+"""AST to closures. Each node becomes, once per rule, a Python closure `fn(doc, run) -> value`
+where `doc` is the document in scope (the payload, or the element of a nested query) and `run`
+the evaluation state (message, SET variables, provider). Constant sub-trees are folded; common
+shapes (attribute paths, comparisons with a constant) get specialised closures.
+
+This module is the only one that knows evaluation order: SET, then WHERE, then SELECT. It also
+performs every static check the AWS service performs at CreateTopicRule: unknown functions,
+functions or syntax missing from the rule's SQL version, SET variable rules, per-statement
+limits of external functions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, DecimalException
+from typing import Any, Final
+
+from iotsql import ast
+from iotsql import functions as _functions  # noqa: F401  (registers every built-in)
+from iotsql.errors import IotSqlError, LimitExceededError, SqlParseError, SqlWarning
+from iotsql.functions.cast import CAST_TYPES
+from iotsql.functions.registry import REGISTRY, FunctionSpec
+from iotsql.limits import DEFAULT_LIMITS, Limits
+from iotsql.message import Run
+from iotsql.operators import (
+    ARITHMETIC,
+    BINARY_OPERATORS,
+    as_bool,
+    get_item,
+    op_eq,
+    op_neg,
+    op_not,
+)
+from iotsql.values import (
+    DECIMAL_CONTEXT,
+    UNDEFINED,
+    Binary,
+    SqlVersion,
+    finalize,
+    json_text,
+    whole_to_int,
+)
+
+U = UNDEFINED
+Closure = Callable[[Any, Run], Any]
+
+
+class _NotConstant:
+    def __repr__(self) -> str:
+        return "NOT_CONSTANT"
+
+
+NOT_CONSTANT: Final = _NotConstant()
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled expression: its closure, and its value when it is a compile-time constant."""
+
+    fn: Closure
+    const: Any = NOT_CONSTANT
+
+    @property
+    def is_const(self) -> bool:
+        return self.const is not NOT_CONSTANT
+
+
+def _constant(value: Any) -> Compiled:
+    return Compiled(lambda doc, run: value, value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What names mean where an expression sits: the top level, or inside a nested query
+    whose FROM may be aliased (`FROM arr AS a`)."""
+
+    nested: bool = False
+    alias: str | None = None
+
+
+TOP_SCOPE = _Scope()
+
+
+def truthy(value: Any) -> bool:
+    """WHERE fires on Boolean true and on the String 'true' in any case, the coercion the
+    Boolean operators apply."""
+    return value is True or (type(value) is str and value.lower() == "true")
+
+
+def store(value: Any, whole_ints: bool) -> Any:
+    """A value as it goes into an output object or array (see `values.finalize`); a raw
+    non-JSON body becomes its text when it is UTF-8, else Undefined."""
+    t = type(value)
+    if t is Decimal or t is float:
+        return finalize(value, whole_ints)
+    if t is Binary:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return U
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class SelectPlan:
+    """A compiled SELECT: `build(doc, run)` produces the output value (dict for a list, any
+    value for VALUE, the document itself for a lone `*`), `items` the named closures (for
+    explanations), `passthrough` whether the output is the document unchanged."""
+
+    build: Closure
+    items: tuple[tuple[str, Closure], ...]
+    value: bool
+    passthrough: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStatement:
+    """Everything `CompiledRule` needs to evaluate a statement."""
+
+    statement: ast.Statement
+    version: SqlVersion
+    assignments: tuple[tuple[str, Closure], ...]
+    where: Closure | None
+    select: SelectPlan
+    variable_count: int
+    warnings: tuple[SqlWarning, ...]
+    external_calls: Counter[str]
+
+
+class Compiler:
+    """Compiles one statement for one SQL version."""
+
+    def __init__(
+        self,
+        sql: str,
+        version: SqlVersion,
+        limits: Limits = DEFAULT_LIMITS,
+        registry: dict[str, FunctionSpec] | None = None,
+    ) -> None:
+        self.sql = sql
+        self.version = version
+        self.limits = limits
+        self.registry = REGISTRY if registry is None else registry
+        self.whole_ints = version.whole_decimals_are_ints
+        self.variables: dict[str, int] = {}
+        self.warnings: list[SqlWarning] = []
+        self.external_calls: Counter[str] = Counter()
+        self._line_starts = [0]
+        for index, char in enumerate(sql):
+            if char == "\n":
+                self._line_starts.append(index + 1)
+
+    # ---- errors and source text ---------------------------------------------------------------
+
+    def error(self, message: str, pos: ast.Pos, hint: str | None = None) -> SqlParseError:
+        end = pos.end_column if pos.end_line == pos.line and pos is not ast.NOPOS else None
+        return SqlParseError(message, self.sql, pos.line, pos.column, end_column=end, hint=hint)
+
+    def source_text(self, pos: ast.Pos) -> str:
+        if pos is ast.NOPOS or pos.line > len(self._line_starts):
+            return ""
+        start = self._line_starts[pos.line - 1] + pos.column - 1
+        end_line = min(pos.end_line, len(self._line_starts))
+        end = self._line_starts[end_line - 1] + pos.end_column - 1
+        return self.sql[start:end].strip()
+
+    def _require(self, available: bool, feature: str, pos: ast.Pos) -> None:
+        if not available:
+            raise self.error(
+                f"{feature} needs SQL version 2016-03-23 or later "
+                f"(this rule uses {self.version.value})",
+                pos,
+                hint="set awsIotSqlVersion to 2016-03-23",
+            )
+
+    # ---- statement ------------------------------------------------------------------------------
+
+    def compile_statement(self, statement: ast.Statement) -> CompiledStatement:
+        assignments: list[tuple[str, Closure]] = []
+        if len(statement.assignments) > self.limits.max_variables:
+            raise LimitExceededError(
+                "SET variables", len(statement.assignments), self.limits.max_variables
+            )
+        for assignment in statement.assignments:
+            name = assignment.name
+            if len(name) > self.limits.max_variable_name:
+                raise self.error(
+                    f"variable name @{name} is longer than {self.limits.max_variable_name} characters",
+                    assignment.pos,
+                )
+            if name in self.variables:
+                raise self.error(f"variable @{name} is assigned twice; variables are immutable", assignment.pos)
+            compiled = self.expr(assignment.expr, TOP_SCOPE)
+            self.variables[name] = len(self.variables)
+            assignments.append((name, compiled.fn))
+        where = self.expr(statement.where, TOP_SCOPE).fn if statement.where is not None else None
+        select = self.select(statement.select, TOP_SCOPE)
+        return CompiledStatement(
+            statement=statement,
+            version=self.version,
+            assignments=tuple(assignments),
+            where=where,
+            select=select,
+            variable_count=len(self.variables),
+            warnings=tuple(self.warnings),
+            external_calls=self.external_calls,
+        )
+
+    # ---- SELECT ---------------------------------------------------------------------------------
+
+    def item_name(self, expr: ast.Expr) -> str:
+        """The key of an unaliased SELECT item: a path's last segment, a function's name as
+        written, otherwise the item's source text."""
+        if isinstance(expr, ast.Name):
+            return expr.name
+        if isinstance(expr, ast.Member):
+            return expr.name
+        if isinstance(expr, ast.Variable):
+            return expr.name
+        if isinstance(expr, ast.Call):
+            return expr.name
+        if isinstance(expr, ast.Cast):
+            return "cast"
+        return self.source_text(expr.pos) or ast.unparse(expr)
+
+    def select(self, select: ast.Select, scope: _Scope) -> SelectPlan:
+        whole = self.whole_ints
+        if select.value:
+            item = select.items[0]
+            compiled = self.expr(item.expr, scope)
+            fn = compiled.fn
+            if isinstance(item.expr, ast.Wildcard):
+                return SelectPlan(fn, (("*", fn),), True, True)
+            top_level_arrays = self.version.supports_top_level_arrays or scope.nested
+
+            def build_value(doc: Any, run: Run) -> Any:
+                value = fn(doc, run)
+                if type(value) is list and not top_level_arrays:
+                    return U
+                return store(value, whole)
+
+            return SelectPlan(build_value, (("VALUE", fn),), True, False)
+
+        items = select.items
+        if len(items) == 1 and isinstance(items[0].expr, ast.Wildcard) and items[0].alias is None:
+            identity = self.expr(items[0].expr, scope).fn
+            return SelectPlan(identity, (("*", identity),), False, True)
+
+        # Each entry: (kind, key, closure); kinds: 0 key, 1 nested alias path, 2 merge.
+        plan: list[tuple[int, Any, Closure]] = []
+        named: list[tuple[str, Closure]] = []
+        for item in items:
+            compiled = self.expr(item.expr, scope)
+            fn = compiled.fn
+            if item.alias is None and isinstance(item.expr, (ast.Wildcard, ast.ObjectLit)):
+                plan.append((2, None, fn))
+                named.append(("*" if isinstance(item.expr, ast.Wildcard) else "{...}", fn))
+            elif item.alias is not None and len(item.alias) > 1:
+                plan.append((1, item.alias, fn))
+                named.append((".".join(item.alias), fn))
+            else:
+                key = item.alias[0] if item.alias else self.item_name(item.expr)
+                plan.append((0, key, fn))
+                named.append((key, fn))
+
+        if all(kind == 0 for kind, _, _ in plan):
+            pairs = tuple((key, fn) for _, key, fn in plan)
+
+            def build_keys(doc: Any, run: Run) -> Any:
+                out: dict[str, Any] = {}
+                for key, fn in pairs:
+                    value = fn(doc, run)
+                    if value is not U:
+                        t = type(value)
+                        if t is Decimal or t is float or t is Binary:
+                            value = store(value, whole)
+                            if value is U:
+                                continue
+                        out[key] = value
+                return out
+
+            return SelectPlan(build_keys, tuple(named), False, False)
+
+        steps = tuple(plan)
+
+        def build_mixed(doc: Any, run: Run) -> Any:
+            out: dict[str, Any] = {}
+            for kind, key, fn in steps:
+                value = fn(doc, run)
+                if value is U:
+                    continue
+                if kind == 2:
+                    if type(value) is dict:
+                        out.update(value)
+                    continue
+                value = store(value, whole)
+                if value is U:
+                    continue
+                if kind == 0:
+                    out[key] = value
+                    continue
+                target = out
+                for part in key[:-1]:
+                    child = target.get(part)
+                    if type(child) is not dict:
+                        child = target[part] = {}
+                    target = child
+                target[key[-1]] = value
+            return out
+
+        return SelectPlan(build_mixed, tuple(named), False, False)
+
+    # ---- expressions ----------------------------------------------------------------------------
+
+    def expr(self, node: ast.Expr, scope: _Scope) -> Compiled:
+        method = _DISPATCH.get(type(node))
+        if method is None:
+            raise self.error(f"unsupported expression {type(node).__name__}", getattr(node, "pos", ast.NOPOS))
+        return method(self, node, scope)
+
+    def _int(self, node: ast.IntLit, scope: _Scope) -> Compiled:
+        if len(str(abs(node.value))) > 34:
+            raise self.error("an Int literal has at most 34 digits", node.pos)
+        return _constant(node.value)
+
+    def _decimal(self, node: ast.DecimalLit, scope: _Scope) -> Compiled:
+        try:
+            exact = DECIMAL_CONTEXT.create_decimal(node.text)
+        except DecimalException:
+            raise self.error(
+                "a Decimal literal must be between 1E-999 and 9.999...E999 in magnitude", node.pos
+            ) from None
+        if self.whole_ints:
+            whole = whole_to_int(exact)
+            if type(whole) is int:
+                return _constant(whole)
+        as_float = float(exact)
+        if Decimal(repr(as_float)) == exact:
+            # A double compares and computes exactly like this decimal (see values.to_exact).
+            return _constant(as_float)
+        return _constant(exact)
+
+    def _string(self, node: ast.StringLit, scope: _Scope) -> Compiled:
+        return _constant(node.value)
+
+    def _bool(self, node: ast.BoolLit, scope: _Scope) -> Compiled:
+        return _constant(node.value)
+
+    def _null(self, node: ast.NullLit, scope: _Scope) -> Compiled:
+        return _constant(None)
+
+    def _wildcard(self, node: ast.Wildcard, scope: _Scope) -> Compiled:
+        return Compiled(lambda doc, run: doc)
+
+    def _name(self, node: ast.Name, scope: _Scope) -> Compiled:
+        if scope.alias is not None and node.name == scope.alias:
+            return Compiled(lambda doc, run: doc)
+        return Compiled(_path_closure(None, (node.name,)))
+
+    def _variable(self, node: ast.Variable, scope: _Scope) -> Compiled:
+        index = self.variables.get(node.name)
+        if index is None:
+            raise self.error(
+                f"variable @{node.name} is not assigned by an earlier SET", node.pos,
+                hint="assign it first: SET @name = expression SELECT ...",
+            )  # fmt: skip
+
+        def variable(doc: Any, run: Run) -> Any:
+            return run.vars[index]
+
+        return Compiled(variable)
+
+    def _member(self, node: ast.Member, scope: _Scope) -> Compiled:
+        keys: list[str] = []
+        base: ast.Expr = node
+        while isinstance(base, ast.Member):
+            keys.append(base.name)
+            base = base.base
+        keys.reverse()
+        if isinstance(base, ast.Wildcard) or (
+            isinstance(base, ast.Name) and scope.alias is not None and base.name == scope.alias
+        ):
+            return Compiled(_path_closure(None, tuple(keys)))
+        if isinstance(base, ast.Name):
+            return Compiled(_path_closure(None, (base.name, *keys)))
+        root = self.expr(base, scope)
+        if root.is_const:
+            value = root.const
+            for key in keys:
+                value = value.get(key, U) if type(value) is dict else U
+            return _constant(value)
+        return Compiled(_path_closure(root.fn, tuple(keys)))
+
+    def _index(self, node: ast.Index, scope: _Scope) -> Compiled:
+        base = self.expr(node.base, scope)
+        key = self.expr(node.index, scope)
+        if base.is_const and key.is_const:
+            return _constant(get_item(base.const, key.const))
+        base_fn, key_fn = base.fn, key.fn
+
+        def index(doc: Any, run: Run) -> Any:
+            return get_item(base_fn(doc, run), key_fn(doc, run))
+
+        return Compiled(index)
+
+    def _unary(self, node: ast.Unary, scope: _Scope) -> Compiled:
+        operand = self.expr(node.operand, scope)
+        if node.op == "NOT":
+            op = op_not
+        else:
+            op = self._numeric(op_neg)
+        if operand.is_const:
+            return _constant(op(operand.const))
+        fn = operand.fn
+        return Compiled(lambda doc, run: op(fn(doc, run)))
+
+    def _numeric(self, op: Callable[..., Any]) -> Callable[..., Any]:
+        """`op` with 2016-03-23's whole-number rule applied to its Decimal results."""
+        if not self.whole_ints:
+            return op
+
+        def whole(*args: Any) -> Any:
+            result = op(*args)
+            if type(result) is Decimal:
+                return whole_to_int(result)
+            return result
+
+        return whole
+
+    def _binary(self, node: ast.Binary, scope: _Scope) -> Compiled:
+        left = self.expr(node.left, scope)
+        right = self.expr(node.right, scope)
+        op = BINARY_OPERATORS[node.op]
+        if node.op in ARITHMETIC:
+            op = self._numeric(op)
+        if left.is_const and right.is_const:
+            return _constant(op(left.const, right.const))
+        lf, rf = left.fn, right.fn
+        special = _specialised_comparison(node.op, left, right)
+        if special is not None:
+            return Compiled(special)
+
+        def binary(doc: Any, run: Run) -> Any:
+            return op(lf(doc, run), rf(doc, run))
+
+        return Compiled(binary)
+
+    def _case(self, node: ast.Case, scope: _Scope) -> Compiled:
+        whens = tuple(
+            (self.expr(w.condition, scope).fn, self.expr(w.result, scope).fn) for w in node.whens
+        )
+        default = self.expr(node.default, scope).fn if node.default is not None else None
+        if node.subject is None:
+
+            def searched(doc: Any, run: Run) -> Any:
+                for condition, result in whens:
+                    if as_bool(condition(doc, run)) is True:
+                        return result(doc, run)
+                return default(doc, run) if default is not None else U
+
+            return Compiled(searched)
+        subject = self.expr(node.subject, scope).fn
+
+        def simple(doc: Any, run: Run) -> Any:
+            value = subject(doc, run)
+            if value is U:
+                return U
+            for candidate, result in whens:
+                if op_eq(value, candidate(doc, run)) is True:
+                    return result(doc, run)
+            return default(doc, run) if default is not None else U
+
+        return Compiled(simple)
+
+    def _array(self, node: ast.ArrayLit, scope: _Scope) -> Compiled:
+        self._require(self.version.supports_literals, "an array literal", node.pos)
+        items = [self.expr(i, scope) for i in node.items]
+        whole = self.whole_ints
+        if all(i.is_const for i in items):
+            values = [i.const for i in items]
+            if any(v is U for v in values):
+                return _constant(U)
+            return Compiled(lambda doc, run: [store(v, whole) for v in values])
+        fns = tuple(i.fn for i in items)
+
+        def array(doc: Any, run: Run) -> Any:
+            out = []
+            for fn in fns:
+                value = fn(doc, run)
+                if value is U:
+                    return U
+                out.append(store(value, whole))
+            return out
+
+        return Compiled(array)
+
+    def _object(self, node: ast.ObjectLit, scope: _Scope) -> Compiled:
+        self._require(self.version.supports_literals, "an object literal", node.pos)
+        entries = tuple((key, self.expr(value, scope).fn) for key, value in node.entries)
+        whole = self.whole_ints
+
+        def obj(doc: Any, run: Run) -> Any:
+            out: dict[str, Any] = {}
+            for key, fn in entries:
+                value = fn(doc, run)
+                if value is not U:
+                    value = store(value, whole)
+                    if value is not U:
+                        out[key] = value
+            return out
+
+        return Compiled(obj)
+
+    def _subquery(self, node: ast.Subquery, scope: _Scope) -> Compiled:
+        self._require(self.version.supports_nested_queries, "a nested query", node.pos)
+        source = self.expr(node.source, scope).fn
+        inner = _Scope(nested=True, alias=node.alias)
+        where = self.expr(node.where, inner).fn if node.where is not None else None
+        build = self.select(node.select, inner).build
+
+        def subquery(doc: Any, run: Run) -> Any:
+            elements = source(doc, run)
+            if type(elements) is not list:
+                if elements is U or elements is None or type(elements) is Binary:
+                    return U
+                # A non-array source is a one-element array (observed on AWS: FROM *).
+                elements = [elements]
+            out = []
+            for element in elements:
+                if where is not None and not truthy(where(element, run)):
+                    continue
+                value = build(element, run)
+                if value is not U:
+                    out.append(value)
+            return out
+
+        return Compiled(subquery)
+
+    def _exists(self, node: ast.Exists, scope: _Scope) -> Compiled:
+        query = self._subquery(node.query, scope).fn
+
+        def exists(doc: Any, run: Run) -> Any:
+            result = query(doc, run)
+            return type(result) is list and len(result) > 0
+
+        return Compiled(exists)
+
+    def _cast(self, node: ast.Cast, scope: _Scope) -> Compiled:
+        entry = CAST_TYPES.get(node.type_name.lower())
+        if entry is None:
+            raise self.error(
+                f"unknown cast type {node.type_name!r}",
+                node.pos,
+                hint="use String, Int, Integer, Double, Decimal, Bool or Boolean",
+            )
+        convert, since = entry
+        self._require(self.version.at_least(since), f"cast(... AS {node.type_name})", node.pos)
+        convert = self._numeric(convert)
+        operand = self.expr(node.expr, scope)
+        if operand.is_const:
+            return _constant(convert(operand.const))
+        fn = operand.fn
+        return Compiled(lambda doc, run: convert(fn(doc, run)))
+
+    def _call(self, node: ast.Call, scope: _Scope) -> Compiled:
+        spec = self.registry.get(node.name.lower())
+        if spec is None:
+            raise self.error(f"unknown function {node.name}()", node.pos)
+        if not spec.available_in(self.version):
+            raise self.error(
+                f"function {spec.name}() needs SQL version {spec.since.value} or later "
+                f"(this rule uses {self.version.value})",
+                node.pos,
+                hint=f"set awsIotSqlVersion to {spec.since.value}",
+            )
+        compiled = [self.expr(arg, scope) for arg in node.args]
+        if not spec.accepts(len(node.args)):
+            self.warnings.append(
+                SqlWarning(
+                    f"{spec.name}() takes {spec.arity_text} argument(s), not {len(node.args)}: "
+                    "AWS IoT evaluates this call to Undefined",
+                    node.pos.line,
+                    node.pos.column,
+                    code="arity",
+                )
+            )
+            return _constant(U)
+        if spec.external:
+            self.external_calls[spec.name] += 1
+            limit = spec.per_statement_limit
+            if limit is not None and self.external_calls[spec.name] > limit:
+                raise LimitExceededError(
+                    f"{spec.name}() calls per SQL statement",
+                    self.external_calls[spec.name],
+                    limit,
+                )
+        for position in spec.literal_args:
+            if position < len(node.args) and not isinstance(node.args[position], ast.StringLit):
+                raise self.error(
+                    f"argument {position + 1} of {spec.name}() must be a literal string",
+                    node.args[position].pos,
+                )
+        fns = [c.fn for c in compiled]
+        if spec.raw_star:
+            for position, arg in enumerate(node.args):
+                if isinstance(arg, ast.Wildcard) and not scope.nested:
+                    fns[position] = _raw_body
+        impl = spec.impl
+        if spec.lazy:
+            arguments = tuple(fns)
+            return Compiled(lambda doc, run: impl(run, doc, arguments))
+        invoke = _invoker(spec, self.whole_ints)
+        if spec.pure and all(c.is_const for c in compiled) and not spec.raw_star:
+            return _constant(invoke(None, [c.const for c in compiled]))
+        return Compiled(_call_closure(invoke, tuple(fns), spec.context))
+
+
+_DISPATCH: dict[type, Callable[[Compiler, Any, _Scope], Compiled]] = {
+    ast.IntLit: Compiler._int,
+    ast.DecimalLit: Compiler._decimal,
+    ast.StringLit: Compiler._string,
+    ast.BoolLit: Compiler._bool,
+    ast.NullLit: Compiler._null,
+    ast.Wildcard: Compiler._wildcard,
+    ast.Name: Compiler._name,
+    ast.Variable: Compiler._variable,
+    ast.Member: Compiler._member,
+    ast.Index: Compiler._index,
+    ast.Unary: Compiler._unary,
+    ast.Binary: Compiler._binary,
+    ast.Case: Compiler._case,
+    ast.ArrayLit: Compiler._array,
+    ast.ObjectLit: Compiler._object,
+    ast.Subquery: Compiler._subquery,
+    ast.Exists: Compiler._exists,
+    ast.Cast: Compiler._cast,
+    ast.Call: Compiler._call,
+}
+
+
+def _raw_body(doc: Any, run: Run) -> Any:
+    return run.message.body
+
+
+def _path_closure(root: Closure | None, keys: tuple[str, ...]) -> Closure:
+    """`a.b.c`: walk object members from the document (or from `root`'s value)."""
+    if root is None and len(keys) == 1:
+        (key,) = keys
+
+        def field(doc: Any, run: Run) -> Any:
+            return doc.get(key, U) if type(doc) is dict else U
+
+        return field
+    if root is None and len(keys) == 2:
+        first, second = keys
+
+        def field2(doc: Any, run: Run) -> Any:
+            if type(doc) is dict:
+                value = doc.get(first, U)
+                if type(value) is dict:
+                    return value.get(second, U)
+            return U
+
+        return field2
+
+    def path(doc: Any, run: Run) -> Any:
+        value = doc if root is None else root(doc, run)
+        for key in keys:
+            if type(value) is not dict:
+                return U
+            value = value.get(key, U)
+        return value
+
+    return path
+
+
+def _specialised_comparison(op: str, left: Compiled, right: Compiled) -> Closure | None:
+    """A comparison of an expression with a numeric constant, the most common WHERE shape:
+    compare natively when the value is a number, else fall back to the general table."""
+    if left.is_const or not right.is_const:
+        return None
+    constant = right.const
+    if type(constant) not in (int, float) or op not in ("<", "<=", ">", ">=", "=", "<>", "!="):
+        return None
+    general = BINARY_OPERATORS[op]
+    lf = left.fn
+    if op == ">":
+
+        def gt(doc: Any, run: Run) -> Any:
+            value = lf(doc, run)
+            t = type(value)
+            if t is float or t is int:
+                return value > constant
+            return general(value, constant)
+
+        return gt
+    if op == ">=":
+
+        def ge(doc: Any, run: Run) -> Any:
+            value = lf(doc, run)
+            t = type(value)
+            if t is float or t is int:
+                return value >= constant
+            return general(value, constant)
+
+        return ge
+    if op == "<":
+
+        def lt(doc: Any, run: Run) -> Any:
+            value = lf(doc, run)
+            t = type(value)
+            if t is float or t is int:
+                return value < constant
+            return general(value, constant)
+
+        return lt
+    if op == "<=":
+
+        def le(doc: Any, run: Run) -> Any:
+            value = lf(doc, run)
+            t = type(value)
+            if t is float or t is int:
+                return value <= constant
+            return general(value, constant)
+
+        return le
+    if op == "=":
+
+        def eq(doc: Any, run: Run) -> Any:
+            value = lf(doc, run)
+            t = type(value)
+            if t is float or t is int:
+                return value == constant
+            return general(value, constant)
+
+        return eq
+
+    def ne(doc: Any, run: Run) -> Any:
+        value = lf(doc, run)
+        t = type(value)
+        if t is float or t is int:
+            return value != constant
+        return general(value, constant)
+
+    return ne
+
+
+def _invoker(spec: FunctionSpec, whole_ints: bool) -> Callable[[Run | None, list[Any]], Any]:
+    """Call `spec` on evaluated arguments with AWS's rules: Undefined in, Undefined out (unless
+    the function takes Undefined), any failure of the implementation is Undefined, and
+    2016-03-23 turns whole-number Decimal results into Ints."""
+    impl = spec.impl
+    propagate = spec.propagate_undefined
+    context = spec.context
+
+    def invoke(run: Run | None, args: list[Any]) -> Any:
+        if propagate:
+            for arg in args:
+                if arg is U:
+                    return U
+        try:
+            result = impl(run, *args) if context else impl(*args)
+        except IotSqlError:
+            raise
+        except Exception:  # a function given arguments it cannot use returns Undefined
+            return U
+        if whole_ints:
+            t = type(result)
+            if t is float or t is Decimal:
+                return whole_to_int(result)
+        return result
+
+    return invoke
+
+
+def _call_closure(
+    invoke: Callable[[Run | None, list[Any]], Any], fns: tuple[Closure, ...], context: bool
+) -> Closure:
+    if len(fns) == 0:
+        return lambda doc, run: invoke(run, [])
+    if len(fns) == 1:
+        (f0,) = fns
+        return lambda doc, run: invoke(run, [f0(doc, run)])
+    if len(fns) == 2:
+        f0, f1 = fns
+        return lambda doc, run: invoke(run, [f0(doc, run), f1(doc, run)])
+    return lambda doc, run: invoke(run, [f(doc, run) for f in fns])
+
+
+def check_variable_size(name: str, value: Any, limits: Limits) -> int:
+    """The minified-JSON size of a SET variable's value, raising if over the per-variable limit."""
+    if value is U:
+        return 0
+    t = type(value)
+    if t is str:
+        size = len(value.encode("utf-8")) + 2
+    elif t is list or t is dict:
+        size = len(json_text(value).encode("utf-8"))
+    else:
+        return 8
+    if size > limits.max_variable_bytes:
+        raise LimitExceededError(f"SET variable @{name} size (bytes)", size, limits.max_variable_bytes)
+    return size
+

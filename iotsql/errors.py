@@ -1,0 +1,115 @@
+"""The exceptions iotsql raises: one hierarchy under `IotSqlError`, each carrying what a user
+needs to fix the problem (a position and a caret for SQL, the field for a rule, the limit hit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class IotSqlError(Exception):
+    """Base class of every error iotsql raises on purpose."""
+
+
+class SqlParseError(IotSqlError):
+    """A statement AWS IoT would reject with `SqlParseException` at CreateTopicRule.
+
+    `line` and `column` are 1-based; `str()` shows the offending line with a caret under it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        sql: str = "",
+        line: int = 1,
+        column: int = 1,
+        *,
+        end_column: int | None = None,
+        expected: Sequence[str] = (),
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.sql = sql
+        self.line = line
+        self.column = column
+        self.end_column = end_column
+        self.expected = tuple(expected)
+        self.hint = hint
+        super().__init__(self._render())
+
+    @property
+    def excerpt(self) -> str:
+        """The statement's offending line with a caret (or a run of carets) under the spot."""
+        lines = self.sql.splitlines() or [""]
+        text = lines[self.line - 1] if 0 < self.line <= len(lines) else ""
+        width = max(1, (self.end_column or self.column + 1) - self.column)
+        return f"{text}\n{' ' * (self.column - 1)}{'^' * width}"
+
+    def _render(self) -> str:
+        parts = [f"{self.message} (line {self.line}, column {self.column})"]
+        if self.expected:
+            parts.append("expected one of: " + ", ".join(self.expected))
+        if self.sql:
+            parts.append(self.excerpt)
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "\n".join(parts)
+
+
+class LimitExceededError(IotSqlError):
+    """A documented AWS IoT limit (payload size, topic length, SET variables...) was exceeded."""
+
+    def __init__(self, limit: str, value: int, maximum: int, detail: str = "") -> None:
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        text = f"{limit} limit exceeded: {value} > {maximum}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class InvalidTopicError(IotSqlError):
+    """A topic name or topic filter that AWS IoT would refuse."""
+
+
+class EvaluationError(IotSqlError):
+    """Evaluating a rule failed in a way AWS IoT reports as a rule execution failure (the
+    actions do not run and the error action is invoked), for example an external function
+    that could not be called."""
+
+    def __init__(self, message: str, function: str | None = None) -> None:
+        self.function = function
+        super().__init__(message)
+
+
+class ProviderError(EvaluationError):
+    """An external function (aws_lambda, get_dynamodb...) had no provider or its provider failed."""
+
+
+class RuleValidationError(IotSqlError):
+    """A topic rule payload that CreateTopicRule would refuse; `field` names the bad field."""
+
+    def __init__(self, message: str, field: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class ActionError(IotSqlError):
+    """A rule action could not be delivered."""
+
+
+class SqlWarning:
+    """Something legal but almost certainly not what the author meant (a function called with
+    the wrong number of arguments evaluates to Undefined on AWS). Collected at compile time."""
+
+    __slots__ = ("code", "column", "line", "message")
+
+    def __init__(self, message: str, line: int = 1, column: int = 1, code: str = "") -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        self.code = code
+
+    def __repr__(self) -> str:
+        return f"SqlWarning({self.message!r}, line={self.line}, column={self.column})"
+
+    def __str__(self) -> str:
+        return f"{self.message} (line {self.line}, column {self.column})"

@@ -1,0 +1,130 @@
+"""The function registry: every AWS IoT SQL function is declared once, with the `@function`
+decorator, stating its arity, the SQL version that introduced it, whether it is pure (so that
+calls on constants fold at compile time), and how it takes its arguments.
+
+Calling conventions (what the implementation receives):
+
+- default: the evaluated argument values; if any is Undefined the call is Undefined without
+  calling the implementation (`undefined="propagate"`), unless `undefined="pass"`;
+- `context=True`: the evaluation `Run` first (message, context, provider, rule), then the values;
+- `lazy=True`: `(run, doc, arguments)` where `arguments` are compiled closures to call as
+  `arg(doc, run)`, for functions that must catch failures of their arguments (get_or_default);
+- `raw_star=True`: a bare `*` argument arrives as the message's raw body bytes (encode).
+
+An implementation returns a value or UNDEFINED; a Python exception inside it means Undefined
+(AWS: "functions called with invalid arguments return Undefined"), except `IotSqlError`s, which
+are rule failures (an external lookup that failed) and propagate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from iotsql.values import V1, SqlVersion
+
+AWS_FUNCTIONS_PAGE = "https://docs.aws.amazon.com/iot/latest/developerguide/iot-sql-functions.html"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """Everything the compiler and the docs need to know about one function."""
+
+    name: str
+    impl: Callable[..., Any]
+    min_args: int
+    max_args: int | None
+    since: SqlVersion
+    pure: bool
+    family: str
+    context: bool = False
+    lazy: bool = False
+    raw_star: bool = False
+    propagate_undefined: bool = True
+    external: bool = False
+    per_statement_limit: int | None = None
+    anchor: str = ""
+    signature: str = ""
+    summary: str = ""
+    literal_args: tuple[int, ...] = field(default=())
+
+    def accepts(self, count: int) -> bool:
+        return count >= self.min_args and (self.max_args is None or count <= self.max_args)
+
+    def available_in(self, version: SqlVersion) -> bool:
+        return version.at_least(self.since)
+
+    @property
+    def url(self) -> str:
+        return f"{AWS_FUNCTIONS_PAGE}#{self.anchor}" if self.anchor else AWS_FUNCTIONS_PAGE
+
+    @property
+    def arity_text(self) -> str:
+        if self.max_args is None:
+            return f"{self.min_args}+"
+        if self.min_args == self.max_args:
+            return str(self.min_args)
+        return f"{self.min_args}-{self.max_args}"
+
+
+#: Lower-cased name to spec; AWS function names are case-insensitive (`Round(1.5)` in the docs).
+REGISTRY: dict[str, FunctionSpec] = {}
+
+
+def function(
+    name: str,
+    *,
+    args: int | tuple[int, int | None],
+    family: str,
+    since: SqlVersion = V1,
+    pure: bool = True,
+    context: bool = False,
+    lazy: bool = False,
+    raw_star: bool = False,
+    undefined: Literal["propagate", "pass"] = "propagate",
+    external: bool = False,
+    per_statement_limit: int | None = None,
+    anchor: str = "",
+    signature: str = "",
+    literal_args: tuple[int, ...] = (),
+) -> Callable[[F], F]:
+    """Declare `name` as an AWS IoT SQL function implemented by the decorated callable.
+
+    `args` is an exact count or `(minimum, maximum)` with `None` for "any number".
+    """
+    low, high = (args, args) if isinstance(args, int) else args
+
+    def register(impl: F) -> F:
+        key = name.lower()
+        if key in REGISTRY:
+            raise ValueError(f"function {name} declared twice")
+        doc = (impl.__doc__ or "").strip().splitlines()
+        REGISTRY[key] = FunctionSpec(
+            name=name,
+            impl=impl,
+            min_args=low,
+            max_args=high,
+            since=since,
+            pure=pure and not context and not lazy and not external,
+            family=family,
+            context=context,
+            lazy=lazy,
+            raw_star=raw_star,
+            propagate_undefined=undefined == "propagate",
+            external=external,
+            per_statement_limit=per_statement_limit,
+            anchor=anchor,
+            signature=signature or f"{name}({', '.join(['x'] * low)})",
+            summary=doc[0] if doc else "",
+            literal_args=literal_args,
+        )
+        return impl
+
+    return register
+
+
+def lookup(name: str) -> FunctionSpec | None:
+    return REGISTRY.get(name.lower())

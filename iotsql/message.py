@@ -1,0 +1,197 @@
+"""A published message as the rules engine sees it: the body (decoded once, lazily, and shared
+by every rule), the topic, and the context of the publish (client id, principal, time, MQTT 5
+properties...). Also `Run`, the state of one rule's evaluation of one message."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from iotsql.errors import IotSqlError
+from iotsql.values import UNDEFINED, Binary, decode_body, encode_json, normalize_json
+
+_CONTEXT_KEYS = {
+    "clientid": "clientid",
+    "clientId": "clientid",
+    "client_id": "clientid",
+    "principal": "principal",
+    "timestamp": "timestamp",
+    "accountid": "accountid",
+    "accountId": "accountid",
+    "account_id": "accountid",
+    "sourceip": "sourceip",
+    "sourceIp": "sourceip",
+    "source_ip": "sourceip",
+    "traceid": "traceid",
+    "traceId": "traceid",
+    "trace_id": "traceid",
+    "protocol": "protocol",
+    "userProperties": "user_properties",
+    "user_properties": "user_properties",
+    "mqttProperties": "mqtt_properties",
+    "mqtt_properties": "mqtt_properties",
+}
+
+#: The account id `accountid()` returns when the context names none (the docs' example id).
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a message carries besides its body. Unset fields make the matching functions
+    return Undefined, except `timestamp` (the time of the publish), `accountid`
+    (DEFAULT_ACCOUNT_ID), `traceid` (a fresh UUID per MQTT message) and `clientid` over HTTP
+    (`n/a`, as documented)."""
+
+    clientid: str | None = None
+    principal: str | None = None
+    timestamp: int | None = None
+    accountid: str | None = None
+    sourceip: str | None = None
+    traceid: str | None = None
+    protocol: str = "mqtt"
+    user_properties: tuple[tuple[str, str], ...] = ()
+    mqtt_properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, value: Context | Mapping[str, Any] | None) -> Context:
+        """A Context from itself, None, or a mapping with the conformance format's keys
+        (`clientid`, `userProperties`...; snake_case and camelCase spellings are accepted)."""
+        if value is None:
+            return _EMPTY_CONTEXT
+        if isinstance(value, Context):
+            return value
+        if not isinstance(value, Mapping):
+            raise IotSqlError(f"context must be a mapping, not {type(value).__name__}")
+        fields: dict[str, Any] = {}
+        for key, item in value.items():
+            name = _CONTEXT_KEYS.get(key)
+            if name is None:
+                raise IotSqlError(
+                    f"unknown context key {key!r}; known keys: "
+                    + ", ".join(sorted({k for k in _CONTEXT_KEYS if k.islower() or "_" not in k}))
+                )
+            fields[name] = item
+        if "user_properties" in fields:
+            fields["user_properties"] = _user_properties(fields["user_properties"])
+        if "mqtt_properties" in fields:
+            props = fields["mqtt_properties"]
+            if not isinstance(props, Mapping):
+                raise IotSqlError("mqttProperties must be an object")
+            fields["mqtt_properties"] = dict(props)
+        if fields.get("timestamp") is not None:
+            stamp = fields["timestamp"]
+            if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
+                raise IotSqlError("context timestamp must be milliseconds since the epoch")
+            fields["timestamp"] = int(stamp)
+        protocol = str(fields.get("protocol", "mqtt")).lower()
+        if protocol not in ("mqtt", "http", "websocket", "mqtt-over-websocket"):
+            raise IotSqlError(f"unknown protocol {protocol!r}: expected mqtt or http")
+        fields["protocol"] = protocol
+        return cls(**fields)
+
+    @property
+    def over_mqtt(self) -> bool:
+        return self.protocol != "http"
+
+
+_EMPTY_CONTEXT = Context()
+
+
+def _user_properties(value: Any) -> tuple[tuple[str, str], ...]:
+    pairs: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        value = list(value.items())
+    if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        raise IotSqlError("userProperties must be a list of [name, value] pairs")
+    for item in value:
+        if isinstance(item, Mapping):
+            if "key" in item and "value" in item:
+                pairs.append((str(item["key"]), str(item["value"])))
+                continue
+            pairs.extend((str(k), str(v)) for k, v in item.items())
+            continue
+        if not isinstance(item, Sequence) or isinstance(item, (str, bytes)) or len(item) != 2:
+            raise IotSqlError("each user property must be a [name, value] pair")
+        pairs.append((str(item[0]), str(item[1])))
+    return tuple(pairs)
+
+
+class Message:
+    """One publish. `body` is the raw payload; `document(whole_ints)` decodes it once per
+    number convention (2015-10-08 keeps `10.0` a Decimal, 2016-03-23 reads it as `10`)."""
+
+    __slots__ = ("_docs", "_traceid", "body", "context", "received_at", "topic")
+
+    def __init__(
+        self,
+        payload: bytes | bytearray | memoryview | str | Any,
+        topic: str = "",
+        context: Context | Mapping[str, Any] | None = None,
+    ) -> None:
+        self.topic = topic
+        self.context = Context.of(context)
+        stamp = self.context.timestamp
+        self.received_at: int = stamp if stamp is not None else int(time.time() * 1000)
+        self._traceid: str | None = self.context.traceid
+        self._docs: list[Any] = [UNDEFINED, UNDEFINED]
+        if isinstance(payload, bytes):
+            self.body = payload
+        elif isinstance(payload, (bytearray, memoryview)):
+            self.body = bytes(payload)
+        elif isinstance(payload, str):
+            self.body = payload.encode("utf-8")
+        else:
+            # An already-decoded JSON value: keep it, serialise it for encode(*) and actions.
+            self._docs = [normalize_json(payload, False), normalize_json(payload, True)]
+            self.body = encode_json(self._docs[0])
+
+    def document(self, whole_ints: bool) -> Any:
+        """The decoded body: a JSON value, or `Binary` when the body is not JSON."""
+        doc = self._docs[whole_ints]
+        if doc is UNDEFINED:
+            doc = self._docs[whole_ints] = decode_body(self.body, whole_ints)
+        return doc
+
+    @property
+    def is_json(self) -> bool:
+        return not isinstance(self.document(False), Binary)
+
+    @property
+    def traceid(self) -> Any:
+        """The trace id of an MQTT message (a UUID, stable for this message), else Undefined."""
+        if self._traceid is None:
+            if not self.context.over_mqtt:
+                return UNDEFINED
+            self._traceid = str(uuid.uuid4())
+        return self._traceid
+
+    def __repr__(self) -> str:
+        return f"Message(topic={self.topic!r}, body={self.body[:60]!r})"
+
+
+class Run:
+    """The state of one rule evaluating one message: SET variables, the topic as `topic()`
+    sees it (without a Basic Ingest prefix), the external-function provider, and the counters
+    behind per-evaluation limits."""
+
+    __slots__ = ("message", "provider", "rule_name", "sql_version", "topic", "vars")
+
+    def __init__(
+        self,
+        message: Message,
+        topic: str,
+        sql_version: str,
+        rule_name: str | None = None,
+        provider: Any = None,
+        variables: int = 0,
+    ) -> None:
+        self.message = message
+        self.topic = topic
+        self.sql_version = sql_version
+        self.rule_name = rule_name
+        self.provider = provider
+        self.vars: list[Any] = [UNDEFINED] * variables

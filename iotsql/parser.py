@@ -1,0 +1,413 @@
+"""SQL text to AST. Owns the Lark parser (built once per process from grammar/iotsql.lark) and
+the translation of every Lark exception into a positioned `SqlParseError`."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from iotsql import ast
+from iotsql.errors import SqlParseError
+
+#: Deepest expression nesting accepted. Evaluation recurses once per level, so this keeps every
+#: statement far from Python's recursion limit; AWS documents no figure of its own.
+MAX_NESTING_DEPTH = 150
+
+_TOKEN_NAMES = {
+    "_SET": "SET", "_SELECT": "SELECT", "_VALUE": "VALUE", "_AS": "AS", "_FROM": "FROM",
+    "_WHERE": "WHERE", "_OR": "OR", "_AND": "AND", "_NOT": "NOT", "_IN": "IN",
+    "_EXISTS": "EXISTS", "_CASE": "CASE", "_WHEN": "WHEN", "_THEN": "THEN", "_ELSE": "ELSE",
+    "_END": "END", "_TRUE": "true", "_FALSE": "false", "_NULL": "null",
+    "NAME": "identifier", "VARIABLE": "@variable", "INT": "number", "DECIMAL": "number",
+    "SQ_STRING": "string", "DQ_STRING": "string", "TOPIC": "topic filter",
+    "COMPARE_OP": "comparison operator", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '%'",
+    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'",
+    "RBRACE": "'}'", "COMMA": "','", "DOT": "'.'", "COLON": "':'", "EQUAL": "'='",
+    "MINUS": "'-'", "STAR": "'*'", "$END": "end of statement",
+}  # fmt: skip
+
+
+def _grammar_text() -> str:
+    """The grammar shipped inside the wheel, or the repository's copy in a source checkout."""
+    packaged = importlib.resources.files("iotsql").joinpath("_grammar/iotsql.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    source = Path(__file__).resolve().parent.parent / "grammar" / "iotsql.lark"
+    return source.read_text(encoding="utf-8")
+
+
+@functools.cache
+def lark_parser() -> Lark:
+    """The process-wide LALR parser, built on first use."""
+    return Lark(
+        _grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+def _pos(meta: Any) -> ast.Pos:
+    if getattr(meta, "empty", False):
+        return ast.NOPOS
+    return ast.Pos(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _token_pos(token: Token) -> ast.Pos:
+    return ast.Pos(
+        token.line or 1, token.column or 1, token.end_line or 1, token.end_column or 1
+    )
+
+
+def _unquote(token: Token) -> str:
+    text = str(token)
+    quote = text[0]
+    return text[1:-1].replace(quote * 2, quote)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer[Token, ast.Statement]):
+    """Lark tree to AST nodes, one method per grammar alias."""
+
+    def __init__(self, sql: str) -> None:
+        super().__init__()
+        self._sql = sql
+
+    def _error(self, message: str, pos: ast.Pos) -> SqlParseError:
+        end = pos.end_column if pos.end_line == pos.line else None
+        return SqlParseError(message, self._sql, pos.line, pos.column, end_column=end)
+
+    # clauses
+    def statement(self, meta: Any, children: list[Any]) -> ast.Statement:
+        assignments: tuple[ast.Assignment, ...] = ()
+        select: ast.Select | None = None
+        topic: tuple[str, ast.Pos] | None = None
+        where: ast.Expr | None = None
+        for child in children:
+            if isinstance(child, tuple) and child and child[0] == "set":
+                assignments = child[1]
+            elif isinstance(child, ast.Select):
+                select = child
+            elif isinstance(child, tuple) and child and child[0] == "from":
+                topic = (child[1], child[2])
+            elif isinstance(child, tuple) and child and child[0] == "where":
+                where = child[1]
+        assert select is not None
+        return ast.Statement(
+            select=select,
+            topic=topic[0] if topic else None,
+            where=where,
+            assignments=assignments,
+            pos=_pos(meta),
+            topic_pos=topic[1] if topic else ast.NOPOS,
+        )
+
+    def set_clause(self, meta: Any, children: list[ast.Assignment]) -> tuple[str, Any]:
+        return ("set", tuple(children))
+
+    def assignment(self, meta: Any, children: list[Any]) -> ast.Assignment:
+        return ast.Assignment(str(children[0])[1:], children[1], _pos(meta))
+
+    def select_clause(self, meta: Any, children: list[ast.Select]) -> ast.Select:
+        return children[0]
+
+    def select_value(self, meta: Any, children: list[ast.Expr]) -> ast.Select:
+        return ast.Select((ast.SelectItem(children[0], None, _pos(meta)),), True, _pos(meta))
+
+    def select_list(self, meta: Any, children: list[ast.SelectItem]) -> ast.Select:
+        return ast.Select(tuple(children), False, _pos(meta))
+
+    def select_item(self, meta: Any, children: list[Any]) -> ast.SelectItem:
+        alias = children[1] if len(children) > 1 else None
+        return ast.SelectItem(children[0], alias, _pos(meta))
+
+    def alias(self, meta: Any, children: list[Token]) -> tuple[str, ...]:
+        return tuple(str(c) for c in children)
+
+    def from_clause(self, meta: Any, children: list[Any]) -> tuple[str, str, ast.Pos]:
+        value = children[0]
+        text = value.value if isinstance(value, ast.StringLit) else str(value)
+        return ("from", text, _pos(meta))
+
+    def bare_topic(self, meta: Any, children: list[Token]) -> str:
+        return str(children[0])
+
+    def where_clause(self, meta: Any, children: list[ast.Expr]) -> tuple[str, ast.Expr]:
+        return ("where", children[0])
+
+    # operators
+    def or_op(self, meta: Any, c: list[Any]) -> ast.Binary:
+        return ast.Binary("OR", c[0], c[1], _pos(meta))
+
+    def and_op(self, meta: Any, c: list[Any]) -> ast.Binary:
+        return ast.Binary("AND", c[0], c[1], _pos(meta))
+
+    def not_op(self, meta: Any, c: list[Any]) -> ast.Unary:
+        return ast.Unary("NOT", c[0], _pos(meta))
+
+    def compare(self, meta: Any, c: list[Any]) -> ast.Binary:
+        return ast.Binary(str(c[1]), c[0], c[2], _pos(meta))
+
+    def in_op(self, meta: Any, c: list[Any]) -> ast.Binary:
+        return ast.Binary("IN", c[0], c[1], _pos(meta))
+
+    def arith(self, meta: Any, c: list[Any]) -> ast.Binary:
+        return ast.Binary(str(c[1]), c[0], c[2], _pos(meta))
+
+    def neg(self, meta: Any, c: list[Any]) -> ast.Unary:
+        return ast.Unary("-", c[0], _pos(meta))
+
+    def member(self, meta: Any, c: list[Any]) -> ast.Member:
+        return ast.Member(c[0], str(c[1]), _pos(meta))
+
+    def index(self, meta: Any, c: list[Any]) -> ast.Index:
+        return ast.Index(c[0], c[1], _pos(meta))
+
+    # primaries
+    def name(self, meta: Any, c: list[Token]) -> ast.Name:
+        return ast.Name(str(c[0]), _pos(meta))
+
+    def variable(self, meta: Any, c: list[Token]) -> ast.Variable:
+        return ast.Variable(str(c[0])[1:], _pos(meta))
+
+    def wildcard(self, meta: Any, c: list[Any]) -> ast.Wildcard:
+        return ast.Wildcard(_pos(meta))
+
+    def call(self, meta: Any, c: list[Any]) -> ast.Call:
+        return ast.Call(str(c[0]), tuple(c[1:]), _pos(meta))
+
+    def cast(self, meta: Any, c: list[Any]) -> ast.Cast:
+        if str(c[0]).lower() != "cast":
+            raise self._error(
+                f"only cast() takes 'AS type' inside its parentheses, not {c[0]}()", _pos(meta)
+            )
+        return ast.Cast(c[1], str(c[2]), _pos(meta))
+
+    def case_expr(self, meta: Any, c: list[Any]) -> ast.Case:
+        subject = None
+        whens: list[ast.When] = []
+        default = None
+        for child in c:
+            if isinstance(child, ast.When):
+                whens.append(child)
+            elif not whens:
+                subject = child
+            else:
+                default = child
+        return ast.Case(subject, tuple(whens), default, _pos(meta))
+
+    def when_clause(self, meta: Any, c: list[Any]) -> ast.When:
+        return ast.When(c[0], c[1], _pos(meta))
+
+    def subquery(self, meta: Any, c: list[Any]) -> ast.Subquery:
+        select, source = c[0], c[1]
+        alias: str | None = None
+        where = None
+        for child in c[2:]:
+            if isinstance(child, Token):
+                alias = str(child)
+            else:
+                where = child
+        return ast.Subquery(select, source, alias, where, _pos(meta))
+
+    bare_subquery = subquery
+
+    def exists(self, meta: Any, c: list[Any]) -> ast.Exists:
+        return ast.Exists(c[0], _pos(meta))
+
+    def array(self, meta: Any, c: list[Any]) -> ast.ArrayLit:
+        return ast.ArrayLit(tuple(c), _pos(meta))
+
+    def object(self, meta: Any, c: list[tuple[str, ast.Expr]]) -> ast.ObjectLit:
+        return ast.ObjectLit(tuple(c), _pos(meta))
+
+    def pair(self, meta: Any, c: list[Any]) -> tuple[str, ast.Expr]:
+        return (c[0].value, c[1])
+
+    # literals
+    def int_lit(self, meta: Any, c: list[Token]) -> ast.IntLit:
+        return ast.IntLit(int(str(c[0])), _pos(meta))
+
+    def decimal_lit(self, meta: Any, c: list[Token]) -> ast.DecimalLit:
+        return ast.DecimalLit(str(c[0]), _pos(meta))
+
+    def string(self, meta: Any, c: list[Token]) -> ast.StringLit:
+        return ast.StringLit(_unquote(c[0]), _pos(meta))
+
+    def true_lit(self, meta: Any, c: list[Any]) -> ast.BoolLit:
+        return ast.BoolLit(True, _pos(meta))
+
+    def false_lit(self, meta: Any, c: list[Any]) -> ast.BoolLit:
+        return ast.BoolLit(False, _pos(meta))
+
+    def null_lit(self, meta: Any, c: list[Any]) -> ast.NullLit:
+        return ast.NullLit(_pos(meta))
+
+
+def _line_col(sql: str, offset: int) -> tuple[int, int]:
+    line = sql.count("\n", 0, offset) + 1
+    column = offset - (sql.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+def _reject_comments(sql: str) -> None:
+    """AWS IoT SQL has no comments; `--` would otherwise read as two minus signs."""
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch in "'\"":
+            end = i + 1
+            while end < n:
+                if sql[end] == ch:
+                    if end + 1 < n and sql[end + 1] == ch:
+                        end += 2
+                        continue
+                    break
+                end += 1
+            i = end + 1
+            continue
+        if sql.startswith("--", i) or sql.startswith("/*", i):
+            line, column = _line_col(sql, i)
+            raise SqlParseError(
+                "comments are not supported in AWS IoT SQL",
+                sql,
+                line,
+                column,
+                end_column=column + 2,
+                hint="remove the comment; write `a - -b` with a space to subtract a negation",
+            )
+        i += 1
+
+
+def _check_depth(tree: Tree[Token], sql: str) -> None:
+    stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING_DEPTH:
+            meta = getattr(node, "meta", None)
+            line = getattr(meta, "line", 1) if meta is not None else 1
+            column = getattr(meta, "column", 1) if meta is not None else 1
+            raise SqlParseError(
+                f"expression nested deeper than {MAX_NESTING_DEPTH} levels",
+                sql,
+                line,
+                column,
+                hint="split the expression with SET variables",
+            )
+        if isinstance(node, Tree):
+            stack.extend((child, depth + 1) for child in node.children)
+
+
+def _expected(names: set[str] | frozenset[str] | None) -> list[str]:
+    readable = {_TOKEN_NAMES.get(n, n) for n in names or ()}
+    return sorted(readable)
+
+
+def _accepted(err: UnexpectedToken) -> set[str]:
+    """The terminals truly acceptable at the error (LALR tables list merged lookaheads)."""
+    try:
+        return set(err.interactive_parser.accepts())
+    except Exception:  # the interactive parser is a convenience; fall back to the table
+        return set(err.expected)
+
+
+def _hint_for(sql: str, err: UnexpectedInput) -> str | None:
+    offset = getattr(err, "pos_in_stream", None)
+    char = sql[offset] if offset is not None and 0 <= offset < len(sql) else ""
+    if char == "`":
+        return "AWS IoT SQL has no backtick identifiers; use get(obj, 'key') for odd key names"
+    if isinstance(err, UnexpectedToken):
+        previous = getattr(err, "token_history", None)
+        prev = previous[-1] if previous else None
+        if prev is not None and prev.type == "TOPIC":
+            return "quote the topic filter: FROM 'my/topic' (topic filters cannot contain spaces)"
+        if prev is not None and prev.type == "DOT" and err.token.type in ("INT", "DECIMAL"):
+            return "attribute names that start with a digit need get(): get(obj, '0')"
+        if err.token.type == "TOPIC" or (prev is not None and prev.type == "_FROM"):
+            return "the FROM clause takes a topic filter in quotes: FROM 'a/+/b'"
+    if isinstance(err, UnexpectedCharacters):
+        if char == "@":
+            return "variable names are @ followed by letters, digits and underscores"
+    return None
+
+
+def _convert(sql: str, err: UnexpectedInput) -> SqlParseError:
+    hint = _hint_for(sql, err)
+    if isinstance(err, UnexpectedEOF):
+        line, column = _line_col(sql, len(sql))
+        return SqlParseError(
+            "unexpected end of statement", sql, line, column, expected=_expected(err.expected),
+            hint=hint,
+        )  # fmt: skip
+    if isinstance(err, UnexpectedToken):
+        token = err.token
+        if token.type == "$END":
+            line, column = _line_col(sql, len(sql))
+            return SqlParseError(
+                "unexpected end of statement", sql, line, column,
+                expected=_expected(_accepted(err)), hint=hint,
+            )  # fmt: skip
+        end = (token.column or 1) + max(1, len(str(token)))
+        return SqlParseError(
+            f"unexpected {str(token)!r}", sql, token.line or 1, token.column or 1,
+            end_column=end, expected=_expected(_accepted(err)), hint=hint,
+        )  # fmt: skip
+    if isinstance(err, UnexpectedCharacters):
+        char = sql[err.pos_in_stream] if err.pos_in_stream < len(sql) else ""
+        message = f"unexpected character {char!r}"
+        if char in "'\"":
+            message = "unterminated string"
+        return SqlParseError(
+            message, sql, err.line, err.column, expected=_expected(err.allowed), hint=hint,
+        )  # fmt: skip
+    line, column = getattr(err, "line", 1), getattr(err, "column", 1)
+    return SqlParseError(str(err), sql, line, column)
+
+
+def parse(sql: str) -> ast.Statement:
+    """Parse one AWS IoT SQL statement into its AST, or raise `SqlParseError`."""
+    if not isinstance(sql, str):
+        raise SqlParseError(f"the statement must be a string, not {type(sql).__name__}")
+    if not sql.strip():
+        raise SqlParseError("empty statement: a rule needs at least SELECT", sql, 1, 1)
+    _reject_comments(sql)
+    try:
+        tree = lark_parser().parse(sql)
+    except UnexpectedInput as err:
+        raise _convert(sql, err) from None
+    _check_depth(tree, sql)
+    try:
+        result = _ToAst(sql).transform(tree)
+    except SqlParseError:
+        raise
+    except Exception as err:  # lark wraps callback errors in VisitError
+        original = getattr(err, "orig_exc", err)
+        if isinstance(original, SqlParseError):
+            raise original from None
+        raise
+    assert isinstance(result, ast.Statement)
+    return result
+
+
+_EXPRESSION_PREFIX = "SELECT VALUE "
+
+
+def parse_expression(text: str) -> ast.Expr:
+    """Parse a lone expression (the inside of a `${...}` substitution template); error
+    positions refer to `text`."""
+    try:
+        statement = parse(_EXPRESSION_PREFIX + text)
+    except SqlParseError as err:
+        shift = len(_EXPRESSION_PREFIX) if err.line == 1 else 0
+        end = err.end_column - shift if err.end_column is not None else None
+        raise SqlParseError(
+            err.message, text, err.line, max(1, err.column - shift), end_column=end,
+            expected=err.expected, hint=err.hint,
+        ) from None
+    return statement.select.items[0].expr

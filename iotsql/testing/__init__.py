@@ -1,0 +1,1 @@
+"""Tools for testing rules: the conformance runner (`iotsql.testing.conformance`)."""

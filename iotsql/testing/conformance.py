@@ -1,0 +1,286 @@
+"""Conformance cases (../shared/conformance-format.md): load them from `.json`/`.jsonl` files
+or folders, run them against iotsql, and compare results strictly by JSON type. Shared by the
+pytest suite (tests/test_conformance.py) and `iotsql test`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iotsql.errors import EvaluationError, IotSqlError
+from iotsql.rule import CompiledRule
+from iotsql.templates import render_template
+
+_OUTCOMES = ("expected", "expectedBase64", "expectedPattern", "fires", "error")
+_PAYLOADS = ("payload", "payloadText", "payloadBase64")
+_KNOWN_FIELDS = {
+    "id", "source", "sql", "sqlVersion", "topic", "context", "template", "expectedTemplate",
+    "note", "status", "rule", *_OUTCOMES, *_PAYLOADS,
+}  # fmt: skip
+DEFAULT_VERSION = "2016-03-23"
+
+
+class CaseFormatError(IotSqlError):
+    """A conformance file or case that does not follow the format."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One conformance case, as read from its file."""
+
+    id: str
+    data: Mapping[str, Any]
+    file: str = ""
+
+    @property
+    def sql(self) -> str:
+        return str(self.data.get("sql", ""))
+
+    @property
+    def sql_version(self) -> str:
+        return str(self.data.get("sqlVersion", DEFAULT_VERSION))
+
+    def payload_bytes(self) -> bytes:
+        if "payload" in self.data:
+            return json.dumps(self.data["payload"], ensure_ascii=False).encode("utf-8")
+        if "payloadText" in self.data:
+            return str(self.data["payloadText"]).encode("utf-8")
+        if "payloadBase64" in self.data:
+            return base64.b64decode(self.data["payloadBase64"])
+        return b""
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    passed: bool
+    expected: Any = None
+    actual: Any = None
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.case.id, "expected": self.expected, "actual": self.actual,
+                "message": self.message, "file": self.case.file}  # fmt: skip
+
+
+@dataclass
+class Summary:
+    results: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for r in self.results if r.passed)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.results if not r.passed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "failed": self.failed,
+            "failures": [r.to_json() for r in self.results if not r.passed],
+        }
+
+
+# ---- loading ----------------------------------------------------------------------------------
+
+
+def _validate(data: Any, where: str) -> Case:
+    if not isinstance(data, Mapping):
+        raise CaseFormatError(f"{where}: a case must be a JSON object")
+    unknown = set(data) - _KNOWN_FIELDS
+    if unknown:
+        raise CaseFormatError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    case_id = data.get("id")
+    if not isinstance(case_id, str) or not case_id:
+        raise CaseFormatError(f"{where}: every case needs a string 'id'")
+    if "sql" not in data and "rule" not in data:
+        raise CaseFormatError(f"{where} ({case_id}): 'sql' is required")
+    outcomes = [k for k in _OUTCOMES if k in data]
+    if len(outcomes) > 1 or (not outcomes and "expectedTemplate" not in data):
+        raise CaseFormatError(
+            f"{where} ({case_id}): give exactly one of {', '.join(_OUTCOMES)}"
+        )
+    if sum(1 for k in _PAYLOADS if k in data) > 1:
+        raise CaseFormatError(f"{where} ({case_id}): give at most one of {', '.join(_PAYLOADS)}")
+    if data.get("error") not in (None, "parse"):
+        raise CaseFormatError(f"{where} ({case_id}): 'error' must be \"parse\"")
+    if "fires" in data and data["fires"] is not False:
+        raise CaseFormatError(f"{where} ({case_id}): 'fires' can only be false")
+    return Case(case_id, data, where)
+
+
+def load_file(path: str | Path) -> list[Case]:
+    """The cases of one `.json` (an array of cases) or `.jsonl` (one case per line) file."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    cases: list[Case] = []
+    if path.suffix == ".jsonl":
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise CaseFormatError(f"{path}:{number}: invalid JSON: {err.msg}") from None
+            cases.append(_validate(data, f"{path}:{number}"))
+        return cases
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CaseFormatError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+    if not isinstance(data, list):
+        raise CaseFormatError(f"{path}: a .json conformance file holds an array of cases")
+    for index, item in enumerate(data):
+        cases.append(_validate(item, f"{path}[{index}]"))
+    return cases
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*") if p.suffix in (".json", ".jsonl") and p.is_file()
+                and p.name != "schema.json"
+            )  # fmt: skip
+        elif path.exists():
+            yield path
+        else:
+            raise CaseFormatError(f"{path}: no such file or folder")
+
+
+def load_cases(paths: Iterable[str | Path]) -> list[Case]:
+    """Every case under the given files and folders (recursively), checking ids are unique."""
+    cases: list[Case] = []
+    seen: dict[str, str] = {}
+    for path in iter_files(paths):
+        for case in load_file(path):
+            if case.id in seen:
+                raise CaseFormatError(f"{case.file}: duplicate id {case.id!r} (also in {seen[case.id]})")
+            seen[case.id] = case.file
+            cases.append(case)
+    return cases
+
+
+# ---- comparing --------------------------------------------------------------------------------
+
+
+def same_json(expected: Any, actual: Any) -> bool:
+    """Strict JSON equality: 5 is not 5.0, true is not 1, key order is irrelevant, array order
+    matters, floats compare by value."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    if isinstance(expected, float) or isinstance(actual, float):
+        if not (isinstance(expected, float) and isinstance(actual, float)):
+            return False
+        return expected == actual or (math.isnan(expected) and math.isnan(actual))
+    if isinstance(expected, int) or isinstance(actual, int):
+        return type(expected) is type(actual) and expected == actual
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(same_json(e, a) for e, a in zip(expected, actual))
+        )
+    if isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and expected.keys() == actual.keys()
+            and all(same_json(expected[k], actual[k]) for k in expected)
+        )
+    return type(expected) is type(actual) and bool(expected == actual)
+
+
+def _matches_pattern(pattern: Mapping[str, str], actual: Any) -> bool:
+    if not isinstance(actual, dict) or set(actual) != set(pattern):
+        return False
+    for key, regex in pattern.items():
+        value = actual[key]
+        text = value if isinstance(value, str) else json.dumps(value)
+        if re.fullmatch(regex, text) is None:
+            return False
+    return True
+
+
+def _describe(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode("ascii")}
+    return value
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+
+def run_case(case: Case) -> CaseResult:
+    """Run one case; never raises for a wrong result (only for a malformed case)."""
+    data = case.data
+    version = case.sql_version
+    try:
+        rule = CompiledRule(case.sql, version)
+    except IotSqlError as err:
+        if data.get("error") == "parse":
+            return CaseResult(case, True, "parse error", "parse error")
+        return CaseResult(case, False, _expected_of(data), "parse error", str(err))
+    if data.get("error") == "parse":
+        return CaseResult(case, False, "parse error", "compiled", "the statement was accepted")
+    payload = case.payload_bytes()
+    topic = str(data.get("topic", ""))
+    context = data.get("context")
+    if "template" in data:
+        try:
+            rendered = render_template(str(data["template"]), payload, topic, context, version)
+        except IotSqlError as err:
+            return CaseResult(case, False, data.get("expectedTemplate"), None, str(err))
+        if rendered != data.get("expectedTemplate"):
+            return CaseResult(case, False, data.get("expectedTemplate"), rendered,
+                              "template rendering differs")  # fmt: skip
+        if not any(k in data for k in _OUTCOMES):
+            return CaseResult(case, True, data.get("expectedTemplate"), rendered)
+    try:
+        output = rule.evaluate(payload, topic=topic, context=context)
+    except EvaluationError as err:
+        output = None
+        failure = str(err)
+    else:
+        failure = ""
+    if data.get("fires") is False:
+        if output is None:
+            return CaseResult(case, True, "does not fire", "did not fire")
+        return CaseResult(case, False, "does not fire", _describe(output.value), "the rule fired")
+    if output is None:
+        return CaseResult(case, False, _expected_of(data), "did not fire",
+                          failure or "the rule did not fire")  # fmt: skip
+    actual = output.value
+    if "expectedBase64" in data:
+        expected_bytes = base64.b64decode(data["expectedBase64"])
+        body = output.to_bytes()
+        return CaseResult(case, body == expected_bytes, data["expectedBase64"], _describe(body))
+    if "expectedPattern" in data:
+        ok = _matches_pattern(data["expectedPattern"], actual)
+        return CaseResult(case, ok, data["expectedPattern"], _describe(actual))
+    expected = data.get("expected")
+    if isinstance(actual, bytes):
+        return CaseResult(case, False, expected, _describe(actual), "the output is raw bytes")
+    return CaseResult(case, same_json(expected, actual), expected, actual)
+
+
+def _expected_of(data: Mapping[str, Any]) -> Any:
+    for key in _OUTCOMES:
+        if key in data:
+            return data[key] if key != "error" else "parse error"
+    return data.get("expectedTemplate")
+
+
+def run_cases(cases: Iterable[Case]) -> Summary:
+    summary = Summary()
+    for case in cases:
+        summary.results.append(run_case(case))
+    return summary

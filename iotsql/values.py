@@ -1,0 +1,496 @@
+"""The AWS IoT SQL value model.
+
+Values are plain Python objects so that evaluation costs what hand-written Python costs:
+
+| AWS type  | Python                                                                 |
+| --------- | ---------------------------------------------------------------------- |
+| Int       | `int` (never `bool`)                                                   |
+| Decimal   | `float` (a double: payload numbers, double-precision functions) or     |
+|           | `decimal.Decimal` (34-digit results of SQL arithmetic and conversions) |
+| String    | `str`                                                                  |
+| Boolean   | `bool`                                                                 |
+| Array     | `list`                                                                 |
+| Object    | `dict`                                                                 |
+| Null      | `None`                                                                 |
+| Undefined | `UNDEFINED`                                                            |
+| (binary)  | `Binary`, the raw body of a payload that is not JSON                   |
+
+This module also owns the conversion tables of iot-sql-data-types.md (as data, keyed by AWS type
+name), JSON in and out, and the differences between SQL versions.
+"""
+
+from __future__ import annotations
+
+import decimal
+import enum
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+from iotsql.errors import IotSqlError
+
+# ---- SQL versions -----------------------------------------------------------------------------
+
+
+class SqlVersion(str, enum.Enum):
+    """The `awsIotSqlVersion` of a rule."""
+
+    V2015_10_08 = "2015-10-08"
+    V2016_03_23 = "2016-03-23"
+    BETA = "beta"
+
+    @classmethod
+    def parse(cls, value: str | SqlVersion | None) -> SqlVersion:
+        """The version named by `value`; None means the API default, 2015-10-08."""
+        if value is None:
+            return cls.V2015_10_08
+        if isinstance(value, SqlVersion):
+            return value
+        for version in cls:
+            if version.value == value:
+                return version
+        raise IotSqlError(
+            f"unknown SQL version {value!r}: expected one of "
+            + ", ".join(v.value for v in cls)
+        )
+
+    @property
+    def whole_decimals_are_ints(self) -> bool:
+        """2016-03-23 and later process a whole-number Decimal (`10.0`) as an Int (`10`)."""
+        return self is not SqlVersion.V2015_10_08
+
+    @property
+    def supports_nested_queries(self) -> bool:
+        return self is not SqlVersion.V2015_10_08
+
+    @property
+    def supports_literals(self) -> bool:
+        """Array and object literals arrived with 2016-03-23 (iot-sql-literals.md)."""
+        return self is not SqlVersion.V2015_10_08
+
+    @property
+    def supports_top_level_arrays(self) -> bool:
+        return self is not SqlVersion.V2015_10_08
+
+    def at_least(self, other: SqlVersion) -> bool:
+        """Whether a feature introduced in `other` exists in this version (beta has them all)."""
+        order = (SqlVersion.V2015_10_08, SqlVersion.V2016_03_23, SqlVersion.BETA)
+        return order.index(self) >= order.index(other)
+
+
+V1: Final = SqlVersion.V2015_10_08
+V2: Final = SqlVersion.V2016_03_23
+DEFAULT_SQL_VERSION: Final = V1
+
+# ---- Undefined and Binary -----------------------------------------------------------------------
+
+
+class UndefinedType:
+    """The type of `UNDEFINED`: not a value, the absence of one (a missing attribute, a function
+    given bad arguments). Keys whose value is Undefined are left out of the output."""
+
+    _instance: UndefinedType | None = None
+
+    def __new__(cls) -> UndefinedType:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "UNDEFINED"
+
+
+UNDEFINED: Final = UndefinedType()
+
+
+class Binary(bytes):
+    """The raw body of a message that is not JSON (or not UTF-8)."""
+
+    def __repr__(self) -> str:
+        return f"Binary({bytes(self)!r})"
+
+
+# ---- decimals -----------------------------------------------------------------------------------
+
+#: Java's MathContext.DECIMAL128, with the magnitudes of iot-sql-data-types.md.
+DECIMAL_CONTEXT: Final = decimal.Context(
+    prec=34,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emax=999,
+    Emin=-999,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+
+#: AWS's test for strings that convert to Decimal (iot-sql-data-types.md), with Java's ASCII \d.
+DECIMAL_STRING: Final = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?")
+
+#: An Int has at most 34 digits; larger whole numbers stay Decimal.
+INT_LIMIT: Final = 10**34
+
+
+def is_number(value: Any) -> bool:
+    t = type(value)
+    return t is int or t is float or t is Decimal
+
+
+def to_exact(value: int | float | Decimal) -> Decimal:
+    """A number as an exact Decimal; a double enters as its shortest decimal text, as Java's
+    `BigDecimal.valueOf(double)` does."""
+    t = type(value)
+    if t is Decimal:
+        return value  # type: ignore[return-value]
+    if t is float:
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def parse_decimal_string(text: str) -> Decimal | UndefinedType:
+    """The string-to-Decimal conversion: only strings AWS's regular expression accepts."""
+    if len(text) > 1100 or DECIMAL_STRING.fullmatch(text) is None:
+        return UNDEFINED
+    try:
+        return DECIMAL_CONTEXT.create_decimal(text)
+    except decimal.DecimalException:
+        return UNDEFINED
+
+
+def is_whole(value: Any) -> bool:
+    t = type(value)
+    if t is float:
+        return value.is_integer()  # type: ignore[no-any-return]
+    if t is Decimal:
+        return value.is_finite() and value == value.to_integral_value()  # type: ignore[no-any-return]
+    return t is int
+
+
+def whole_to_int(value: Any) -> Any:
+    """2016-03-23's rule: a Decimal whose value is a whole number is an Int."""
+    t = type(value)
+    if t is float:
+        if value.is_integer() and -INT_LIMIT < value < INT_LIMIT:
+            return int(value)
+    elif t is Decimal and value.is_finite() and value == value.to_integral_value():
+        if -INT_LIMIT < value < INT_LIMIT:
+            return int(value)
+    return value
+
+
+def _float_of(value: Decimal) -> float | int:
+    if value.as_tuple().exponent >= 0:  # type: ignore[operator]
+        return int(value)  # a Decimal with no decimal point, as AWS prints it
+    result = float(value)
+    if math.isinf(result):
+        return int(value)
+    return result
+
+
+def finalize(value: Any, whole_ints: bool) -> Any:
+    """A scalar as it is stored in an output object or array: `Decimal` becomes a JSON number
+    (`float`, or `int` when it has no decimal point), and in 2016-03-23 every whole-number
+    Decimal becomes an Int."""
+    t = type(value)
+    if t is Decimal:
+        if whole_ints:
+            value = whole_to_int(value)
+            if type(value) is int:
+                return value
+        return _float_of(value)
+    if whole_ints and t is float:
+        return whole_to_int(value)
+    return value
+
+
+# ---- type names ---------------------------------------------------------------------------------
+
+TYPE_NAMES: Final[dict[type, str]] = {
+    int: "Int",
+    float: "Decimal",
+    Decimal: "Decimal",
+    str: "String",
+    bool: "Boolean",
+    list: "Array",
+    dict: "Object",
+    type(None): "Null",
+    UndefinedType: "Undefined",
+    Binary: "Binary",
+    bytes: "Binary",
+}
+
+
+def type_name(value: Any) -> str:
+    """The AWS type of a value: Int, Decimal, String, Boolean, Array, Object, Null, Undefined
+    (or Binary for a raw non-JSON body)."""
+    return TYPE_NAMES.get(type(value), "Undefined")
+
+
+# ---- text forms -------------------------------------------------------------------------------
+
+
+def java_double_text(value: float) -> str:
+    """Java's `Double.toString`: plain between 1e-3 and 1e7, else `1.2345E10` notation."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    magnitude = abs(value)
+    if magnitude == 0 or 1e-3 <= magnitude < 1e7:
+        text = repr(value)
+        return text if ("e" not in text) else format(Decimal(text), "f")
+    sign, digits, exponent = Decimal(repr(value)).as_tuple()
+    coefficient = "".join(str(d) for d in digits).rstrip("0") or "0"
+    scientific = len(digits) - 1 + int(exponent)
+    mantissa = coefficient[0] + "." + (coefficient[1:] or "0")
+    return ("-" if sign else "") + f"{mantissa}E{scientific}"
+
+
+def decimal_text(value: float | Decimal) -> str:
+    """The String form of a Decimal ("possibly in scientific notation"): Java's
+    `Double.toString` for a double, `BigDecimal.toString` for an exact decimal."""
+    if type(value) is float:
+        return java_double_text(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON, as AWS serialises an Array or Object converted to a String."""
+    return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    t = type(value)
+    if t is dict:
+        return {k: _plain(v) for k, v in value.items() if v is not UNDEFINED}
+    if t is list:
+        return [_plain(v) for v in value if v is not UNDEFINED]
+    if t is Decimal:
+        return _float_of(value)
+    return value
+
+
+# ---- the conversion tables (iot-sql-data-types.md#iot-sql-conversions) ---------------------------
+
+Converter = Callable[[Any], Any]
+
+
+def _undefined(_: Any) -> UndefinedType:
+    return UNDEFINED
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _null(_: Any) -> None:
+    return None
+
+
+def _bool_from_string(text: str) -> bool | UndefinedType:
+    lowered = text.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    return UNDEFINED
+
+
+def _int_from_decimal(value: float | Decimal) -> int | UndefinedType:
+    """'The source value rounded to the nearest Int' (half up, as Java's Math.round)."""
+    exact = to_exact(value)
+    if not exact.is_finite():
+        return UNDEFINED
+    return int(exact.to_integral_value(rounding=decimal.ROUND_HALF_UP))
+
+
+def _int_from_string(text: str) -> int | UndefinedType:
+    """'Converts the String to a Decimal, and then truncates the decimal places'."""
+    number = parse_decimal_string(text)
+    if number is UNDEFINED:
+        return UNDEFINED
+    return int(number.to_integral_value(rounding=decimal.ROUND_DOWN))  # type: ignore[union-attr]
+
+
+def _string_from_binary(value: bytes) -> str | UndefinedType:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return UNDEFINED
+
+
+#: Each table maps an AWS type name to the conversion of a value of that type.
+TO_DECIMAL: Final[Mapping[str, Converter]] = {
+    "Int": _same,  # "A Decimal with no decimal point"
+    "Decimal": _same,
+    "Boolean": _undefined,
+    "String": parse_decimal_string,
+    "Array": _undefined,
+    "Object": _undefined,
+    "Null": _null,
+    "Undefined": _undefined,
+    "Binary": _undefined,
+}
+
+TO_INT: Final[Mapping[str, Converter]] = {
+    "Int": _same,
+    "Decimal": _int_from_decimal,
+    "Boolean": _undefined,
+    "String": _int_from_string,
+    "Array": _undefined,
+    "Object": _undefined,
+    "Null": _null,
+    "Undefined": _undefined,
+    "Binary": _undefined,
+}
+
+TO_BOOLEAN: Final[Mapping[str, Converter]] = {
+    "Int": _undefined,
+    "Decimal": _undefined,
+    "Boolean": _same,
+    "String": _bool_from_string,
+    "Array": _undefined,
+    "Object": _undefined,
+    "Null": _undefined,
+    "Undefined": _undefined,
+    "Binary": _undefined,
+}
+
+TO_STRING: Final[Mapping[str, Converter]] = {
+    "Int": str,
+    "Decimal": decimal_text,
+    "Boolean": lambda b: "true" if b else "false",
+    "String": _same,
+    "Array": json_text,
+    "Object": json_text,
+    "Null": _undefined,
+    "Undefined": _undefined,
+    "Binary": _string_from_binary,
+}
+
+
+def _by_python_type(table: Mapping[str, Converter]) -> dict[type, Converter]:
+    return {py: table[name] for py, name in TYPE_NAMES.items()}
+
+
+_TO_DECIMAL = _by_python_type(TO_DECIMAL)
+_TO_INT = _by_python_type(TO_INT)
+_TO_BOOLEAN = _by_python_type(TO_BOOLEAN)
+_TO_STRING = _by_python_type(TO_STRING)
+
+
+def to_decimal(value: Any) -> Any:
+    """Int, float, Decimal, None (Null stays Null) or UNDEFINED, per the To decimal table."""
+    t = type(value)
+    if t is int or t is float or t is Decimal:
+        return value
+    return _TO_DECIMAL.get(t, _undefined)(value)
+
+
+def to_int(value: Any) -> Any:
+    """int, None (Null stays Null) or UNDEFINED, per the To int table."""
+    if type(value) is int:
+        return value
+    return _TO_INT.get(type(value), _undefined)(value)
+
+
+def to_boolean(value: Any) -> Any:
+    """bool or UNDEFINED, per the To Boolean table."""
+    if type(value) is bool:
+        return value
+    return _TO_BOOLEAN.get(type(value), _undefined)(value)
+
+
+def to_string(value: Any) -> Any:
+    """str or UNDEFINED, per the To string table."""
+    if type(value) is str:
+        return value
+    return _TO_STRING.get(type(value), _undefined)(value)
+
+
+def to_number(value: Any) -> Any:
+    """Like `to_decimal` but Null is UNDEFINED: what arithmetic and most math functions take."""
+    t = type(value)
+    if t is int or t is float or t is Decimal:
+        return value
+    if t is str:
+        return parse_decimal_string(value)
+    return UNDEFINED
+
+
+# ---- JSON in and out ------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; AWS treats such a body as non-JSON.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _whole_float_as_int(text: str) -> float | int:
+    number = float(text)
+    if number.is_integer() and -INT_LIMIT < number < INT_LIMIT:
+        return int(number)
+    return number
+
+
+_DECODE_V1 = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODE_V2 = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_whole_float_as_int)
+
+
+def decode_json(text: str, whole_ints: bool) -> Any:
+    """Parse JSON text as AWS reads a payload: numbers with a fraction or exponent are doubles
+    (whole ones are Ints in 2016-03-23), NaN/Infinity are not JSON. Raises ValueError."""
+    decoder = _DECODE_V2 if whole_ints else _DECODE_V1
+    try:
+        return decoder.decode(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def decode_body(body: bytes, whole_ints: bool) -> Any:
+    """A message body as a document: its JSON value, or `Binary` when it is not JSON."""
+    try:
+        text = body.decode("utf-8")
+        return decode_json(text, whole_ints)
+    except ValueError:  # includes UnicodeDecodeError and json.JSONDecodeError
+        return Binary(body)
+
+
+def normalize_json(value: Any, whole_ints: bool) -> Any:
+    """An already-decoded JSON value checked and converted to the value model (used when a
+    caller hands iotsql a Python object instead of bytes)."""
+    t = type(value)
+    if t is dict:
+        return {str(k): normalize_json(v, whole_ints) for k, v in value.items()}
+    if t is list or t is tuple:
+        return [normalize_json(v, whole_ints) for v in value]
+    if t is float:
+        if math.isnan(value) or math.isinf(value):
+            raise IotSqlError("NaN and Infinity are not JSON values")
+        return whole_to_int(value) if whole_ints else value
+    if t is Decimal:
+        return finalize(value, whole_ints)
+    if t is int or t is str or t is bool or value is None:
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return normalize_json(float(value), whole_ints)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, Mapping):
+        return normalize_json(dict(value), whole_ints)
+    raise IotSqlError(f"not a JSON value: {type(value).__name__}")
+
+
+def encode_json(value: Any) -> bytes:
+    """The compact UTF-8 JSON body of an output value (which holds only JSON types)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
