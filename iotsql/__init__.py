@@ -5,6 +5,7 @@
 """
 
 from iotsql.ast import unparse
+from iotsql.engine import DeadLetter, PublishReport, RulesEngine
 from iotsql.errors import (
     ActionError,
     EvaluationError,
@@ -12,6 +13,8 @@ from iotsql.errors import (
     IotSqlError,
     LimitExceededError,
     ProviderError,
+    ResourceAlreadyExistsError,
+    ResourceNotFoundError,
     RuleValidationError,
     SqlParseError,
     SqlWarning,
@@ -19,7 +22,8 @@ from iotsql.errors import (
 from iotsql.limits import Limits
 from iotsql.message import Context, Message
 from iotsql.parser import parse, parse_expression
-from iotsql.rule import CompiledRule, Explanation, Output, compile
+from iotsql.rule import CompiledRule, Explanation, Output, TopicRule, compile
+from iotsql.templates import CompiledTemplate, render_template
 from iotsql.topics import TopicIndex, filter_matches, validate_filter, validate_topic
 from iotsql.values import UNDEFINED, SqlVersion
 
@@ -29,7 +33,9 @@ __all__ = [
     "UNDEFINED",
     "ActionError",
     "CompiledRule",
+    "CompiledTemplate",
     "Context",
+    "DeadLetter",
     "EvaluationError",
     "Explanation",
     "InvalidTopicError",
@@ -39,16 +45,22 @@ __all__ = [
     "Message",
     "Output",
     "ProviderError",
+    "PublishReport",
+    "ResourceAlreadyExistsError",
+    "ResourceNotFoundError",
     "RuleValidationError",
+    "RulesEngine",
     "SqlParseError",
     "SqlVersion",
     "SqlWarning",
     "TopicIndex",
+    "TopicRule",
     "__version__",
     "compile",
     "filter_matches",
     "parse",
     "parse_expression",
+    "render_template",
     "unparse",
     "validate_filter",
     "validate_topic",

@@ -113,3 +113,11 @@ class SqlWarning:
 
     def __str__(self) -> str:
         return f"{self.message} (line {self.line}, column {self.column})"
+
+
+class ResourceAlreadyExistsError(IotSqlError):
+    """CreateTopicRule for a name that is taken (AWS: ResourceAlreadyExistsException)."""
+
+
+class ResourceNotFoundError(IotSqlError):
+    """A rule that does not exist (AWS: ResourceNotFoundException / UnauthorizedException)."""

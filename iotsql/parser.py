@@ -32,6 +32,11 @@ _TOKEN_NAMES = {
 }  # fmt: skip
 
 
+_KEYWORDS = frozenset(
+    name.lower() for key, name in _TOKEN_NAMES.items() if key.startswith("_") and name.isalpha()
+)
+
+
 def _grammar_text() -> str:
     """The grammar shipped inside the wheel, or the repository's copy in a source checkout."""
     packaged = importlib.resources.files("iotsql").joinpath("_grammar/iotsql.lark")
@@ -132,11 +137,10 @@ class _ToAst(Transformer[Token, ast.Statement]):
 
     def from_clause(self, meta: Any, children: list[Any]) -> tuple[str, str, ast.Pos]:
         value = children[0]
-        text = value.value if isinstance(value, ast.StringLit) else str(value)
-        return ("from", text, _pos(meta))
+        return ("from", value.value, value.pos)
 
-    def bare_topic(self, meta: Any, children: list[Token]) -> str:
-        return str(children[0])
+    def bare_topic(self, meta: Any, children: list[Token]) -> ast.StringLit:
+        return ast.StringLit(str(children[0]), _token_pos(children[0]))
 
     def where_clause(self, meta: Any, children: list[ast.Expr]) -> tuple[str, ast.Expr]:
         return ("where", children[0])
@@ -325,11 +329,16 @@ def _hint_for(sql: str, err: UnexpectedInput) -> str | None:
     if isinstance(err, UnexpectedToken):
         previous = getattr(err, "token_history", None)
         prev = previous[-1] if previous else None
+        if prev is not None and prev.type == "NAME" and prev.lower() in _KEYWORDS:
+            return (
+                f"{str(prev).upper()} is read as an attribute name here: "
+                "an expression is missing before it"
+            )
         if prev is not None and prev.type == "TOPIC":
             return "quote the topic filter: FROM 'my/topic' (topic filters cannot contain spaces)"
-        if prev is not None and prev.type == "DOT" and err.token.type in ("INT", "DECIMAL"):
+        if prev is not None and prev.type == "DOT" and str(err.token)[:1].isdigit():
             return "attribute names that start with a digit need get(): get(obj, '0')"
-        if err.token.type == "TOPIC" or (prev is not None and prev.type == "_FROM"):
+        if prev is not None and prev.type == "_FROM":
             return "the FROM clause takes a topic filter in quotes: FROM 'a/+/b'"
     if isinstance(err, UnexpectedCharacters):
         if char == "@":

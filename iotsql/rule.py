@@ -10,10 +10,18 @@ from typing import Any
 
 from iotsql import ast
 from iotsql.compiler import CompiledStatement, Compiler, check_variable_size, truthy
-from iotsql.errors import EvaluationError, IotSqlError, LimitExceededError, SqlParseError, SqlWarning
+from iotsql.errors import (
+    EvaluationError,
+    IotSqlError,
+    LimitExceededError,
+    RuleValidationError,
+    SqlParseError,
+    SqlWarning,
+)
 from iotsql.limits import DEFAULT_LIMITS, Limits
 from iotsql.message import Context, Message, Run
 from iotsql.parser import parse
+from iotsql.templates import CompiledTemplate
 from iotsql.topics import filter_matches, has_wildcards, parse_basic_ingest, validate_filter
 from iotsql.values import UNDEFINED, SqlVersion, encode_json
 
@@ -163,14 +171,18 @@ class CompiledRule:
         *,
         provider: Any = None,
         rule_name: str | None = None,
+        variables_out: list[Any] | None = None,
     ) -> Output | None:
         """Evaluate on a message the caller has already routed to this rule; `topic` is what
-        `topic()` returns (None: Undefined)."""
+        `topic()` returns (None: Undefined). `variables_out` receives the SET values (for the
+        templates of the rule's actions)."""
         doc = message.document(self._whole_ints)
         run = Run(message, topic, self.sql_version.value, rule_name, provider, len(self._sets))
         try:
             if self._sets:
                 self._assign(doc, run)
+                if variables_out is not None:
+                    variables_out.extend(run.vars)
             where = self._where
             if where is not None and not truthy(where(doc, run)):
                 return None
@@ -185,6 +197,44 @@ class CompiledRule:
             # A lone `*` on a body that is not a JSON object passes the body through unchanged.
             return Output(message.body, message.body)
         return Output(value)
+
+    @property
+    def variable_names(self) -> tuple[str, ...]:
+        """The SET variables, in assignment order (templates of the rule's actions see them)."""
+        return tuple(name for name, _ in self._sets)
+
+    def compile_template(self, text: str) -> CompiledTemplate:
+        """A substitution template for one of this rule's action fields: it evaluates against
+        the original message and may read the rule's SET variables."""
+        return CompiledTemplate(text, self.sql_version, self.variable_names, self.limits)
+
+    def variables(self, message: Message, topic: str | None, provider: Any = None) -> list[Any]:
+        """The values of the SET variables for `message` (what templates see)."""
+        if not self._sets:
+            return []
+        run = Run(message, topic, self.sql_version.value, None, provider, len(self._sets))
+        self._assign(message.document(self._whole_ints), run)
+        return run.vars
+
+    def render_template(
+        self,
+        text: str,
+        payload: Any,
+        topic: str | None = None,
+        context: Context | Mapping[str, Any] | None = None,
+        *,
+        provider: Any = None,
+    ) -> str:
+        """Render `text` as a template of one of this rule's actions for one message."""
+        message = payload if isinstance(payload, Message) else Message(payload, topic or "", context)
+        effective = topic
+        if topic is not None:
+            ingest = parse_basic_ingest(topic)
+            effective = ingest.topic if ingest is not None else topic
+        values = self.variables(message, effective, provider)
+        return self.compile_template(text).render(
+            message, effective, values, provider, self.sql_version.value
+        )
 
     def _assign(self, doc: Any, run: Run) -> None:
         total = 0
@@ -263,3 +313,149 @@ def compile(
     if limits is None and isinstance(sql, str):
         return _compile_cached(sql, version)
     return CompiledRule(sql, version, limits)
+
+
+# ---- topic rules (the CreateTopicRule payload) ------------------------------------------------
+
+
+def _templated(path: str, templated: frozenset[str]) -> bool:
+    if "*" in templated or path in templated:
+        return True
+    parts = path.split(".")
+    return any(".".join(parts[:i]) + ".*" in templated for i in range(1, len(parts)))
+
+
+class BoundAction:
+    """One action of a topic rule, with the substitution templates of its parameters compiled
+    once against the rule (they may read its SET variables)."""
+
+    __slots__ = ("action_type", "key", "params", "path", "_rendered")
+
+    def __init__(self, key: str, params: Mapping[str, Any], rule: CompiledRule, path: str) -> None:
+        from iotsql.actions.types import ACTION_TYPES
+
+        self.key = key
+        self.action_type = ACTION_TYPES[key]
+        self.params = params
+        self.path = path
+        self._rendered = self._compile(params, rule, path, "")
+
+    def _compile(self, value: Any, rule: CompiledRule, path: str, field_path: str) -> Any:
+        if isinstance(value, Mapping):
+            return {
+                k: self._compile(v, rule, f"{path}.{k}", f"{field_path}.{k}" if field_path else k)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [
+                self._compile(v, rule, f"{path}[{i}]", field_path) for i, v in enumerate(value)
+            ]
+        if isinstance(value, str) and _templated(field_path, self.action_type.templated):
+            try:
+                template = rule.compile_template(value)
+            except SqlParseError as err:
+                raise RuleValidationError(f"invalid substitution template: {err}", path) from None
+            return value if template.is_constant and "$" not in value else template
+        return value
+
+    def render_params(
+        self, message: Message, topic: str | None, variables: list[Any], provider: Any, version: str
+    ) -> dict[str, Any]:
+        """The parameters with every template substituted for `message`."""
+        rendered = _render(self._rendered, message, topic, variables, provider, version)
+        assert isinstance(rendered, dict)
+        return rendered
+
+
+def _render(
+    value: Any, message: Message, topic: str | None, variables: list[Any], provider: Any,
+    version: str,
+) -> Any:  # fmt: skip
+    if isinstance(value, CompiledTemplate):
+        return value.render(message, topic, variables, provider, version)
+    if isinstance(value, dict):
+        return {k: _render(v, message, topic, variables, provider, version) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, message, topic, variables, provider, version) for v in value]
+    return value
+
+
+class TopicRule:
+    """A rule as CreateTopicRule defines it: `payload` is the `topicRulePayload` (sql,
+    awsIotSqlVersion, ruleDisabled, description, actions, errorAction), validated against the
+    IoT service model; bad SQL raises SqlParseError, anything else RuleValidationError naming
+    the field."""
+
+    __slots__ = (
+        "actions", "arn", "compiled", "created_at", "description", "disabled", "error_action",
+        "name", "payload", "sql_version",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        payload: Mapping[str, Any],
+        *,
+        limits: Limits | None = None,
+        account_id: str = "123456789012",
+        region: str = "us-east-1",
+        created_at: float | None = None,
+    ) -> None:
+        import time
+
+        from iotsql.actions.schema import validate_rule_name, validate_topic_rule_payload
+
+        limits = limits or DEFAULT_LIMITS
+        validate_rule_name(name)
+        validate_topic_rule_payload(payload)
+        actions = payload.get("actions") or []
+        if len(actions) > limits.max_actions:
+            raise LimitExceededError("actions per rule", len(actions), limits.max_actions)
+        self.name = name
+        self.payload: dict[str, Any] = dict(payload)
+        self.sql_version = SqlVersion.parse(payload.get("awsIotSqlVersion"))
+        self.compiled = CompiledRule(str(payload["sql"]), self.sql_version, limits)
+        self.disabled = bool(payload.get("ruleDisabled", False))
+        self.description = str(payload.get("description") or "")
+        self.actions = tuple(
+            self._bind(action, f"topicRulePayload.actions[{i}]") for i, action in enumerate(actions)
+        )
+        error = payload.get("errorAction")
+        self.error_action = self._bind(error, "topicRulePayload.errorAction") if error else None
+        self.created_at = time.time() if created_at is None else created_at
+        self.arn = f"arn:aws:iot:{region}:{account_id}:rule/{name}"
+
+    def _bind(self, action: Mapping[str, Any], path: str) -> BoundAction:
+        keys = [k for k, v in action.items() if v is not None]
+        if len(keys) != 1:
+            raise RuleValidationError(
+                f"an action names exactly one action type, not {len(keys)} ({', '.join(keys)})", path
+            )
+        key = keys[0]
+        return BoundAction(key, action[key], self.compiled, f"{path}.{key}")
+
+    @property
+    def topic_filter(self) -> str | None:
+        return self.compiled.topic_filter
+
+    def to_get_topic_rule(self) -> dict[str, Any]:
+        """The `aws iot get-topic-rule` output for this rule."""
+        import datetime
+
+        rule: dict[str, Any] = {
+            "ruleName": self.name,
+            "sql": self.compiled.sql,
+            "description": self.description,
+            "createdAt": datetime.datetime.fromtimestamp(self.created_at, datetime.timezone.utc)
+            .isoformat(),
+            "actions": list(self.payload.get("actions") or []),
+            "ruleDisabled": self.disabled,
+            "awsIotSqlVersion": self.sql_version.value,
+        }
+        if self.payload.get("errorAction"):
+            rule["errorAction"] = self.payload["errorAction"]
+        return {"ruleArn": self.arn, "rule": rule}
+
+    def __repr__(self) -> str:
+        state = "disabled" if self.disabled else "enabled"
+        return f"TopicRule({self.name!r}, {self.compiled.sql!r}, {state})"

@@ -15,7 +15,6 @@ from typing import Any
 
 from iotsql.errors import EvaluationError, IotSqlError
 from iotsql.rule import CompiledRule
-from iotsql.templates import render_template
 
 _OUTCOMES = ("expected", "expectedBase64", "expectedPattern", "fires", "error")
 _PAYLOADS = ("payload", "payloadText", "payloadBase64")
@@ -236,7 +235,7 @@ def run_case(case: Case) -> CaseResult:
     context = data.get("context")
     if "template" in data:
         try:
-            rendered = render_template(str(data["template"]), payload, topic, context, version)
+            rendered = rule.render_template(str(data["template"]), payload, topic, context)
         except IotSqlError as err:
             return CaseResult(case, False, data.get("expectedTemplate"), None, str(err))
         if rendered != data.get("expectedTemplate"):

@@ -1,0 +1,108 @@
+"""What the dispatcher hands to sinks, and what a sink is.
+
+- `ActionType`: one AWS action (`sqs`, `dynamoDBv2`, ...): which of its parameters take
+  substitution templates, how AWS turns the rule's output into the downstream request (the SQS
+  message body, the DynamoDB item, the Kinesis partition key...), and what AWS reports as the
+  failed resource. The catalogue is `iotsql.actions.types.ACTION_TYPES`.
+- `ActionRequest`: one action of one rule for one message, fully rendered.
+- `Sink`: anything callable with an ActionRequest. Returning means delivered; raising means
+  the action failed (the failure goes to the rule's error action).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from iotsql.message import Message
+    from iotsql.rule import Output
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """One action of one rule for one message, with every `${...}` rendered.
+
+    `params` are the action's parameters as written in the rule, templates substituted;
+    `payload` the bytes the action delivers (the SELECT output, or the error-action message);
+    `request` the downstream call as AWS would make it, for example
+    `{"service": "sqs", "operation": "SendMessage", "arguments": {"QueueUrl": ..., ...}}`.
+    """
+
+    rule_name: str
+    action_type: str
+    params: Mapping[str, Any]
+    payload: bytes
+    message: Message
+    topic: str
+    request: Mapping[str, Any] = field(default_factory=dict)
+    output: Output | None = None
+    is_error_action: bool = False
+    depth: int = 0
+
+    @property
+    def body(self) -> Any:
+        """The payload decoded as JSON when it is JSON, else the raw bytes."""
+        import json
+
+        try:
+            return json.loads(self.payload)
+        except (ValueError, UnicodeDecodeError):
+            return self.payload
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly view (what `iotsql replay` prints and the recording sinks keep)."""
+        body = self.body
+        if isinstance(body, bytes):
+            body = {"base64": base64.b64encode(body).decode("ascii")}
+        return {
+            "rule": self.rule_name,
+            "action": self.action_type,
+            "errorAction": self.is_error_action,
+            "topic": self.topic,
+            "params": dict(self.params),
+            "body": body,
+            "request": _jsonable(self.request),
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Receives the requests of one action type. Raise to report a failure."""
+
+    def __call__(self, request: ActionRequest) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ActionType:
+    """How AWS IoT performs one kind of action.
+
+    `templated`: the parameters that accept `${...}` (dotted paths for nested ones, `*` for
+    every string under a key); `render(params, payload, output, message)` returns the bytes the
+    action delivers and the downstream request; `resource(params)` is the `failedResource` of an
+    error-action message; `shape` its `failedAction` (`SqsAction`...).
+    """
+
+    name: str
+    shape: str
+    templated: frozenset[str]
+    render: Callable[[Mapping[str, Any], bytes, Output | None, Message], tuple[bytes, Mapping[str, Any]]]
+    resource: Callable[[Mapping[str, Any]], str]
+    supports_binary: bool = True
+    summary: str = ""
+

@@ -1,0 +1,321 @@
+"""The rules engine: topic rules (create, replace, enable, disable, delete, get, list, load),
+routing, dispatch to sinks with rendered templates, error actions, dead letters, republish."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import pytest
+
+import iotsql
+from iotsql.actions.base import ActionRequest
+from iotsql.actions.recording import RecordingSink
+from iotsql.engine import RulesEngine
+
+ROLE = "arn:aws:iam::123456789012:role/iot"
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+
+
+def sqs(queue: str = QUEUE, **extra: Any) -> dict[str, Any]:
+    return {"sqs": {"roleArn": ROLE, "queueUrl": queue, **extra}}
+
+
+def rule(sql: str, *actions: dict[str, Any], version: str = "2016-03-23", **extra: Any) -> dict[str, Any]:
+    return {"sql": sql, "awsIotSqlVersion": version, "actions": list(actions), **extra}
+
+
+@pytest.fixture
+def engine() -> RulesEngine:
+    return RulesEngine()
+
+
+# ---- rule management --------------------------------------------------------------------------
+
+
+def test_create_get_list_replace_delete(engine: RulesEngine) -> None:
+    created = engine.create_topic_rule("HighTemp", rule("SELECT * FROM 'a/+'", sqs(),
+                                                        description="hot"))  # fmt: skip
+    assert created.arn == "arn:aws:iot:us-east-1:123456789012:rule/HighTemp"
+    got = engine.get_topic_rule("HighTemp")
+    assert got["ruleArn"] == created.arn
+    assert got["rule"]["sql"] == "SELECT * FROM 'a/+'"
+    assert got["rule"]["awsIotSqlVersion"] == "2016-03-23"
+    assert got["rule"]["description"] == "hot" and got["rule"]["ruleDisabled"] is False
+    assert [r["ruleName"] for r in engine.list_topic_rules()] == ["HighTemp"]
+    assert engine.list_topic_rules()[0]["topicPattern"] == "a/+"
+    with pytest.raises(iotsql.ResourceAlreadyExistsError):
+        engine.create_topic_rule("HighTemp", rule("SELECT 1 FROM 'x'"))
+    engine.replace_topic_rule("HighTemp", rule("SELECT * FROM 'b/#'", sqs()))
+    assert engine.publish("a/x", b"{}").fired == []
+    assert engine.publish("b/x/y", b"{}").fired == ["HighTemp"]
+    engine.delete_topic_rule("HighTemp")
+    assert engine.publish("b/x/y", b"{}").fired == []
+    with pytest.raises(iotsql.ResourceNotFoundError):
+        engine.delete_topic_rule("HighTemp")
+
+
+def test_sql_version_defaults_to_2015_10_08_as_the_api_does(engine: RulesEngine) -> None:
+    engine.create_topic_rule("R", {"sql": "SELECT a FROM 't'", "actions": [sqs()]})
+    assert engine.get_topic_rule("R")["rule"]["awsIotSqlVersion"] == "2015-10-08"
+    engine.publish("t", b'{"a": 10.0}')
+    assert engine.recorder["sqs"].requests[0].payload == b'{"a":10.0}'
+
+
+def test_enable_and_disable(engine: RulesEngine) -> None:
+    engine.create_topic_rule("R", rule("SELECT * FROM 't'", sqs(), ruleDisabled=True))
+    assert engine.publish("t", b"{}").fired == []
+    engine.enable_topic_rule("R")
+    assert engine.publish("t", b"{}").fired == ["R"]
+    engine.disable_topic_rule("R")
+    assert engine.publish("t", b"{}").fired == []
+    assert engine.list_topic_rules(rule_disabled=True)[0]["ruleName"] == "R"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"sql": "SELECT 1 FROM 't'"}, "topicRulePayload.actions"),
+        ({"actions": []}, "topicRulePayload.sql"),
+        (rule("SELECT 1 FROM 't'", {"sqs": {"roleArn": ROLE}}), "topicRulePayload.actions[0].sqs.queueUrl"),
+        (rule("SELECT 1 FROM 't'", {"sqs": {"roleArn": ROLE, "queueUrl": QUEUE, "nope": 1}}),
+         "topicRulePayload.actions[0].sqs.nope"),
+        (rule("SELECT 1 FROM 't'", {"teleport": {}}), "topicRulePayload.actions[0].teleport"),
+        (rule("SELECT 1 FROM 't'", {**sqs(), "sns": {"roleArn": ROLE, "targetArn": "x"}}),
+         "topicRulePayload.actions[0]"),
+        (rule("SELECT 1 FROM 't'", *[sqs()] * 11), "topicRulePayload.actions"),
+        ({**rule("SELECT 1 FROM 't'"), "awsIotSqlVersion": 2016}, "topicRulePayload.awsIotSqlVersion"),
+        (rule("SELECT 1 FROM 't'", sqs(queue="${unclosed")), "topicRulePayload.actions[0].sqs.queueUrl"),
+        (rule("SELECT 1 FROM 't'", {"firehose": {"roleArn": ROLE, "deliveryStreamName": "d",
+                                                 "separator": ";"}}),
+         "topicRulePayload.actions[0].firehose.separator"),
+    ],
+)  # fmt: skip
+def test_bad_rules_name_the_field(engine: RulesEngine, payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(iotsql.RuleValidationError) as info:
+        engine.create_topic_rule("Bad", payload)
+    assert info.value.field == field
+    assert engine.rules == {}
+
+
+def test_bad_rule_names_and_sql(engine: RulesEngine) -> None:
+    with pytest.raises(iotsql.RuleValidationError) as info:
+        engine.create_topic_rule("bad-name", rule("SELECT 1 FROM 't'"))
+    assert info.value.field == "ruleName"
+    with pytest.raises(iotsql.SqlParseError):
+        engine.create_topic_rule("R", rule("SELECT FROM 't'", sqs()))
+    with pytest.raises(iotsql.SqlParseError):
+        engine.create_topic_rule("R", rule("SELECT * FROM 'a/#/b'", sqs()))
+    assert engine.rules == {}
+
+
+def test_load_rules_in_every_shape(engine: RulesEngine, tmp_path: Any) -> None:
+    get_output = {"ruleArn": "arn:aws:iot:us-east-1:1:rule/A",
+                  "rule": {"ruleName": "A", "sql": "SELECT * FROM 'a'", "createdAt": "x",
+                           "actions": [sqs()], "ruleDisabled": False,
+                           "awsIotSqlVersion": "2016-03-23"}}  # fmt: skip
+    create_input = {"ruleName": "B", "topicRulePayload": rule("SELECT * FROM 'b'", sqs())}
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps([get_output, create_input]))
+    assert [r.name for r in engine.load_rules(path)] == ["A", "B"]
+    assert [r.name for r in engine.load_rules({"C": rule("SELECT * FROM 'c'")})] == ["C"]
+    assert [r.name for r in engine.load_rules(json.dumps({"rules": [{"ruleName": "D",
+            **rule("SELECT * FROM 'd'")}]}))] == ["D"]  # fmt: skip
+    with pytest.raises(iotsql.RuleValidationError):
+        engine.load_rules(tmp_path / "missing.json")
+
+
+# ---- routing ----------------------------------------------------------------------------------
+
+
+def test_routing_by_topic_filter(engine: RulesEngine) -> None:
+    engine.create_topic_rule("Plus", rule("SELECT * FROM 'sensor/+/data'", sqs()))
+    engine.create_topic_rule("Hash", rule("SELECT * FROM 'sensor/#'", sqs()))
+    engine.create_topic_rule("All", rule("SELECT * FROM '#'", sqs()))
+    engine.create_topic_rule("Shadow", rule("SELECT * FROM '$aws/things/+/shadow/update'", sqs()))
+    assert engine.publish("sensor/a/data", b"{}").fired == ["Plus", "Hash", "All"]
+    assert engine.publish("sensor/", b"{}").fired == ["Hash", "All"]
+    assert engine.publish("sensor", b"{}").fired == ["All"]
+    assert engine.publish("$aws/things/t1/shadow/update", b"{}").fired == ["Shadow"]
+
+
+def test_basic_ingest_runs_only_the_named_rule(engine: RulesEngine) -> None:
+    seen: list[str] = []
+    engine.subscribe("#", lambda topic, payload, context: seen.append(topic))
+    engine.create_topic_rule("Ingest", rule("SELECT topic() AS t, topic(1) AS first", sqs()))
+    engine.create_topic_rule("Other", rule("SELECT * FROM '#'", sqs()))
+    report = engine.publish("$aws/rules/Ingest/Buildings/Building5/Lights", b"{}")
+    assert report.basic_ingest and report.fired == ["Ingest"]
+    assert engine.recorder["sqs"].bodies == [{"t": "Buildings/Building5/Lights", "first": "Buildings"}]
+    assert engine.publish("$aws/rules/Nope/x", b"{}").fired == []
+    assert seen == []
+    engine.publish("a/b", b"{}")
+    assert seen == ["a/b"]
+
+
+def test_invalid_topics_and_payload_limits(engine: RulesEngine) -> None:
+    with pytest.raises(iotsql.InvalidTopicError):
+        engine.publish("a/+/b", b"{}")
+    with pytest.raises(iotsql.LimitExceededError):
+        engine.publish("/".join(["a"] * 9), b"{}")
+    with pytest.raises(iotsql.LimitExceededError):
+        engine.publish("t", b"x" * (128 * 1024 + 1))
+    engine.publish("$aws/rules/R/" + "/".join(["a"] * 8), b"{}")  # the prefix does not count
+
+
+# ---- actions and templates --------------------------------------------------------------------
+
+
+def test_actions_get_rendered_requests(engine: RulesEngine) -> None:
+    engine.create_topic_rule(
+        "Temp",
+        rule(
+            "SET @room = topic(2) SELECT temp, @room AS room FROM 'building/+/temp' WHERE temp > 30",
+            sqs(queue="https://sqs.us-east-1.amazonaws.com/1/${topic(2)}-${device}"),
+            {"republish": {"roleArn": ROLE, "topic": "$$aws/things/${device}/shadow/update"}},
+        ),
+    )
+    report = engine.publish("building/r1/temp", b'{"temp": 31, "device": "d1"}', {"clientid": "c"})
+    assert report.fired == ["Temp"]
+    (sent,) = engine.recorder["sqs"].requests
+    assert isinstance(sent, ActionRequest)
+    assert sent.params["queueUrl"] == "https://sqs.us-east-1.amazonaws.com/1/r1-d1"
+    assert sent.body == {"temp": 31, "room": "r1"}
+    assert sent.request["operation"] == "SendMessage"
+    assert sent.message.context.clientid == "c" and sent.rule_name == "Temp"
+    (republished,) = engine.recorder["republish"].requests
+    assert republished.params["topic"] == "$aws/things/d1/shadow/update"
+    assert engine.publish("building/r1/temp", b'{"temp": 20}').fired == []
+
+
+def test_templates_see_the_original_message_not_the_output(engine: RulesEngine) -> None:
+    engine.create_topic_rule("R", rule("SELECT temp AS t FROM 't'", sqs(queue="q-${temp}-${t}")))
+    engine.publish("t", b'{"temp": 5}')
+    assert engine.recorder["sqs"].requests[0].params["queueUrl"] == "q-5-"
+
+
+def test_custom_sinks(engine: RulesEngine) -> None:
+    received: list[ActionRequest] = []
+    engine.register_sink("sqs", received.append)
+    engine.create_topic_rule("R", rule("SELECT * FROM 't'", sqs()))
+    engine.publish("t", b'{"a": 1}')
+    assert [r.body for r in received] == [{"a": 1}]
+    assert len(engine.recorder["sqs"]) == 0
+    with pytest.raises(TypeError):
+        engine.register_sink("sqs", "not callable")  # type: ignore[arg-type]
+
+
+# ---- failures ---------------------------------------------------------------------------------
+
+
+def test_failing_actions_go_to_the_error_action(engine: RulesEngine) -> None:
+    engine.register_sink("sqs", RecordingSink(fail_with="queue does not exist"))
+    engine.register_sink("lambda", RecordingSink(fail_with=RuntimeError("throttled")))
+    engine.create_topic_rule("Failing", rule(
+        "SELECT * FROM 'err/+'",
+        sqs(),
+        {"lambda": {"functionArn": "arn:aws:lambda:us-east-1:1:function:f"}},
+        {"sns": {"roleArn": ROLE, "targetArn": "arn:aws:sns:us-east-1:1:t"}},
+        errorAction={"s3": {"roleArn": ROLE, "bucketName": "errors",
+                            "key": "${replace(topic(), '/', '-')}"}},
+    ))  # fmt: skip
+    report = engine.publish("err/x", b'{"v": 1}', {"clientid": "dev-7"})
+    (rule_report,) = report.rules
+    assert [a.ok for a in rule_report.actions] == [False, False, True]
+    assert rule_report.error_action is not None and rule_report.error_action.ok
+    (error,) = engine.recorder["s3"].requests
+    assert error.is_error_action and error.params["key"] == "err-x"
+    body = error.body
+    assert set(body) == {"ruleName", "topic", "cloudwatchTraceId", "clientId",
+                         "base64OriginalPayload", "failures"}  # fmt: skip
+    assert body["ruleName"] == "Failing" and body["topic"] == "err/x" and body["clientId"] == "dev-7"
+    assert base64.b64decode(body["base64OriginalPayload"]) == b'{"v": 1}'
+    assert body["failures"][0] == {
+        "failedAction": "SqsAction", "failedResource": QUEUE,
+        "errorMessage": "RuntimeError: queue does not exist",
+    }  # fmt: skip
+    assert body["failures"][1]["failedAction"] == "LambdaAction"
+    assert engine.dead_letters == []
+
+
+def test_unhandled_failures_become_dead_letters_and_can_be_replayed(engine: RulesEngine) -> None:
+    broken = RecordingSink(fail_with="down")
+    engine.register_sink("sqs", broken)
+    engine.register_sink("s3", RecordingSink(fail_with="bucket gone"))
+    engine.create_topic_rule("NoErrorAction", rule("SELECT * FROM 't'", sqs()))
+    engine.create_topic_rule("BadErrorAction", rule(
+        "SELECT * FROM 't'", sqs(),
+        errorAction={"s3": {"roleArn": ROLE, "bucketName": "b", "key": "k"}},
+    ))  # fmt: skip
+    report = engine.publish("t", b'{"n": 1}')
+    assert len(report.failures) == 3
+    letters = engine.drain_dead_letters()
+    assert [d.rule_name for d in letters] == ["NoErrorAction", "BadErrorAction"]
+    assert letters[1].error_action_failure is not None
+    assert "bucket gone" in (letters[1].error_action_failure.error or "")
+    assert engine.dead_letters == []
+    broken.fail_with = None
+    replayed = engine.replay_dead_letter(letters[0])
+    assert [r.ok for r in replayed] == [True] and broken.bodies[-1] == {"n": 1}
+
+
+def test_evaluation_failures_are_reported_and_kept(engine: RulesEngine) -> None:
+    engine.create_topic_rule("Lookup", rule(
+        "SELECT aws_lambda('arn:aws:lambda:us-east-1:1:function:f', *) AS r FROM 't'", sqs()
+    ))
+    report = engine.publish("t", b"{}")
+    (failed,) = report.errors
+    assert "aws_lambda" in (failed.error or "")
+    assert engine.dead_letters[0].evaluation_error == failed.error
+
+
+def test_an_action_that_cannot_render_fails_alone(engine: RulesEngine) -> None:
+    engine.create_topic_rule("R", rule(
+        "SELECT VALUE 5 FROM 't'",
+        {"dynamoDBv2": {"roleArn": ROLE, "putItem": {"tableName": "t"}}},
+        sqs(),
+    ))  # fmt: skip
+    report = engine.publish("t", b"{}")
+    assert [a.ok for a in report.rules[0].actions] == [False, True]
+
+
+# ---- republish --------------------------------------------------------------------------------
+
+
+def test_republish_feeds_the_engine_and_stops_loops(engine: RulesEngine) -> None:
+    engine.create_topic_rule("Step", rule(
+        "SELECT n + 1 AS n FROM 'chain/+'",
+        {"republish": {"roleArn": ROLE, "topic": "chain/${n + 1}"}},
+    ))  # fmt: skip
+    report = engine.publish("chain/0", b'{"n": 0}')
+    depth = 0
+    current = report
+    while current.republished:
+        (current,) = current.republished
+        depth += 1
+    assert depth == engine.limits.max_republish_depth
+    (stopped,) = current.failures
+    assert "republish loop stopped" in (stopped.error or "")
+    assert len(engine.recorder["republish"]) == engine.limits.max_republish_depth
+
+
+def test_republish_to_a_real_broker_is_not_fed_back(engine: RulesEngine) -> None:
+    sent: list[ActionRequest] = []
+    engine.register_sink("republish", sent.append)
+    engine.create_topic_rule("R", rule("SELECT * FROM 'in'", {"republish": {"roleArn": ROLE,
+                                                                            "topic": "in"}}))  # fmt: skip
+    report = engine.publish("in", b"{}")
+    assert report.republished == [] and len(sent) == 1
+
+
+def test_publish_async(engine: RulesEngine) -> None:
+    engine.create_topic_rule("R", rule("SELECT * FROM 't/+'", sqs()))
+
+    async def main() -> list[list[str]]:
+        reports = await asyncio.gather(*(engine.publish_async(f"t/{i}", b"{}") for i in range(20)))
+        return [r.fired for r in reports]
+
+    assert asyncio.run(main()) == [["R"]] * 20
+    assert len(engine.recorder["sqs"]) == 20
