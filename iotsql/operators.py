@@ -314,10 +314,10 @@ def op_neg(operand: Any) -> Any:
     if t is int or t is float:
         return -operand
     if t is Decimal:
-        return -operand
+        return operand.copy_negate()  # exact: `-d` would round to the context's precision
     if t is str:
         number = parse_decimal_string(operand)
-        return U if number is U else -number  # type: ignore[operator]
+        return U if number is U else number.copy_negate()  # type: ignore[union-attr]
     return U
 
 

@@ -1,0 +1,209 @@
+"""The public evaluation API: `iotsql.compile(...).evaluate(...)` on every kind of payload,
+Output, context, Basic Ingest, explanations, and the guarantee that nothing but an IotSqlError
+ever escapes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import json_values, payload_objects, raw_payloads
+
+import iotsql
+from iotsql import UNDEFINED
+
+
+def evaluate(sql: str, payload: object, topic: str = "t", version: str = "2016-03-23", **kw: object):
+    return iotsql.compile(sql, version).evaluate(payload, topic=topic, **kw)  # type: ignore[arg-type]
+
+
+def test_payload_as_bytes_text_or_decoded_value() -> None:
+    sql = "SELECT a FROM 't'"
+    for payload in (b'{"a": 1}', '{"a": 1}', {"a": 1}, bytearray(b'{"a": 1}')):
+        out = evaluate(sql, payload)
+        assert out is not None and out.value == {"a": 1}
+    assert evaluate(sql, {"a": 10.0}).value == {"a": 10}
+    assert type(evaluate(sql, {"a": 10.0}, version="2015-10-08").value["a"]) is float
+
+
+def test_output_bytes_are_compact_json() -> None:
+    out = evaluate("SELECT *, 'é' AS e FROM 't'", b'{"b": [1, 2],  "c": null}')
+    assert out.to_bytes() == '{"b":[1,2],"c":null,"e":"é"}'.encode()
+    assert json.loads(out.to_bytes()) == out.value
+
+
+def test_select_value_outputs() -> None:
+    assert evaluate("SELECT VALUE color FROM 't'", {"color": "red"}).to_bytes() == b'"red"'
+    assert evaluate("SELECT VALUE arr FROM 't'", {"arr": [1, 2]}).value == [1, 2]
+    undefined = evaluate("SELECT VALUE missing FROM 't'", {})
+    assert undefined is not None and undefined.to_bytes() == b""
+    v1 = evaluate("SELECT VALUE arr FROM 't'", {"arr": [1, 2]}, version="2015-10-08")
+    assert v1 is not None and v1.to_bytes() == b""
+
+
+def test_binary_payloads_pass_through() -> None:
+    body = b"\x00\x01\xff binary"
+    out = evaluate("SELECT * FROM 't'", body)
+    assert out.value == body and out.is_binary and out.to_bytes() == body
+    assert evaluate("SELECT *, 1 AS one FROM 't'", body).value == {"one": 1}
+    assert evaluate("SELECT a FROM 't'", body).value == {}
+    assert evaluate("SELECT * FROM 't' WHERE a = 1", body) is None
+    text = b'{  "keep" : "spacing" }'
+    assert evaluate("SELECT * FROM 't'", b"[1, 2.0]").to_bytes() == b"[1, 2.0]"
+    assert evaluate("SELECT * FROM 't'", text).value == {"keep": "spacing"}
+
+
+def test_topic_matching_and_basic_ingest() -> None:
+    rule = iotsql.compile("SELECT topic() AS t, topic(2) AS second FROM 'sensors/+/data'")
+    assert rule.topic_filter == "sensors/+/data"
+    assert rule.evaluate(b"{}", topic="sensors/d1/data").value == {"t": "sensors/d1/data",
+                                                                  "second": "d1"}  # fmt: skip
+    assert rule.evaluate(b"{}", topic="sensors/d1/other") is None
+    ingest = rule.evaluate(b"{}", topic="$aws/rules/MyRule/x/y")
+    assert ingest is not None and ingest.value == {"t": "x/y", "second": "y"}
+    no_from = iotsql.compile("SELECT topic() AS t WHERE true")
+    assert no_from.topic_filter is None
+    assert no_from.evaluate(b"{}", topic="a/b") is None
+    assert no_from.evaluate(b"{}", topic="$aws/rules/R/a/b").value == {"t": "a/b"}
+    assert no_from.evaluate(b"{}").value == {}
+
+
+def test_context_functions() -> None:
+    sql = (
+        "SELECT clientid() AS c, principal() AS p, timestamp() AS ts, accountid() AS acct, "
+        "sourceip() AS ip, traceid() AS trace, get_user_properties('k') AS k, "
+        "get_mqtt_property('content_type') AS ct FROM 't'"
+    )
+    context = {
+        "clientid": "dev1", "principal": "abc", "timestamp": 1700000000000,
+        "accountid": "111122223333", "sourceip": "10.0.0.1", "traceid": "trace-1",
+        "userProperties": [["k", "v1"], ["x", "y"], ["k", "v2"]],
+        "mqttProperties": {"contentType": "application/json"},
+    }  # fmt: skip
+    assert evaluate(sql, b"{}", context=context).value == {
+        "c": "dev1", "p": "abc", "ts": 1700000000000, "acct": "111122223333", "ip": "10.0.0.1",
+        "trace": "trace-1", "k": ["v1", "v2"], "ct": "application/json",
+    }  # fmt: skip
+    http = evaluate("SELECT clientid() AS c, traceid() AS t FROM 't'", b"{}",
+                    context={"protocol": "http", "clientid": "x"})  # fmt: skip
+    assert http.value == {"c": "n/a"}
+    bare = evaluate("SELECT clientid() AS c, accountid() AS a, timestamp() AS ts FROM 't'", b"{}")
+    assert set(bare.value) == {"a", "ts"} and isinstance(bare.value["ts"], int)
+    with pytest.raises(iotsql.IotSqlError):
+        evaluate("SELECT 1 FROM 't'", b"{}", context={"clientID": "typo"})
+
+
+def test_timestamp_and_traceid_are_stable_for_one_message() -> None:
+    message = iotsql.Message(b"{}", "t")
+    first = iotsql.compile("SELECT timestamp() AS a, traceid() AS b FROM 't'").evaluate(message, "t")
+    second = iotsql.compile("SELECT traceid() AS b, timestamp() AS a FROM 't'").evaluate(message, "t")
+    assert first.value == second.value
+
+
+def test_set_variables() -> None:
+    sql = "SET @c = (f - 32) * 5 / 9, @obj = s SELECT @c AS c, @obj.x AS x FROM 't'"
+    assert evaluate(sql, {"f": 212, "s": {"x": 1}}).value == {"c": 100, "x": 1}
+    with pytest.raises(iotsql.SqlParseError):
+        iotsql.compile("SET @a = 1, @a = 2 SELECT @a FROM 't'")
+    with pytest.raises(iotsql.SqlParseError):
+        iotsql.compile("SET @a = @b SELECT 1 FROM 't'")
+    with pytest.raises(iotsql.SqlParseError):
+        iotsql.compile("SELECT @nowhere FROM 't'")
+    with pytest.raises(iotsql.LimitExceededError):
+        iotsql.compile("SET " + ", ".join(f"@v{i} = {i}" for i in range(11)) + " SELECT 1 FROM 't'")
+    with pytest.raises(iotsql.SqlParseError):
+        iotsql.compile(f"SET @{'x' * 65} = 1 SELECT 1 FROM 't'")
+
+
+def test_version_gating_is_a_parse_error() -> None:
+    for sql in (
+        "SELECT [1, 2] AS a FROM 't'",
+        "SELECT {'a': 1} AS a FROM 't'",
+        "SELECT (SELECT VALUE x FROM e) AS a FROM 't'",
+        "SELECT cast(1 AS Decimal) AS a FROM 't'",
+        "SELECT isUndefined(a) AS a FROM 't'",
+    ):
+        iotsql.compile(sql, "2016-03-23")
+        with pytest.raises(iotsql.SqlParseError) as info:
+            iotsql.compile(sql, "2015-10-08")
+        assert "2016-03-23" in str(info.value)
+
+
+def test_unknown_functions_and_filters_are_rejected() -> None:
+    with pytest.raises(iotsql.SqlParseError) as info:
+        iotsql.compile("SELECT nosuch(a) FROM 't'")
+    assert "nosuch" in str(info.value) and info.value.column == 8
+    for bad in ("a/#/b", "a+/b", "a/b#", "#/a"):
+        with pytest.raises(iotsql.SqlParseError) as info:
+            iotsql.compile(f"SELECT * FROM '{bad}'")
+        assert info.value.column == 15
+
+
+def test_wrong_arity_is_undefined_with_a_warning() -> None:
+    rule = iotsql.compile("SELECT get(a, 0, 1) AS r, 1 AS one FROM 't'")
+    assert rule.warnings and rule.warnings[0].code == "arity"
+    assert rule.evaluate({"a": [5]}, "t").value == {"one": 1}
+
+
+def test_explain_says_why_a_rule_did_not_fire() -> None:
+    rule = iotsql.compile("SELECT temp AS t FROM 'a/+' WHERE temp > 30")
+    miss = rule.explain(b'{"temp": 31}', topic="b/c")
+    assert not miss.fired and not miss.topic_matched and "does not match" in miss.reason
+    low = rule.explain(b'{"temp": 20}', topic="a/x")
+    assert not low.fired and low.where_value is False and low.items == {"t": 20}
+    missing = rule.explain(b"{}", topic="a/x")
+    assert missing.where_value is UNDEFINED and "Undefined" in missing.reason
+    hit = rule.explain(b'{"temp": 31}', topic="a/x")
+    assert hit.fired and hit.output is not None and hit.output.value == {"t": 31}
+
+
+def test_compile_is_cached_per_version() -> None:
+    assert iotsql.compile("SELECT a FROM 't'") is iotsql.compile("SELECT a FROM 't'")
+    assert iotsql.compile("SELECT a FROM 't'", "2015-10-08") is not iotsql.compile("SELECT a FROM 't'")
+
+
+def test_render_template() -> None:
+    assert iotsql.render_template("${topic(2)}/alerts", b"{}", topic="a/b/c") == "b/alerts"
+    assert (
+        iotsql.render_template("$$aws/things/${topic(3)}/shadow/update", b"{}", topic="x/y/dev/z")
+        == "$aws/things/dev/shadow/update"
+    )
+    assert iotsql.render_template("${missing}-${n}-${o}", {"n": None, "o": {"a": 1}}) == (
+        '-null-{"a":1}'
+    )
+    assert iotsql.render_template("${'}'}|${ {'a': '}'}.a }", b"{}") == "}|}"
+    with pytest.raises(iotsql.SqlParseError):
+        iotsql.render_template("${unclosed", b"{}")
+
+
+RULES = [
+    "SELECT * FROM 't'",
+    "SELECT a, b.c, e[0] AS e0, a + b AS s, a * 2 AS d, -a AS n FROM 't' WHERE a > 1 OR b",
+    "SELECT VALUE (SELECT v FROM e WHERE n = 'x') FROM 't'",
+    "SELECT CASE a WHEN 1 THEN 'one' ELSE b END AS c, a IN arr AS i, cast(a AS String) AS s, "
+    "cast(b AS Int) AS n, cast(a AS Bool) AS bo FROM 't' WHERE NOT (a = b)",
+    "SET @x = state SELECT @x.reported AS r, get(s, 1) AS g, isNull(n) AS nl, "
+    "get_or_default(missing, [a, b]) AS d FROM 't' WHERE exists (SELECT * FROM arr AS v WHERE v > 1)",
+    "SELECT *, topic() AS topic, {'k': a, 'j': [b]} AS lit, a / b AS q, a % b AS m FROM 't'",
+]
+
+
+@pytest.mark.parametrize("sql", RULES)
+@given(payload=st.one_of(payload_objects, json_values, raw_payloads))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_arbitrary_payloads_never_raise_anything_but_iotsql_errors(sql: str, payload: object) -> None:
+    for version in ("2015-10-08", "2016-03-23"):
+        try:
+            rule = iotsql.compile(sql, version)
+        except iotsql.SqlParseError:
+            continue  # literals and nested queries do not exist in 2015-10-08
+        try:
+            out = rule.evaluate(payload, topic="t")
+        except iotsql.IotSqlError:
+            continue
+        if out is not None:
+            body = out.to_bytes()
+            if not out.is_binary and body:
+                json.loads(body)

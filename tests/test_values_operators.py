@@ -1,0 +1,161 @@
+"""The value model's conversion tables and the operator tables, tested directly (the
+conformance suite tests them again through SQL)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from strategies import json_values
+
+from iotsql import operators as ops
+from iotsql import values as v
+from iotsql.values import UNDEFINED as U
+
+SAMPLES = {
+    "Int": 5,
+    "Decimal": 2.5,
+    "Boolean": True,
+    "String": "-1.2",
+    "Array": [1, "a"],
+    "Object": {"k": 1},
+    "Null": None,
+    "Undefined": U,
+}
+
+
+def test_type_names() -> None:
+    assert {name: v.type_name(value) for name, value in SAMPLES.items()} == {
+        name: name for name in SAMPLES
+    }
+    assert v.type_name(Decimal("1.5")) == "Decimal"
+    assert v.type_name(v.Binary(b"x")) == "Binary"
+
+
+def test_conversion_tables_cover_every_type() -> None:
+    for table in (v.TO_DECIMAL, v.TO_INT, v.TO_BOOLEAN, v.TO_STRING):
+        assert set(SAMPLES) <= set(table)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (5, 5), (2.5, 2.5), (True, U), ("-1.2", Decimal("-1.2")), ("5E-12", Decimal("5E-12")),
+        ("1.", U), (".5", U), ("+5", U), (" 5", U), ("0x1A", U), ("١٢", U),
+        ([1], U), ({"a": 1}, U), (None, None), (U, U),
+    ],
+)  # fmt: skip
+def test_to_decimal(value: object, expected: object) -> None:
+    assert v.to_decimal(value) == expected or (v.to_decimal(value) is expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(5, 5), (2.5, 3), (2.4, 2), (-2.5, -3), ("7.9", 7), ("-7.9", -7), (True, U), (None, None),
+     ([1], U)],
+)  # fmt: skip
+def test_to_int(value: object, expected: object) -> None:
+    assert v.to_int(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), ("TRUE", True), ("False", False), ("yes", U), (1, U), (0.0, U), (None, U)],
+)
+def test_to_boolean(value: object, expected: object) -> None:
+    assert v.to_boolean(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (5, "5"), (2.5, "2.5"), (100.0, "100.0"), (1e10, "1.0E10"), (1.5e-5, "1.5E-5"),
+        (Decimal("0.30"), "0.30"), (Decimal("1E+3"), "1E+3"), (True, "true"), ("s", "s"),
+        (["a", 1, None, 2.5], '["a",1,null,2.5]'), ({"k": "v"}, '{"k":"v"}'), (None, U), (U, U),
+    ],
+)  # fmt: skip
+def test_to_string(value: object, expected: object) -> None:
+    assert v.to_string(value) == expected
+
+
+def test_whole_numbers_become_ints_only_in_2016_03_23() -> None:
+    assert v.finalize(10.0, whole_ints=True) == 10 and type(v.finalize(10.0, True)) is int
+    assert type(v.finalize(10.0, whole_ints=False)) is float
+    assert v.finalize(Decimal("5.00"), True) == 5
+    assert v.finalize(Decimal("5"), False) == 5 and type(v.finalize(Decimal("5"), False)) is int
+    assert type(v.finalize(Decimal("5.0"), False)) is float
+    assert v.finalize(1e40, True) == 1e40  # past 34 digits an Int cannot hold it
+
+
+def test_decode_body() -> None:
+    assert v.decode_body(b'{"a": 10.0, "b": 1.5}', whole_ints=True) == {"a": 10, "b": 1.5}
+    assert type(v.decode_body(b'{"a": 10.0}', whole_ints=False)["a"]) is float
+    assert v.decode_body(b'{"a": 36.903999599999999}', False)["a"] == 36.9039996
+    for body in (b"\xff\xfe", b"NaN", b'{"a": NaN}', b"[" * 100_000, b"", b"hello"):
+        assert isinstance(v.decode_body(body, True), v.Binary)
+
+
+def test_sql_versions() -> None:
+    assert v.SqlVersion.parse(None) is v.V1
+    assert v.SqlVersion.parse("2016-03-23") is v.V2
+    assert v.SqlVersion.BETA.at_least(v.V2) and not v.V1.at_least(v.V2)
+    with pytest.raises(v.IotSqlError):
+        v.SqlVersion.parse("2020-01-01")
+
+
+# ---- operators ---------------------------------------------------------------------------------
+
+
+def test_every_operator_has_its_table() -> None:
+    assert {"AND", "OR", "NOT", "=", "<>", "+", "%", "IN"} <= set(ops.TABLES)
+
+
+@pytest.mark.parametrize(
+    ("op", "left", "right", "expected"),
+    [
+        ("AND", True, True, True), ("AND", True, "FALSE", False), ("AND", True, 1, U),
+        ("AND", False, U, U), ("OR", "true", False, True), ("OR", None, True, U),
+        ("=", 5, 5.0, True), ("=", "a", "a", True), ("=", [1, {"a": 2}], [1.0, {"a": 2}], True),
+        ("=", {"a": 1, "b": 2}, {"b": 2, "a": 1}, True), ("=", 1, "1", False),
+        ("=", True, 1, False), ("=", None, None, True), ("=", 1, U, U),
+        ("<>", None, None, False), ("<>", 1, "a", True), ("<>", U, 1, U),
+        ("<", 1, 2, True), ("<", "1", 2, True), ("<", "a", "b", U), ("<", True, 1, U),
+        (">=", 28.1, Decimal("28.1"), True), (">", 28.1, Decimal("28.1"), False),
+        ("+", 1, 2, 3), ("+", "a", 1, "a1"), ("+", 1.5, "x", "1.5x"), ("+", "a", None, U),
+        ("+", 0.1, 0.2, Decimal("0.3")), ("+", "1", "2", "12"), ("+", True, 1, U),
+        ("-", "5", 2, Decimal("3")), ("-", "x", 2, U), ("*", 2, 3, 6), ("*", 1.5, 2, Decimal("3.0")),
+        ("/", 90, 9, 10), ("/", 7, 2, Decimal("3.5")), ("/", -7, 2, Decimal("-3.5")), ("/", 1, 0, U),
+        ("/", 1.0, 3, Decimal("0.3333333333333333333333333333333333")),
+        ("%", 7, -3, 1), ("%", -7, 3, -1), ("%", 7.5, 2, Decimal("1.5")), ("%", 1, 0, U),
+        ("IN", 3, [1, 3.0], True), ("IN", "3", [3], False), ("IN", 3, "3", U), ("IN", U, [U], U),
+    ],
+)  # fmt: skip
+def test_operator_rows(op: str, left: object, right: object, expected: object) -> None:
+    result = ops.BINARY_OPERATORS[op](left, right)
+    assert type(result) is type(expected) and (result == expected or result is expected)
+
+
+def test_unary_operators() -> None:
+    assert ops.op_not("TRUE") is False and ops.op_not(1) is U
+    assert ops.op_neg(5) == -5 and ops.op_neg("2.5") == Decimal("-2.5") and ops.op_neg([1]) is U
+
+
+def test_get_item() -> None:
+    assert ops.get_item(["a", "b"], 1) == "b"
+    assert ops.get_item(["a", "b"], "1") == "b"
+    assert ops.get_item(["a"], -1) is U and ops.get_item(["a"], 5) is U
+    assert ops.get_item("abc", 0) == "a"
+    assert ops.get_item({"a": 1}, "a") == 1 and ops.get_item({"1": 1}, 1) is U
+    assert ops.get_item(5, 0) is U
+
+
+@given(json_values, json_values)
+@settings(max_examples=300, deadline=None)
+def test_operators_never_raise(left: object, right: object) -> None:
+    for op in ops.BINARY_OPERATORS.values():
+        op(left, right)
+    ops.op_not(left)
+    ops.op_neg(left)
+    v.to_string(left)
+    v.to_int(left)
