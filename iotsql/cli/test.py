@@ -1,0 +1,85 @@
+"""`iotsql test`: run conformance cases (`.json`/`.jsonl` files, folders recursively) with
+`iotsql.testing.conformance` and report the failures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from iotsql.cli.common import CliError, dumps, new_parser, out
+from iotsql.testing.conformance import CaseResult, load_cases, run_cases
+
+if TYPE_CHECKING:
+    from iotsql.cli.common import Subparsers
+
+EPILOG = """\
+examples:
+  iotsql test conformance/
+  iotsql test my-cases.jsonl more-cases.json -k select/
+  iotsql test conformance/ --json > results.json
+
+Each failure shows the case id, its file, the SQL, and the expected and actual outputs; the
+last line is "N passed, M failed". --json prints
+{"passed": N, "failed": M, "failures": [{"id", "expected", "actual", "message", "file"}]}.
+A case: {"id": "select/alias", "sql": "SELECT color AS c FROM 't'", "topic": "t",
+"payload": {"color": "red"}, "expected": {"c": "red"}} ("fires": false, "error": "parse",
+"expectedBase64", "payloadText", "context", "sqlVersion"... as in conformance/).
+
+exit status: 0 every case passed; 1 a case failed; 2 a file is missing or malformed.
+"""
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = new_parser(
+        subparsers, "test",
+        help="run conformance cases",
+        description="Run conformance cases (.json arrays or .jsonl lines of cases; folders are\n"
+        "searched recursively) and report every failure.",
+        epilog=EPILOG,
+    )  # fmt: skip
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="case files or folders")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "-k", dest="select", metavar="TEXT", help="only the cases whose id contains TEXT"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    parser.set_defaults(handler=run)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str) and value in ("parse error", "did not fire", "does not fire"):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _failure(result: CaseResult) -> list[str]:
+    case = result.case
+    lines = [f"FAIL {case.id}  ({case.file})", f"  sql:      {case.sql}"]
+    if case.sql_version != "2016-03-23":
+        lines.append(f"  version:  {case.sql_version}")
+    lines.append(f"  expected: {_text(result.expected)}")
+    lines.append(f"  actual:   {_text(result.actual)}")
+    if result.message:
+        lines.extend(f"  {line}" for line in result.message.splitlines())
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cases = load_cases(args.paths)
+    except UnicodeDecodeError as error:
+        raise CliError(f"a case file is not UTF-8 text: {error}") from None
+    if args.select:
+        cases = [case for case in cases if args.select in case.id]
+    summary = run_cases(cases)
+    if args.json:
+        out(dumps(summary.to_json()))
+    else:
+        for result in summary.results:
+            if not result.passed:
+                out("\n".join(_failure(result)))
+            elif args.verbose:
+                out(f"ok   {result.case.id}")
+        out(f"{summary.passed} passed, {summary.failed} failed")
+    return 1 if summary.failed else 0

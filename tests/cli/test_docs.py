@@ -1,0 +1,143 @@
+"""Every `$ iotsql ...` command shown in docs/cli.md prints what the page says it prints.
+
+How the page is read:
+
+- A fenced block whose info string has `title="path"` (```` ```json title="rules.json" ````) is a
+  file; files are written in page order, a later block of the same path replacing the earlier.
+- In a ```` ```console ```` block, a line starting with `$ iotsql` is a command (a trailing `\\`
+  continues it on the next line); the lines up to the next `$ ` line are its output: stdout and
+  stderr merged in the order written. Each command runs in a fresh folder holding the files
+  written before it.
+- For `$ iotsql repl`, lines starting with the prompts `iotsql> ` or `   ...> ` are the input
+  (fed on stdin: the scripted mode), the rest is the output; the interactive banner line
+  (`iotsql REPL: ...`) is not compared, since the scripted mode prints none.
+- Comparison ignores trailing spaces and trailing empty lines. Placeholder: `<...>` in an
+  expected line matches any text (none is needed today; timestamps or UUIDs would use it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+PROMPTS = ("iotsql> ", "   ...> ")
+BANNER = "iotsql REPL:"
+PLACEHOLDER = "<...>"
+
+
+@dataclass
+class Example:
+    command: str
+    expected: list[str]
+    files: dict[str, str]
+    stdin: list[str] = field(default_factory=list)
+    line: int = 0
+
+
+def _fences(text: str) -> list[tuple[str, list[str], int]]:
+    """(info string, lines, line number) of each fenced block."""
+    blocks = []
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        match = re.match(r"^```(\S*.*)$", lines[index])
+        if match and match.group(1):
+            start = index
+            body = []
+            index += 1
+            while index < len(lines) and lines[index] != "```":
+                body.append(lines[index])
+                index += 1
+            blocks.append((match.group(1), body, start + 1))
+        index += 1
+    return blocks
+
+
+def examples() -> list[Example]:
+    files: dict[str, str] = {}
+    found: list[Example] = []
+    for info, body, number in _fences(DOC.read_text(encoding="utf-8")):
+        title = re.search(r'title="([^"]+)"', info)
+        if title:
+            files[title.group(1)] = "\n".join(body) + "\n"
+            continue
+        if info.split()[0] != "console":
+            continue
+        current: Example | None = None
+        lines = iter(enumerate(body))
+        for offset, line in lines:
+            if line.startswith("$ "):
+                command = line[2:]
+                while command.endswith("\\"):
+                    command = command[:-1].rstrip() + " " + next(lines)[1].strip()
+                current = Example(command, [], dict(files), line=number + offset + 1)
+                found.append(current)
+            elif current is None:
+                raise AssertionError(f"docs/cli.md:{number}: output before any command")
+            elif current.command.split()[:2] == ["iotsql", "repl"] and line.startswith(PROMPTS):
+                current.stdin.append(line[len(PROMPTS[0]) :])
+            elif current.command.split()[:2] == ["iotsql", "repl"] and line.startswith(BANNER):
+                continue
+            else:
+                current.expected.append(line)
+    return found
+
+
+EXAMPLES = examples()
+
+
+def _normalise(lines: list[str]) -> list[str]:
+    lines = [line.rstrip() for line in lines]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _matches(expected: str, actual: str) -> bool:
+    if PLACEHOLDER not in expected:
+        return expected == actual
+    pattern = ".*".join(re.escape(part) for part in expected.split(PLACEHOLDER))
+    return re.fullmatch(pattern, actual) is not None
+
+
+def test_the_page_has_an_example_of_every_command() -> None:
+    commands = {example.command.split()[1] for example in EXAMPLES}
+    assert {"eval", "check", "test", "replay", "repl"} <= commands
+
+
+@pytest.mark.parametrize(
+    "example", EXAMPLES, ids=[f"line{e.line}-{e.command.split()[1]}" for e in EXAMPLES]
+)
+def test_documented_output(example: Example, tmp_path: Path) -> None:
+    for name, content in example.files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    argv = shlex.split(example.command)
+    assert argv[0] == "iotsql"
+    env = {**os.environ, "HOME": str(tmp_path), "IOTSQL_HISTORY": str(tmp_path / "history"),
+           "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1", "COLUMNS": "100"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "iotsql", *argv[1:]],
+        input="".join(line + "\n" for line in example.stdin),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    actual = _normalise(result.stdout.splitlines())
+    expected = _normalise(example.expected)
+    shown = "\n".join(actual)
+    assert len(actual) == len(expected), f"docs/cli.md:{example.line}: the output is\n{shown}"
+    for want, got in zip(expected, actual, strict=True):
+        assert _matches(want, got), f"docs/cli.md:{example.line}: the output is\n{shown}"
