@@ -1,7 +1,7 @@
 """iotsql: the AWS IoT Core rules engine as a library.
 
-    rule = iotsql.compile("SELECT temp FROM 'sensors/+' WHERE temp > 30")
-    rule.evaluate(b'{"temp": 31}', topic="sensors/a")  # -> Output({'temp': 31})
+rule = iotsql.compile("SELECT temp FROM 'sensors/+' WHERE temp > 30")
+rule.evaluate(b'{"temp": 31}', topic="sensors/a")  # -> Output({'temp': 31})
 """
 
 from iotsql.ast import unparse
@@ -20,6 +20,7 @@ from iotsql.errors import (
     SqlWarning,
 )
 from iotsql.limits import Limits
+from iotsql.loaders import LoadedRule, load_rules
 from iotsql.message import Context, Message
 from iotsql.parser import parse, parse_expression
 from iotsql.rule import CompiledRule, Explanation, Output, TopicRule, compile
@@ -42,6 +43,7 @@ __all__ = [
     "IotSqlError",
     "LimitExceededError",
     "Limits",
+    "LoadedRule",
     "Message",
     "Output",
     "ProviderError",
@@ -58,6 +60,7 @@ __all__ = [
     "__version__",
     "compile",
     "filter_matches",
+    "load_rules",
     "parse",
     "parse_expression",
     "render_template",

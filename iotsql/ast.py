@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import decimal
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,17 +24,13 @@ class Pos:
 NOPOS = Pos()
 
 
-def _pos() -> Pos:
-    return field(default=NOPOS, compare=False, repr=False)  # type: ignore[no-any-return]
-
-
 # ---- expressions ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class IntLit:
     value: int
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +38,7 @@ class DecimalLit:
     """A number written with a point or an exponent; `text` keeps its exact digits."""
 
     text: str
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
     @property
     def value(self) -> decimal.Decimal:
@@ -53,25 +48,25 @@ class DecimalLit:
 @dataclass(frozen=True, slots=True)
 class StringLit:
     value: str
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class BoolLit:
     value: bool
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class NullLit:
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Wildcard:
     """`*`: the whole payload (in a nested query, the current element)."""
 
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +74,7 @@ class Name:
     """A bare identifier: an attribute of the payload, or a nested query's FROM alias."""
 
     name: str
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +82,7 @@ class Variable:
     """`@name`, bound by the SET clause; `name` excludes the `@`."""
 
     name: str
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +91,7 @@ class Member:
 
     base: Expr
     name: str
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +100,7 @@ class Index:
 
     base: Expr
     index: Expr
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +109,7 @@ class Call:
 
     name: str
     args: tuple[Expr, ...]
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +118,7 @@ class Cast:
 
     expr: Expr
     type_name: str
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +127,7 @@ class Unary:
 
     op: str
     operand: Expr
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +137,14 @@ class Binary:
     op: str
     left: Expr
     right: Expr
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class When:
     condition: Expr
     result: Expr
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,19 +155,19 @@ class Case:
     subject: Expr | None
     whens: tuple[When, ...]
     default: Expr | None
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ArrayLit:
     items: tuple[Expr, ...]
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ObjectLit:
     entries: tuple[tuple[str, Expr], ...]
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,19 +178,36 @@ class Subquery:
     source: Expr
     alias: str | None
     where: Expr | None
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Exists:
     query: Subquery
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
-Expr = Union[
-    IntLit, DecimalLit, StringLit, BoolLit, NullLit, Wildcard, Name, Variable, Member, Index,
-    Call, Cast, Unary, Binary, Case, ArrayLit, ObjectLit, Subquery, Exists,
-]  # fmt: skip
+Expr = (
+    IntLit
+    | DecimalLit
+    | StringLit
+    | BoolLit
+    | NullLit
+    | Wildcard
+    | Name
+    | Variable
+    | Member
+    | Index
+    | Call
+    | Cast
+    | Unary
+    | Binary
+    | Case
+    | ArrayLit
+    | ObjectLit
+    | Subquery
+    | Exists
+)
 
 
 # ---- clauses ------------------------------------------------------------------------------------
@@ -207,7 +219,7 @@ class SelectItem:
 
     expr: Expr
     alias: tuple[str, ...] | None
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,14 +228,14 @@ class Select:
 
     items: tuple[SelectItem, ...]
     value: bool = False
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
     name: str
     expr: Expr
-    pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,11 +246,11 @@ class Statement:
     topic: str | None = None
     where: Expr | None = None
     assignments: tuple[Assignment, ...] = ()
-    pos: Pos = _pos()
-    topic_pos: Pos = _pos()
+    pos: Pos = field(default=NOPOS, compare=False, repr=False)
+    topic_pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
-Node = Union[Expr, SelectItem, Select, Assignment, Statement, When]
+Node = Expr | SelectItem | Select | Assignment | Statement | When
 
 # ---- unparser ------------------------------------------------------------------------------------
 

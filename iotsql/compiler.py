@@ -35,11 +35,13 @@ from iotsql.operators import (
 )
 from iotsql.values import (
     DECIMAL_CONTEXT,
+    INT_LIMIT,
     UNDEFINED,
     Binary,
     SqlVersion,
     finalize,
     json_text,
+    to_exact,
     whole_to_int,
 )
 
@@ -123,10 +125,12 @@ class CompiledStatement:
     version: SqlVersion
     assignments: tuple[tuple[str, Closure], ...]
     where: Closure | None
+    condition: Closure | None
     select: SelectPlan
     variable_count: int
     warnings: tuple[SqlWarning, ...]
     external_calls: Counter[str]
+    needs_run: bool
 
 
 class Compiler:
@@ -147,6 +151,9 @@ class Compiler:
         self.variables: dict[str, int] = {}
         self.warnings: list[SqlWarning] = []
         self.external_calls: Counter[str] = Counter()
+        # Whether any closure reads `run` (context functions, variables, the raw body); when
+        # none does, evaluation passes None instead of building a Run per message.
+        self.needs_run = False
         self._line_starts = [0]
         for index, char in enumerate(sql):
             if char == "\n":
@@ -191,22 +198,64 @@ class Compiler:
                     assignment.pos,
                 )
             if name in self.variables:
-                raise self.error(f"variable @{name} is assigned twice; variables are immutable", assignment.pos)
+                raise self.error(
+                    f"variable @{name} is assigned twice; variables are immutable", assignment.pos
+                )
             compiled = self.expr(assignment.expr, TOP_SCOPE)
             self.variables[name] = len(self.variables)
             assignments.append((name, compiled.fn))
-        where = self.expr(statement.where, TOP_SCOPE).fn if statement.where is not None else None
+        where: Closure | None = None
+        condition: Closure | None = None
+        if statement.where is not None:
+            where, condition = self._where_clause(statement.where)
         select = self.select(statement.select, TOP_SCOPE)
         return CompiledStatement(
             statement=statement,
             version=self.version,
             assignments=tuple(assignments),
             where=where,
+            condition=condition,
             select=select,
             variable_count=len(self.variables),
             warnings=tuple(self.warnings),
             external_calls=self.external_calls,
+            needs_run=self.needs_run or bool(assignments),
         )
+
+    def _where_clause(self, node: ast.Expr) -> tuple[Closure, Closure]:
+        """The WHERE value (for explanations) and the firing test. A conjunction stops at its
+        first operand that is not true: the WHERE cannot fire then, whatever the rest gives,
+        so this only skips work, unless the rest calls an external function (then both sides
+        run, as the strict AND table reads)."""
+        if isinstance(node, ast.Binary) and node.op == "AND":
+            left_value, left_test = self._where_clause(node.left)
+            calls = sum(self.external_calls.values())
+            right_value, right_test = self._where_clause(node.right)
+            pure = sum(self.external_calls.values()) == calls
+            op_and = BINARY_OPERATORS["AND"]
+
+            def value(doc: Any, run: Run) -> Any:
+                return op_and(left_value(doc, run), right_value(doc, run))
+
+            if pure:
+
+                def test(doc: Any, run: Run) -> Any:
+                    return left_test(doc, run) and right_test(doc, run)
+
+            else:
+
+                def test(doc: Any, run: Run) -> Any:
+                    left = left_test(doc, run)
+                    return right_test(doc, run) and left
+
+            return value, test
+        fn = self.expr(node, TOP_SCOPE).fn
+
+        def fires(doc: Any, run: Run) -> Any:
+            verdict = fn(doc, run)
+            return verdict is True or truthy(verdict)
+
+        return fn, fires
 
     # ---- SELECT ---------------------------------------------------------------------------------
 
@@ -273,8 +322,11 @@ class Compiler:
                 for key, fn in pairs:
                     value = fn(doc, run)
                     if value is not U:
+                        # A double is never whole in 2016-03-23 (payloads, literals, results
+                        # are normalised where they arise), so only Decimals and raw bodies
+                        # need converting on their way into the output.
                         t = type(value)
-                        if t is Decimal or t is float or t is Binary:
+                        if t is Decimal or t is Binary:
                             value = store(value, whole)
                             if value is U:
                                 continue
@@ -317,7 +369,9 @@ class Compiler:
     def expr(self, node: ast.Expr, scope: _Scope) -> Compiled:
         method = _DISPATCH.get(type(node))
         if method is None:
-            raise self.error(f"unsupported expression {type(node).__name__}", getattr(node, "pos", ast.NOPOS))
+            raise self.error(
+                f"unsupported expression {type(node).__name__}", getattr(node, "pos", ast.NOPOS)
+            )
         return method(self, node, scope)
 
     def _int(self, node: ast.IntLit, scope: _Scope) -> Compiled:
@@ -366,6 +420,8 @@ class Compiler:
                 f"variable @{node.name} is not assigned by an earlier SET", node.pos,
                 hint="assign it first: SET @name = expression SELECT ...",
             )  # fmt: skip
+
+        self.needs_run = True
 
         def variable(doc: Any, run: Run) -> Any:
             return run.vars[index]
@@ -423,13 +479,17 @@ class Compiler:
 
         def whole(*args: Any) -> Any:
             result = op(*args)
-            if type(result) is Decimal:
+            if type(result) is Decimal or type(result) is float:
                 return whole_to_int(result)
             return result
 
         return whole
 
     def _binary(self, node: ast.Binary, scope: _Scope) -> Compiled:
+        if node.op in _DECIMAL_OPS:
+            chain = self._arithmetic_chain(node, scope)
+            if chain is not None:
+                return Compiled(chain)
         left = self.expr(node.left, scope)
         right = self.expr(node.right, scope)
         op = BINARY_OPERATORS[node.op]
@@ -438,14 +498,98 @@ class Compiler:
         if left.is_const and right.is_const:
             return _constant(op(left.const, right.const))
         lf, rf = left.fn, right.fn
-        special = _specialised_comparison(node.op, left, right)
+        special = _specialised_comparison(node.op, left, right) or _specialised_arithmetic(
+            node.op, left, right, op, self.whole_ints
+        )
         if special is not None:
             return Compiled(special)
+        if node.op in ("AND", "OR"):
+            both = node.op == "AND"
+
+            def logical(doc: Any, run: Run) -> Any:
+                a = lf(doc, run)
+                b = rf(doc, run)
+                if type(a) is bool and type(b) is bool:
+                    return (a and b) if both else (a or b)
+                return op(a, b)
+
+            return Compiled(logical)
 
         def binary(doc: Any, run: Run) -> Any:
             return op(lf(doc, run), rf(doc, run))
 
         return Compiled(binary)
+
+    def _numeric_literal(self, node: ast.Expr) -> Any:
+        """The value of a numeric literal (`9`, `2.5`, `-3`), or NOT_CONSTANT."""
+        if isinstance(node, ast.IntLit):
+            return self._int(node, TOP_SCOPE).const
+        if isinstance(node, ast.DecimalLit):
+            return self._decimal(node, TOP_SCOPE).const
+        if isinstance(node, ast.Unary) and node.op == "-":
+            inner = self._numeric_literal(node.operand)
+            if inner is not NOT_CONSTANT:
+                return self._numeric(op_neg)(inner)
+        return NOT_CONSTANT
+
+    def _arithmetic_chain(self, node: ast.Binary, scope: _Scope) -> Closure | None:
+        """`((x * 9) / 5) + 32`: two or more arithmetic steps, each with a numeric literal, on
+        one expression. A double or Decimal operand runs every step in decimal arithmetic and
+        is normalised once at the end (2016-03-23's intermediate Int-or-Decimal types never
+        change a value here, only the final type); other operands take the operators one by
+        one, exactly as unfused."""
+        steps: list[tuple[str, Any, bool]] = []
+        current: ast.Expr = node
+        while isinstance(current, ast.Binary) and current.op in _DECIMAL_OPS:
+            op = current.op
+            on_right = self._numeric_literal(current.right)
+            if on_right is not NOT_CONSTANT:
+                steps.append((op, on_right, True))
+                current = current.left
+                continue
+            on_left = self._numeric_literal(current.left)
+            if on_left is NOT_CONSTANT:
+                break
+            steps.append((op, on_left, False))
+            current = current.right
+        if len(steps) < 2 or self._numeric_literal(current) is not NOT_CONSTANT:
+            return None
+        for op, constant, on_right in steps:
+            if type(constant) not in (int, float, Decimal) or (
+                op == "/" and on_right and constant == 0
+            ):
+                return None
+        base = self.expr(current, scope).fn
+        plan = tuple(
+            (_DECIMAL_OPS[op], to_exact(constant), on_right,
+             self._numeric(BINARY_OPERATORS[op]), constant)
+            for op, constant, on_right in reversed(steps)
+        )  # fmt: skip
+        whole_ints = self.whole_ints
+
+        def chain(doc: Any, run: Run) -> Any:
+            value = base(doc, run)
+            t = type(value)
+            if t is float:
+                number = Decimal(repr(value))
+            elif t is Decimal:
+                number = value
+            else:
+                for _, _, right, general, constant in plan:
+                    value = general(value, constant) if right else general(constant, value)
+                return value
+            try:
+                for decimal_op, exact, right, _, _ in plan:
+                    number = decimal_op(number, exact) if right else decimal_op(exact, number)
+            except _DECIMAL_FAILURES:
+                return U
+            if whole_ints:
+                integral = number.to_integral_value()
+                if integral == number and -INT_LIMIT < number < INT_LIMIT:
+                    return int(integral)
+            return number
+
+        return chain
 
     def _case(self, node: ast.Case, scope: _Scope) -> Compiled:
         whens = tuple(
@@ -462,6 +606,24 @@ class Compiler:
 
             return Compiled(searched)
         subject = self.expr(node.subject, scope).fn
+        candidates = [self.expr(w.condition, scope) for w in node.whens]
+        if all(c.is_const and type(c.const) is str for c in candidates):
+            # Only a String equals a String (mismatched types are false): a table lookup.
+            table: dict[str, Closure] = {}
+            for candidate, (_, result) in zip(candidates, whens, strict=False):
+                table.setdefault(candidate.const, result)
+
+            def lookup(doc: Any, run: Run) -> Any:
+                value = subject(doc, run)
+                if value is U:
+                    return U
+                if type(value) is str:
+                    found = table.get(value)
+                    if found is not None:
+                        return found(doc, run)
+                return default(doc, run) if default is not None else U
+
+            return Compiled(lookup)
 
         def simple(doc: Any, run: Run) -> Any:
             value = subject(doc, run)
@@ -603,6 +765,8 @@ class Compiler:
                     node.args[position].pos,
                 )
         fns = [c.fn for c in compiled]
+        if spec.context or spec.lazy or spec.external or spec.raw_star:
+            self.needs_run = True
         if spec.raw_star:
             for position, arg in enumerate(node.args):
                 if isinstance(arg, ast.Wildcard) and not scope.nested:
@@ -614,7 +778,7 @@ class Compiler:
         invoke = _invoker(spec, self.whole_ints)
         if spec.pure and all(c.is_const for c in compiled) and not spec.raw_star:
             return _constant(invoke(None, [c.const for c in compiled]))
-        return Compiled(_call_closure(invoke, tuple(fns), spec.context))
+        return Compiled(_call_closure(spec, tuple(fns), self.whole_ints))
 
 
 _DISPATCH: dict[type, Callable[[Compiler, Any, _Scope], Compiled]] = {
@@ -664,6 +828,20 @@ def _path_closure(root: Closure | None, keys: tuple[str, ...]) -> Closure:
             return U
 
         return field2
+
+    if root is None and len(keys) == 3:
+        k1, k2, k3 = keys
+
+        def field3(doc: Any, run: Run) -> Any:
+            if type(doc) is dict:
+                value = doc.get(k1, U)
+                if type(value) is dict:
+                    value = value.get(k2, U)
+                    if type(value) is dict:
+                        return value.get(k3, U)
+            return U
+
+        return field3
 
     def path(doc: Any, run: Run) -> Any:
         value = doc if root is None else root(doc, run)
@@ -747,6 +925,56 @@ def _specialised_comparison(op: str, left: Compiled, right: Compiled) -> Closure
     return ne
 
 
+_DECIMAL_OPS: Final = {
+    "+": DECIMAL_CONTEXT.add,
+    "-": DECIMAL_CONTEXT.subtract,
+    "*": DECIMAL_CONTEXT.multiply,
+    "/": DECIMAL_CONTEXT.divide,
+}
+_DECIMAL_FAILURES: Final = (DecimalException, ArithmeticError)
+
+
+def _specialised_arithmetic(
+    op: str, left: Compiled, right: Compiled, general: Callable[[Any, Any], Any], whole_ints: bool
+) -> Closure | None:
+    """`x <op> constant` (or `constant <op> x`) where the constant is a number: the exact
+    decimal of the constant is computed once, and a double operand goes straight to decimal
+    arithmetic; anything else takes the general operator."""
+    decimal_op = _DECIMAL_OPS.get(op)
+    if decimal_op is None or left.is_const == right.is_const:
+        return None
+    constant = right.const if right.is_const else left.const
+    if type(constant) not in (int, float, Decimal) or (op == "/" and constant == 0):
+        return None
+    exact = to_exact(constant)
+    variable = left.fn if right.is_const else right.fn
+    constant_on_right = right.is_const
+    int_constant = type(constant) is int
+
+    def arithmetic(doc: Any, run: Run) -> Any:
+        value = variable(doc, run)
+        t = type(value)
+        if t is float:
+            operand = Decimal(repr(value))
+        elif t is Decimal:
+            operand = value
+        elif t is int and not int_constant:
+            operand = Decimal(value)
+        else:
+            return general(value, constant) if constant_on_right else general(constant, value)
+        try:
+            result = decimal_op(operand, exact) if constant_on_right else decimal_op(exact, operand)
+        except _DECIMAL_FAILURES:
+            return U
+        if whole_ints:
+            integral = result.to_integral_value()
+            if integral == result and -INT_LIMIT < result < INT_LIMIT:
+                return int(integral)
+        return result
+
+    return arithmetic
+
+
 def _invoker(spec: FunctionSpec, whole_ints: bool) -> Callable[[Run | None, list[Any]], Any]:
     """Call `spec` on evaluated arguments with AWS's rules: Undefined in, Undefined out (unless
     the function takes Undefined), any failure of the implementation is Undefined, and
@@ -775,17 +1003,64 @@ def _invoker(spec: FunctionSpec, whole_ints: bool) -> Callable[[Run | None, list
     return invoke
 
 
-def _call_closure(
-    invoke: Callable[[Run | None, list[Any]], Any], fns: tuple[Closure, ...], context: bool
-) -> Closure:
-    if len(fns) == 0:
-        return lambda doc, run: invoke(run, [])
+def _call_closure(spec: FunctionSpec, fns: tuple[Closure, ...], whole_ints: bool) -> Closure:
+    """A closure calling `spec` with the same rules as `_invoker`, specialised for the common
+    shapes (no argument list to build, no loop) since function calls sit on the hot path."""
+    impl = spec.impl
+    propagate = spec.propagate_undefined
+    if spec.context and not fns:
+
+        def call_context0(doc: Any, run: Run) -> Any:
+            try:
+                result = impl(run)
+            except IotSqlError:
+                raise
+            except Exception:
+                return U
+            if whole_ints and (type(result) is float or type(result) is Decimal):
+                return whole_to_int(result)
+            return result
+
+        return call_context0
     if len(fns) == 1:
         (f0,) = fns
-        return lambda doc, run: invoke(run, [f0(doc, run)])
-    if len(fns) == 2:
+        context = spec.context
+
+        def call1(doc: Any, run: Run) -> Any:
+            a = f0(doc, run)
+            if a is U and propagate:
+                return U
+            try:
+                result = impl(run, a) if context else impl(a)
+            except IotSqlError:
+                raise
+            except Exception:
+                return U
+            if whole_ints and (type(result) is float or type(result) is Decimal):
+                return whole_to_int(result)
+            return result
+
+        return call1
+    if len(fns) == 2 and not spec.context:
         f0, f1 = fns
-        return lambda doc, run: invoke(run, [f0(doc, run), f1(doc, run)])
+
+        def call2(doc: Any, run: Run) -> Any:
+            a = f0(doc, run)
+            b = f1(doc, run)
+            if propagate and (a is U or b is U):
+                return U
+            try:
+                result = impl(a, b)
+            except IotSqlError:
+                raise
+            except Exception:
+                return U
+            if whole_ints and (type(result) is float or type(result) is Decimal):
+                return whole_to_int(result)
+            return result
+
+        return call2
+    invoke = _invoker(spec, whole_ints)
     return lambda doc, run: invoke(run, [f(doc, run) for f in fns])
 
 
@@ -801,6 +1076,7 @@ def check_variable_size(name: str, value: Any, limits: Limits) -> int:
     else:
         return 8
     if size > limits.max_variable_bytes:
-        raise LimitExceededError(f"SET variable @{name} size (bytes)", size, limits.max_variable_bytes)
+        raise LimitExceededError(
+            f"SET variable @{name} size (bytes)", size, limits.max_variable_bytes
+        )
     return size
-

@@ -21,7 +21,6 @@ from typing import Any
 from iotsql.actions.base import ActionRequest, Sink
 from iotsql.actions.recording import Recorder
 from iotsql.errors import (
-    InvalidTopicError,
     IotSqlError,
     LimitExceededError,
     ResourceAlreadyExistsError,
@@ -31,7 +30,13 @@ from iotsql.errors import (
 from iotsql.limits import DEFAULT_LIMITS, Limits
 from iotsql.message import Context, Message
 from iotsql.rule import BoundAction, Output, TopicRule
-from iotsql.topics import TopicIndex, filter_matches, parse_basic_ingest, validate_filter, validate_topic
+from iotsql.topics import (
+    TopicIndex,
+    filter_matches,
+    parse_basic_ingest,
+    validate_filter,
+    validate_topic,
+)
 
 #: The entry-point group through which packages provide sinks: `<action type> = module:factory`.
 SINK_ENTRY_POINTS = "iotsql.sinks"
@@ -236,16 +241,33 @@ class RulesEngine:
         with self._lock:
             return dict(self._rules)
 
-    def load_rules(self, source: Any, *, replace: bool = False) -> list[TopicRule]:
-        """Create every rule in `source`: a path or JSON text or decoded JSON holding a
-        `get-topic-rule` output, a `create-topic-rule` input (`ruleName` + `topicRulePayload`),
-        a list of those, `{"rules": [...]}`, or an object mapping names to payloads."""
+    def load_rules(
+        self,
+        source: Any,
+        *,
+        replace: bool = False,
+        format: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> list[TopicRule]:
+        """Create every rule in `source`, a path, text or decoded JSON in any format
+        `iotsql.load_rules` reads (iotsql/loaders): CloudFormation and SAM templates,
+        serverless.yml, Terraform `.tf` files and `terraform show -json` output, or the AWS CLI's
+        JSON (a `get-topic-rule` output, a `create-topic-rule` input with `ruleName` and
+        `topicRulePayload`, a list of those, `{"rules": [...]}`, an object mapping names to
+        payloads). Errors name the file and the field in it."""
+        from iotsql.loaders import load_rules as load_definitions
+
         created = []
-        for name, payload in iter_rule_definitions(source):
-            if replace and name in self._rules:
-                created.append(self.replace_topic_rule(name, payload))
-            else:
-                created.append(self.create_topic_rule(name, payload))
+        for loaded in load_definitions(source, format, parameters=parameters, validate=False):
+            try:
+                if replace and loaded.name in self._rules:
+                    created.append(self.replace_topic_rule(loaded.name, loaded.payload))
+                else:
+                    created.append(self.create_topic_rule(loaded.name, loaded.payload))
+            except ResourceAlreadyExistsError as err:
+                raise ResourceAlreadyExistsError(f"{err} ({loaded.source})") from None
+            except IotSqlError as err:
+                raise loaded.locate(err) from err
         return created
 
     def _require(self, name: str) -> TopicRule:
@@ -518,7 +540,9 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def error_action_message(rule_name: str, message: Message, failures: Iterable[ActionReport]) -> bytes:
+def error_action_message(
+    rule_name: str, message: Message, failures: Iterable[ActionReport]
+) -> bytes:
     """The error-action message of rule-error-handling.md: one per rule and message."""
     context = message.context
     body: dict[str, Any] = {
@@ -564,19 +588,25 @@ def _republish_payload(request: ActionRequest) -> bytes:
 def iter_rule_definitions(source: Any) -> Iterable[tuple[str, Mapping[str, Any]]]:
     """(name, topicRulePayload) pairs from the JSON shapes `RulesEngine.load_rules` accepts."""
     data = source
-    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and not source.lstrip().startswith(("{", "["))
+    ):
         path = Path(source)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise RuleValidationError(f"no such file: {path}", str(path)) from None
         except json.JSONDecodeError as err:
-            raise RuleValidationError(f"invalid JSON: {err.msg} (line {err.lineno})", str(path)) from None
+            raise RuleValidationError(
+                f"invalid JSON: {err.msg} (line {err.lineno})", str(path)
+            ) from None
     elif isinstance(source, (str, bytes)):
         try:
             data = json.loads(source)
         except json.JSONDecodeError as err:
-            raise RuleValidationError(f"invalid JSON: {err.msg} (line {err.lineno})", "rules") from None
+            raise RuleValidationError(
+                f"invalid JSON: {err.msg} (line {err.lineno})", "rules"
+            ) from None
     yield from _definitions(data, "rules")
 
 

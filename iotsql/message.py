@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iotsql.errors import IotSqlError
-from iotsql.values import UNDEFINED, Binary, decode_body, encode_json, normalize_json
+from iotsql.values import UNDEFINED, Binary, codec, encode_json, normalize_json
 
 _CONTEXT_KEYS = {
     "clientid": "clientid",
@@ -122,9 +122,10 @@ def _user_properties(value: Any) -> tuple[tuple[str, str], ...]:
 
 class Message:
     """One publish. `body` is the raw payload; `document(whole_ints)` decodes it once per
-    number convention (2015-10-08 keeps `10.0` a Decimal, 2016-03-23 reads it as `10`)."""
+    number convention (2015-10-08 keeps `10.0` a Decimal, 2016-03-23 reads it as `10`), the
+    first time a rule needs it."""
 
-    __slots__ = ("_docs", "_traceid", "body", "context", "received_at", "topic")
+    __slots__ = ("_received_at", "_traceid", "_v1", "_v2", "body", "context", "topic")
 
     def __init__(
         self,
@@ -133,28 +134,45 @@ class Message:
         context: Context | Mapping[str, Any] | None = None,
     ) -> None:
         self.topic = topic
-        self.context = Context.of(context)
-        stamp = self.context.timestamp
-        self.received_at: int = stamp if stamp is not None else int(time.time() * 1000)
-        self._traceid: str | None = self.context.traceid
-        self._docs: list[Any] = [UNDEFINED, UNDEFINED]
-        if isinstance(payload, bytes):
+        ctx = self.context = (
+            context if type(context) is Context else Context.of(context)  # type: ignore[arg-type]
+        )
+        self._received_at: int | None = ctx.timestamp
+        self._traceid: str | None = ctx.traceid
+        self._v1: Any = UNDEFINED
+        self._v2: Any = UNDEFINED
+        if type(payload) is bytes:
             self.body = payload
-        elif isinstance(payload, (bytearray, memoryview)):
+        elif isinstance(payload, (bytes, bytearray, memoryview)):
             self.body = bytes(payload)
         elif isinstance(payload, str):
             self.body = payload.encode("utf-8")
         else:
             # An already-decoded JSON value: keep it, serialise it for encode(*) and actions.
-            self._docs = [normalize_json(payload, False), normalize_json(payload, True)]
-            self.body = encode_json(self._docs[0])
+            self._v1 = normalize_json(payload, False)
+            self._v2 = normalize_json(payload, True)
+            self.body = encode_json(self._v1)
 
     def document(self, whole_ints: bool) -> Any:
         """The decoded body: a JSON value, or `Binary` when the body is not JSON."""
-        doc = self._docs[whole_ints]
+        if whole_ints:
+            doc = self._v2
+            if doc is UNDEFINED:
+                doc = self._v2 = codec.decode_body(self.body, True)
+            return doc
+        doc = self._v1
         if doc is UNDEFINED:
-            doc = self._docs[whole_ints] = decode_body(self.body, whole_ints)
+            doc = self._v1 = codec.decode_body(self.body, False)
         return doc
+
+    @property
+    def received_at(self) -> int:
+        """Milliseconds since the epoch when the message arrived (the context's `timestamp`
+        when given); fixed on first use, so every rule of a message sees the same time."""
+        stamp = self._received_at
+        if stamp is None:
+            stamp = self._received_at = int(time.time() * 1000)
+        return stamp
 
     @property
     def is_json(self) -> bool:
@@ -173,6 +191,9 @@ class Message:
         return f"Message(topic={self.topic!r}, body={self.body[:60]!r})"
 
 
+_NO_VARIABLES: list[Any] = []
+
+
 class Run:
     """The state of one rule evaluating one message: SET variables, the topic as `topic()`
     sees it (without a Basic Ingest prefix), the external-function provider, and the counters
@@ -183,7 +204,7 @@ class Run:
     def __init__(
         self,
         message: Message,
-        topic: str,
+        topic: str | None,
         sql_version: str,
         rule_name: str | None = None,
         provider: Any = None,
@@ -194,4 +215,4 @@ class Run:
         self.sql_version = sql_version
         self.rule_name = rule_name
         self.provider = provider
-        self.vars: list[Any] = [UNDEFINED] * variables
+        self.vars: list[Any] = [UNDEFINED] * variables if variables else _NO_VARIABLES

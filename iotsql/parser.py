@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,7 @@ def _pos(meta: Any) -> ast.Pos:
 
 
 def _token_pos(token: Token) -> ast.Pos:
-    return ast.Pos(
-        token.line or 1, token.column or 1, token.end_line or 1, token.end_column or 1
-    )
+    return ast.Pos(token.line or 1, token.column or 1, token.end_line or 1, token.end_column or 1)
 
 
 def _unquote(token: Token) -> str:
@@ -308,15 +307,16 @@ def _check_depth(tree: Tree[Token], sql: str) -> None:
             stack.extend((child, depth + 1) for child in node.children)
 
 
-def _expected(names: set[str] | frozenset[str] | None) -> list[str]:
-    readable = {_TOKEN_NAMES.get(n, n) for n in names or ()}
+def _expected(names: Iterable[Any] | None) -> list[str]:
+    readable = {_TOKEN_NAMES.get(str(n), str(n)) for n in names or ()}
     return sorted(readable)
 
 
 def _accepted(err: UnexpectedToken) -> set[str]:
     """The terminals truly acceptable at the error (LALR tables list merged lookaheads)."""
     try:
-        return set(err.interactive_parser.accepts())
+        accepted: set[str] = err.interactive_parser.accepts()  # type: ignore[no-untyped-call]
+        return set(accepted)
     except Exception:  # the interactive parser is a convenience; fall back to the table
         return set(err.expected)
 
@@ -340,9 +340,8 @@ def _hint_for(sql: str, err: UnexpectedInput) -> str | None:
             return "attribute names that start with a digit need get(): get(obj, '0')"
         if prev is not None and prev.type == "_FROM":
             return "the FROM clause takes a topic filter in quotes: FROM 'a/+/b'"
-    if isinstance(err, UnexpectedCharacters):
-        if char == "@":
-            return "variable names are @ followed by letters, digits and underscores"
+    if isinstance(err, UnexpectedCharacters) and char == "@":
+        return "variable names are @ followed by letters, digits and underscores"
     return None
 
 
@@ -368,7 +367,8 @@ def _convert(sql: str, err: UnexpectedInput) -> SqlParseError:
             end_column=end, expected=_expected(_accepted(err)), hint=hint,
         )  # fmt: skip
     if isinstance(err, UnexpectedCharacters):
-        char = sql[err.pos_in_stream] if err.pos_in_stream < len(sql) else ""
+        offset = err.pos_in_stream or 0
+        char = sql[offset] if offset < len(sql) else ""
         message = f"unexpected character {char!r}"
         if char in "'\"":
             message = "unterminated string"
@@ -416,7 +416,12 @@ def parse_expression(text: str) -> ast.Expr:
         shift = len(_EXPRESSION_PREFIX) if err.line == 1 else 0
         end = err.end_column - shift if err.end_column is not None else None
         raise SqlParseError(
-            err.message, text, err.line, max(1, err.column - shift), end_column=end,
-            expected=err.expected, hint=err.hint,
+            err.message,
+            text,
+            err.line,
+            max(1, err.column - shift),
+            end_column=end,
+            expected=err.expected,
+            hint=err.hint,
         ) from None
     return statement.select.items[0].expr

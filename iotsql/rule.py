@@ -22,8 +22,8 @@ from iotsql.limits import DEFAULT_LIMITS, Limits
 from iotsql.message import Context, Message, Run
 from iotsql.parser import parse
 from iotsql.templates import CompiledTemplate
-from iotsql.topics import filter_matches, has_wildcards, parse_basic_ingest, validate_filter
-from iotsql.values import UNDEFINED, SqlVersion, encode_json
+from iotsql.topics import compile_filter, parse_basic_ingest, validate_filter
+from iotsql.values import UNDEFINED, SqlVersion, codec, encode_json
 
 U = UNDEFINED
 
@@ -47,7 +47,13 @@ class Output:
         body = self._body
         if body is None:
             value = self.value
-            body = bytes(value) if isinstance(value, bytes) else encode_json(value)
+            if isinstance(value, bytes):
+                body = bytes(value)
+            else:
+                try:
+                    body = codec.dumps(value)
+                except TypeError:
+                    body = encode_json(value)
             self._body = body
         return body
 
@@ -81,9 +87,12 @@ class CompiledRule:
 
     __slots__ = (
         "_compiled",
-        "_filter_exact",
+        "_condition",
+        "_matches",
+        "_needs_run",
         "_select",
         "_sets",
+        "_version",
         "_where",
         "_whole_ints",
         "limits",
@@ -120,9 +129,12 @@ class CompiledRule:
         self.warnings: tuple[SqlWarning, ...] = compiled.warnings
         self._sets = compiled.assignments
         self._where = compiled.where
+        self._condition = compiled.condition
         self._select = compiled.select.build
         self._whole_ints = self.sql_version.whole_decimals_are_ints
-        self._filter_exact = self.topic_filter is not None and not has_wildcards(self.topic_filter)
+        self._needs_run = compiled.needs_run
+        self._version = self.sql_version.value
+        self._matches = compile_filter(self.topic_filter) if self.topic_filter is not None else None
 
     @property
     def ast(self) -> ast.Statement:
@@ -135,11 +147,8 @@ class CompiledRule:
 
     def matches(self, topic: str) -> bool:
         """Whether a message on `topic` reaches this rule through the broker (its FROM filter)."""
-        if self.topic_filter is None:
-            return False
-        if self._filter_exact:
-            return topic == self.topic_filter
-        return filter_matches(self.topic_filter, topic)
+        matches = self._matches
+        return matches is not None and matches(topic)
 
     def evaluate(
         self,
@@ -154,15 +163,23 @@ class CompiledRule:
         given and matches neither FROM nor a Basic Ingest topic (`$aws/rules/<name>/...`), or
         WHERE is not true. Raises EvaluationError when AWS would report a rule failure (an
         external function that failed)."""
-        message = payload if isinstance(payload, Message) else Message(payload, topic or "", context)
         effective = topic
         if topic is not None:
-            ingest = parse_basic_ingest(topic)
-            if ingest is not None:
+            matches = self._matches
+            if matches is None or not matches(topic):
+                ingest = parse_basic_ingest(topic)
+                if ingest is None:
+                    return None
                 effective = ingest.topic
-            elif not self.matches(topic):
-                return None
-        return self.run(message, effective, provider=provider, rule_name=rule_name)
+        if (
+            type(payload) is bytes
+            and not self._needs_run
+            and (context is None or type(context) is Context)
+        ):
+            # Nothing reads the message or its context: skip building a Message.
+            return self._finish(codec.decode_body(payload, self._whole_ints), payload, None)
+        message = payload if type(payload) is Message else Message(payload, topic or "", context)
+        return self._execute(message, effective, provider, rule_name, None)
 
     def run(
         self,
@@ -176,26 +193,48 @@ class CompiledRule:
         """Evaluate on a message the caller has already routed to this rule; `topic` is what
         `topic()` returns (None: Undefined). `variables_out` receives the SET values (for the
         templates of the rule's actions)."""
+        return self._execute(message, topic, provider, rule_name, variables_out)
+
+    def _execute(
+        self,
+        message: Message,
+        topic: str | None,
+        provider: Any,
+        rule_name: str | None,
+        variables_out: list[Any] | None,
+    ) -> Output | None:
         doc = message.document(self._whole_ints)
-        run = Run(message, topic, self.sql_version.value, rule_name, provider, len(self._sets))
-        try:
-            if self._sets:
+        sets = self._sets
+        if not self._needs_run:
+            return self._finish(doc, message.body, None)
+        run = Run(message, topic, self._version, rule_name, provider, len(sets))
+        if sets:
+            try:
                 self._assign(doc, run)
-                if variables_out is not None:
-                    variables_out.extend(run.vars)
-            where = self._where
-            if where is not None and not truthy(where(doc, run)):
+            except RecursionError:
+                raise EvaluationError("the message is nested too deeply to evaluate") from None
+            if variables_out is not None:
+                variables_out.extend(run.vars)
+        return self._finish(doc, message.body, run)
+
+    def _finish(self, doc: Any, body: bytes, run: Any) -> Output | None:
+        """WHERE, then SELECT, then the Output."""
+        try:
+            condition = self._condition
+            if condition is not None and not condition(doc, run):
                 return None
             value = self._select(doc, run)
         except RecursionError:
             raise EvaluationError("the message is nested too deeply to evaluate") from None
+        if type(value) is dict:
+            return Output(value)
         if value is U:
             return Output(b"", b"")
         if isinstance(value, bytes):
             return Output(bytes(value), bytes(value))
-        if value is doc and not isinstance(value, dict):
+        if value is doc:
             # A lone `*` on a body that is not a JSON object passes the body through unchanged.
-            return Output(message.body, message.body)
+            return Output(body, body)
         return Output(value)
 
     @property
@@ -226,7 +265,9 @@ class CompiledRule:
         provider: Any = None,
     ) -> str:
         """Render `text` as a template of one of this rule's actions for one message."""
-        message = payload if isinstance(payload, Message) else Message(payload, topic or "", context)
+        message = (
+            payload if isinstance(payload, Message) else Message(payload, topic or "", context)
+        )
         effective = topic
         if topic is not None:
             ingest = parse_basic_ingest(topic)
@@ -257,7 +298,9 @@ class CompiledRule:
     ) -> Explanation:
         """Evaluate step by step: the topic match, each variable, the WHERE value, the value of
         each SELECT item, and the output, with the reason the rule did not fire."""
-        message = payload if isinstance(payload, Message) else Message(payload, topic or "", context)
+        message = (
+            payload if isinstance(payload, Message) else Message(payload, topic or "", context)
+        )
         effective = topic
         if topic is not None:
             ingest = parse_basic_ingest(topic)
@@ -286,7 +329,12 @@ class CompiledRule:
             if not truthy(where_value):
                 shown = "Undefined" if where_value is U else repr(where_value)
                 return Explanation(
-                    False, f"WHERE evaluated to {shown}, not true", True, where_value, variables, items
+                    False,
+                    f"WHERE evaluated to {shown}, not true",
+                    True,
+                    where_value,
+                    variables,
+                    items,
                 )
             output = self.run(message, effective, provider=provider)
         except IotSqlError as err:
@@ -329,7 +377,7 @@ class BoundAction:
     """One action of a topic rule, with the substitution templates of its parameters compiled
     once against the rule (they may read its SET variables)."""
 
-    __slots__ = ("action_type", "key", "params", "path", "_rendered")
+    __slots__ = ("_rendered", "action_type", "key", "params", "path")
 
     def __init__(self, key: str, params: Mapping[str, Any], rule: CompiledRule, path: str) -> None:
         from iotsql.actions.types import ACTION_TYPES
@@ -347,9 +395,7 @@ class BoundAction:
                 for k, v in value.items()
             }
         if isinstance(value, list):
-            return [
-                self._compile(v, rule, f"{path}[{i}]", field_path) for i, v in enumerate(value)
-            ]
+            return [self._compile(v, rule, f"{path}[{i}]", field_path) for i, v in enumerate(value)]
         if isinstance(value, str) and _templated(field_path, self.action_type.templated):
             try:
                 template = rule.compile_template(value)
@@ -374,7 +420,9 @@ def _render(
     if isinstance(value, CompiledTemplate):
         return value.render(message, topic, variables, provider, version)
     if isinstance(value, dict):
-        return {k: _render(v, message, topic, variables, provider, version) for k, v in value.items()}
+        return {
+            k: _render(v, message, topic, variables, provider, version) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_render(v, message, topic, variables, provider, version) for v in value]
     return value
@@ -429,7 +477,8 @@ class TopicRule:
         keys = [k for k, v in action.items() if v is not None]
         if len(keys) != 1:
             raise RuleValidationError(
-                f"an action names exactly one action type, not {len(keys)} ({', '.join(keys)})", path
+                f"an action names exactly one action type, not {len(keys)} ({', '.join(keys)})",
+                path,
             )
         key = keys[0]
         return BoundAction(key, action[key], self.compiled, f"{path}.{key}")
@@ -446,8 +495,9 @@ class TopicRule:
             "ruleName": self.name,
             "sql": self.compiled.sql,
             "description": self.description,
-            "createdAt": datetime.datetime.fromtimestamp(self.created_at, datetime.timezone.utc)
-            .isoformat(),
+            "createdAt": datetime.datetime.fromtimestamp(
+                self.created_at, datetime.timezone.utc
+            ).isoformat(),
             "actions": list(self.payload.get("actions") or []),
             "ruleDisabled": self.disabled,
             "awsIotSqlVersion": self.sql_version.value,

@@ -53,8 +53,7 @@ class SqlVersion(str, enum.Enum):
             if version.value == value:
                 return version
         raise IotSqlError(
-            f"unknown SQL version {value!r}: expected one of "
-            + ", ".join(v.value for v in cls)
+            f"unknown SQL version {value!r}: expected one of " + ", ".join(v.value for v in cls)
         )
 
     @property
@@ -172,15 +171,23 @@ def is_whole(value: Any) -> bool:
     return t is int
 
 
+#: Doubles below 2**53 convert to int exactly; larger ones go through their decimal text.
+_EXACT = 2.0**53
+
+
 def whole_to_int(value: Any) -> Any:
     """2016-03-23's rule: a Decimal whose value is a whole number is an Int."""
     t = type(value)
     if t is float:
         if value.is_integer() and -INT_LIMIT < value < INT_LIMIT:
-            return int(value)
-    elif t is Decimal and value.is_finite() and value == value.to_integral_value():
-        if -INT_LIMIT < value < INT_LIMIT:
-            return int(value)
+            return int(value) if -_EXACT < value < _EXACT else int(Decimal(repr(value)))
+    elif (
+        t is Decimal
+        and value.is_finite()
+        and value == value.to_integral_value()
+        and -INT_LIMIT < value < INT_LIMIT
+    ):
+        return int(value)
     return value
 
 
@@ -279,6 +286,7 @@ def _plain(value: Any) -> Any:
 # ---- the conversion tables (iot-sql-data-types.md#iot-sql-conversions) ---------------------------
 
 Converter = Callable[[Any], Any]
+_ConverterTable = dict[type, Converter]
 
 
 def _undefined(_: Any) -> UndefinedType:
@@ -375,14 +383,15 @@ TO_STRING: Final[Mapping[str, Converter]] = {
 }
 
 
-def _by_python_type(table: Mapping[str, Converter]) -> dict[type, Converter]:
+def _by_python_type(table: Mapping[str, Converter]) -> _ConverterTable:
     return {py: table[name] for py, name in TYPE_NAMES.items()}
 
 
-_TO_DECIMAL = _by_python_type(TO_DECIMAL)
-_TO_INT = _by_python_type(TO_INT)
-_TO_BOOLEAN = _by_python_type(TO_BOOLEAN)
-_TO_STRING = _by_python_type(TO_STRING)
+_TO_DECIMAL: _ConverterTable = _by_python_type(TO_DECIMAL)
+_TO_INT: _ConverterTable = _by_python_type(TO_INT)
+_TO_BOOLEAN: _ConverterTable = _by_python_type(TO_BOOLEAN)
+_TO_STRING: _ConverterTable = _by_python_type(TO_STRING)
+_UNDEFINED_CONVERTER: Converter = lambda _: UNDEFINED  # noqa: E731
 
 
 def to_decimal(value: Any) -> Any:
@@ -390,28 +399,28 @@ def to_decimal(value: Any) -> Any:
     t = type(value)
     if t is int or t is float or t is Decimal:
         return value
-    return _TO_DECIMAL.get(t, _undefined)(value)
+    return _TO_DECIMAL.get(t, _UNDEFINED_CONVERTER)(value)
 
 
 def to_int(value: Any) -> Any:
     """int, None (Null stays Null) or UNDEFINED, per the To int table."""
     if type(value) is int:
         return value
-    return _TO_INT.get(type(value), _undefined)(value)
+    return _TO_INT.get(type(value), _UNDEFINED_CONVERTER)(value)
 
 
 def to_boolean(value: Any) -> Any:
     """bool or UNDEFINED, per the To Boolean table."""
     if type(value) is bool:
         return value
-    return _TO_BOOLEAN.get(type(value), _undefined)(value)
+    return _TO_BOOLEAN.get(type(value), _UNDEFINED_CONVERTER)(value)
 
 
 def to_string(value: Any) -> Any:
     """str or UNDEFINED, per the To string table."""
     if type(value) is str:
         return value
-    return _TO_STRING.get(type(value), _undefined)(value)
+    return _TO_STRING.get(type(value), _UNDEFINED_CONVERTER)(value)
 
 
 def to_number(value: Any) -> Any:
@@ -435,17 +444,57 @@ def _reject_constant(name: str) -> Any:
 def _whole_float_as_int(text: str) -> float | int:
     number = float(text)
     if number.is_integer() and -INT_LIMIT < number < INT_LIMIT:
-        return int(number)
+        return int(number) if -_EXACT < number < _EXACT else int(Decimal(text))
     return number
+
+
+_INT64_LIMIT = 2.0**63
+
+
+def _float_int(value: float) -> int:
+    """A whole double as the Int its decimal text names (`1e30` is 10**30, not 2**99...)."""
+    return int(Decimal(repr(value)))
+
+
+class _BigNumber(Exception):
+    """orjson read an integer past 64 bits as a float: the standard library keeps it exact."""
+
+
+def _settle_floats(value: Any, whole_ints: bool) -> None:
+    """In place, over an orjson document: in 2016-03-23 every whole-number float becomes an
+    int; a float beyond 64-bit integers raises _BigNumber (it may have been an exact integer,
+    which orjson reads as a float). Only whole floats need either check: a double of 2**53 or
+    more is always whole."""
+    if type(value) is dict:
+        for key, item in value.items():
+            t = type(item)
+            if t is float:
+                if item.is_integer():
+                    if item >= _INT64_LIMIT or item <= -_INT64_LIMIT:
+                        raise _BigNumber
+                    if whole_ints:
+                        value[key] = int(item)
+            elif t is dict or t is list:
+                _settle_floats(item, whole_ints)
+    else:
+        for index, item in enumerate(value):
+            t = type(item)
+            if t is float:
+                if item.is_integer():
+                    if item >= _INT64_LIMIT or item <= -_INT64_LIMIT:
+                        raise _BigNumber
+                    if whole_ints:
+                        value[index] = int(item)
+            elif t is dict or t is list:
+                _settle_floats(item, whole_ints)
 
 
 _DECODE_V1 = json.JSONDecoder(parse_constant=_reject_constant)
 _DECODE_V2 = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_whole_float_as_int)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def decode_json(text: str, whole_ints: bool) -> Any:
-    """Parse JSON text as AWS reads a payload: numbers with a fraction or exponent are doubles
-    (whole ones are Ints in 2016-03-23), NaN/Infinity are not JSON. Raises ValueError."""
+def _stdlib_decode(text: str, whole_ints: bool) -> Any:
     decoder = _DECODE_V2 if whole_ints else _DECODE_V1
     try:
         return decoder.decode(text)
@@ -453,13 +502,106 @@ def decode_json(text: str, whole_ints: bool) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+def _stdlib_decode_body(body: bytes, whole_ints: bool) -> Any:
+    try:
+        return (_DECODE_V2 if whole_ints else _DECODE_V1).decode(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, deep nesting
+        return Binary(body)
+
+
+def _stdlib_encode(value: Any) -> bytes:
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+_orjson: Any
+try:
+    import orjson as _orjson
+except ImportError:  # the optional `fast` extra
+    _orjson = None
+
+
+def _orjson_decode_body(body: bytes, whole_ints: bool) -> Any:
+    try:
+        value = _orjson.loads(body)
+    except ValueError:
+        # orjson refuses what the standard library may still read (integers past 64 bits,
+        # lone surrogates, documents deeper than 1024 levels): let it decide.
+        return _stdlib_decode_body(body, whole_ints)
+    t = type(value)
+    try:
+        if t is dict or t is list:
+            _settle_floats(value, whole_ints)
+        elif t is float:
+            if not -_INT64_LIMIT < value < _INT64_LIMIT:
+                raise _BigNumber
+            if whole_ints:
+                value = whole_to_int(value)
+    except (_BigNumber, RecursionError):
+        return _stdlib_decode_body(body, whole_ints)
+    return value
+
+
+def _orjson_encode(value: Any) -> bytes:
+    try:
+        return _orjson.dumps(value)  # type: ignore[no-any-return]
+    except TypeError:  # an integer past 64 bits
+        return _stdlib_encode(value)
+
+
+class _Codec:
+    """The JSON library in use: orjson when installed (several times faster), else json.
+    `dumps` may raise TypeError (orjson: an integer past 64 bits); `encode` never does."""
+
+    name = "json"
+    decode_body: Callable[[bytes, bool], Any] = staticmethod(_stdlib_decode_body)
+    encode: Callable[[Any], bytes] = staticmethod(_stdlib_encode)
+    dumps: Callable[[Any], bytes] = staticmethod(_stdlib_encode)
+
+
+codec = _Codec()
+
+
+def set_json_backend(name: str) -> None:
+    """Choose the JSON library: "orjson" (the default when it is installed) or "json". Outputs
+    are the same JSON values either way; only the speed differs."""
+    if name == "orjson":
+        if _orjson is None:
+            raise IotSqlError("orjson is not installed: pip install 'iotsql[fast]'")
+        codec.name = "orjson"
+        codec.decode_body = _orjson_decode_body  # type: ignore[method-assign,assignment]
+        codec.encode = _orjson_encode  # type: ignore[method-assign,assignment]
+        codec.dumps = _orjson.dumps  # type: ignore[method-assign]
+    elif name == "json":
+        codec.name = "json"
+        codec.decode_body = _stdlib_decode_body  # type: ignore[method-assign,assignment]
+        codec.encode = _stdlib_encode  # type: ignore[method-assign,assignment]
+        codec.dumps = _stdlib_encode  # type: ignore[method-assign,assignment]
+    else:
+        raise IotSqlError(f"unknown JSON backend {name!r}: expected orjson or json")
+
+
+def json_backend() -> str:
+    return codec.name
+
+
+if _orjson is not None:
+    set_json_backend("orjson")
+
+
+def decode_json(text: str, whole_ints: bool) -> Any:
+    """Parse JSON text as AWS reads a payload: numbers with a fraction or exponent are doubles
+    (whole ones are Ints in 2016-03-23), NaN/Infinity are not JSON. Raises ValueError."""
+    return _stdlib_decode(text, whole_ints)
+
+
 def decode_body(body: bytes, whole_ints: bool) -> Any:
     """A message body as a document: its JSON value, or `Binary` when it is not JSON."""
-    try:
-        text = body.decode("utf-8")
-        return decode_json(text, whole_ints)
-    except ValueError:  # includes UnicodeDecodeError and json.JSONDecodeError
-        return Binary(body)
+    return codec.decode_body(body, whole_ints)
+
+
+def encode_json(value: Any) -> bytes:
+    """The compact UTF-8 JSON body of an output value (which holds only JSON types)."""
+    return codec.encode(value)
 
 
 def normalize_json(value: Any, whole_ints: bool) -> Any:
@@ -489,8 +631,3 @@ def normalize_json(value: Any, whole_ints: bool) -> Any:
     if isinstance(value, Mapping):
         return normalize_json(dict(value), whole_ints)
     raise IotSqlError(f"not a JSON value: {type(value).__name__}")
-
-
-def encode_json(value: Any) -> bytes:
-    """The compact UTF-8 JSON body of an output value (which holds only JSON types)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -23,7 +23,9 @@ def sqs(queue: str = QUEUE, **extra: Any) -> dict[str, Any]:
     return {"sqs": {"roleArn": ROLE, "queueUrl": queue, **extra}}
 
 
-def rule(sql: str, *actions: dict[str, Any], version: str = "2016-03-23", **extra: Any) -> dict[str, Any]:
+def rule(
+    sql: str, *actions: dict[str, Any], version: str = "2016-03-23", **extra: Any
+) -> dict[str, Any]:
     return {"sql": sql, "awsIotSqlVersion": version, "actions": list(actions), **extra}
 
 
@@ -148,7 +150,9 @@ def test_basic_ingest_runs_only_the_named_rule(engine: RulesEngine) -> None:
     engine.create_topic_rule("Other", rule("SELECT * FROM '#'", sqs()))
     report = engine.publish("$aws/rules/Ingest/Buildings/Building5/Lights", b"{}")
     assert report.basic_ingest and report.fired == ["Ingest"]
-    assert engine.recorder["sqs"].bodies == [{"t": "Buildings/Building5/Lights", "first": "Buildings"}]
+    assert engine.recorder["sqs"].bodies == [
+        {"t": "Buildings/Building5/Lights", "first": "Buildings"}
+    ]
     assert engine.publish("$aws/rules/Nope/x", b"{}").fired == []
     assert seen == []
     engine.publish("a/b", b"{}")
@@ -230,7 +234,9 @@ def test_failing_actions_go_to_the_error_action(engine: RulesEngine) -> None:
     body = error.body
     assert set(body) == {"ruleName", "topic", "cloudwatchTraceId", "clientId",
                          "base64OriginalPayload", "failures"}  # fmt: skip
-    assert body["ruleName"] == "Failing" and body["topic"] == "err/x" and body["clientId"] == "dev-7"
+    assert (
+        body["ruleName"] == "Failing" and body["topic"] == "err/x" and body["clientId"] == "dev-7"
+    )
     assert base64.b64decode(body["base64OriginalPayload"]) == b'{"v": 1}'
     assert body["failures"][0] == {
         "failedAction": "SqsAction", "failedResource": QUEUE,
@@ -262,9 +268,10 @@ def test_unhandled_failures_become_dead_letters_and_can_be_replayed(engine: Rule
 
 
 def test_evaluation_failures_are_reported_and_kept(engine: RulesEngine) -> None:
-    engine.create_topic_rule("Lookup", rule(
-        "SELECT aws_lambda('arn:aws:lambda:us-east-1:1:function:f', *) AS r FROM 't'", sqs()
-    ))
+    engine.create_topic_rule(
+        "Lookup",
+        rule("SELECT aws_lambda('arn:aws:lambda:us-east-1:1:function:f', *) AS r FROM 't'", sqs()),
+    )
     report = engine.publish("t", b"{}")
     (failed,) = report.errors
     assert "aws_lambda" in (failed.error or "")

@@ -15,7 +15,9 @@ import iotsql
 from iotsql import UNDEFINED
 
 
-def evaluate(sql: str, payload: object, topic: str = "t", version: str = "2016-03-23", **kw: object):
+def evaluate(
+    sql: str, payload: object, topic: str = "t", version: str = "2016-03-23", **kw: object
+):
     return iotsql.compile(sql, version).evaluate(payload, topic=topic, **kw)  # type: ignore[arg-type]
 
 
@@ -97,8 +99,12 @@ def test_context_functions() -> None:
 
 def test_timestamp_and_traceid_are_stable_for_one_message() -> None:
     message = iotsql.Message(b"{}", "t")
-    first = iotsql.compile("SELECT timestamp() AS a, traceid() AS b FROM 't'").evaluate(message, "t")
-    second = iotsql.compile("SELECT traceid() AS b, timestamp() AS a FROM 't'").evaluate(message, "t")
+    first = iotsql.compile("SELECT timestamp() AS a, traceid() AS b FROM 't'").evaluate(
+        message, "t"
+    )
+    second = iotsql.compile("SELECT traceid() AS b, timestamp() AS a FROM 't'").evaluate(
+        message, "t"
+    )
     assert first.value == second.value
 
 
@@ -161,7 +167,9 @@ def test_explain_says_why_a_rule_did_not_fire() -> None:
 
 def test_compile_is_cached_per_version() -> None:
     assert iotsql.compile("SELECT a FROM 't'") is iotsql.compile("SELECT a FROM 't'")
-    assert iotsql.compile("SELECT a FROM 't'", "2015-10-08") is not iotsql.compile("SELECT a FROM 't'")
+    assert iotsql.compile("SELECT a FROM 't'", "2015-10-08") is not iotsql.compile(
+        "SELECT a FROM 't'"
+    )
 
 
 def test_render_template() -> None:
@@ -193,7 +201,9 @@ RULES = [
 @pytest.mark.parametrize("sql", RULES)
 @given(payload=st.one_of(payload_objects, json_values, raw_payloads))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_arbitrary_payloads_never_raise_anything_but_iotsql_errors(sql: str, payload: object) -> None:
+def test_arbitrary_payloads_never_raise_anything_but_iotsql_errors(
+    sql: str, payload: object
+) -> None:
     for version in ("2015-10-08", "2016-03-23"):
         try:
             rule = iotsql.compile(sql, version)

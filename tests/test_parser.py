@@ -19,7 +19,7 @@ DOCUMENTED = [
     "SELECT color.red as red_value FROM 'topic/subtopic'",
     "SELECT (temperature - 32) * 5 / 9 AS celsius, upper(color) as my_color FROM 'topic/subtopic'",
     "SELECT foo.bar AS bar.baz FROM 'topic/subtopic'",
-    "SELECT * from 'iot/rules' WHERE get(get(get(mydata,\"item2\"),\"0\"),\"my-key\") = \"myValue\"",
+    'SELECT * from \'iot/rules\' WHERE get(get(get(mydata,"item2"),"0"),"my-key") = "myValue"',
     "SELECT temp, md5(deviceid) AS hashed_id FROM topic/#",
     "SELECT CASE color WHEN 'green' THEN 'go' WHEN 'yellow' THEN 'caution' "
     "WHEN 'red' THEN 'stop' ELSE 'you are not at a stop light' END as instructions "
@@ -51,7 +51,7 @@ DOCUMENTED = [
     "select * from 'a/b' where 3 in arr",
     "select * from 'a/b' where exists (select * from arr as a where a = 3)",
     "select * from 'a/b' where exists (select * from e as e where foo = 2)",
-    "SELECT {\"key-with-hyphen\": color, \"123-numeric-start\": temperature} FROM 'topic/subtopic'",
+    'SELECT {"key-with-hyphen": color, "123-numeric-start": temperature} FROM \'topic/subtopic\'',
     "SELECT * FROM '$aws/events/lifecycle/+' WHERE get_registry_data(\"DescribeThing\", "
     "clientId, 'arn:aws:iam::1:role/r').thingTypeName = 'testenv'",
     "SELECT VALUE *.messages FROM 'test/test2'",
@@ -93,7 +93,7 @@ def test_topic_filters_in_every_quoting() -> None:
 
 def test_literals() -> None:
     items = parse(
-        "SELECT 'it''s', \"say \"\"hi\"\"\", 1234567890123456789012345678901234, 1.5e3, .5, "
+        'SELECT \'it\'\'s\', "say ""hi""", 1234567890123456789012345678901234, 1.5e3, .5, '
         "true, FALSE, Null FROM 't'"
     ).select.items
     values = [i.expr for i in items]
@@ -114,9 +114,9 @@ def test_precedence() -> None:
     assert isinstance(left.left, ast.Unary) and left.left.op == "NOT"
     sub = parse("SELECT VALUE a - b - c FROM 't'").select.items[0].expr
     assert ast.unparse(sub) == "a - b - c"
-    assert ast.unparse(ast.Binary("-", ast.Name("a"), ast.Binary("-", ast.Name("b"), ast.Name("c")))) == (
-        "a - (b - c)"
-    )
+    assert ast.unparse(
+        ast.Binary("-", ast.Name("a"), ast.Binary("-", ast.Name("b"), ast.Name("c")))
+    ) == ("a - (b - c)")
 
 
 def test_positions_are_recorded() -> None:

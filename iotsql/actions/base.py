@@ -101,8 +101,9 @@ class ActionType:
     name: str
     shape: str
     templated: frozenset[str]
-    render: Callable[[Mapping[str, Any], bytes, Output | None, Message], tuple[bytes, Mapping[str, Any]]]
+    render: Callable[
+        [Mapping[str, Any], bytes, Output | None, Message], tuple[bytes, Mapping[str, Any]]
+    ]
     resource: Callable[[Mapping[str, Any]], str]
     supports_binary: bool = True
     summary: str = ""
-

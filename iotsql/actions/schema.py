@@ -109,9 +109,8 @@ def validate_shape(value: Any, shape_name: str, path: str) -> None:
             raise _fail(path, f"must be at least {shape['min']}")
         if "max" in shape and value > shape["max"]:
             raise _fail(path, f"must be at most {shape['max']}")
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            raise _fail(path, "must be true or false")
+    elif kind == "boolean" and not isinstance(value, bool):
+        raise _fail(path, "must be true or false")
 
 
 def _check_size(size: int, shape: Mapping[str, Any], path: str, unit: str) -> None:

@@ -26,6 +26,9 @@ def topic(run: Run, level: Any = None) -> Any:
         return U
     if level is None:
         return whole
+    if type(level) is int:
+        levels = whole.split("/")
+        return levels[level - 1] if 0 < level <= len(levels) else U
     index = to_int(level)
     if type(index) is not int:
         return U

@@ -276,22 +276,45 @@ def trunc(value: Any, places: Any) -> Any:
     Exact (no binary rounding: `trunc(2.3123, 2)` is 2.31), trailing zeros stripped, an Int
     when whole."""
     # The table takes a String only as the first argument; the places must be a number.
-    if type(places) is not int and type(places) is not float and type(places) is not Decimal:
+    if type(places) is int and 0 <= places <= 34:
+        digits: Any = places
+    elif type(places) is not int and type(places) is not float and type(places) is not Decimal:
         return U
-    digits = floor_clamped(places, 0, 34)
-    number = to_number(value)
-    if number is U or digits is U:
-        return U
-    if type(number) is int:
-        return number
-    exact = to_exact(number)
-    if not exact.is_finite():
-        return U
-    if exact.as_tuple().exponent < -digits:
-        exact = exact.quantize(Decimal(1).scaleb(-digits), decimal.ROUND_DOWN, _WIDE)
-    if exact == exact.to_integral_value():
-        return _whole(exact.to_integral_value())
+    else:
+        digits = floor_clamped(places, 0, 34)
+        if digits is U:
+            return U
+    t = type(value)
+    if t is float:
+        if value != value or value in (_INFINITY, -_INFINITY):
+            return U
+        exact = Decimal(repr(value))
+    elif t is Decimal:
+        if not value.is_finite():
+            return U
+        exact = value
+    elif t is int:
+        return value
+    else:
+        number = to_number(value)
+        if number is U or digits is U:
+            return U
+        if type(number) is int:
+            return number
+        exact = to_exact(number)
+        if not exact.is_finite():
+            return U
+    if exact.as_tuple().exponent < -digits:  # type: ignore[operator]
+        exact = exact.quantize(_QUANTUM[digits], decimal.ROUND_DOWN, _WIDE)
+    integral = exact.to_integral_value()
+    if exact == integral:
+        return _whole(integral)
     return exact.normalize(_WIDE)
+
+
+#: 1, 0.1, 0.01 ... 1E-34: what trunc quantizes to.
+_QUANTUM: Final = tuple(Decimal(1).scaleb(-digits) for digits in range(35))
+_INFINITY: Final = float("inf")
 
 
 # ---- remainder ------------------------------------------------------------------------------------

@@ -42,6 +42,12 @@ class Case:
         return str(self.data.get("sql", ""))
 
     @property
+    def rule(self) -> str | None:
+        """The topic rule the case runs instead of its own SQL (`"rule": "HighTemp"`)."""
+        value = self.data.get("rule")
+        return None if value is None else str(value)
+
+    @property
     def sql_version(self) -> str:
         return str(self.data.get("sqlVersion", DEFAULT_VERSION))
 
@@ -102,11 +108,13 @@ def _validate(data: Any, where: str) -> Case:
         raise CaseFormatError(f"{where}: every case needs a string 'id'")
     if "sql" not in data and "rule" not in data:
         raise CaseFormatError(f"{where} ({case_id}): 'sql' is required")
+    if "sql" in data and "rule" in data:
+        raise CaseFormatError(f"{where} ({case_id}): give either 'sql' or 'rule', not both")
+    if "rule" in data and (not isinstance(data["rule"], str) or not data["rule"]):
+        raise CaseFormatError(f"{where} ({case_id}): 'rule' is the name of a topic rule")
     outcomes = [k for k in _OUTCOMES if k in data]
     if len(outcomes) > 1 or (not outcomes and "expectedTemplate" not in data):
-        raise CaseFormatError(
-            f"{where} ({case_id}): give exactly one of {', '.join(_OUTCOMES)}"
-        )
+        raise CaseFormatError(f"{where} ({case_id}): give exactly one of {', '.join(_OUTCOMES)}")
     if sum(1 for k in _PAYLOADS if k in data) > 1:
         raise CaseFormatError(f"{where} ({case_id}): give at most one of {', '.join(_PAYLOADS)}")
     if data.get("error") not in (None, "parse"):
@@ -163,7 +171,9 @@ def load_cases(paths: Iterable[str | Path]) -> list[Case]:
     for path in iter_files(paths):
         for case in load_file(path):
             if case.id in seen:
-                raise CaseFormatError(f"{case.file}: duplicate id {case.id!r} (also in {seen[case.id]})")
+                raise CaseFormatError(
+                    f"{case.file}: duplicate id {case.id!r} (also in {seen[case.id]})"
+                )
             seen[case.id] = case.file
             cases.append(case)
     return cases
@@ -187,7 +197,7 @@ def same_json(expected: Any, actual: Any) -> bool:
         return (
             isinstance(actual, list)
             and len(expected) == len(actual)
-            and all(same_json(e, a) for e, a in zip(expected, actual))
+            and all(same_json(e, a) for e, a in zip(expected, actual, strict=False))
         )
     if isinstance(expected, dict):
         return (
@@ -218,12 +228,52 @@ def _describe(value: Any) -> Any:
 # ---- running ---------------------------------------------------------------------------------
 
 
-def run_case(case: Case) -> CaseResult:
-    """Run one case; never raises for a wrong result (only for a malformed case)."""
+#: The topic rules cases may name (`"rule": "HighTemp"`): what `iotsql.load_rules` returns, or
+#: a mapping of rule names to topicRulePayloads.
+Rules = Iterable[Any] | Mapping[str, Mapping[str, Any]]
+
+
+def rule_payloads(rules: Rules | None) -> dict[str, Mapping[str, Any]]:
+    """Rule name -> topicRulePayload, from LoadedRules (`.name`, `.payload`) or a mapping."""
+    if rules is None:
+        return {}
+    if isinstance(rules, Mapping):
+        return dict(rules)
+    loaded: Iterable[Any] = rules
+    return {rule.name: rule.payload for rule in loaded}
+
+
+def _statement(case: Case, rules: Mapping[str, Mapping[str, Any]]) -> tuple[str, str] | CaseResult:
+    """The SQL and version a case runs: its own, or those of the rule it names (with the API's
+    default version, 2015-10-08, when the rule has none; a `sqlVersion` in the case wins)."""
     data = case.data
-    version = case.sql_version
+    name = case.rule
+    if name is None:
+        return case.sql, case.sql_version
+    payload = rules.get(name)
+    if payload is None:
+        if not rules:
+            why = (
+                f"the case runs rule {name!r}: give the rules it names "
+                "(run_cases(cases, rules=iotsql.load_rules(path)), iotsql test --rules PATH)"
+            )
+        else:
+            why = f"no rule named {name!r} (rules: {', '.join(sorted(rules))})"
+        return CaseResult(case, False, _expected_of(data), None, why)
+    version = data.get("sqlVersion") or payload.get("awsIotSqlVersion") or "2015-10-08"
+    return str(payload.get("sql", "")), str(version)
+
+
+def run_case(case: Case, rules: Rules | None = None) -> CaseResult:
+    """Run one case; never raises for a wrong result (only for a malformed case). `rules` are
+    the topic rules that cases with `"rule": "<name>"` instead of `"sql"` run."""
+    data = case.data
+    statement = _statement(case, rules if isinstance(rules, Mapping) else rule_payloads(rules))
+    if isinstance(statement, CaseResult):
+        return statement
+    sql, version = statement
     try:
-        rule = CompiledRule(case.sql, version)
+        rule = CompiledRule(sql, version)
     except IotSqlError as err:
         if data.get("error") == "parse":
             return CaseResult(case, True, "parse error", "parse error")
@@ -278,8 +328,10 @@ def _expected_of(data: Mapping[str, Any]) -> Any:
     return data.get("expectedTemplate")
 
 
-def run_cases(cases: Iterable[Case]) -> Summary:
+def run_cases(cases: Iterable[Case], rules: Rules | None = None) -> Summary:
+    """Run every case; `rules` as for `run_case`."""
+    payloads = rule_payloads(rules)
     summary = Summary()
     for case in cases:
-        summary.results.append(run_case(case))
+        summary.results.append(run_case(case, payloads))
     return summary

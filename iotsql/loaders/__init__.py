@@ -1,0 +1,193 @@
+"""Topic rules read straight from infrastructure code.
+
+    rules = iotsql.load_rules("template.yaml")                  # format detected
+    rules = iotsql.load_rules("infra/", parameters={"stage": "test"})
+    for rule in rules:
+        engine.create_topic_rule(rule.name, rule.payload)
+
+Formats (`format=`, or None to detect from the file name and content):
+
+- `cloudformation`, `sam`: templates in YAML or JSON, hand-written or `cdk synth` output
+  (cloudformation.py);
+- `serverless`: a Serverless Framework `serverless.yml` (serverless.py);
+- `terraform`: `.tf` / `.tf.json` files, or a folder of them (terraform.py);
+- `terraform-json`: `terraform show -json` output, of a state or of a plan;
+- `aws-cli`: the AWS CLI's JSON shapes (`get-topic-rule` output, `create-topic-rule` input, lists
+  of them, `{"rules": [...]}`, `{name: payload}`), as `RulesEngine.load_rules` always read them.
+
+`parameters` gives the values of template parameters, Terraform variables and Serverless
+options (`stage`...); `AWS::AccountId`, `AWS::Region` and `AWS::Partition` there also set the
+account, region and partition of the placeholders that stand for deployed resources
+(placeholders.py). Every rule is validated as CreateTopicRule would (unless `validate=False`):
+errors are RuleValidationErrors whose `field` names the file and the field in it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from iotsql.errors import IotSqlError, RuleValidationError
+from iotsql.loaders.base import FORMATS, LoadedRule, RuleSqlError, source_error
+from iotsql.loaders.placeholders import ACCOUNT_ID, PARTITION, REGION, Environment
+
+__all__ = ["FORMATS", "LoadedRule", "RuleSqlError", "detect_format", "load_rules"]
+
+_HCL = re.compile(r'^\s*(resource|variable|locals|data|module|provider|terraform|output)\s*["{]',
+                  re.MULTILINE)  # fmt: skip
+_SERVERLESS_NAMES = ("serverless.yml", "serverless.yaml", "serverless.json")
+
+
+def detect_format(data: Any, file_name: str = "") -> str:
+    """The format of a parsed document (and its file name, when it has one)."""
+    name = Path(file_name).name
+    if name.endswith((".tf", ".tf.json")):
+        return "terraform"
+    if name in _SERVERLESS_NAMES:
+        return "serverless"
+    if isinstance(data, Mapping):
+        if "Resources" in data or "AWSTemplateFormatVersion" in data:
+            transform = data.get("Transform")
+            transforms = transform if isinstance(transform, list) else [transform]
+            serverless = any(
+                isinstance(t, str) and t.startswith("AWS::Serverless") for t in transforms
+            )
+            return "sam" if serverless else "cloudformation"
+        if "format_version" in data and any(k in data for k in ("values", "planned_values")):
+            return "terraform-json"
+        if "service" in data and ("functions" in data or "provider" in data):
+            return "serverless"
+        if any(k in data for k in ("resource", "variable", "locals")):
+            return "terraform"
+        if _looks_like_cli(data):
+            return "aws-cli"
+    elif isinstance(data, list):
+        return "aws-cli"
+    where = file_name or "the rules"
+    raise RuleValidationError(
+        "cannot tell what this is: expected a CloudFormation or SAM template, a serverless.yml, "
+        "Terraform configuration or `terraform show -json` output, or AWS CLI topic rule JSON; "
+        f"pass format= (one of {', '.join(FORMATS)})", where,
+    )  # fmt: skip
+
+
+def _looks_like_cli(data: Mapping[str, Any]) -> bool:
+    if any(k in data for k in ("rule", "topicRulePayload", "rules", "sql")):
+        return True
+    return bool(data) and all(isinstance(v, Mapping) and "sql" in v for v in data.values())
+
+
+def load_rules(
+    path_or_text: Any,
+    format: str | None = None,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    validate: bool = True,
+) -> list[LoadedRule]:
+    """Every topic rule defined in `path_or_text`: a path (a file, or a folder of Terraform
+    files), the text of a document, or an already-decoded JSON value."""
+    if format is not None and format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
+    given = dict(parameters or {})
+    env = Environment(
+        str(given.get("AWS::AccountId", ACCOUNT_ID)),
+        str(given.get("AWS::Region", REGION)),
+        str(given.get("AWS::Partition", PARTITION)),
+    )
+    rules = _load(path_or_text, format, given, env)
+    seen: dict[str, LoadedRule] = {}
+    for rule in rules:
+        if rule.name in seen:
+            raise source_error(rule.file, rule.resource, f"the rule name {rule.name} is also used "
+                               f"by {seen[rule.name].resource}")  # fmt: skip
+        seen[rule.name] = rule
+        if validate:
+            _validate(rule)
+    return rules
+
+
+def _validate(rule: LoadedRule) -> None:
+    from iotsql.rule import TopicRule
+
+    try:
+        TopicRule(rule.name, rule.payload)
+    except IotSqlError as err:
+        raise rule.locate(err) from err
+
+
+def _load(
+    source: Any, fmt: str | None, parameters: dict[str, Any], env: Environment
+) -> list[LoadedRule]:
+    from iotsql.loaders import cloudformation, serverless, terraform
+
+    label, path, text, data = _read(source)
+    if path is not None and path.is_dir():
+        if fmt not in (None, "terraform"):
+            raise RuleValidationError(f"a folder can only hold Terraform files, not {fmt}", label)
+        files, tfvars = terraform.config_files(path)
+        if not files:
+            raise RuleValidationError("no .tf or .tf.json files in this folder", label)
+        return terraform.load_configuration(
+            [(str(p), p.read_text(encoding="utf-8")) for p in files], parameters, env, "terraform",
+            [(str(p), p.read_text(encoding="utf-8")) for p in tfvars], str(path),
+        )  # fmt: skip
+    name = path.name if path is not None else ""
+    if data is None:
+        assert text is not None
+        hcl = name.endswith(".tf") or (
+            not text.lstrip().startswith(("{", "["))
+            and (fmt == "terraform" or (fmt is None and not name and _HCL.search(text) is not None))
+        )
+        if hcl:
+            directory = str(path.parent) if path is not None else "."
+            return terraform.load_configuration([(label, text)], parameters, env, "terraform",
+                                                directory=directory)  # fmt: skip
+        data = cloudformation.parse_document(text, label)
+    fmt = fmt or detect_format(data, name)
+    if fmt in ("cloudformation", "sam"):
+        return cloudformation.load_template(data, label, parameters, env, fmt)
+    if fmt == "serverless":
+        return serverless.load_serverless(data, label, parameters, env, fmt)
+    if fmt in ("terraform", "terraform-json"):
+        if isinstance(data, Mapping) and "format_version" in data:
+            return terraform.load_state(data, label, env, "terraform-json")
+        if isinstance(data, Mapping):
+            return terraform.Configuration([(label, data)], parameters, env).rules("terraform")
+        raise RuleValidationError("Terraform JSON must be an object", label)
+    return _load_cli(data, label)
+
+
+def _load_cli(data: Any, label: str) -> list[LoadedRule]:
+    from iotsql.engine import iter_rule_definitions
+
+    rules = []
+    for name, payload in iter_rule_definitions(data):
+        resource = name
+        origins = {"topicRulePayload": f"{resource}.topicRulePayload", "ruleName": resource}
+        rules.append(LoadedRule(name, dict(payload), label, resource, "aws-cli", None, origins))
+    return rules
+
+
+def _read(source: Any) -> tuple[str, Path | None, str | None, Any]:
+    """(label for errors, path, text, decoded data): one of the last three is set."""
+    if isinstance(source, (Mapping, list)):
+        return "<rules>", None, None, source
+    if isinstance(source, (bytes, bytearray)):
+        return "<text>", None, bytes(source).decode("utf-8"), None
+    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith(("{", "["))):
+        return "<text>", None, source, None
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        label = os.fspath(source)
+        if path.is_dir():
+            return label, path, None, None
+        try:
+            return label, path, path.read_text(encoding="utf-8"), None
+        except FileNotFoundError:
+            raise RuleValidationError(f"no such file: {path}", label) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise RuleValidationError(f"cannot read the file: {err}", label) from None
+    raise TypeError(f"load_rules takes a path, text or decoded JSON, not {type(source).__name__}")

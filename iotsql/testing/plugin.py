@@ -1,0 +1,162 @@
+"""The pytest plugin (registered as `iotsql` through the `pytest11` entry point; it adds an ini
+option, a marker and two fixtures, and does nothing else unless a test uses them).
+
+Configuration (pyproject.toml `[tool.pytest.ini_options]`, pytest.ini...):
+
+    iotsql_rules = "infra/template.yaml"          # one or more paths, relative to the ini file
+    iotsql_parameters = ["Stage=test", "Threshold=30"]
+
+A test, class or module can name other files, and other parameters:
+
+    @pytest.mark.iot_rules("../terraform/main.tf", parameters={"threshold": 40})
+
+(relative to the test file's folder, else to the rootdir). Fixtures:
+
+- `iot_rules`: a fresh `RulesEngine` per test with those rules created;
+- `iot`: a `RuleTester` over that engine: `iot.publish(topic, payload, clientid=...)`,
+  `iot.assert_fired("HighTemp", body=...)`, `iot.assert_not_fired(...)`,
+  `iot.assert_no_rule_fired()`, `iot.received("HighTemp", "sqs")`, `iot.query(jmespath)`.
+
+Files are read once per session (per set of paths and parameters).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from iotsql.engine import RulesEngine
+    from iotsql.loaders import LoadedRule
+    from iotsql.testing.assertions import RuleTester
+
+#: The name of the pytest11 entry point that registers this module.
+ENTRY_POINT = "iotsql"
+MARKER = "iot_rules"
+
+_CACHE = pytest.StashKey[dict[Any, Any]]()
+_SOURCES: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Loaded by module name (`-p iotsql.testing.plugin`, `pytest_plugins`) before the entry
+    point, this module blocks the entry point, which would register it a second time under
+    another name (an error in pytest)."""
+    name = pluginmanager.get_name(sys.modules[__name__])
+    if (
+        name not in (None, ENTRY_POINT)
+        and pluginmanager.get_plugin(ENTRY_POINT) is None
+        and not pluginmanager.is_blocked(ENTRY_POINT)
+    ):
+        pluginmanager.set_blocked(ENTRY_POINT)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "iotsql_rules",
+        "iotsql: the files holding the topic rules the iot and iot_rules fixtures load "
+        "(CloudFormation/SAM templates, serverless.yml, Terraform files, AWS CLI JSON)",
+        type="paths",
+        default=[],
+    )
+    parser.addini(
+        "iotsql_parameters",
+        "iotsql: KEY=VALUE lines, the values of template parameters, Terraform variables and "
+        "Serverless options used when loading iotsql_rules",
+        type="linelist",
+        default=[],
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(*paths, parameters=None, format=None): the topic rule files the iot and "
+        "iot_rules fixtures load for this test (relative paths: from the test file's folder, "
+        "else from the rootdir), and the parameters to load them with",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    paths = config.getini("iotsql_rules")
+    return f"iotsql rules: {', '.join(str(p) for p in paths)}" if paths else None
+
+
+@pytest.fixture
+def iot_rules(request: pytest.FixtureRequest) -> RulesEngine:
+    """A RulesEngine with the rules of the `iot_rules` marker's files, else of the
+    `iotsql_rules` ini option (none when neither is set)."""
+    from iotsql.errors import IotSqlError
+    from iotsql.testing.assertions import RuleTester
+
+    tester = RuleTester()
+    try:
+        tester.add_rules(_rules(request))
+    except IotSqlError as err:
+        pytest.fail(f"iotsql: cannot create the rules: {err}", pytrace=False)
+    _SOURCES[tester.engine] = tester.sources
+    return tester.engine
+
+
+@pytest.fixture
+def iot(iot_rules: RulesEngine) -> RuleTester:
+    """A RuleTester over the `iot_rules` engine: publish messages, assert which rules fired
+    and what their actions received."""
+    from iotsql.testing.assertions import RuleTester
+
+    return RuleTester(iot_rules, sources=_SOURCES.get(iot_rules))
+
+
+def _rules(request: pytest.FixtureRequest) -> list[LoadedRule]:
+    config = request.config
+    parameters = _parameters(config.getini("iotsql_parameters"))
+    paths: list[Path] = list(config.getini("iotsql_rules"))
+    fmt = None
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is not None:
+        if marker.args:
+            paths = [_locate(str(p), request) for p in marker.args]
+        parameters.update(marker.kwargs.get("parameters") or {})
+        fmt = marker.kwargs.get("format")
+    cache = config.stash.setdefault(_CACHE, {})
+    key = (tuple(str(p) for p in paths), json.dumps(parameters, sort_keys=True, default=str), fmt)
+    if key not in cache:
+        from iotsql.errors import IotSqlError
+        from iotsql.loaders import load_rules
+
+        try:
+            cache[key] = [
+                rule for path in paths for rule in load_rules(path, fmt, parameters=parameters)
+            ]
+        except (IotSqlError, ValueError) as err:
+            cache[key] = err
+    loaded = cache[key]
+    if isinstance(loaded, Exception):
+        pytest.fail(f"iotsql: cannot load the rules: {loaded}", pytrace=False)
+    return list(loaded)
+
+
+def _parameters(lines: list[str]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise pytest.UsageError(f"iotsql_parameters: expected KEY=VALUE, not {line!r}")
+        parameters[key.strip()] = value.strip()
+    return parameters
+
+
+def _locate(path: str, request: pytest.FixtureRequest) -> Path:
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate
+    beside = Path(request.path).parent / candidate
+    if beside.exists():
+        return beside
+    from_root = Path(request.config.rootpath) / candidate
+    return from_root if from_root.exists() else beside
