@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from iotsql.cli.common import CliError, dumps, new_parser, out
+from iotsql.loaders import load_rules
 from iotsql.testing.conformance import CaseResult, load_cases, run_cases
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ examples:
   iotsql test conformance/
   iotsql test my-cases.jsonl more-cases.json -k select/
   iotsql test conformance/ --json > results.json
+  iotsql test cases.jsonl --rules template.yaml --param Stage=prod
 
 Each failure shows the case id, its file, the SQL, and the expected and actual outputs; the
 last line is "N passed, M failed". --json prints
@@ -44,6 +46,18 @@ def register(subparsers: Subparsers) -> None:
         "-k", dest="select", metavar="TEXT", help="only the cases whose id contains TEXT"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    parser.add_argument(
+        "--rules", action="append", default=[], metavar="FILE",
+        help="topic rules that cases name with \"rule\" instead of \"sql\" (CloudFormation, "
+        "SAM, Serverless, Terraform or AWS CLI JSON; repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template parameter for --rules files (repeatable)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -55,7 +69,8 @@ def _text(value: Any) -> str:
 
 def _failure(result: CaseResult) -> list[str]:
     case = result.case
-    lines = [f"FAIL {case.id}  ({case.file})", f"  sql:      {case.sql}"]
+    statement = case.sql or f"rule {case.data.get('rule')}"
+    lines = [f"FAIL {case.id}  ({case.file})", f"  sql:      {statement}"]
     if case.sql_version != "2016-03-23":
         lines.append(f"  version:  {case.sql_version}")
     lines.append(f"  expected: {_text(result.expected)}")
@@ -72,7 +87,16 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"a case file is not UTF-8 text: {error}") from None
     if args.select:
         cases = [case for case in cases if args.select in case.id]
-    summary = run_cases(cases)
+    parameters: dict[str, str] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--param takes KEY=VALUE, not {item!r}")
+        parameters[key] = value
+    rules = [
+        rule for path in args.rules for rule in load_rules(path, parameters=parameters or None)
+    ]
+    summary = run_cases(cases, rules=rules) if args.rules else run_cases(cases)
     if args.json:
         out(dumps(summary.to_json()))
     else:

@@ -101,7 +101,8 @@ def function(
         key = name.lower()
         if key in REGISTRY:
             raise ValueError(f"function {name} declared twice")
-        doc = (impl.__doc__ or "").strip().splitlines()
+        paragraph = (impl.__doc__ or "").strip().split("\n\n")[0]
+        summary = " ".join(line.strip() for line in paragraph.splitlines())
         REGISTRY[key] = FunctionSpec(
             name=name,
             impl=impl,
@@ -118,7 +119,7 @@ def function(
             per_statement_limit=per_statement_limit,
             anchor=anchor,
             signature=signature or f"{name}({', '.join(['x'] * low)})",
-            summary=doc[0] if doc else "",
+            summary=summary,
             literal_args=literal_args,
         )
         return impl
@@ -128,3 +129,52 @@ def function(
 
 def lookup(name: str) -> FunctionSpec | None:
     return REGISTRY.get(name.lower())
+
+
+def functions_markdown() -> str:
+    """docs/functions.md, generated from the registry (`python -m iotsql.functions`)."""
+    from iotsql import functions  # noqa: F401  (registers every family)
+
+    lines = [
+        "# Functions",
+        "",
+        "Generated from the function registry by `python -m iotsql.functions > docs/functions.md`;",
+        "a test fails when this file is stale. Every function of the AWS IoT SQL reference is",
+        "implemented; the choices made where the AWS pages are silent are in",
+        "[semantics.md](semantics.md#functions).",
+        "",
+        "Arguments: the number of arguments the function takes (a call with another number is",
+        "Undefined, with a compile-time warning). Since: the first SQL version that has it",
+        "(earlier versions reject the statement). Pure: calls on constants are computed once, at",
+        "compile time. External: the function calls a provider (`iotsql.providers`).",
+        "",
+    ]
+    families: dict[str, list[FunctionSpec]] = {}
+    for spec in REGISTRY.values():
+        families.setdefault(spec.family, []).append(spec)
+    for family in sorted(families):
+        lines += [f"## {family}", "", "| function | arguments | since | pure | notes | summary |",
+                  "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for spec in sorted(families[family], key=lambda s: s.name.lower()):
+            notes = []
+            if spec.external:
+                notes.append("external")
+            if spec.per_statement_limit is not None:
+                notes.append(f"at most {spec.per_statement_limit} per statement")
+            if spec.context:
+                notes.append("reads the message context")
+            if not spec.propagate_undefined:
+                notes.append("takes Undefined")
+            name = f"[`{spec.signature}`]({spec.url})"
+            lines.append(
+                f"| {name} | {spec.arity_text} | {spec.since.value} | "
+                f"{'yes' if spec.pure else 'no'} | {', '.join(notes)} | {spec.summary} |"
+            )
+        lines.append("")
+    lines += [
+        f"{len(REGISTRY)} functions, plus `cast(value AS type)` (its own syntax; type keywords",
+        "String, Nvarchar, Text, Ntext, varchar, Int, Integer, Double in every version, and",
+        "Decimal, Bool, Boolean from 2016-03-23).",
+        "",
+    ]
+    return "\n".join(lines)

@@ -508,3 +508,30 @@ def test_progress_bar_only_on_a_terminal_and_only_when_long(
     bar.update(100, 3)
     bar.close()
     assert quick.getvalue() == ""
+
+
+def test_test_runs_cases_that_name_rules_from_a_template(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Parameters:\n  Limit: {Type: Number, Default: 30}\n"
+        "Resources:\n  Hot:\n    Type: AWS::IoT::TopicRule\n    Properties:\n"
+        "      RuleName: Hot\n      TopicRulePayload:\n"
+        "        Sql: !Sub \"SELECT temp FROM 'h/+' WHERE temp > ${Limit}\"\n"
+        "        AwsIotSqlVersion: '2016-03-23'\n        Actions: []\n"
+    )
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        '{"id": "hot", "rule": "Hot", "topic": "h/a", "payload": {"temp": 31}, '
+        '"expected": {"temp": 31}}\n'
+        '{"id": "cool", "rule": "Hot", "topic": "h/a", "payload": {"temp": 31}, "fires": false}\n'
+    )
+    default = iotsql("test", str(cases), "--rules", str(template))
+    assert default.returncode == 1
+    assert "FAIL cool" in default.stdout and "sql:      rule Hot" in default.stdout
+    assert default.stdout.strip().endswith("1 passed, 1 failed")
+    raised = iotsql(
+        "test", str(cases), "--rules", str(template), "--param", "Limit=40", "-k", "cool"
+    )
+    assert raised.returncode == 0 and "1 passed, 0 failed" in raised.stdout
+    bad = iotsql("test", str(cases), "--rules", str(template), "--param", "oops")
+    assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr

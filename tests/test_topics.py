@@ -1,0 +1,140 @@
+"""Topic filters: validation, matching, Basic Ingest, and TopicIndex checked against a
+brute-force reference (every filter tried on every topic) on generated filters and topics."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import iotsql
+from iotsql.topics import (
+    TopicIndex,
+    compile_filter,
+    filter_matches,
+    parse_basic_ingest,
+    topic_level,
+    validate_filter,
+    validate_topic,
+)
+
+
+def reference_match(topic_filter: str, topic: str) -> bool:
+    """MQTT matching written from the rules, independently of iotsql.topics."""
+    f, t = topic_filter.split("/"), topic.split("/")
+    if t[0].startswith("$") and f[0] in ("+", "#"):
+        return False
+    for i, level in enumerate(f):
+        if level == "#":
+            return len(t) > i  # one or more remaining levels (`a/#` needs at least `a/`)
+        if i >= len(t) or (level != "+" and level != t[i]):
+            return False
+    return len(f) == len(t)
+
+
+LEVELS = st.sampled_from(["a", "b", "c", "", "$aws", "$SYS", "things", "x y"])
+topics = st.lists(LEVELS, min_size=1, max_size=5).map("/".join).filter(bool)
+filters = (
+    st.lists(st.one_of(LEVELS, st.just("+")), min_size=1, max_size=5)
+    .flatmap(lambda levels: st.sampled_from(["/".join(levels), "/".join([*levels, "#"]), "#"]))
+    .filter(bool)
+)
+
+
+@given(filters, topics)
+@settings(max_examples=2000, deadline=None)
+def test_filter_matching_agrees_with_the_reference(topic_filter: str, topic: str) -> None:
+    expected = reference_match(topic_filter, topic)
+    assert filter_matches(topic_filter, topic) is expected
+    assert compile_filter(topic_filter)(topic) is expected
+
+
+@given(st.lists(filters, min_size=1, max_size=40), st.lists(topics, min_size=1, max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_topic_index_agrees_with_brute_force(filter_list: list[str], topic_list: list[str]) -> None:
+    index: TopicIndex[int] = TopicIndex()
+    for number, topic_filter in enumerate(filter_list):
+        index.add(topic_filter, number)
+    for topic in topic_list:
+        expected = [n for n, f in enumerate(filter_list) if reference_match(f, topic)]
+        assert index.match(topic) == sorted(set(expected))
+    for number, topic_filter in enumerate(filter_list):
+        index.remove(topic_filter, number)
+    assert len(index) == 0
+    for topic in topic_list:
+        assert index.match(topic) == []
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "topic", "matches"),
+    [
+        ("sensor/#", "sensor/", True),
+        ("sensor/#", "sensor/temperature/room1", True),
+        ("sensor/#", "sensor", False),
+        ("sensor/+/room1", "sensor/humidity/room1", True),
+        ("sensor/+/room1", "sensor/temperature/room2", False),
+        ("topic/+", "topic/subtopic-3/details", False),
+        ("#", "$aws/things/t/shadow/update", False),
+        ("+/things/#", "$aws/things/t", False),
+        ("$aws/things/+/shadow/update", "$aws/things/t1/shadow/update", True),
+        ("a/+", "a/", True),
+        ("#", "a", True),
+    ],
+)
+def test_documented_matching(topic_filter: str, topic: str, matches: bool) -> None:
+    assert filter_matches(topic_filter, topic) is matches
+    index: TopicIndex[str] = TopicIndex()
+    index.add(topic_filter, "rule")
+    assert index.match(topic) == (["rule"] if matches else [])
+
+
+def test_index_bookkeeping() -> None:
+    index: TopicIndex[str] = TopicIndex()
+    index.add("a/+", "r1")
+    index.add("a/+", "r1")  # the same item under the same filter once
+    index.add("a/#", "r1")
+    index.add("a/b", "r2")
+    assert len(index) == 3
+    assert index.match("a/b") == ["r1", "r2"]
+    assert sorted(index.filters()) == [("a/#", "r1"), ("a/+", "r1"), ("a/b", "r2")]
+    assert index.remove("a/b", "r2") and not index.remove("a/b", "r2")
+    assert not index.remove("x/y", "r1")
+    with pytest.raises(iotsql.InvalidTopicError):
+        index.add("a/#/b", "r3")
+
+
+@pytest.mark.parametrize("bad", ["", "a/#/b", "a+/b", "a/b#", "#a"])
+def test_invalid_filters(bad: str) -> None:
+    with pytest.raises(iotsql.InvalidTopicError):
+        validate_filter(bad)
+
+
+def test_topic_validation_and_limits() -> None:
+    validate_topic("a/b/c")
+    for bad in ("", "a/+", "a/#", "a\x00b"):
+        with pytest.raises(iotsql.InvalidTopicError):
+            validate_topic(bad)
+    with pytest.raises(iotsql.LimitExceededError) as info:
+        validate_topic("/".join(["a"] * 9))
+    assert info.value.maximum == 7
+    with pytest.raises(iotsql.LimitExceededError):
+        validate_topic("x" * 257)
+    validate_topic("$aws/rules/Rule/" + "/".join(["a"] * 8))
+    roomy = iotsql.Limits(max_topic_slashes=20)
+    validate_topic("/".join(["a"] * 15), roomy)
+
+
+def test_basic_ingest_topics() -> None:
+    ingest = parse_basic_ingest("$aws/rules/BuildingManager/Buildings/Building5/Floor2")
+    assert ingest is not None and ingest.rule_name == "BuildingManager"
+    assert ingest.topic == "Buildings/Building5/Floor2"
+    assert parse_basic_ingest("$aws/rules/R") == parse_basic_ingest("$aws/rules/R/")
+    assert parse_basic_ingest("$aws/rules//a") is None
+    assert parse_basic_ingest("$aws/rules/bad-name/a") is None
+    assert parse_basic_ingest("$aws/things/x") is None
+
+
+def test_topic_levels() -> None:
+    assert topic_level("things/myThings/thingOne", 1) == "things"
+    assert topic_level("things/myThings/thingOne", 3) == "thingOne"
+    assert topic_level("a/b", 3) is None and topic_level("a/b", 0) is None
