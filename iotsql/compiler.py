@@ -681,6 +681,10 @@ class Compiler:
         inner = _Scope(nested=True, alias=node.alias)
         where = self.expr(node.where, inner).fn if node.where is not None else None
         build = self.select(node.select, inner).build
+        # Nested queries can multiply each other (a query per element of a query per
+        # element...): the elements they visit in one evaluation are counted on the Run.
+        limit = self.limits.max_nested_query_elements
+        self.needs_run = True
 
         def subquery(doc: Any, run: Run) -> Any:
             elements = source(doc, run)
@@ -689,6 +693,12 @@ class Compiler:
                     return U
                 # A non-array source is a one-element array (observed on AWS: FROM *).
                 elements = [elements]
+            if run is not None:
+                run.elements += len(elements)
+                if run.elements > limit:
+                    raise LimitExceededError(
+                        "nested query elements per evaluation", run.elements, limit
+                    )
             out = []
             for element in elements:
                 if where is not None and not truthy(where(element, run)):
@@ -749,14 +759,13 @@ class Compiler:
                 )
             )
             return _constant(U)
-        if spec.external:
+        if spec.external or _is_protobuf_decode(node):
             self.external_calls[spec.name] += 1
-            limit = spec.per_statement_limit
+            limit = self.limits.per_statement_limit(spec.name)
             if limit is not None and self.external_calls[spec.name] > limit:
+                what = f"{spec.name}()" if spec.external else "protobuf decode(..., 'proto')"
                 raise LimitExceededError(
-                    f"{spec.name}() calls per SQL statement",
-                    self.external_calls[spec.name],
-                    limit,
+                    f"{what} calls per SQL statement", self.external_calls[spec.name], limit
                 )
         for position in spec.literal_args:
             if position < len(node.args) and not isinstance(node.args[position], ast.StringLit):
@@ -802,6 +811,17 @@ _DISPATCH: dict[type, Callable[[Compiler, Any, _Scope], Compiled]] = {
     ast.Cast: Compiler._cast,
     ast.Call: Compiler._call,
 }
+
+
+def _is_protobuf_decode(node: ast.Call) -> bool:
+    """`decode(value, 'proto', ...)`: a protobuf decode, which the functions page limits per
+    statement like the external functions (base64 `decode` is not limited)."""
+    return (
+        node.name.lower() == "decode"
+        and len(node.args) >= 2
+        and isinstance(node.args[1], ast.StringLit)
+        and node.args[1].value == "proto"
+    )
 
 
 def _raw_body(doc: Any, run: Run) -> Any:
@@ -1069,10 +1089,11 @@ def check_variable_size(name: str, value: Any, limits: Limits) -> int:
     if value is U:
         return 0
     t = type(value)
+    # A lone surrogate (a "\ud800" escape in the payload) counts as Java writes it: "?".
     if t is str:
-        size = len(value.encode("utf-8")) + 2
+        size = len(value.encode("utf-8", "replace")) + 2
     elif t is list or t is dict:
-        size = len(json_text(value).encode("utf-8"))
+        size = len(json_text(value).encode("utf-8", "replace"))
     else:
         return 8
     if size > limits.max_variable_bytes:

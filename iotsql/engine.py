@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from iotsql.actions.base import ActionRequest, Sink
-from iotsql.actions.recording import Recorder
+from iotsql.actions.recording import Recorder, RecordingSink
 from iotsql.errors import (
     IotSqlError,
     LimitExceededError,
@@ -27,7 +27,7 @@ from iotsql.errors import (
     ResourceNotFoundError,
     RuleValidationError,
 )
-from iotsql.limits import DEFAULT_LIMITS, Limits
+from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, using_limits
 from iotsql.message import Context, Message
 from iotsql.rule import BoundAction, Output, TopicRule
 from iotsql.topics import (
@@ -157,7 +157,7 @@ class RulesEngine:
         plugins: bool = False,
         feed_back_republish: bool | None = None,
     ) -> None:
-        self.limits = limits or DEFAULT_LIMITS
+        self.limits = DEFAULT_LIMITS if limits is None or limits == DEFAULT_LIMITS else limits
         self.provider = provider
         self.account_id = account_id
         self.region = region
@@ -170,6 +170,7 @@ class RulesEngine:
         self._feed_back = feed_back_republish
         self._lock = threading.RLock()
         self._dead_lock = threading.Lock()
+        self._sink_threads: _SinkThreads | None = None
         if plugins:
             self.load_sink_plugins()
         for action_type, sink in (sinks or {}).items():
@@ -194,8 +195,7 @@ class RulesEngine:
         rule = TopicRule(name, payload, limits=self.limits, account_id=self.account_id,
                          region=self.region, created_at=old.created_at)  # fmt: skip
         with self._lock:
-            self._unstore(self._require(name))
-            self._store(rule)
+            self._store(rule, self._require(name))
         return rule
 
     def delete_topic_rule(self, name: str) -> None:
@@ -276,19 +276,20 @@ class RulesEngine:
             raise ResourceNotFoundError(f"rule {name} does not exist")
         return rule
 
-    def _store(self, rule: TopicRule) -> None:
-        rules = dict(self._rules)
-        rules[rule.name] = rule
+    def _store(self, rule: TopicRule, old: TopicRule | None = None) -> None:
+        """Put `rule` in place of `old` (or of nothing), under self._lock: O(1), the dict is
+        updated in place, never copied. Publishers match the index under the same lock and
+        then read rules one `get` at a time, so a replaced rule is never absent in between."""
+        if old is not None and old.topic_filter is not None:
+            self._index.remove(old.topic_filter, old.name)
+        self._rules[rule.name] = rule
         if rule.topic_filter is not None:
             self._index.add(rule.topic_filter, rule.name)
-        self._rules = rules
 
     def _unstore(self, rule: TopicRule) -> None:
-        rules = dict(self._rules)
-        del rules[rule.name]
+        del self._rules[rule.name]
         if rule.topic_filter is not None:
             self._index.remove(rule.topic_filter, rule.name)
-        self._rules = rules
 
     # ---- sinks and subscribers --------------------------------------------------------------
 
@@ -380,33 +381,69 @@ class RulesEngine:
             raise LimitExceededError("payload size (bytes)", size, self.limits.max_payload_bytes)
         ingest = parse_basic_ingest(topic)
         report = PublishReport(topic, message, basic_ingest=ingest is not None)
+        # Rules are replaced in place and looked up one by one (atomic dict reads): a rule
+        # being replaced is seen either old or new, a deleted one is skipped.
         rules = self._rules
         if ingest is not None:
-            target = rules.get(ingest.rule_name)
-            matched = [target] if target is not None else []
+            names = [ingest.rule_name]
             effective = ingest.topic
         else:
             with self._lock:
                 names = self._index.match(topic)
-            matched = [rules[n] for n in names if n in rules]
             effective = topic
-        for rule in matched:
-            if rule.disabled:
-                continue
-            report.rules.append(self._run_rule(rule, message, effective, depth))
-        if ingest is None:
+        runs: list[_RuleRun] = []
+        out = report.rules
+        if self.limits is current_limits():
+            for name in names:
+                rule = rules.get(name)
+                if rule is not None and not rule.disabled:
+                    out.append(self._start_rule(rule, message, effective, depth, runs))
+        else:
+            with using_limits(self.limits):  # templates and functions see the engine's limits
+                for name in names:
+                    rule = rules.get(name)
+                    if rule is not None and not rule.disabled:
+                        out.append(self._start_rule(rule, message, effective, depth, runs))
+        if runs:
+            self._settle(runs)
+        if ingest is None and self._subscribers:
             self._notify_subscribers(topic, message)
         return report
 
     def _notify_subscribers(self, topic: str, message: Message) -> None:
+        """Deliver to each matching subscriber; a subscriber that fails is ignored, one that
+        hangs is given up on after `Limits.action_timeout` (it keeps its thread)."""
+        pending = []
         for topic_filter, callback in self._subscribers:
             if filter_matches(topic_filter, topic):
-                try:
-                    callback(topic, message.body, message.context)
-                except Exception:  # a subscriber's failure is its own; the publish stands
-                    continue
+                if self.limits.action_timeout is None or _is_instant(callback):
+                    try:
+                        callback(topic, message.body, message.context)
+                    except Exception:  # a subscriber's failure is its own; the publish stands
+                        continue
+                else:
+                    call = _Call(callback, (topic, message.body, message.context), 0.0)
+                    self._threads().submit(call)
+                    pending.append(call)
+        if pending:
+            deadline = time.monotonic() + (self.limits.action_timeout or 0.0)
+            for call in pending:
+                if not call.done.wait(max(0.0, deadline - time.monotonic())):
+                    call.abandoned = True
 
-    def _run_rule(self, rule: TopicRule, message: Message, topic: str, depth: int) -> RuleReport:
+    # ---- evaluation and dispatch --------------------------------------------------------------
+    #
+    # A publish evaluates every matched rule and starts every action at once (sinks that are not
+    # known to be instant run in the engine's worker threads), then waits for them all with
+    # one time-out each, then does the same for the error actions of the rules whose actions
+    # failed. A sink that hangs costs the publish at most `Limits.action_timeout`, whatever the
+    # number of rules and actions; it never stops the other actions.
+
+    def _start_rule(
+        self, rule: TopicRule, message: Message, topic: str, depth: int, runs: list[_RuleRun]
+    ) -> RuleReport:
+        """Evaluate `rule` and start its actions; a rule with actions in flight or failed is
+        added to `runs` for `_settle`."""
         variables: list[Any] = []
         try:
             output = rule.compiled.run(
@@ -414,45 +451,64 @@ class RulesEngine:
                 variables_out=variables,
             )  # fmt: skip
         except IotSqlError as err:
-            report = RuleReport(rule.name, False, error=str(err))
             self._bury(DeadLetter(rule.name, message.topic, message, [], evaluation_error=str(err)))
-            return report
+            return RuleReport(rule.name, False, error=str(err))
         if output is None:
             return RuleReport(rule.name, False)
         report = RuleReport(rule.name, True, output)
+        pending: list[tuple[ActionReport, _Call, float]] = []
+        actions = report.actions
+        unsettled = False  # an action in flight (not ok yet) or failed
         for action in rule.actions:
-            report.actions.append(
-                self._perform(rule, action, output, message, topic, variables, depth, False)
-            )
-        failures = report.failures
-        if not failures:
-            return report
-        if rule.error_action is None:
-            self._bury(DeadLetter(rule.name, message.topic, message, failures,
-                                  requests=[f.request for f in failures if f.request]))  # fmt: skip
-            return report
-        error_message = error_action_message(rule.name, message, failures)
-        handled = self._perform(
-            rule, rule.error_action, Output(None, error_message), message, topic, variables,
-            depth, True,
-        )  # fmt: skip
-        report.error_action = handled
-        if not handled.ok:
-            self._bury(DeadLetter(rule.name, message.topic, message, failures, handled,
-                                  requests=[f.request for f in failures if f.request]))  # fmt: skip
+            done = self._begin(rule, message, topic, depth, variables, action, output, False,
+                               pending)  # fmt: skip
+            actions.append(done)
+            if not done.ok:
+                unsettled = True
+        if unsettled:
+            runs.append(_RuleRun(rule, message, topic, depth, report, variables, pending))
         return report
 
-    def _perform(
+    def _settle(self, runs: list[_RuleRun]) -> None:
+        """Wait for every action started, run the error actions of the rules with failures
+        (all at once, then wait for them), and bury what nothing could take."""
+        for run in runs:
+            run.wait()
+        failed = []
+        for run in runs:
+            failures = run.report.failures
+            if failures:
+                failed.append((run, failures))
+        for run, failures in failed:
+            rule = run.rule
+            if rule.error_action is not None:
+                error_message = error_action_message(rule.name, run.message, failures)
+                run.report.error_action = self._begin(
+                    rule, run.message, run.topic, run.depth, run.variables, rule.error_action,
+                    Output(None, error_message), True, run.pending,
+                )  # fmt: skip
+        for run, failures in failed:
+            run.wait()
+            handled = run.report.error_action
+            if handled is not None and handled.ok:
+                continue
+            self._bury(DeadLetter(run.rule.name, run.message.topic, run.message, failures, handled,
+                                  requests=[f.request for f in failures if f.request]))  # fmt: skip
+
+    def _begin(
         self,
         rule: TopicRule,
-        action: BoundAction,
-        output: Output,
         message: Message,
         topic: str,
-        variables: list[Any],
         depth: int,
+        variables: list[Any],
+        action: BoundAction,
+        output: Output,
         is_error_action: bool,
+        pending: list[tuple[ActionReport, _Call, float]],
     ) -> ActionReport:
+        """Render one action and hand it to its sink: an instant sink is called now, any other
+        one in a worker thread (added to `pending`; `_wait_all` completes its report)."""
         kind = action.action_type
         resource = ""
         try:
@@ -476,22 +532,48 @@ class RulesEngine:
             output=None if is_error_action else output, is_error_action=is_error_action,
             depth=depth,
         )  # fmt: skip
+        report = ActionReport(rule.name, action.key, request, False, None,
+                              is_error_action=is_error_action, resource=resource,
+                              failed_action=kind.shape)  # fmt: skip
         if action.key == "republish" and depth >= self.limits.max_republish_depth:
-            return ActionReport(
-                rule.name, action.key, request, False,
+            report.error = (
                 f"republish loop stopped: the message was republished {depth} times "
-                f"(limit {self.limits.max_republish_depth})",
-                is_error_action=is_error_action, resource=resource, failed_action=kind.shape,
-            )  # fmt: skip
-        sink = self.sink_for(action.key)
-        try:
-            result = sink(request)
-        except Exception as err:
-            return ActionReport(rule.name, action.key, request, False, _describe(err),
-                                is_error_action=is_error_action, resource=resource,
-                                failed_action=kind.shape)  # fmt: skip
-        return ActionReport(rule.name, action.key, request, True, None, result,
-                            is_error_action, resource, kind.shape)  # fmt: skip
+                f"(limit {self.limits.max_republish_depth})"
+            )
+            return report
+        self._deliver(self.sink_for(action.key), request, report, pending)
+        return report
+
+    def _deliver(
+        self,
+        sink: Sink,
+        request: ActionRequest,
+        report: ActionReport,
+        pending: list[tuple[ActionReport, _Call, float]],
+    ) -> None:
+        """Call `sink` inline when it is instant (or time-outs are off) and fill `report`;
+        otherwise start it in a worker thread and add it to `pending`."""
+        timeout = self.limits.action_timeout
+        if timeout is None or _is_instant(sink):
+            try:
+                report.result = sink(request)
+            except Exception as err:
+                report.error = _describe(err)
+            else:
+                report.ok = True
+            return
+        call = _Call(sink, (request,), timeout)
+        self._threads().submit(call)
+        pending.append((report, call, time.monotonic() + timeout))
+
+    def _threads(self) -> _SinkThreads:
+        threads = self._sink_threads
+        if threads is None:
+            with self._lock:
+                threads = self._sink_threads
+                if threads is None:
+                    threads = self._sink_threads = _SinkThreads(self.limits.max_action_threads)
+        return threads
 
     # ---- dead letters -----------------------------------------------------------------------
 
@@ -506,25 +588,149 @@ class RulesEngine:
         return letters
 
     def replay_dead_letter(self, letter: DeadLetter) -> list[ActionReport]:
-        """Hand a dead letter's failed requests to the sinks registered now; the ones that fail
-        again go back to the dead-letter list."""
+        """Hand a dead letter's failed requests to the sinks registered now (with the same
+        time-out as a publish); the ones that fail again go back to the dead-letter list."""
         reports = []
-        still_failing = []
+        pending: list[tuple[ActionReport, _Call, float]] = []
         for request in letter.requests:
-            try:
-                result = self.sink_for(request.action_type)(request)
-            except Exception as err:
-                failed = ActionReport(letter.rule_name, request.action_type, request, False,
-                                      _describe(err))  # fmt: skip
-                reports.append(failed)
-                still_failing.append(failed)
-            else:
-                reports.append(ActionReport(letter.rule_name, request.action_type, request, True,
-                                            result=result))  # fmt: skip
+            report = ActionReport(letter.rule_name, request.action_type, request, False)
+            self._deliver(self.sink_for(request.action_type), request, report, pending)
+            reports.append(report)
+        _wait_all(pending)
+        still_failing = [report for report in reports if not report.ok]
         if still_failing:
             self._bury(DeadLetter(letter.rule_name, letter.topic, letter.message, still_failing,
                                   requests=[f.request for f in still_failing if f.request]))  # fmt: skip
         return reports
+
+
+# ---- sinks in worker threads ---------------------------------------------------------------------
+
+
+def _is_instant(sink: Any) -> bool:
+    """Whether `sink` is called inline, without a time-out: the engine's recorder
+    (RecordingSink), or any sink with a true `instant` attribute (it promises never to block)."""
+    return type(sink) is RecordingSink or getattr(sink, "instant", False) is True
+
+
+class _Call:
+    """One call of a sink (or subscriber) handed to a worker thread."""
+
+    __slots__ = ("abandoned", "args", "done", "error", "fn", "result", "timeout")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float = 0.0) -> None:
+        self.fn = fn
+        self.args = args
+        self.timeout = timeout
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        #: Set when the caller stopped waiting: a call still queued is then never made.
+        self.abandoned = False
+
+    def run(self) -> None:
+        try:
+            if not self.abandoned:
+                self.result = self.fn(*self.args)
+        except BaseException as err:  # everything is the sink's failure, nothing kills the thread
+            self.error = err
+        finally:
+            self.done.set()
+
+
+class _SinkThreads:
+    """The engine's worker threads for sinks: daemon threads (a hung sink never keeps the
+    interpreter from exiting), started on demand up to `max_threads` and ended after
+    IDLE_SECONDS without work. Python cannot stop a thread, so a sink that hangs keeps its
+    thread for as long as it hangs; the action is reported as timed out meanwhile."""
+
+    IDLE_SECONDS = 30.0
+
+    def __init__(self, max_threads: int) -> None:
+        self.max_threads = max(1, max_threads)
+        self._cond = threading.Condition(threading.Lock())
+        self._tasks: deque[_Call] = deque()
+        self._threads = 0
+        self._idle = 0
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    def submit(self, call: _Call) -> None:
+        with self._cond:
+            self._tasks.append(call)
+            if len(self._tasks) <= self._idle:
+                self._cond.notify()
+                return
+            if self._threads >= self.max_threads:
+                # Every thread is busy: the call waits for one (its time-out still runs). Calls
+                # whose caller gave up are dropped so that hung sinks cannot grow the queue.
+                if len(self._tasks) > 4 * self.max_threads:
+                    self._tasks = deque(t for t in self._tasks if not t.abandoned)
+                return
+            self._threads += 1
+        try:
+            threading.Thread(target=self._work, name="iotsql-sink", daemon=True).start()
+        except RuntimeError:  # the system refuses more threads: the call waits for one
+            with self._cond:
+                self._threads -= 1
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._tasks:
+                    self._idle += 1
+                    woken = self._cond.wait(self.IDLE_SECONDS)
+                    self._idle -= 1
+                    if not woken and not self._tasks:
+                        self._threads -= 1
+                        return
+                call = self._tasks.popleft()
+            call.run()
+
+
+def _wait_all(pending: list[tuple[ActionReport, _Call, float]]) -> None:
+    """Wait for calls started by `RulesEngine._deliver` (each until its own deadline) and
+    complete their reports; a call still running at its deadline is a failed action."""
+    for report, call, deadline in pending:
+        if not call.done.wait(max(0.0, deadline - time.monotonic())):
+            call.abandoned = True
+            report.error = f"action timed out after {call.timeout:g} s"
+        elif call.error is not None:
+            report.error = _describe(call.error)
+        else:
+            report.ok = True
+            report.result = call.result
+
+
+class _RuleRun:
+    """One matched rule of one publish, while its actions are in flight."""
+
+    __slots__ = ("depth", "message", "pending", "report", "rule", "topic", "variables")
+
+    def __init__(
+        self,
+        rule: TopicRule,
+        message: Message,
+        topic: str,
+        depth: int,
+        report: RuleReport,
+        variables: list[Any],
+        pending: list[tuple[ActionReport, _Call, float]],
+    ) -> None:
+        self.rule = rule
+        self.message = message
+        self.topic = topic
+        self.depth = depth
+        self.report = report
+        self.variables = variables
+        self.pending = pending
+
+    def wait(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, []
+            _wait_all(pending)
 
 
 def _is_sink(value: Any) -> bool:

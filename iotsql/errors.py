@@ -92,6 +92,18 @@ class RuleValidationError(IotSqlError):
         super().__init__(f"{field}: {message}")
 
 
+class RuleLimitExceededError(LimitExceededError, RuleValidationError):
+    """A topic rule payload over a limit (actions per rule, payload size): both the limit hit
+    and the field of the payload that is too big, as CreateTopicRule reports it."""
+
+    def __init__(self, limit: str, value: int, maximum: int, field: str) -> None:
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        self.field = field
+        IotSqlError.__init__(self, f"{field}: {limit} limit exceeded: {value} > {maximum}")
+
+
 class ActionError(IotSqlError):
     """A rule action could not be delivered."""
 

@@ -149,9 +149,12 @@ class Message:
             self.body = payload.encode("utf-8")
         else:
             # An already-decoded JSON value: keep it, serialise it for encode(*) and actions.
-            self._v1 = normalize_json(payload, False)
-            self._v2 = normalize_json(payload, True)
-            self.body = encode_json(self._v1)
+            try:
+                self._v1 = normalize_json(payload, False)
+                self._v2 = normalize_json(payload, True)
+                self.body = encode_json(self._v1)
+            except RecursionError:
+                raise IotSqlError("the payload is nested too deeply to be a JSON value") from None
 
     def document(self, whole_ints: bool) -> Any:
         """The decoded body: a JSON value, or `Binary` when the body is not JSON."""
@@ -199,7 +202,7 @@ class Run:
     sees it (without a Basic Ingest prefix), the external-function provider, and the counters
     behind per-evaluation limits."""
 
-    __slots__ = ("message", "provider", "rule_name", "sql_version", "topic", "vars")
+    __slots__ = ("elements", "message", "provider", "rule_name", "sql_version", "topic", "vars")
 
     def __init__(
         self,
@@ -216,3 +219,5 @@ class Run:
         self.rule_name = rule_name
         self.provider = provider
         self.vars: list[Any] = [UNDEFINED] * variables if variables else _NO_VARIABLES
+        #: Elements visited by nested queries so far (Limits.max_nested_query_elements).
+        self.elements = 0

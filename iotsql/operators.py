@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from iotsql.values import (
     DECIMAL_CONTEXT,
+    INT_LIMIT,
     UNDEFINED,
     parse_decimal_string,
     to_exact,
@@ -243,10 +244,20 @@ def _decimal_op(op: Callable[[Decimal, Decimal], Decimal], a: Any, b: Any) -> An
 _ctx = DECIMAL_CONTEXT
 
 
+def _beyond_int(value: int) -> Any:
+    """An Int has at most 34 digits: a sum, difference or product beyond that is the Decimal
+    of its 34 leading digits (Undefined past 9.99E999), never an ever-growing integer."""
+    try:
+        return _ctx.create_decimal(value)
+    except (decimal.DecimalException, ArithmeticError):
+        return U
+
+
 def op_add(left: Any, right: Any) -> Any:
     ta, tb = type(left), type(right)
     if ta is int and tb is int:
-        return left + right
+        result = left + right
+        return result if -INT_LIMIT < result < INT_LIMIT else _beyond_int(result)
     if ta is str:
         text = to_string(right)
         return U if text is U else left + text
@@ -268,7 +279,8 @@ def _arith_operands(left: Any, right: Any) -> tuple[Any, Any]:
 
 def op_sub(left: Any, right: Any) -> Any:
     if type(left) is int and type(right) is int:
-        return left - right
+        result = left - right
+        return result if -INT_LIMIT < result < INT_LIMIT else _beyond_int(result)
     a, b = _arith_operands(left, right)
     if a is U or b is U:
         return U
@@ -277,7 +289,8 @@ def op_sub(left: Any, right: Any) -> Any:
 
 def op_mul(left: Any, right: Any) -> Any:
     if type(left) is int and type(right) is int:
-        return left * right
+        result = left * right
+        return result if -INT_LIMIT < result < INT_LIMIT else _beyond_int(result)
     a, b = _arith_operands(left, right)
     if a is U or b is U:
         return U

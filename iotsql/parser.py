@@ -14,10 +14,12 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from iotsql import ast
 from iotsql.errors import SqlParseError
+from iotsql.limits import DEFAULT_LIMITS
 
-#: Deepest expression nesting accepted. Evaluation recurses once per level, so this keeps every
-#: statement far from Python's recursion limit; AWS documents no figure of its own.
-MAX_NESTING_DEPTH = 150
+#: Deepest expression nesting accepted by default (`Limits.max_nesting_depth`). Evaluation
+#: recurses once per level, so this keeps every statement far from Python's recursion limit;
+#: AWS documents no figure of its own.
+MAX_NESTING_DEPTH = DEFAULT_LIMITS.max_nesting_depth
 
 _TOKEN_NAMES = {
     "_SET": "SET", "_SELECT": "SELECT", "_VALUE": "VALUE", "_AS": "AS", "_FROM": "FROM",
@@ -235,7 +237,10 @@ class _ToAst(Transformer[Token, ast.Statement]):
 
     # literals
     def int_lit(self, meta: Any, c: list[Token]) -> ast.IntLit:
-        return ast.IntLit(int(str(c[0])), _pos(meta))
+        digits = str(c[0]).lstrip("0") or "0"
+        if len(digits) > 34:  # also keeps int() clear of Python's 4300-digit conversion limit
+            raise self._error("an Int literal has at most 34 digits", _pos(meta))
+        return ast.IntLit(int(digits), _pos(meta))
 
     def decimal_lit(self, meta: Any, c: list[Token]) -> ast.DecimalLit:
         return ast.DecimalLit(str(c[0]), _pos(meta))
@@ -288,16 +293,16 @@ def _reject_comments(sql: str) -> None:
         i += 1
 
 
-def _check_depth(tree: Tree[Token], sql: str) -> None:
+def _check_depth(tree: Tree[Token], sql: str, max_depth: int) -> None:
     stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_NESTING_DEPTH:
+        if depth > max_depth:
             meta = getattr(node, "meta", None)
             line = getattr(meta, "line", 1) if meta is not None else 1
             column = getattr(meta, "column", 1) if meta is not None else 1
             raise SqlParseError(
-                f"expression nested deeper than {MAX_NESTING_DEPTH} levels",
+                f"expression nested deeper than {max_depth} levels",
                 sql,
                 line,
                 column,
@@ -379,8 +384,9 @@ def _convert(sql: str, err: UnexpectedInput) -> SqlParseError:
     return SqlParseError(str(err), sql, line, column)
 
 
-def parse(sql: str) -> ast.Statement:
-    """Parse one AWS IoT SQL statement into its AST, or raise `SqlParseError`."""
+def parse(sql: str, max_depth: int = MAX_NESTING_DEPTH) -> ast.Statement:
+    """Parse one AWS IoT SQL statement into its AST, or raise `SqlParseError`. An expression
+    nested deeper than `max_depth` levels (`Limits.max_nesting_depth`) is a parse error."""
     if not isinstance(sql, str):
         raise SqlParseError(f"the statement must be a string, not {type(sql).__name__}")
     if not sql.strip():
@@ -390,11 +396,16 @@ def parse(sql: str) -> ast.Statement:
         tree = lark_parser().parse(sql)
     except UnexpectedInput as err:
         raise _convert(sql, err) from None
-    _check_depth(tree, sql)
+    _check_depth(tree, sql, max_depth)
     try:
         result = _ToAst(sql).transform(tree)
     except SqlParseError:
         raise
+    except RecursionError:  # only with a max_depth far above the default
+        raise SqlParseError(
+            "expression nested too deeply to parse", sql, 1, 1,
+            hint="lower Limits.max_nesting_depth or split the expression with SET variables",
+        ) from None  # fmt: skip
     except Exception as err:  # lark wraps callback errors in VisitError
         original = getattr(err, "orig_exc", err)
         if isinstance(original, SqlParseError):
@@ -407,11 +418,11 @@ def parse(sql: str) -> ast.Statement:
 _EXPRESSION_PREFIX = "SELECT VALUE "
 
 
-def parse_expression(text: str) -> ast.Expr:
+def parse_expression(text: str, max_depth: int = MAX_NESTING_DEPTH) -> ast.Expr:
     """Parse a lone expression (the inside of a `${...}` substitution template); error
     positions refer to `text`."""
     try:
-        statement = parse(_EXPRESSION_PREFIX + text)
+        statement = parse(_EXPRESSION_PREFIX + text, max_depth)
     except SqlParseError as err:
         shift = len(_EXPRESSION_PREFIX) if err.line == 1 else 0
         end = err.end_column - shift if err.end_column is not None else None

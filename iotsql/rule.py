@@ -14,11 +14,19 @@ from iotsql.errors import (
     EvaluationError,
     IotSqlError,
     LimitExceededError,
+    RuleLimitExceededError,
     RuleValidationError,
     SqlParseError,
     SqlWarning,
 )
-from iotsql.limits import DEFAULT_LIMITS, Limits
+from iotsql.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    current_limits,
+    pop_limits,
+    push_limits,
+    using_limits,
+)
 from iotsql.message import Context, Message, Run
 from iotsql.parser import parse
 from iotsql.templates import CompiledTemplate
@@ -52,8 +60,15 @@ class Output:
             else:
                 try:
                     body = codec.dumps(value)
-                except TypeError:
-                    body = encode_json(value)
+                except TypeError:  # orjson: an integer past 64 bits, nesting past 255 levels
+                    try:
+                        body = encode_json(value)
+                    except RecursionError:
+                        raise EvaluationError(
+                            "the output is nested too deeply to serialise"
+                        ) from None
+                    except (TypeError, ValueError) as err:  # a value that is not JSON
+                        raise EvaluationError(f"the output is not JSON: {err}") from None
             self._body = body
         return body
 
@@ -108,12 +123,16 @@ class CompiledRule:
     ) -> None:
         self.sql = sql
         self.sql_version = SqlVersion.parse(sql_version)
-        self.limits = limits or DEFAULT_LIMITS
-        if isinstance(sql, str) and len(sql.encode("utf-8")) > self.limits.max_sql_bytes:
+        if limits is None or limits == DEFAULT_LIMITS:
+            limits = DEFAULT_LIMITS  # `is DEFAULT_LIMITS` is the hot path's test
+        self.limits = limits
+        if isinstance(sql, str) and len(sql.encode("utf-8", "replace")) > limits.max_sql_bytes:
             raise LimitExceededError(
-                "SQL statement size (bytes)", len(sql.encode("utf-8")), self.limits.max_sql_bytes
+                "SQL statement size (bytes)",
+                len(sql.encode("utf-8", "replace")),
+                limits.max_sql_bytes,
             )
-        self.statement = parse(sql)
+        self.statement = parse(sql, limits.max_nesting_depth)
         self.topic_filter = self.statement.topic
         if self.topic_filter is not None:
             try:
@@ -124,7 +143,14 @@ class CompiledRule:
                     f"invalid topic filter in FROM: {err}", sql, pos.line, pos.column,
                     end_column=pos.end_column if pos.end_line == pos.line else None,
                 ) from None  # fmt: skip
-        compiled = Compiler(sql, self.sql_version, self.limits).compile_statement(self.statement)
+        try:
+            with using_limits(limits):  # constant folding sees the rule's limits
+                compiled = Compiler(sql, self.sql_version, limits).compile_statement(self.statement)
+        except RecursionError:  # only with a max_nesting_depth far above the default
+            raise SqlParseError(
+                "expression nested too deeply to compile", sql, 1, 1,
+                hint="lower Limits.max_nesting_depth or split the expression with SET variables",
+            ) from None  # fmt: skip
         self._compiled: CompiledStatement = compiled
         self.warnings: tuple[SqlWarning, ...] = compiled.warnings
         self._sets = compiled.assignments
@@ -171,6 +197,15 @@ class CompiledRule:
                 if ingest is None:
                     return None
                 effective = ingest.topic
+        if self.limits is not current_limits():
+            # Functions see this rule's limits (see iotsql.limits.current_limits).
+            token = push_limits(self.limits)
+            try:
+                return self.evaluate(
+                    payload, topic, context, provider=provider, rule_name=rule_name
+                )
+            finally:
+                pop_limits(token)
         if (
             type(payload) is bytes
             and not self._needs_run
@@ -193,6 +228,12 @@ class CompiledRule:
         """Evaluate on a message the caller has already routed to this rule; `topic` is what
         `topic()` returns (None: Undefined). `variables_out` receives the SET values (for the
         templates of the rule's actions)."""
+        if self.limits is not current_limits():
+            token = push_limits(self.limits)
+            try:
+                return self._execute(message, topic, provider, rule_name, variables_out)
+            finally:
+                pop_limits(token)
         return self._execute(message, topic, provider, rule_name, variables_out)
 
     def _execute(
@@ -252,7 +293,8 @@ class CompiledRule:
         if not self._sets:
             return []
         run = Run(message, topic, self.sql_version.value, None, provider, len(self._sets))
-        self._assign(message.document(self._whole_ints), run)
+        with using_limits(self.limits):
+            self._assign(message.document(self._whole_ints), run)
         return run.vars
 
     def render_template(
@@ -273,9 +315,10 @@ class CompiledRule:
             ingest = parse_basic_ingest(topic)
             effective = ingest.topic if ingest is not None else topic
         values = self.variables(message, effective, provider)
-        return self.compile_template(text).render(
-            message, effective, values, provider, self.sql_version.value
-        )
+        with using_limits(self.limits):
+            return self.compile_template(text).render(
+                message, effective, values, provider, self.sql_version.value
+            )
 
     def _assign(self, doc: Any, run: Run) -> None:
         total = 0
@@ -298,6 +341,16 @@ class CompiledRule:
     ) -> Explanation:
         """Evaluate step by step: the topic match, each variable, the WHERE value, the value of
         each SELECT item, and the output, with the reason the rule did not fire."""
+        with using_limits(self.limits):
+            return self._explain(payload, topic, context, provider)
+
+    def _explain(
+        self,
+        payload: Any,
+        topic: str | None,
+        context: Context | Mapping[str, Any] | None,
+        provider: Any,
+    ) -> Explanation:
         message = (
             payload if isinstance(payload, Message) else Message(payload, topic or "", context)
         )
@@ -337,6 +390,10 @@ class CompiledRule:
                     items,
                 )
             output = self.run(message, effective, provider=provider)
+        except RecursionError:
+            text = "the message is nested too deeply to evaluate"
+            return Explanation(False, f"evaluation failed: {text}", True, U, variables, items,
+                               error=text)  # fmt: skip
         except IotSqlError as err:
             return Explanation(False, f"evaluation failed: {err}", True, U, variables, items,
                                error=str(err))  # fmt: skip
@@ -428,6 +485,18 @@ def _render(
     return value
 
 
+#: TopicRulePayload.actions holds at most 10 actions in the API model (the quota as well).
+_API_MAX_ACTIONS = 10
+
+
+def _payload_size(payload: Mapping[str, Any]) -> int:
+    """The size of a topic rule payload as the API counts it: its UTF-8 JSON."""
+    import json
+
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+    return len(text.encode("utf-8", "replace"))
+
+
 class TopicRule:
     """A rule as CreateTopicRule defines it: `payload` is the `topicRulePayload` (sql,
     awsIotSqlVersion, ruleDisabled, description, actions, errorAction), validated against the
@@ -451,14 +520,35 @@ class TopicRule:
     ) -> None:
         import time
 
-        from iotsql.actions.schema import validate_rule_name, validate_topic_rule_payload
+        from iotsql.actions.schema import (
+            validate_rule_name,
+            validate_shape,
+            validate_topic_rule_payload,
+        )
 
         limits = limits or DEFAULT_LIMITS
         validate_rule_name(name)
-        validate_topic_rule_payload(payload)
+        # The limits first, so that the error names them (the API's own schema caps actions
+        # at 10 too), and so that a raised limit lets more actions through the schema.
+        actions = payload.get("actions") if isinstance(payload, Mapping) else None
+        count = len(actions) if isinstance(actions, list) else 0
+        if count > limits.max_actions:
+            raise RuleLimitExceededError(
+                "actions per rule", count, limits.max_actions, "topicRulePayload.actions"
+            )
+        if isinstance(actions, list) and count > _API_MAX_ACTIONS:
+            validate_topic_rule_payload({**payload, "actions": actions[:_API_MAX_ACTIONS]})
+            for index in range(_API_MAX_ACTIONS, count):
+                validate_shape(actions[index], "Action", f"topicRulePayload.actions[{index}]")
+        else:
+            validate_topic_rule_payload(payload)
+        size = _payload_size(payload)
+        if size > limits.max_rule_payload_bytes:
+            raise RuleLimitExceededError(
+                "topic rule payload size (bytes)", size, limits.max_rule_payload_bytes,
+                "topicRulePayload",
+            )  # fmt: skip
         actions = payload.get("actions") or []
-        if len(actions) > limits.max_actions:
-            raise LimitExceededError("actions per rule", len(actions), limits.max_actions)
         self.name = name
         self.payload: dict[str, Any] = dict(payload)
         self.sql_version = SqlVersion.parse(payload.get("awsIotSqlVersion"))

@@ -109,7 +109,7 @@ class CompiledTemplate:
                     )  # fmt: skip
                 source = text[i + 2 : end]
                 try:
-                    expression = parse_expression(source)
+                    expression = parse_expression(source, limits.max_nesting_depth)
                 except SqlParseError as err:
                     raise SqlParseError(
                         f"in substitution template ${{{source}}}: {err.message}", text, 1,

@@ -441,8 +441,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or an exponent as a double; one beyond the doubles
+    (`1e400`) is refused like NaN, so the body is not JSON (orjson refuses it too)."""
+    number = float(text)
+    if number - number != 0.0:  # infinite
+        raise ValueError(f"{text} is out of the range of a double")
+    return number
+
+
 def _whole_float_as_int(text: str) -> float | int:
     number = float(text)
+    if number - number != 0.0:  # infinite: as _finite_float, inline (one call per number)
+        raise ValueError(f"{text} is out of the range of a double")
     if number.is_integer() and -INT_LIMIT < number < INT_LIMIT:
         return int(number) if -_EXACT < number < _EXACT else int(Decimal(text))
     return number
@@ -489,7 +500,7 @@ def _settle_floats(value: Any, whole_ints: bool) -> None:
                 _settle_floats(item, whole_ints)
 
 
-_DECODE_V1 = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODE_V1 = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 _DECODE_V2 = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_whole_float_as_int)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -509,8 +520,16 @@ def _stdlib_decode_body(body: bytes, whole_ints: bool) -> Any:
         return Binary(body)
 
 
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+
+
 def _stdlib_encode(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode("utf-8")
+    try:
+        return _ENCODER.encode(value).encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a "\ud800" escape in the payload) has no UTF-8 form: write the
+        # document with \u escapes, valid JSON that reads back as the same value.
+        return _ASCII_ENCODER.encode(value).encode("ascii")
 
 
 _orjson: Any

@@ -13,7 +13,7 @@ from typing import Any, Final
 from iotsql.errors import ProviderError
 from iotsql.functions.external import call_provider
 from iotsql.functions.registry import function
-from iotsql.limits import DEFAULT_LIMITS
+from iotsql.limits import current_limits
 from iotsql.message import Run
 from iotsql.values import UNDEFINED, V1, V2, Binary, decode_json, to_string
 
@@ -70,7 +70,7 @@ def encode(value: Any, scheme: Any) -> Any:
     if scheme != "base64" or type(scheme) is not str:
         return U
     data = _bytes_of(value)
-    if data is None or len(data) > DEFAULT_LIMITS.max_payload_bytes:
+    if data is None or len(data) > current_limits().max_payload_bytes:
         return U
     return base64.b64encode(data).decode("ascii")
 

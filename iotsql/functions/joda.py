@@ -25,7 +25,7 @@ from typing import Final
 
 import regex
 
-from iotsql.limits import DEFAULT_LIMITS
+from iotsql.limits import current_limits
 
 #: Longer patterns are refused: no real pattern comes close, and this bounds compile time.
 MAX_PATTERN_LENGTH: Final = 4096
@@ -634,7 +634,7 @@ def format_joda(pattern: str, millis: int, zone: Zone) -> str | None:
     if fields is None:
         return None
     text = "".join(printer(fields) for printer in printers)
-    if len(text.encode("utf-8", "replace")) > DEFAULT_LIMITS.max_value_bytes:
+    if len(text.encode("utf-8", "replace")) > current_limits().max_value_bytes:
         return None
     return text
 
@@ -1287,7 +1287,7 @@ def parse_epoch_millis(text: str, pattern: str) -> int | None:
     if compiled is None or len(text) > MAX_PATTERN_LENGTH:
         return None
     try:
-        match = compiled.expression.fullmatch(text, timeout=DEFAULT_LIMITS.regex_timeout)
+        match = compiled.expression.fullmatch(text, timeout=current_limits().regex_timeout)
     except TimeoutError:
         return None
     if match is None:

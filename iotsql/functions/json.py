@@ -7,7 +7,7 @@ from typing import Any
 
 from iotsql.errors import IotSqlError
 from iotsql.functions.registry import function
-from iotsql.limits import DEFAULT_LIMITS
+from iotsql.limits import current_limits
 from iotsql.message import Run
 from iotsql.operators import get_item
 from iotsql.values import UNDEFINED, V2, json_text
@@ -91,6 +91,6 @@ def transform(mode: Any, attributes: Any, array: Any) -> Any:
     if extra is U or elements is U:
         return U
     result = [{**element, **extra} for element in elements if type(element) is dict]
-    if len(json_text(result).encode("utf-8")) > DEFAULT_LIMITS.max_value_bytes:
+    if len(json_text(result).encode("utf-8", "replace")) > current_limits().max_value_bytes:
         return U
     return result

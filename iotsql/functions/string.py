@@ -8,8 +8,9 @@ lengths and indices count UTF-16 code units (`length` of an emoji is 2), white s
 `String.trim()` removes, and regular expressions are `java.util.regex` patterns with Java
 replacement strings (`$1`, `${name}`, `\\$`), translated here for the `regex` package.
 
-Results longer than `limits.DEFAULT_LIMITS.max_value_bytes`, invalid patterns and matches that
-exceed `limits.DEFAULT_LIMITS.regex_timeout` are Undefined.
+Results longer than `Limits.max_value_bytes`, invalid patterns and matches that exceed
+`Limits.regex_timeout` are Undefined (the limits of the rule being evaluated, read through
+`iotsql.limits.current_limits()`).
 """
 
 from __future__ import annotations
@@ -19,19 +20,29 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
+from decimal import Decimal
 from typing import Any, Final
 
 import regex
 
 from iotsql.functions.math import floor_clamped
 from iotsql.functions.registry import function
-from iotsql.limits import DEFAULT_LIMITS
-from iotsql.values import UNDEFINED, V2, json_text, to_string
+from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits
+from iotsql.values import UNDEFINED, V2, finalize, json_text, to_string
 
 U = UNDEFINED
 FAMILY = "string"
 
 _ABSENT: Final = object()
+_DEFAULTS: Final = DEFAULT_LIMITS
+
+
+def _limits() -> Limits:
+    """The limits of the rule being evaluated; with the defaults, this module's DEFAULT_LIMITS
+    (which a test may replace to shorten the regex time-out)."""
+    limits = current_limits()
+    return DEFAULT_LIMITS if limits is _DEFAULTS else limits
+
 
 #: What Java's `String.trim()` removes: every code point up to U+0020 (space, tab, CR, LF...).
 WHITE_SPACE: Final = "".join(map(chr, range(0x21)))
@@ -39,7 +50,7 @@ WHITE_SPACE: Final = "".join(map(chr, range(0x21)))
 
 def _fits(text: str) -> bool:
     """Whether `text` is within the size limit for built values (UTF-8 bytes)."""
-    limit = DEFAULT_LIMITS.max_value_bytes
+    limit = _limits().max_value_bytes
     if len(text) * 4 <= limit:
         return True
     return len(text) <= limit and _utf8_size(text) <= limit
@@ -109,9 +120,13 @@ def _concat_arrays(values: tuple[Any, ...]) -> Any:
             out.extend(value)
         elif isinstance(value, bytes):
             return U  # a raw (non-JSON) body is no Array element
+        elif type(value) is Decimal:
+            # An exact Decimal (`1.5 * 3`) becomes a JSON number as it enters the array, as in
+            # an array literal (in 2016-03-23 a whole one is an Int already).
+            out.append(finalize(value, False))
         else:
             out.append(value)
-    if len(json_text(out).encode("utf-8", "replace")) > DEFAULT_LIMITS.max_value_bytes:
+    if len(json_text(out).encode("utf-8", "replace")) > _limits().max_value_bytes:
         return U
     return out
 
@@ -235,7 +250,7 @@ def replace_(value: Any, target: Any, replacement: Any) -> Any:
     # The size is known before building: refuse a result over the limit without making it.
     count = text.count(old) if old else len(text) + 1
     size = _utf8_size(text) + count * (_utf8_size(new) - _utf8_size(old))
-    if size > DEFAULT_LIMITS.max_value_bytes:
+    if size > _limits().max_value_bytes:
         return U
     return text.replace(old, new)
 
@@ -1096,7 +1111,7 @@ def java_replace_all(
     place). Raises TimeoutError when the whole replacement takes longer than `timeout`, and
     _TooLong when the result passes the size limit."""
     deadline = time.monotonic() + timeout
-    budget = DEFAULT_LIMITS.max_value_bytes
+    budget = _limits().max_value_bytes
     out: list[str] = []
     copied = 0
     start = 0
@@ -1137,7 +1152,7 @@ def regexp_matches(value: Any, pattern: Any) -> Any:
         return U
     text, compiled = operands
     try:
-        return compiled.search(text, timeout=DEFAULT_LIMITS.regex_timeout) is not None
+        return compiled.search(text, timeout=_limits().regex_timeout) is not None
     except TimeoutError:
         return U
 
@@ -1153,7 +1168,7 @@ def regexp_substr(value: Any, pattern: Any) -> Any:
         return U
     text, compiled = operands
     try:
-        match = compiled.search(text, timeout=DEFAULT_LIMITS.regex_timeout)
+        match = compiled.search(text, timeout=_limits().regex_timeout)
     except TimeoutError:
         return U
     return U if match is None else match.group(0)
@@ -1170,7 +1185,7 @@ def regexp_replace(value: Any, pattern: Any, replacement: Any) -> Any:
     if operands is None or template is U:
         return U
     text, compiled = operands
-    timeout = DEFAULT_LIMITS.regex_timeout
+    timeout = _limits().regex_timeout
     try:
         try:
             parts = java_replacement(template, compiled)

@@ -1,0 +1,177 @@
+"""Hostile payloads: invalid UTF-8, invalid JSON, NaN/Infinity, numbers beyond the doubles,
+duplicate keys, deep nesting, huge arrays and strings. Each is JSON with AWS's semantics or a
+binary body (SELECT * passes it through, attributes are Undefined), evaluation ends in an
+output, Undefined or EvaluationError (never a RecursionError), in bounded time, with either
+JSON library."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hostile_support import SQS, bounded
+from strategies import deep_json
+
+import iotsql
+from iotsql import LimitExceededError
+from iotsql.errors import EvaluationError, IotSqlError
+
+STAR = "SELECT * FROM 'a'"
+ATTR = "SELECT a FROM 'a'"
+
+
+def _evaluate(sql: str, payload: bytes | object) -> iotsql.Output | None:
+    return bounded(lambda: iotsql.compile(sql).evaluate(payload))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"a": "\xff"}',
+        b"\xff\xfe\x00",
+        b'{"a": 1',
+        b'{"a": 1} trailing',
+        b"{'a': 1}",
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": -Infinity}',
+        b"NaN",
+        b'{"a": 1e400}',
+        b'{"a": -1e400}',
+        b"[1e999]",
+        b'{"a": ' + b"9" * 5_000 + b"}",
+    ],
+    ids=lambda p: repr(p[:16]),
+)
+def test_bodies_that_are_not_json_are_binary(backend: str, payload: bytes) -> None:
+    out = _evaluate(STAR, payload)
+    assert out is not None and out.is_binary and out.to_bytes() == payload
+    assert _evaluate(ATTR, payload).value == {}  # type: ignore[union-attr]
+    assert _evaluate("SELECT encode(*, 'base64') AS b FROM 'a'", payload).value == {  # type: ignore[union-attr]
+        "b": __import__("base64").b64encode(payload).decode()
+    }
+
+
+def test_numbers_that_underflow_are_zero(backend: str) -> None:
+    assert _evaluate(ATTR, b'{"a": 1e-400}').value == {"a": 0}  # type: ignore[union-attr]
+
+
+def test_duplicate_keys_keep_the_last_value(backend: str) -> None:
+    assert _evaluate(ATTR, b'{"a": 1, "a": 2}').value == {"a": 2}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("escape", [b"\\ud800", b"\\udfff", b"\\udc00\\ud800"])
+def test_lone_surrogates_read_and_write_as_valid_json(backend: str, escape: bytes) -> None:
+    payload = b'{"a": "x' + escape + b'y", "n": 1}'
+    for sql in (STAR, ATTR, "SELECT *, 1 AS one FROM 'a'", "SELECT VALUE [a, a] FROM 'a'"):
+        out = _evaluate(sql, payload)
+        assert out is not None
+        body = json.loads(out.to_bytes())
+        assert json.loads(payload)["a"] in json.dumps(body, ensure_ascii=False)
+    length = _evaluate("SELECT length(a) AS n, numbytes(a) AS b FROM 'a'", payload)
+    assert length is not None and length.value["n"] == 2 + len(escape) // 6
+
+
+@pytest.mark.parametrize("depth", [2_000, 5_000, 20_000])
+@pytest.mark.parametrize("kind", ["{", "["])
+def test_json_deeper_than_the_decoders_take_is_binary(backend: str, depth: int, kind: str) -> None:
+    payload = deep_json(depth, kind)
+    out = _evaluate(STAR, payload)
+    assert out is not None and out.is_binary and out.to_bytes() == payload
+    assert _evaluate("SELECT a.a.a AS x, *.a AS y FROM 'a'", payload).value == {}  # type: ignore[union-attr]
+
+
+DEEP_SQL = [
+    STAR,
+    "SELECT *, 1 AS one FROM 'a'",
+    "SELECT VALUE a FROM 'a'",
+    "SELECT a.a.a.a.a AS x FROM 'a'",
+    "SELECT a = a AS eq, a <> a AS ne, a IN [a] AS i FROM 'a'",
+    "SELECT cast(a AS String) AS s FROM 'a'",
+    "SELECT concat(a, 'x') AS s, md5(a) AS h, length(a) AS n FROM 'a'",
+    "SELECT [a, a] AS arr, {'k': a} AS obj FROM 'a'",
+    "SELECT (SELECT VALUE a FROM *) AS q FROM 'a'",
+    "SELECT * FROM 'a' WHERE a = a",
+    "SET @v = a SELECT @v AS v FROM 'a'",
+    "SELECT transform('enrichArray', a, [a]) AS t FROM 'a'",
+]
+
+
+@pytest.mark.parametrize("depth", [100, 300, 600, 900, 990, 1_100])
+@pytest.mark.parametrize("sql", DEEP_SQL)
+def test_deep_json_the_decoders_take_evaluates_without_recursion_errors(
+    backend: str, depth: int, sql: str
+) -> None:
+    payload = deep_json(depth, "{")
+    try:
+        out = _evaluate(sql, payload)
+        if out is not None:
+            body = out.to_bytes()
+            if not out.is_binary:
+                json.loads(body)
+    except EvaluationError as err:
+        assert "nested too deeply" in str(err)
+
+
+def test_deep_json_through_the_engine_is_a_rule_failure_at_worst(backend: str) -> None:
+    engine = iotsql.RulesEngine()
+    for index, sql in enumerate(DEEP_SQL):
+        engine.create_topic_rule(f"R{index}", {"sql": sql, "awsIotSqlVersion": "2016-03-23",
+                                              "actions": [SQS]})  # fmt: skip
+    for depth in (300, 900, 990, 5_000):
+        report = bounded(lambda depth=depth: engine.publish("a", deep_json(depth, "{")))
+        assert len(report.rules) == len(DEEP_SQL)
+        for rule in report.rules:
+            assert rule.error is None or "too deeply" in rule.error
+
+
+def test_a_deep_python_object_payload_is_an_iotsql_error() -> None:
+    doc: dict[str, object] = {}
+    node = doc
+    for _ in range(5_000):
+        node["a"] = {}
+        node = node["a"]  # type: ignore[assignment]
+    with pytest.raises(IotSqlError, match="nested too deeply"):
+        iotsql.compile(STAR).evaluate(doc)
+    with pytest.raises(IotSqlError):
+        iotsql.RulesEngine().publish("a", doc)
+
+
+def test_huge_arrays_and_strings_at_the_payload_limit_are_bounded(backend: str) -> None:
+    array = b'{"arr": [' + b",".join([b"1"] * 60_000) + b"]}"  # about 120 KB
+    text = b'{"s": "' + b"x" * 120_000 + b'"}'
+    objects = b"[" + b",".join([b'{"v":1}'] * 16_000) + b"]"
+    rules = [
+        ("SELECT arr FROM 'a'", array),
+        ("SELECT VALUE (SELECT VALUE x * 2 FROM arr AS x) FROM 'a'", array),
+        ("SELECT get(arr, 59999) AS last, 59999 IN arr AS found FROM 'a'", array),
+        ("SELECT concat(arr, arr) AS twice FROM 'a'", array),
+        ("SELECT s, upper(s) AS u, length(s) AS n FROM 'a'", text),
+        ("SELECT regexp_replace(s, 'x', 'yy') AS r FROM 'a'", text),
+        ("SELECT VALUE (SELECT VALUE v FROM *) FROM 'a'", objects),
+        (STAR, objects),
+    ]
+    for sql, payload in rules:
+        out = _evaluate(sql, payload)
+        assert out is not None
+        json.loads(bounded(out.to_bytes))
+
+
+def test_payloads_over_the_size_limit_are_refused_at_publish() -> None:
+    engine = iotsql.RulesEngine()
+    payload = b'{"s": "' + b"x" * (128 * 1024) + b'"}'
+    with pytest.raises(LimitExceededError) as info:
+        engine.publish("a", payload)
+    assert info.value.limit == "payload size (bytes)"
+    assert info.value.value == len(payload) and info.value.maximum == 128 * 1024
+    small = iotsql.RulesEngine(limits=iotsql.Limits(max_payload_bytes=10))
+    small.publish("a", b"0123456789")
+    with pytest.raises(LimitExceededError):
+        small.publish("a", b"0123456789!")
+
+
+def test_every_json_value_type_at_the_top_level(backend: str) -> None:
+    for payload in (b"null", b"true", b"80", b"1.5", b'"s"', b"[]", b"[1,2]", b"", b" "):
+        out = _evaluate(STAR, payload)
+        assert out is not None and out.to_bytes() == payload
+        assert _evaluate("SELECT a, *.b AS b FROM 'a'", payload).value == {}  # type: ignore[union-attr]
