@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import iotsql
 from iotsql.errors import SqlParseError
+from iotsql.functions import java_regex as fregex
 from iotsql.functions import string as fstring
 from iotsql.functions.registry import lookup
 from iotsql.limits import DEFAULT_LIMITS, Limits
@@ -705,12 +706,12 @@ def test_invalid_replacements_are_undefined_when_there_is_a_match(replacement: s
 
 
 def test_java_replacement_parser() -> None:
-    pattern = fstring.java_pattern("(a)(?<name>b)")
+    pattern = fregex.java_pattern("(a)(?<name>b)")
     assert pattern is not None
-    assert fstring.java_replacement("x$1y${name}\\$", pattern) == ["x", 1, "y", 2, "$"]
-    assert fstring.java_replacement("$21", pattern) == [2, "1"]
-    with pytest.raises(fstring.ReplacementError):
-        fstring.java_replacement("$3", pattern)
+    assert fregex.java_replacement("x$1y${name}\\$", pattern) == ["x", 1, "y", 2, "$"]
+    assert fregex.java_replacement("$21", pattern) == [2, "1"]
+    with pytest.raises(fregex.ReplacementError):
+        fregex.java_replacement("$3", pattern)
 
 
 # ---- regular expressions: time, size and cache ---------------------------------------------------------
@@ -757,15 +758,15 @@ def test_deep_nesting_is_bounded() -> None:
 
 
 def test_compiled_patterns_are_cached() -> None:
-    first = fstring.java_pattern("[a-z]+\\d")
-    assert first is not None and fstring.java_pattern("[a-z]+\\d") is first
-    assert fstring.java_pattern("(?P<x>a)") is None
+    first = fregex.java_pattern("[a-z]+\\d")
+    assert first is not None and fregex.java_pattern("[a-z]+\\d") is first
+    assert fregex.java_pattern("(?P<x>a)") is None
     for i in range(300):
-        fstring.java_pattern(f"x{i}")
-    assert len(fstring._PATTERNS.entries) <= 256
-    assert "x299" in fstring._PATTERNS.entries and "x0" not in fstring._PATTERNS.entries
-    fstring.java_pattern("a{5000}")
-    assert "a{5000}" not in fstring._PATTERNS.entries
+        fregex.java_pattern(f"x{i}")
+    assert len(fregex._PATTERNS.entries) <= 256
+    assert "x299" in fregex._PATTERNS.entries and "x0" not in fregex._PATTERNS.entries
+    fregex.java_pattern("a{5000}")
+    assert "a{5000}" not in fregex._PATTERNS.entries
 
 
 @pytest.fixture
@@ -869,7 +870,7 @@ def test_every_implementation_never_raises(name: str, args: list[Any]) -> None:
 @settings(max_examples=500, deadline=None)
 @given(patterns, st.text(max_size=30), replacements)
 def test_any_pattern_translates_or_is_rejected(pattern: str, text: str, replacement: str) -> None:
-    compiled = fstring.java_pattern(pattern)
+    compiled = fregex.java_pattern(pattern)
     payload = {"s": text, "p": pattern, "r": replacement}
     matched = call("regexp_matches(s, p)", payload)
     found = call("regexp_substr(s, p)", payload)
