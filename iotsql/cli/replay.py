@@ -226,6 +226,9 @@ def _accept(request: ActionRequest) -> None:
     """A sink that takes every request (the CLI prints them; nothing is kept in memory)."""
 
 
+_accept.instant = True  # type: ignore[attr-defined]  # never blocks: no worker thread needed
+
+
 def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     yield from enumerate(stream, 1)
 

@@ -17,7 +17,7 @@ import iotsql
 from iotsql.actions.schema import model
 from iotsql.loaders import RuleSqlError, detect_format, load_rules
 
-DOCS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "aws-iot-docs-2023"
+EXAMPLES = Path(__file__).resolve().parent / "data" / "aws_rule_action_examples.json"
 ROLE = "arn:aws:iam::123456789012:role/IotRole"
 
 
@@ -48,19 +48,11 @@ def error(exc: pytest.ExceptionInfo[BaseException]) -> str:
 
 
 def _doc_examples() -> list[tuple[str, dict[str, Any]]]:
-    """Every topicRulePayload in the rule-action pages that CreateTopicRule accepts as written
-    (three pages carry typos: `cannedacl`, a short Salesforce token, an unterminated string)."""
-    examples = []
-    for page in sorted(DOCS.glob("*rule-action.md")):
-        blocks = re.findall(r"```\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
-        for index, block in enumerate(b for b in blocks if "topicRulePayload" in b):
-            try:
-                payload = json.loads(block)["topicRulePayload"]
-                iotsql.TopicRule("R", payload)
-            except (ValueError, iotsql.IotSqlError):
-                continue
-            examples.append((f"{page.stem}-{index}", payload))
-    return examples
+    """Every topicRulePayload of the AWS rule-action pages that CreateTopicRule accepts as
+    written, kept in tests/testing/data (extracted once from the pages; three carry typos:
+    `cannedacl`, a short Salesforce token, an unterminated string)."""
+    data = json.loads(EXAMPLES.read_text(encoding="utf-8"))
+    return [(e["page"], e["topicRulePayload"]) for e in data["examples"]]
 
 
 DOC_EXAMPLES = _doc_examples()
@@ -126,7 +118,7 @@ TF_EXAMPLES = [e for e in DOC_EXAMPLES if set(e[1]["actions"][0]) <= _TF_ACTIONS
 
 
 def test_the_documentation_examples_are_found() -> None:
-    assert len(DOC_EXAMPLES) >= 24, f"the AWS pages should be in {DOCS}"
+    assert len(DOC_EXAMPLES) >= 24
     assert len(TF_EXAMPLES) >= 20
 
 
