@@ -159,3 +159,25 @@ def test_operators_never_raise(left: object, right: object) -> None:
     ops.op_neg(left)
     v.to_string(left)
     v.to_int(left)
+
+
+@pytest.mark.parametrize("backend", ["json", "orjson"])
+def test_both_json_backends_read_and_write_the_same_values(backend: str) -> None:
+    pytest.importorskip(backend)
+    previous = v.json_backend()
+    v.set_json_backend(backend)
+    try:
+        body = b'{"a": 10.0, "b": [1.5, {"c": 2.0}], "big": 123456789012345678901234567890}'
+        assert v.decode_body(body, True) == {"a": 10, "b": [1.5, {"c": 2}],
+                                             "big": 123456789012345678901234567890}  # fmt: skip
+        assert type(v.decode_body(body, False)["a"]) is float
+        for bad in (b"NaN", b'{"a": 1e400}', b"\xff", b""):
+            assert isinstance(v.decode_body(bad, True), v.Binary)
+        assert v.encode_json({"k": "é", "n": [1, 2.5, None, True]}) == (
+            '{"k":"é","n":[1,2.5,null,true]}'.encode()
+        )
+        assert v.encode_json({"big": 10**30}) == b'{"big":1000000000000000000000000000000}'
+    finally:
+        v.set_json_backend(previous)
+    with pytest.raises(v.IotSqlError):
+        v.set_json_backend("simplejson")
