@@ -47,24 +47,8 @@ BINARY = bytes(range(256))
 
 
 @pytest.fixture(scope="module", autouse=True)
-def dummy_credentials() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name in (
-            "AWS_PROFILE",
-            "AWS_DEFAULT_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_ROLE_ARN",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-            "AWS_ENDPOINT_URL",
-        ):
-            patch.delenv(name, raising=False)
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.setenv("AWS_CONFIG_FILE", "/nonexistent/iotsql-aws-config")
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/iotsql-aws-credentials")
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        yield
+def dummy_credentials(offline_aws: None) -> None:
+    """Every test here runs offline (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")
