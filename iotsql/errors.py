@@ -7,7 +7,12 @@ from collections.abc import Sequence
 
 
 class IotSqlError(Exception):
-    """Base class of every error iotsql raises on purpose."""
+    """Base class of every error iotsql raises on purpose.
+
+    `code` is the error code the AWS API answers with for the same problem (an emulator of
+    CreateTopicRule or Publish maps the exception to it); None where no API error applies."""
+
+    code: str | None = None
 
 
 class SqlParseError(IotSqlError):
@@ -15,6 +20,8 @@ class SqlParseError(IotSqlError):
 
     `line` and `column` are 1-based; `str()` shows the offending line with a caret under it.
     """
+
+    code = "SqlParseException"
 
     def __init__(
         self,
@@ -58,6 +65,8 @@ class SqlParseError(IotSqlError):
 class LimitExceededError(IotSqlError):
     """A documented AWS IoT limit (payload size, topic length, SET variables...) was exceeded."""
 
+    code = "LimitExceededException"
+
     def __init__(self, limit: str, value: int, maximum: int, detail: str = "") -> None:
         self.limit = limit
         self.value = value
@@ -68,6 +77,8 @@ class LimitExceededError(IotSqlError):
 
 class InvalidTopicError(IotSqlError):
     """A topic name or topic filter that AWS IoT would refuse."""
+
+    code = "InvalidRequestException"
 
 
 class EvaluationError(IotSqlError):
@@ -87,6 +98,8 @@ class ProviderError(EvaluationError):
 class RuleValidationError(IotSqlError):
     """A topic rule payload that CreateTopicRule would refuse; `field` names the bad field."""
 
+    code = "InvalidRequestException"
+
     def __init__(self, message: str, field: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
@@ -95,6 +108,8 @@ class RuleValidationError(IotSqlError):
 class RuleLimitExceededError(LimitExceededError, RuleValidationError):
     """A topic rule payload over a limit (actions per rule, payload size): both the limit hit
     and the field of the payload that is too big, as CreateTopicRule reports it."""
+
+    code = "InvalidRequestException"  # CreateTopicRule's answer, not the broker's quota error
 
     def __init__(self, limit: str, value: int, maximum: int, field: str) -> None:
         self.limit = limit
@@ -130,6 +145,10 @@ class SqlWarning:
 class ResourceAlreadyExistsError(IotSqlError):
     """CreateTopicRule for a name that is taken (AWS: ResourceAlreadyExistsException)."""
 
+    code = "ResourceAlreadyExistsException"
+
 
 class ResourceNotFoundError(IotSqlError):
     """A rule that does not exist (AWS: ResourceNotFoundException / UnauthorizedException)."""
+
+    code = "ResourceNotFoundException"

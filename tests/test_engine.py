@@ -113,6 +113,26 @@ def test_bad_rule_names_and_sql(engine: RulesEngine) -> None:
     assert engine.rules == {}
 
 
+def test_errors_carry_the_aws_api_error_code(engine: RulesEngine) -> None:
+    """Emulators answer CreateTopicRule with `err.code`: each refusal maps to AWS's code."""
+    cases = [
+        (rule("SELECT FROM 't'"), "SqlParseException"),
+        (rule("SELECT * FROM 't'", {"nope": {}}), "InvalidRequestException"),
+        (rule("SELECT * FROM 't'", *[sqs()] * 11), "InvalidRequestException"),
+    ]
+    for payload, code in cases:
+        with pytest.raises(iotsql.IotSqlError) as info:
+            engine.create_topic_rule("R", payload)
+        assert info.value.code == code, payload
+    engine.create_topic_rule("R", rule("SELECT * FROM 't'"))
+    with pytest.raises(iotsql.IotSqlError) as info:
+        engine.create_topic_rule("R", rule("SELECT * FROM 't'"))
+    assert info.value.code == "ResourceAlreadyExistsException"
+    with pytest.raises(iotsql.IotSqlError) as info:
+        engine.delete_topic_rule("Missing")
+    assert info.value.code == "ResourceNotFoundException"
+
+
 def test_load_rules_in_every_shape(engine: RulesEngine, tmp_path: Any) -> None:
     get_output = {"ruleArn": "arn:aws:iot:us-east-1:1:rule/A",
                   "rule": {"ruleName": "A", "sql": "SELECT * FROM 'a'", "createdAt": "x",
