@@ -257,7 +257,7 @@ Node = Expr | SelectItem | Select | Assignment | Statement | When
 # Binding strength of each operator; higher binds tighter. Mirrors grammar/iotsql.lark.
 _PRECEDENCE = {
     "OR": 1, "AND": 2, "NOT": 3,
-    "=": 4, "<>": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4, "IN": 4,
+    "=": 4, "<>": 4, "<": 4, "<=": 4, ">": 4, ">=": 4, "IN": 4,
     "+": 5, "-": 5, "*": 6, "/": 6, "%": 6,
 }  # fmt: skip
 _UNARY_MINUS = 7

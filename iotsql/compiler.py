@@ -880,7 +880,7 @@ def _specialised_comparison(op: str, left: Compiled, right: Compiled) -> Closure
     if left.is_const or not right.is_const:
         return None
     constant = right.const
-    if type(constant) not in (int, float) or op not in ("<", "<=", ">", ">=", "=", "<>", "!="):
+    if type(constant) not in (int, float) or op not in ("<", "<=", ">", ">=", "=", "<>"):
         return None
     general = BINARY_OPERATORS[op]
     lf = left.fn

@@ -119,6 +119,24 @@ class RuleLimitExceededError(LimitExceededError, RuleValidationError):
         IotSqlError.__init__(self, f"{field}: {limit} limit exceeded: {value} > {maximum}")
 
 
+class RepublishTopicSpaceError(RuleValidationError):
+    """A republish action whose topic, as written, the rule's own FROM filter matches: every
+    message it republishes would run the rule again. CreateTopicRule and ReplaceTopicRule refuse
+    it with InvalidRequestException and exactly this message; `str()` is AWS's message, `field`
+    the republish action's topic, `topic_filter` the rule's FROM filter."""
+
+    code = "InvalidRequestException"
+
+    def __init__(self, topic_filter: str, topic: str, field: str) -> None:
+        self.topic_filter = topic_filter
+        self.topic = topic
+        self.field = field
+        self.message = (
+            f"Republish topic cannot be within topic space of rule's topic pattern '{topic_filter}'"
+        )
+        IotSqlError.__init__(self, self.message)
+
+
 class ActionError(IotSqlError):
     """A rule action could not be delivered."""
 

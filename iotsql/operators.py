@@ -358,7 +358,6 @@ BINARY_OPERATORS: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "OR": op_or,
     "=": op_eq,
     "<>": op_ne,
-    "!=": op_ne,
     "<": op_lt,
     "<=": op_le,
     ">": op_gt,

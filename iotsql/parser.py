@@ -350,7 +350,30 @@ def _hint_for(sql: str, err: UnexpectedInput) -> str | None:
     return None
 
 
+def _other_dialect_operator(sql: str, err: UnexpectedInput) -> SqlParseError | None:
+    """`!=`, `!` and `==`, written out of habit from other SQL dialects: AWS rejects them
+    ("Unexpected character '!'"); the operators page has only `=`, `<>` and NOT."""
+    offset = getattr(err, "pos_in_stream", None)
+    if offset is None or not 0 <= offset < len(sql):
+        return None
+    if sql[offset] == "!":
+        line, column = _line_col(sql, offset)
+        if sql.startswith("!=", offset):
+            return SqlParseError("unexpected character '!'", sql, line, column,
+                                 end_column=column + 2, hint='use <> for "not equal"')  # fmt: skip
+        return SqlParseError("unexpected character '!'", sql, line, column,
+                             end_column=column + 1, hint="use NOT for negation")  # fmt: skip
+    if sql[offset] == "=" and offset > 0 and sql[offset - 1] == "=":
+        line, column = _line_col(sql, offset - 1)
+        return SqlParseError("unexpected '=='", sql, line, column, end_column=column + 2,
+                             hint="use =")  # fmt: skip
+    return None
+
+
 def _convert(sql: str, err: UnexpectedInput) -> SqlParseError:
+    habit = _other_dialect_operator(sql, err)
+    if habit is not None:
+        return habit
     hint = _hint_for(sql, err)
     if isinstance(err, UnexpectedEOF):
         line, column = _line_col(sql, len(sql))

@@ -14,6 +14,7 @@ from iotsql.errors import (
     EvaluationError,
     IotSqlError,
     LimitExceededError,
+    RepublishTopicSpaceError,
     RuleLimitExceededError,
     RuleValidationError,
     SqlParseError,
@@ -30,7 +31,7 @@ from iotsql.limits import (
 from iotsql.message import Context, Message, Run
 from iotsql.parser import parse
 from iotsql.templates import CompiledTemplate
-from iotsql.topics import compile_filter, parse_basic_ingest, validate_filter
+from iotsql.topics import compile_filter, filter_matches, parse_basic_ingest, validate_filter
 from iotsql.values import UNDEFINED, SqlVersion, codec, encode_json
 
 U = UNDEFINED
@@ -497,6 +498,26 @@ def _payload_size(payload: Mapping[str, Any]) -> int:
     return len(text.encode("utf-8", "replace"))
 
 
+def _refuse_republish_into_own_topics(
+    topic_filter: str | None, actions: tuple[BoundAction, ...]
+) -> None:
+    """CreateTopicRule's loop check: a republish action whose topic, as written (templates not
+    expanded, `$$` read as `$`), the rule's FROM filter matches as routing does. The error
+    action is not checked, nor a topic that only a rendered template would bring into the
+    filter's space."""
+    if topic_filter is None:
+        return
+    for action in actions:
+        if action.key != "republish":
+            continue
+        written = action.params.get("topic")
+        if not isinstance(written, str):
+            continue
+        topic = written.replace("$$", "$")
+        if filter_matches(topic_filter, topic):
+            raise RepublishTopicSpaceError(topic_filter, written, f"{action.path}.topic")
+
+
 class TopicRule:
     """A rule as CreateTopicRule defines it: `payload` is the `topicRulePayload` (sql,
     awsIotSqlVersion, ruleDisabled, description, actions, errorAction), validated against the
@@ -558,6 +579,7 @@ class TopicRule:
         self.actions = tuple(
             self._bind(action, f"topicRulePayload.actions[{i}]") for i, action in enumerate(actions)
         )
+        _refuse_republish_into_own_topics(self.compiled.topic_filter, self.actions)
         error = payload.get("errorAction")
         self.error_action = self._bind(error, "topicRulePayload.errorAction") if error else None
         self.created_at = time.time() if created_at is None else created_at

@@ -75,7 +75,7 @@ leaves: st.SearchStrategy[ast.Expr] = st.one_of(
 function_names = st.sampled_from(sorted({spec.name for spec in REGISTRY.values()}))
 call_names = st.one_of(function_names, function_names.map(str.upper), identifiers)
 
-BINARY_OPS = ["AND", "OR", "=", "<>", "!=", "<", "<=", ">", ">=", "IN", "+", "-", "*", "/", "%"]
+BINARY_OPS = ["AND", "OR", "=", "<>", "<", "<=", ">", ">=", "IN", "+", "-", "*", "/", "%"]
 
 
 def _select(expressions: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Select]:
@@ -238,7 +238,7 @@ seed_statements = st.sampled_from(SEED_STATEMENTS + _conformance_statements())
 #: How the mutator splits a statement: blanks, quoted strings, words, numbers, operators.
 SQL_TOKEN = re.compile(
     r"""\s+|'(?:[^']|'')*'?|"(?:[^"]|"")*"?|@?[A-Za-z_][A-Za-z0-9_]*|"""
-    r"""[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|<>|!=|<=|>=|\S"""
+    r"""[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|<>|<=|>=|\S"""
 )
 #: What the mutator inserts or substitutes.
 MUTATION_TOKENS = [

@@ -312,11 +312,17 @@ def test_an_action_that_cannot_render_fails_alone(engine: RulesEngine) -> None:
 
 
 def test_republish_feeds_the_engine_and_stops_loops(engine: RulesEngine) -> None:
-    engine.create_topic_rule("Step", rule(
-        "SELECT n + 1 AS n FROM 'chain/+'",
-        {"republish": {"roleArn": ROLE, "topic": "chain/${n + 1}"}},
+    # A rule cannot republish into its own topic space (CreateTopicRule refuses it), but two
+    # rules can feed each other.
+    engine.create_topic_rule("Ping", rule(
+        "SELECT n + 1 AS n FROM 'ping/+'",
+        {"republish": {"roleArn": ROLE, "topic": "pong/${n + 1}"}},
     ))  # fmt: skip
-    report = engine.publish("chain/0", b'{"n": 0}')
+    engine.create_topic_rule("Pong", rule(
+        "SELECT n + 1 AS n FROM 'pong/+'",
+        {"republish": {"roleArn": ROLE, "topic": "ping/${n + 1}"}},
+    ))  # fmt: skip
+    report = engine.publish("ping/0", b'{"n": 0}')
     depth = 0
     current = report
     while current.republished:
@@ -332,7 +338,7 @@ def test_republish_to_a_real_broker_is_not_fed_back(engine: RulesEngine) -> None
     sent: list[ActionRequest] = []
     engine.register_sink("republish", sent.append)
     engine.create_topic_rule("R", rule("SELECT * FROM 'in'", {"republish": {"roleArn": ROLE,
-                                                                            "topic": "in"}}))  # fmt: skip
+                                                                            "topic": "out"}}))  # fmt: skip
     report = engine.publish("in", b"{}")
     assert report.republished == [] and len(sent) == 1
 

@@ -203,3 +203,31 @@ def test_parse_expression_reports_positions_in_the_expression() -> None:
 def test_non_string_sql_is_a_parse_error() -> None:
     with pytest.raises(iotsql.SqlParseError):
         parse(b"SELECT 1")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("sql", "column", "end_column", "hint"),
+    [
+        ("SELECT * FROM 'a' WHERE state != 'on'", 31, 33, 'use <> for "not equal"'),
+        ("SELECT a!=b AS c FROM 'a'", 9, 11, 'use <> for "not equal"'),
+        ("SELECT * FROM 'a' WHERE !enabled", 25, 26, "use NOT for negation"),
+        ("SELECT * FROM 'a' WHERE state == 'on'", 31, 33, "use ="),
+        ("SET @v == 1 SELECT @v FROM 'a'", 8, 10, "use ="),
+    ],
+)
+def test_operators_of_other_dialects_are_rejected_with_a_hint(
+    sql: str, column: int, end_column: int, hint: str
+) -> None:
+    # iot-sql-operators.md lists = and <> only; AWS answers "Unexpected character '!'".
+    with pytest.raises(iotsql.SqlParseError) as info:
+        iotsql.compile(sql)
+    err = info.value
+    assert (err.line, err.column, err.end_column, err.hint) == (1, column, end_column, hint)
+    assert err.code == "SqlParseException"
+    if "!" in sql:
+        assert err.message == "unexpected character '!'"
+
+
+def test_bang_and_double_equals_inside_strings_are_text() -> None:
+    rule = iotsql.compile("SELECT * FROM 'a!' WHERE s <> '!=' AND t = '=='")
+    assert rule.evaluate(b'{"s": "x", "t": "=="}', topic="a!") is not None
