@@ -749,7 +749,9 @@ def _describe(err: BaseException) -> str:
 def error_action_message(
     rule_name: str, message: Message, failures: Iterable[ActionReport]
 ) -> bytes:
-    """The error-action message of rule-error-handling.md: one per rule and message."""
+    """The error-action message of rule-error-handling.md: one per rule and message, every
+    failed action listed. `clientId` is `N/A` for a message not published over MQTT and
+    `sourceIp` is present when the message has one (as AWS sends it)."""
     context = message.context
     body: dict[str, Any] = {
         "ruleName": rule_name,
@@ -757,9 +759,11 @@ def error_action_message(
         "cloudwatchTraceId": str(uuid.uuid4()),
     }
     if not context.over_mqtt:
-        body["clientId"] = "n/a"
+        body["clientId"] = "N/A"
     elif context.clientid is not None:
         body["clientId"] = context.clientid
+    if context.sourceip is not None:
+        body["sourceIp"] = context.sourceip
     body["base64OriginalPayload"] = base64.b64encode(message.body).decode("ascii")
     body["failures"] = [
         {"failedAction": f.failed_action, "failedResource": f.resource,

@@ -133,3 +133,68 @@ def test_loops_through_templates_still_stop_at_run_time() -> None:
     engine.create_topic_rule("Echo", payload("SELECT * FROM 'loop/#'", republish("${topic()}")))
     report = engine.publish("loop/start", b"{}")
     assert report.republished and len(engine.recorder["republish"]) >= 1
+
+
+# ---- the error-action document -------------------------------------------------------------------
+
+
+def _failing_engine() -> iotsql.RulesEngine:
+    from iotsql.actions.recording import RecordingSink
+
+    engine = iotsql.RulesEngine()
+    engine.register_sink("dynamoDBv2", RecordingSink(fail_with="ResourceNotFoundException"))
+    engine.register_sink("sqs", RecordingSink(fail_with="queue does not exist"))
+    engine.create_topic_rule("Fails", payload(
+        "SELECT * FROM 'err/#'",
+        {"dynamoDBv2": {"roleArn": ROLE, "putItem": {"tableName": "${topic(2)}-table"}}},
+        sqs(),
+        {"sns": {"roleArn": ROLE, "targetArn": "arn:aws:sns:us-east-1:1:ok"}},
+        errorAction={"s3": {"roleArn": ROLE, "bucketName": "errors", "key": "k"}},
+    ))  # fmt: skip
+    return engine
+
+
+def test_the_error_document_as_aws_sends_it_for_an_mqtt_message() -> None:
+    engine = _failing_engine()
+    engine.publish("err/dev", b'{"v": 1}', {"clientid": "dev-7", "sourceip": "192.0.2.10"})
+    (error,) = engine.recorder["s3"].requests
+    body = error.body
+    assert list(body) == ["ruleName", "topic", "cloudwatchTraceId", "clientId", "sourceIp",
+                          "base64OriginalPayload", "failures"]  # fmt: skip
+    assert (body["clientId"], body["sourceIp"]) == ("dev-7", "192.0.2.10")
+    assert body["failures"] == [
+        {"failedAction": "DynamoDBv2Action", "failedResource": "dev-table",
+         "errorMessage": "RuntimeError: ResourceNotFoundException"},
+        {"failedAction": "SqsAction", "failedResource": QUEUE,
+         "errorMessage": "RuntimeError: queue does not exist"},
+    ]  # fmt: skip
+
+
+def test_the_error_document_of_an_http_message_says_client_id_n_a_in_upper_case() -> None:
+    engine = _failing_engine()
+    engine.publish("err/dev", b"{}", {"protocol": "http", "sourceip": "198.51.100.7"})
+    (error,) = engine.recorder["s3"].requests
+    assert error.body["clientId"] == "N/A"
+    assert error.body["sourceIp"] == "198.51.100.7"
+
+
+def test_the_error_document_has_no_source_ip_when_the_message_has_none() -> None:
+    engine = _failing_engine()
+    engine.publish("err/dev", b"{}", {"clientid": "c"})
+    (error,) = engine.recorder["s3"].requests
+    assert "sourceIp" not in error.body
+
+
+def test_one_error_document_per_rule_and_message() -> None:
+    engine = _failing_engine()
+    engine.create_topic_rule("AlsoFails", payload(
+        "SELECT * FROM 'err/+'", sqs(),
+        errorAction={"s3": {"roleArn": ROLE, "bucketName": "errors", "key": "k2"}},
+    ))  # fmt: skip
+    engine.publish("err/a", b"{}", {"clientid": "c"})
+    engine.publish("err/b", b"{}", {"clientid": "c"})
+    documents = [r.body for r in engine.recorder["s3"].requests]
+    assert sorted((d["ruleName"], d["topic"], len(d["failures"])) for d in documents) == [
+        ("AlsoFails", "err/a", 1), ("AlsoFails", "err/b", 1),
+        ("Fails", "err/a", 2), ("Fails", "err/b", 2),
+    ]  # fmt: skip
