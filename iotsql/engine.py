@@ -20,6 +20,7 @@ from typing import Any
 
 from iotsql.actions.base import ActionRequest, Sink
 from iotsql.actions.recording import Recorder, RecordingSink
+from iotsql.actions.types import republished_context
 from iotsql.errors import (
     IotSqlError,
     LimitExceededError,
@@ -346,9 +347,11 @@ class RulesEngine:
         while pending:
             current = pending.popleft()
             for request in _republish_requests(current):
+                # A republished message is a new message: its context is the action's headers.
                 sub = self._publish_one(
                     _republish_topic(request), _republish_payload(request),
-                    request.message.context, request.depth + 1,
+                    republished_context(request.params, request.message.context),
+                    request.depth + 1,
                 )  # fmt: skip
                 current.republished.append(sub)
                 pending.append(sub)
@@ -517,7 +520,7 @@ class RulesEngine:
             )
             resource = kind.resource(params)
             body = output.to_bytes()
-            if output.is_binary and not kind.supports_binary:
+            if not kind.supports_binary and not output.is_json:
                 raise ValueError(f"{kind.shape} does not support binary payloads")
             delivered, downstream = kind.render(
                 params, body, None if is_error_action else output, message

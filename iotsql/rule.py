@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,22 @@ class Output:
 
     @property
     def is_binary(self) -> bool:
+        """Whether the output is a raw body (a pass-through of a body that is not an object)."""
         return isinstance(self.value, bytes)
+
+    @property
+    def is_json(self) -> bool:
+        """Whether the body the actions receive is JSON text: an output value, or a raw body
+        that `SELECT *` passed through and that is JSON (`[...]`, `80`), which actions that
+        refuse binary payloads take."""
+        value = self.value
+        if not isinstance(value, bytes):
+            return True
+        try:
+            json.loads(value)
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return True
 
     def to_bytes(self) -> bytes:
         body = self._body

@@ -198,3 +198,154 @@ def test_one_error_document_per_rule_and_message() -> None:
         ("AlsoFails", "err/a", 1), ("AlsoFails", "err/b", 1),
         ("Fails", "err/a", 2), ("Fails", "err/b", 2),
     ]  # fmt: skip
+
+
+# ---- a republished message is a new message -----------------------------------------------------
+
+
+def _relay_engine(headers: dict[str, Any] | None = None) -> iotsql.RulesEngine:
+    engine = iotsql.RulesEngine()
+    action: dict[str, Any] = {"topic": "hop/${topic(2)}", "roleArn": ROLE}
+    if headers is not None:
+        action["headers"] = headers
+    engine.create_topic_rule("First", payload("SELECT * FROM 'in/+'", {"republish": action}))
+    engine.create_topic_rule("Second", payload(
+        "SELECT get_user_properties('hop') AS hop, get_user_properties('orig') AS orig, "
+        "get_mqtt_property('content_type') AS type, get_mqtt_property('format_indicator') AS fmt, "
+        "get_mqtt_property('response_topic') AS reply, "
+        "get_mqtt_property('correlation_data') AS corr, clientid() AS client, "
+        "principal() AS principal, sourceip() AS ip, traceid() AS trace, "
+        "accountid() AS account, topic() AS topic FROM 'hop/+'", sqs(),
+    ))  # fmt: skip
+    return engine
+
+
+ORIGINAL = {
+    "clientid": "sensor-1", "principal": "ba67293af50bf2506f5f93469686da66", "accountid": "111122223333",
+    "sourceip": "203.0.113.5", "traceid": "12345678-1234-1234-1234-123456789012",
+    "userProperties": [["orig", "from-device"], ["hop", "device-value"]],
+    "mqttProperties": {"contentType": "device/type", "responseTopic": "device/reply"},
+}  # fmt: skip
+
+
+def test_a_republished_message_carries_the_headers_of_the_republish_action() -> None:
+    engine = _relay_engine({
+        "payloadFormatIndicator": "UTF8_DATA", "contentType": "rule/${clientid()}",
+        "correlationData": "cnVsZSBjb3JyZWxhdGlvbiBkYXRh", "responseTopic": "reply/${topic(2)}",
+        "userProperties": [{"key": "hop", "value": "r1"}, {"key": "by", "value": "${clientid()}"}],
+    })  # fmt: skip
+    report = engine.publish("in/a", b'{"t": 1}', ORIGINAL)
+    (sub,) = report.republished
+    assert sub.fired == ["Second"]
+    (seen,) = engine.recorder["sqs"].bodies
+    # The headers, rendered from the original message; none of the original's properties.
+    assert seen == {
+        "hop": ["r1"], "type": "rule/sensor-1", "fmt": "UTF8_DATA", "reply": "reply/a",
+        "corr": "cnVsZSBjb3JyZWxhdGlvbiBkYXRh", "client": "n/a", "account": "111122223333",
+        "topic": "hop/a",
+    }  # fmt: skip
+
+
+def test_without_headers_a_republished_message_has_no_mqtt_5_properties() -> None:
+    engine = _relay_engine()
+    engine.publish("in/a", b"{}", ORIGINAL)
+    (seen,) = engine.recorder["sqs"].bodies
+    assert seen == {"fmt": "UNSPECIFIED_BYTES", "client": "n/a", "account": "111122223333",
+                    "topic": "hop/a"}  # fmt: skip
+
+
+def test_a_republished_message_has_its_own_receive_time_and_the_broker_sees_it() -> None:
+    engine = _relay_engine({"userProperties": [{"key": "hop", "value": "r1"}]})
+    engine.create_topic_rule("Time", payload("SELECT timestamp() AS at FROM 'hop/+'", sqs()))
+    seen: list[Any] = []
+    engine.subscribe("hop/#", lambda topic, body, context: seen.append(context))
+    engine.publish("in/a", b"{}", {**ORIGINAL, "timestamp": 1_000})
+    times = [b["at"] for b in engine.recorder["sqs"].bodies if "at" in b]
+    assert times and times[0] > 1_000
+    (context,) = seen
+    assert context.user_properties == (("hop", "r1"),) and context.clientid is None
+    assert context.sourceip is None and context.protocol == "http"
+
+
+def test_the_error_document_of_a_republished_message_says_client_id_n_a() -> None:
+    from iotsql.actions.recording import RecordingSink
+
+    engine = _relay_engine()
+    engine.register_sink("sns", RecordingSink(fail_with="down"))
+    engine.create_topic_rule("Third", payload(
+        "SELECT * FROM 'hop/+'", {"sns": {"roleArn": ROLE, "targetArn": "arn:aws:sns:us-east-1:1:t"}},
+        errorAction={"s3": {"roleArn": ROLE, "bucketName": "errors", "key": "k"}},
+    ))  # fmt: skip
+    engine.publish("in/a", b"{}", ORIGINAL)
+    (error,) = engine.recorder["s3"].bodies
+    assert error["clientId"] == "N/A" and "sourceIp" not in error and error["topic"] == "hop/a"
+
+
+# ---- actions that read the output as structured data, on pass-through bodies --------------------
+
+LOG_BATCH = (
+    b'[{"timestamp": 1673520691093, "message": "Test message 1"}, '
+    b'{"timestamp": 1673520692879, "message": "Test message 2"}, '
+    b'{"timestamp": 1673520693442, "message": "Test message 3"}]'
+)
+
+
+def test_cloudwatch_logs_batch_mode_writes_one_event_per_element_of_the_documented_body() -> None:
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Logs", payload("SELECT * FROM 'some/topic'", {"cloudwatchLogs": {
+        "logGroupName": "my-logs", "roleArn": ROLE, "batchMode": True}}))  # fmt: skip
+    report = engine.publish("some/topic", LOG_BATCH)
+    assert report.failures == []
+    (request,) = engine.recorder["cloudwatchLogs"].requests
+    assert request.request["operation"] == "PutLogEvents"
+    assert request.request["arguments"]["logEvents"] == [
+        {"timestamp": 1673520691093, "message": "Test message 1"},
+        {"timestamp": 1673520692879, "message": "Test message 2"},
+        {"timestamp": 1673520693442, "message": "Test message 3"},
+    ]
+    assert request.payload == LOG_BATCH  # the body itself is delivered unchanged
+
+
+@pytest.mark.parametrize(("action", "operation", "count"), [
+    ({"firehose": {"deliveryStreamName": "s", "roleArn": ROLE, "batchMode": True}},
+     "PutRecordBatch", 3),
+    ({"iotAnalytics": {"channelName": "c", "roleArn": ROLE, "batchMode": True}},
+     "BatchPutMessage", 3),
+])  # fmt: skip
+def test_other_batch_modes_read_a_pass_through_array(
+    action: dict[str, Any], operation: str, count: int
+) -> None:
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Batch", payload("SELECT * FROM 'some/topic'", action))
+    assert engine.publish("some/topic", LOG_BATCH).failures == []
+    (kind,) = action
+    (request,) = engine.recorder[kind].requests
+    assert request.request["operation"] == operation
+    arguments = request.request["arguments"]
+    assert len(arguments.get("Records") or arguments.get("messages")) == count
+
+
+def test_actions_without_binary_support_take_a_pass_through_json_body() -> None:
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Fn", payload("SELECT * FROM 'some/topic'", {"lambda": {
+        "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:f"}}))  # fmt: skip
+    assert engine.publish("some/topic", b"[1, 2, 3]").failures == []
+    assert engine.recorder["lambda"].bodies == [[1, 2, 3]]
+    # A body that is not JSON is still refused by an action that takes no binary payloads.
+    (failure,) = engine.publish("some/topic", b"\x00\x01").failures
+    assert "does not support binary payloads" in (failure.error or "")
+
+
+def test_timestream_and_dynamodbv2_refuse_a_pass_through_array_as_not_an_object() -> None:
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Ts", payload("SELECT * FROM 'some/topic'", {"timestream": {
+        "roleArn": ROLE, "databaseName": "db", "tableName": "t",
+        "dimensions": [{"name": "device", "value": "d"}]}}))  # fmt: skip
+    engine.create_topic_rule("Ddb", payload("SELECT * FROM 'some/topic'", {"dynamoDBv2": {
+        "roleArn": ROLE, "putItem": {"tableName": "t"}}}))  # fmt: skip
+    failures = {
+        f.action_type: f.error or "" for f in engine.publish("some/topic", LOG_BATCH).failures
+    }
+    assert "must be a JSON object" in failures["timestream"]
+    assert "must be a JSON object" in failures["dynamoDBv2"]
+    assert "binary" not in failures["timestream"] + failures["dynamoDBv2"]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from iotsql.actions.base import ActionType
 from iotsql.errors import IotSqlError
-from iotsql.message import DEFAULT_ACCOUNT_ID
+from iotsql.message import DEFAULT_ACCOUNT_ID, Context
 from iotsql.topics import validate_topic
 from iotsql.values import encode_json
 
@@ -62,8 +62,10 @@ _METRIC_UNITS = frozenset(
 
 def _document(payload: bytes, output: Output | None) -> Any:
     """What the action delivers as a JSON value (the SELECT output, or the error-action message
-    when `output` is None), or the raw bytes when it is not JSON."""
-    if output is not None:
+    when `output` is None), or the raw bytes when it is not JSON. A body passed through by
+    `SELECT *` (a JSON array or scalar is not an object, so `*` passes its bytes on) is read as
+    the JSON it is: CloudWatch Logs' documented batch is exactly such a body."""
+    if output is not None and not output.is_binary:
         return output.value
     try:
         return json.loads(payload)
@@ -247,6 +249,29 @@ def _republish(params: Params, payload: bytes, output: Output | None, message: M
         pairs = [{p["key"]: p["value"]} for p in headers["userProperties"]]
         args["userProperties"] = json.dumps(pairs, separators=(",", ":"), ensure_ascii=False)
     return payload, _request("iot-data", "Publish", args)
+
+
+#: The MqttHeaders members that become MQTT 5 properties of the republished message.
+_HEADER_PROPERTIES = ("payloadFormatIndicator", "contentType", "responseTopic", "correlationData",
+                      "messageExpiry")  # fmt: skip
+
+
+def republished_context(params: Params, original: Context) -> Context:
+    """The context of the message a republish action publishes, from the action's rendered
+    parameters. It is a new message, published by AWS IoT with the rule's role (the action
+    performs `iot:Publish`, as `iot-data publish` does), not over a client's MQTT connection:
+    its MQTT 5 properties and user properties are the ones the action's `headers` set, its
+    `clientid()` is `n/a`, `principal()` and `sourceip()` are Undefined (republish-rule-action.md:
+    the original source IP is not passed on), `traceid()` Undefined, `timestamp()` the time it
+    is received; only the account is the original message's."""
+    headers = params.get("headers") or {}
+    properties = {name: headers[name] for name in _HEADER_PROPERTIES
+                  if headers.get(name) is not None}  # fmt: skip
+    if "messageExpiry" in properties:
+        properties["messageExpiry"] = _long(properties["messageExpiry"], "Republish messageExpiry")
+    pairs = tuple((str(p["key"]), str(p["value"])) for p in headers.get("userProperties") or ())
+    return Context(protocol="http", accountid=original.accountid, user_properties=pairs,
+                   mqtt_properties=properties)  # fmt: skip
 
 
 def _lambda(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
