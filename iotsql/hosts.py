@@ -1,0 +1,199 @@
+"""What every host of iotsql (moto, ministack, a broker bridge) does the same way: answer a
+refused topic rule with the AWS error code, build the context of a publish, keep the engine's
+rules equal to the rules the host stores, and log the dead letters.
+
+A host module (`iotsql/moto.py`, `iotsql/ministack.py`...) owns its host's internals; this
+module knows nothing of any host and sits just above the engine.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from iotsql.engine import DeadLetter, RulesEngine
+from iotsql.errors import IotSqlError, ResourceNotFoundError
+from iotsql.message import Context
+from iotsql.rule import TopicRule
+
+__all__ = [
+    "DeadLetterLog",
+    "RuleMirror",
+    "describe_dead_letter",
+    "publish_context",
+    "topic_rule_error_code",
+]
+
+#: The validation errors CreateTopicRule and ReplaceTopicRule answer with (the API has no other:
+#: a payload over a quota is an InvalidRequestException there, not a LimitExceededException).
+SQL_PARSE = "SqlParseException"
+INVALID_REQUEST = "InvalidRequestException"
+
+
+def topic_rule_error_code(err: IotSqlError) -> str:
+    """The error code CreateTopicRule / ReplaceTopicRule answer for a payload iotsql refused:
+    `SqlParseException` for the statement, `InvalidRequestException` for everything else."""
+    return SQL_PARSE if err.code == SQL_PARSE else INVALID_REQUEST
+
+
+def publish_context(
+    *,
+    protocol: str,
+    clientid: str | None = None,
+    principal: str | None = None,
+    sourceip: str | None = None,
+    accountid: str | None = None,
+    traceid: str | None = None,
+    user_properties: Sequence[tuple[str, str]] = (),
+    mqtt_properties: Mapping[str, Any] | None = None,
+) -> Context:
+    """The context of one publish as a host knows it. `protocol` is `mqtt` or `http`; over HTTP
+    `clientid()` is `n/a` and `traceid()` Undefined whatever is passed, as on AWS."""
+    over_http = protocol == "http"
+    return Context(
+        clientid=None if over_http else clientid,
+        principal=principal,
+        accountid=accountid,
+        sourceip=sourceip,
+        traceid=None if over_http else traceid,
+        protocol="http" if over_http else "mqtt",
+        user_properties=tuple((str(k), str(v)) for k, v in user_properties),
+        mqtt_properties=dict(mqtt_properties or {}),
+    )
+
+
+def correlation_data(value: bytes) -> str:
+    """MQTT 5 correlation data as `get_mqtt_property('correlation_data')` returns it (base64)."""
+    return base64.b64encode(value).decode("ascii")
+
+
+# ---- rules: the host's store is the truth ------------------------------------------------------
+
+
+class RuleMirror:
+    """Keeps one RulesEngine's rules equal to the rules a host stores for one account and
+    region, whichever door changed them (the API, CloudFormation, a restore of saved state, a
+    reset, an in-place enable or disable).
+
+    `put` validates and stores a rule in the engine before the host stores it (so the host can
+    refuse it with the AWS error code) and remembers the object the host stored. `sync`
+    is cheap when nothing changed: an object the mirror has bound is the rule it compiled, so
+    only its enabled state is read again; any other object is compiled, and names the host no
+    longer stores are deleted. A stored rule iotsql cannot compile (saved by an older host
+    without iotsql) is reported to `on_invalid` once and left out of the engine.
+    """
+
+    def __init__(
+        self,
+        engine: RulesEngine,
+        on_invalid: Callable[[str, IotSqlError], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self._on_invalid = on_invalid
+        self._sources: dict[str, object] = {}
+        self._lock = threading.RLock()
+
+    def put(
+        self,
+        name: str,
+        payload: Mapping[str, Any],
+        store: Callable[[TopicRule], object] | None = None,
+    ) -> object:
+        """Create or replace `name` in the engine (raising the IotSqlError that refuses it), then
+        call `store(rule)`, which stores the rule in the host and returns the stored object; all
+        under the mirror's lock, so a `sync` never sees the host's store half updated. Returns
+        what `store` returned, else the TopicRule."""
+        with self._lock:
+            if self._has(name):
+                rule = self.engine.replace_topic_rule(name, payload)
+            else:
+                rule = self.engine.create_topic_rule(name, payload)
+            if store is None:
+                self._sources.pop(name, None)
+                return rule
+            source = self._sources[name] = store(rule)
+            return source
+
+    def _has(self, name: str) -> bool:
+        try:
+            self.engine.rule(name)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def sync(
+        self,
+        stored: Iterable[tuple[str, object]],
+        payload_of: Callable[[object], Mapping[str, Any]],
+        disabled_of: Callable[[object], bool],
+    ) -> RulesEngine:
+        """Bring the engine in line with `stored`, the (name, stored object) pairs of the host."""
+        engine = self.engine
+        with self._lock:
+            seen = set()
+            for name, source in stored:
+                seen.add(name)
+                if self._sources.get(name) is not source:
+                    self._adopt(name, source, payload_of)
+                try:
+                    rule = engine.rule(name)
+                except ResourceNotFoundError:  # stored, but iotsql refused it
+                    continue
+                rule.disabled = disabled_of(source)
+            for name in [n for n in engine.rules if n not in seen]:
+                engine.delete_topic_rule(name)
+            for name in [n for n in self._sources if n not in seen]:
+                del self._sources[name]
+        return engine
+
+    def _adopt(
+        self, name: str, source: object, payload_of: Callable[[object], Mapping[str, Any]]
+    ) -> None:
+        try:
+            self.put(name, payload_of(source))
+        except IotSqlError as err:
+            if self._has(name):
+                self.engine.delete_topic_rule(name)
+            if self._on_invalid is not None:
+                self._on_invalid(name, err)
+        self._sources[name] = source
+
+
+# ---- dead letters ----------------------------------------------------------------------------
+
+
+def describe_dead_letter(letter: DeadLetter) -> str:
+    """One line saying what was lost where and why (what a host logs)."""
+    if letter.evaluation_error is not None:
+        why = f"the rule could not be evaluated: {letter.evaluation_error}"
+    else:
+        failed = "; ".join(f"{f.action_type}: {f.error}" for f in letter.failures)
+        why = f"actions failed ({failed})"
+        if letter.error_action_failure is not None:
+            why += f" and so did the error action ({letter.error_action_failure.error})"
+        elif letter.failures:
+            why += " and the rule has no error action"
+    return f"dead letter: rule {letter.rule_name}, topic {letter.topic!r}: {why}"
+
+
+class DeadLetterLog:
+    """Takes the dead letters out of engines, logs each one (WARNING) and keeps the last
+    `keep` of them for inspection, so a long-running host neither loses nor hoards them."""
+
+    def __init__(self, logger: logging.Logger, keep: int = 1000) -> None:
+        self.logger = logger
+        self.letters: deque[DeadLetter] = deque(maxlen=keep)
+
+    def collect(self, engine: RulesEngine) -> list[DeadLetter]:
+        letters = engine.drain_dead_letters()
+        for letter in letters:
+            self.logger.warning("%s", describe_dead_letter(letter))
+            self.letters.append(letter)
+        return letters
+
+    def clear(self) -> None:
+        self.letters.clear()
