@@ -10,7 +10,7 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING
 
-from iotsql.cli.common import CliError, new_parser, out
+from iotsql.cli.common import CliError, err, new_parser, out
 
 if TYPE_CHECKING:
     from iotsql.cli.common import Subparsers
@@ -81,9 +81,11 @@ def run_command(args: argparse.Namespace) -> int:
     if args.detach:
         return _detach(port, args.host, rest)
     if not args.stop:
+        from iotsql import __version__
         from iotsql.ministack import install
 
-        install()
+        host = install()
+        err(f"iotsql {__version__} is the rules engine of ministack {host.version}")
     from ministack.app import main as ministack_main
 
     sys.argv = ["ministack", *(["--stop"] if args.stop else []), *rest]

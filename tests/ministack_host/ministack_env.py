@@ -106,7 +106,7 @@ def ministack_python(version: str = MINISTACK_VERSION) -> Path:
 def _run(command: list[str], what: str) -> None:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
-                              env=_clean_env())  # fmt: skip
+                              env=clean_env())  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as err:
         raise EnvironmentUnavailable(f"could not {what}: {err}") from err
     if done.returncode != 0:
@@ -114,7 +114,7 @@ def _run(command: list[str], what: str) -> None:
         raise EnvironmentUnavailable(f"could not {what} (exit {done.returncode}):\n{tail}")
 
 
-def _clean_env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     """The environment without what would make the virtualenv see the dev environment's
     packages or talk to a real AWS account."""
     env = {k: v for k, v in os.environ.items()
@@ -164,7 +164,7 @@ class Server:
 def start_server(python: Path, log: Path, timeout: float = 60.0) -> Server:
     """Start `python -m iotsql ministack` on a free port and wait until it answers."""
     port = free_port()
-    env = _clean_env()
+    env = clean_env()
     env.update({
         "IOT_MTLS_ENABLED": "0",  # ministack's MQTT/TLS listener would take port 8883
         "SFTP_ENABLED": "0",
@@ -178,15 +178,26 @@ def start_server(python: Path, log: Path, timeout: float = 60.0) -> Server:
         stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     server = Server(process, port, log, handle)
+    try:
+        wait_ready(server.endpoint, timeout, process)
+    except RuntimeError:
+        server.stop()
+        raise RuntimeError(f"iotsql ministack did not start:\n{server.output()[-3000:]}") from None
+    return server
+
+
+def wait_ready(
+    endpoint: str, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until ministack at `endpoint` says it is ready (RuntimeError after `timeout`)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(f"{server.endpoint}/_ministack/ready", timeout=2) as r:
-                if r.status == 200:
-                    return server
+            with urllib.request.urlopen(f"{endpoint}/_ministack/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
         except OSError:
             pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError(f"iotsql ministack did not start:\n{server.output()[-3000:]}")
+        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError(f"ministack at {endpoint} is not ready")
         time.sleep(0.2)

@@ -5,11 +5,15 @@ evaluated by iotsql, and their actions land in ministack's services."""
 from __future__ import annotations
 
 import base64
+import io
 import json
+import textwrap
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,6 +121,31 @@ def test_http_publish_context_principal_sourceip_and_mqtt5_headers(aws: Client) 
         "client": "n/a", "principal": "111111111111", "ip": "127.0.0.1", "no_trace": True,
         "account": "111111111111", "content_type": "application/json", "origin": ["gateway"],
     }  # fmt: skip
+
+    # Behind a proxy, the address is the one X-Forwarded-For names.
+    data = aws("iot-data")
+
+    def forwarded(request: Any, **_: Any) -> None:
+        request.headers["X-Forwarded-For"] = "203.0.113.9, 10.0.0.1"
+
+    data.meta.events.register("before-sign.iot-data.Publish", forwarded)
+    data.publish(topic="ctx/http", payload=b"{}")
+    [body] = _drain(aws, queue)
+    assert json.loads(body)["ip"] == "203.0.113.9"
+
+
+def test_messages_ministack_publishes_itself_go_through_the_rules(aws: Client) -> None:
+    queue = _queue(aws, "shadow")
+    _rule(aws, "ShadowAccepted", "SELECT topic(3) AS thing, isUndefined(clientid()) AS no_client, "
+          "state.reported AS reported FROM '$aws/things/+/shadow/update/accepted'",
+          [_sqs_action(queue)])  # fmt: skip
+    aws("iot").create_thing(thingName="boiler-1")
+    aws("iot-data").update_thing_shadow(
+        thingName="boiler-1", payload=json.dumps({"state": {"reported": {"t": 60}}}).encode()
+    )
+    assert [json.loads(b) for b in _drain(aws, queue)] == [
+        {"thing": "boiler-1", "no_client": True, "reported": {"t": 60}}
+    ]
 
 
 def test_basic_ingest_runs_only_the_named_rule_with_topic_after_the_prefix(aws: Client) -> None:
@@ -240,14 +269,18 @@ def test_dynamodb_v2_and_sns_go_through_ministacks_dispatchers(aws: Client) -> N
         "Attributes"]["QueueArn"]  # fmt: skip
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
                   Attributes={"RawMessageDelivery": "true"})  # fmt: skip
-    _rule(aws, "Native", "SELECT topic(2) AS id, lower(state) AS state FROM 'native/+'", [
+    _rule(aws, "Native", "SELECT topic(2) AS id, lower(state) AS state, {'n': 1} AS nested "
+          "FROM 'native/+'", [
         {"dynamoDBv2": {"putItem": {"tableName": "readings"}, "roleArn": ROLE}},
         {"sns": {"targetArn": topic, "roleArn": ROLE}},
     ])  # fmt: skip
     _publish(aws, "native/n1", {"state": "OK"})
     item = dynamodb.get_item(TableName="readings", Key={"id": {"S": "n1"}})["Item"]
-    assert item == {"id": {"S": "n1"}, "state": {"S": "ok"}}
-    assert [json.loads(b) for b in _drain(aws, queue)] == [{"id": "n1", "state": "ok"}]
+    # ministack's dispatcher stores a nested value as its JSON text (AWS would write a map).
+    assert item == {"id": {"S": "n1"}, "state": {"S": "ok"}, "nested": {"S": '{"n": 1}'}}
+    assert [json.loads(b) for b in _drain(aws, queue)] == [
+        {"id": "n1", "state": "ok", "nested": {"n": 1}}
+    ]
 
 
 def test_republish_goes_through_ministacks_broker_to_the_next_rule(aws: Client) -> None:
@@ -264,6 +297,38 @@ def test_republish_goes_through_ministacks_broker_to_the_next_rule(aws: Client) 
     assert [json.loads(b) for b in _drain(aws, queue)] == [
         {"v": 2, "hop": ["1"], "ct": "application/json", "topic": "hop/out"}
     ]
+
+
+def test_a_republish_loop_stops_and_the_republish_that_would_go_deeper_fails(aws: Client) -> None:
+    errors = _queue(aws, "loop-errors")
+    for name, source, target in (("LoopA", "loop/a", "loop/b"), ("LoopB", "loop/b", "loop/a")):
+        _rule(aws, name, f"SELECT hops + 1 AS hops FROM '{source}'",
+              [{"republish": {"topic": target, "roleArn": ROLE}}],
+              errorAction=_sqs_action(errors))  # fmt: skip
+    _publish(aws, "loop/a", {"hops": 0})
+    [body] = _drain(aws, errors)
+    document = json.loads(body)
+    assert json.loads(base64.b64decode(document["base64OriginalPayload"])) == {"hops": 8}
+    [failure] = document["failures"]
+    assert failure["failedAction"] == "RepublishAction"
+    assert "republish loop stopped" in failure["errorMessage"]
+    for name in ("LoopA", "LoopB"):
+        aws("iot").delete_topic_rule(ruleName=name)
+
+
+def test_what_ministacks_dispatchers_cannot_carry_fails_into_the_error_action(aws: Client) -> None:
+    errors = _queue(aws, "carry-errors")
+    fifo = aws("sqs").create_queue(QueueName="ordered.fifo",
+                                   Attributes={"FifoQueue": "true"})["QueueUrl"]  # fmt: skip
+    topic = aws("sns").create_topic(Name="text-only")["TopicArn"]
+    _rule(aws, "CannotCarry", "SELECT * FROM 'carry/+'", [
+        _sqs_action(fifo), {"sns": {"targetArn": topic, "roleArn": ROLE}},
+    ], errorAction=_sqs_action(errors))  # fmt: skip
+    _publish(aws, "carry/c1", b"plain text, not JSON")
+    [body] = _drain(aws, errors)
+    failures = {f["failedAction"]: f["errorMessage"] for f in json.loads(body)["failures"]}
+    assert "does not support FIFO queues" in failures["SqsAction"]
+    assert "only carries JSON payloads" in failures["SnsAction"]
 
 
 def test_a_failing_action_runs_the_error_action_with_the_aws_document(aws: Client) -> None:
@@ -347,3 +412,77 @@ def test_an_mqtt_over_websocket_publish_carries_the_client_id(
     }  # fmt: skip
     assert output["principal"] == "111111111111"  # the caller, as ministack resolves it
     assert uuid.UUID(output["trace"])
+
+
+def test_lambda_actions_invoke_ministacks_function_and_a_missing_one_fails(
+    aws: Client, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", textwrap.dedent("""
+            import json, os
+
+            def handle(event, context):
+                with open(os.environ["EVENTS"], "a") as out:
+                    out.write(json.dumps(event) + "\\n")
+        """))  # fmt: skip
+    function = aws("lambda").create_function(
+        FunctionName="record-events", Runtime="python3.12", Handler="handler.handle",
+        Role=ROLE, Code={"ZipFile": code.getvalue()},
+        Environment={"Variables": {"EVENTS": str(events)}},
+    )["FunctionArn"]  # fmt: skip
+    errors = _queue(aws, "lambda-errors")
+    missing = function.replace("record-events", "no-such-function")
+    _rule(aws, "Invoke", "SELECT topic(2) AS device, v FROM 'invoke/+'", [
+        {"lambda": {"functionArn": function}}, {"lambda": {"functionArn": missing}},
+    ], errorAction=_sqs_action(errors))  # fmt: skip
+    _publish(aws, "invoke/i1", {"v": 3})
+    [body] = _drain(aws, errors)
+    [failure] = json.loads(body)["failures"]
+    assert failure["failedAction"] == "LambdaAction"
+    assert failure["failedResource"] == missing
+    deadline = time.monotonic() + 30  # ministack invokes asynchronously, as AWS IoT does
+    while not events.exists() or not events.read_text().strip():
+        assert time.monotonic() < deadline, "the function was not invoked"
+        time.sleep(0.1)
+    assert [json.loads(line) for line in events.read_text().splitlines()] == [
+        {"device": "i1", "v": 3}
+    ]
+
+
+def _stack(aws: Client, name: str, resources: dict[str, Any]) -> dict[str, Any]:
+    cloudformation = aws("cloudformation")
+    template = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    deadline = time.monotonic() + 30
+    while True:
+        stack: dict[str, Any] = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("IN_PROGRESS"):
+            return stack
+        assert time.monotonic() < deadline, stack
+        time.sleep(0.1)
+
+
+def test_rules_deployed_with_cloudformation_are_validated_and_run_by_iotsql(aws: Client) -> None:
+    queue = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "from-stack"}}
+    rule = {"Type": "AWS::IoT::TopicRule", "Properties": {"RuleName": "FromStack", "TopicRulePayload": {
+        "Sql": "SELECT CASE level WHEN 1 THEN 'low' ELSE 'high' END AS band FROM 'stack/+'",
+        "AwsIotSqlVersion": "2016-03-23",
+        "Actions": [{"Sqs": {"QueueUrl": {"Ref": "Queue"}, "RoleArn": ROLE}}],
+    }}}  # fmt: skip
+    assert (
+        _stack(aws, "rules-ok", {"Queue": queue, "Rule": rule})["StackStatus"] == "CREATE_COMPLETE"
+    )
+    _publish(aws, "stack/s1", {"level": 2})
+    queue_url = aws("sqs").get_queue_url(QueueName="from-stack")["QueueUrl"]
+    assert _drain(aws, queue_url) == ['{"band":"high"}']
+
+    bad = {"Type": "AWS::IoT::TopicRule", "Properties": {"RuleName": "BadStack", "TopicRulePayload": {
+        "Sql": "SELECT CASE level WHEN 1 THEN 'low' FROM 'stack/+'", "Actions": [],
+    }}}  # fmt: skip
+    failed = _stack(aws, "rules-bad", {"Rule": bad})
+    assert failed["StackStatus"] in ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
+    events = aws("cloudformation").describe_stack_events(StackName="rules-bad")["StackEvents"]
+    reasons = " ".join(e.get("ResourceStatusReason", "") for e in events)
+    assert "(line 1, column" in reasons
