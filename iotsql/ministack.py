@@ -119,9 +119,9 @@ INTERNALS: Final[Mapping[str, tuple[str, ...]]] = {
     "ministack.services.lambda_svc": ("_get_func_record_for_ref_in_scope",),
 }  # fmt: skip
 
-#: The action types ministack dispatches itself, which go through its dispatchers (republish
-#: through its broker's publish).
-MINISTACK_ACTIONS: Final = ("sqs", "sns", "dynamoDBv2", "lambda", "republish")
+#: The action types that go through ministack's own dispatchers (republish goes through its
+#: broker's publish).
+MINISTACK_ACTIONS: Final = ("sqs", "sns", "dynamoDBv2", "lambda")
 #: Action types no service of ministack can receive: they fail (error action, dead letter)
 #: unless a sink is given for them.
 UNDELIVERABLE_ACTIONS: Final = ("kafka", "elasticsearch", "openSearch")
@@ -381,11 +381,15 @@ class MinistackHost:
         self.dead_letters.clear()
 
     def _sync(self, account_id: str, region: str) -> RulesEngine:
-        stored = [
-            (str(rule.get("ruleName")), rule)
-            for rule in self.iot._rules_for_account(account_id, region)
-            if isinstance(rule, dict)
-        ]
+        for _ in range(3):
+            try:
+                records = self.iot._rules_for_account(account_id, region)
+                break
+            except RuntimeError:  # the store changed size under it (a CloudFormation thread)
+                continue
+        else:
+            records = self.iot._rules_for_account(account_id, region)
+        stored = [(str(r.get("ruleName")), r) for r in records if isinstance(r, dict)]
         return self._mirror(account_id, region).sync(stored, _payload, _disabled)
 
     @staticmethod
@@ -405,7 +409,7 @@ class MinistackHost:
         sinks["salesforce"] = http  # an HTTP POST too
         for action_type in UNDELIVERABLE_ACTIONS:
             sinks[action_type] = _Undeliverable(action_type)
-        for action_type in ("sqs", "sns", "dynamoDBv2", "lambda"):
+        for action_type in MINISTACK_ACTIONS:
             sinks[action_type] = _Dispatch(self, account_id, region, action_type)
         sinks["republish"] = _Republish(self, account_id, region)
         sinks.update(self._sink_overrides)

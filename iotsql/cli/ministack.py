@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iotsql.cli.common import CliError, err, new_parser, out
@@ -29,8 +32,8 @@ Topic rules created in ministack (boto3, the AWS CLI, CloudFormation) are valida
 and MQTT-over-WebSocket publish; their actions land in ministack's services. iotsql's dead
 letters are logged (logger iotsql.ministack). See docs/ministack.md.
 
-exit status: 0 stopped normally; 1 ministack refused to start (port in use); 2 ministack is
-missing or its version is not supported.
+exit status: 0 stopped normally; 1 ministack refused to start (port in use), or --stop found
+no server to stop; 2 ministack is missing or its version is not supported.
 """
 
 
@@ -78,19 +81,25 @@ def run_command(args: argparse.Namespace) -> int:
     if args.host is not None:
         os.environ["BIND_HOST"] = args.host
     port = os.environ.get("GATEWAY_PORT") or os.environ.get("EDGE_PORT") or "4566"
+    if args.stop:
+        return _stop(port)
     if args.detach:
         return _detach(port, args.host, rest)
-    if not args.stop:
-        from iotsql import __version__
-        from iotsql.ministack import install
+    from iotsql import __version__
+    from iotsql.ministack import install
 
-        host = install()
-        err(f"iotsql {__version__} is the rules engine of ministack {host.version}")
+    host = install()
+    err(f"iotsql {__version__} is the rules engine of ministack {host.version}")
     from ministack.app import main as ministack_main
 
-    sys.argv = ["ministack", *(["--stop"] if args.stop else []), *rest]
+    sys.argv = ["ministack", *rest]
     ministack_main()
     return 0
+
+
+def _pid_file(port: str) -> Path:
+    """Where a foreground ministack writes its PID (ministack's own convention)."""
+    return Path(tempfile.gettempdir()) / f"ministack-{port}.pid"
 
 
 def _detach(port: str, host: str | None, rest: list[str]) -> int:
@@ -99,8 +108,7 @@ def _detach(port: str, host: str | None, rest: list[str]) -> int:
     from iotsql.ministack import usable_version
 
     usable_version()  # fail here, not silently in the background
-    log_path = os.path.join(os.environ.get("TMPDIR", tempfile.gettempdir()),
-                            f"ministack-{port}.log")  # fmt: skip
+    log_path = _pid_file(port).with_suffix(".log")
     command = [sys.executable, "-m", "iotsql", "ministack", "--port", port]
     if host is not None:
         command += ["--host", host]
@@ -115,3 +123,39 @@ def _detach(port: str, host: str | None, rest: list[str]) -> int:
     out(f"  Logs: {log_path}")
     out(f"  Stop: iotsql ministack --stop --port {port}")
     return 0
+
+
+def _stop(port: str) -> int:
+    """Stop the server started with -d on `port` and wait until it is gone. (ministack's own
+    --stop races the server, which removes its PID file as it stops.)"""
+    path = _pid_file(port)
+    try:
+        pid = int(path.read_text(encoding="utf-8").strip())
+    except FileNotFoundError:
+        raise CliError(f"no ministack runs on port {port} (no {path})", 1) from None
+    except ValueError:
+        raise CliError(f"{path} does not hold a PID", 1) from None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        out(f"ministack (PID {pid}) on port {port} was not running.")
+        return 0
+    deadline = time.monotonic() + 30
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            raise CliError(f"ministack (PID {pid}) did not stop within 30 s", 1)
+        time.sleep(0.1)
+    path.unlink(missing_ok=True)
+    out(f"ministack (PID {pid}) on port {port} stopped.")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process now holds the PID
+        return False
+    return True

@@ -186,7 +186,10 @@ def test_install_without_ministack_names_the_extra_and_the_range() -> None:
 
 
 @pytest.mark.skipif(_ministack_installed(), reason="ministack is installed in this environment")
-def test_the_command_without_ministack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_without_ministack_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_PORT", "4566")  # the command sets it; undone after the test
     assert main(["ministack", "--port", "4599"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("iotsql ministack: error: ministack is not installed")
@@ -218,3 +221,15 @@ def test_the_command_passes_its_own_help() -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0
     assert "--port" in done.stdout and "--detach" in done.stdout
+
+
+def test_stop_with_nothing_running_on_the_port_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setenv("GATEWAY_PORT", "4566")  # the command sets it; undone after the test
+    assert main(["ministack", "--stop", "--port", "4598"]) == 1
+    error = capsys.readouterr().err
+    assert error.strip() == (
+        f"iotsql ministack: error: no ministack runs on port 4598 (no {tmp_path}/ministack-4598.pid)"
+    )

@@ -228,6 +228,17 @@ def test_a_bad_action_is_an_invalid_request_exception(aws: Client) -> None:
     assert "topicRulePayload.actions[0]" in error["Message"]
 
 
+def test_a_republish_into_the_rules_own_topic_space_is_refused(aws: Client) -> None:
+    republish = {"republish": {"topic": "space/echo", "roleArn": ROLE}}
+    with pytest.raises(ClientError) as raised:
+        _rule(aws, "Echo", "SELECT * FROM 'space/+'", [republish])
+    error = raised.value.response["Error"]
+    assert error["Code"] == "InvalidRequestException"
+    assert error["Message"] == (
+        "Republish topic cannot be within topic space of rule's topic pattern 'space/+'"
+    )
+
+
 def test_the_sql_version_defaults_to_2015_10_08_as_on_aws(aws: Client) -> None:
     iot = aws("iot")
     iot.create_topic_rule(ruleName="NoVersion",
@@ -343,6 +354,8 @@ def test_a_failing_action_runs_the_error_action_with_the_aws_document(aws: Clien
     document = json.loads(body)
     assert document["ruleName"] == "Failing"
     assert document["topic"] == "fail/f1"
+    assert document["clientId"] == "N/A"  # published over HTTP
+    assert document["sourceIp"] == "127.0.0.1"
     assert base64.b64decode(document["base64OriginalPayload"]) == b'{"v": 1}'
     failures = {f["failedAction"]: f for f in document["failures"]}
     assert set(failures) == {"SqsAction", "S3Action"}

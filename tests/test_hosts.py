@@ -1,0 +1,124 @@
+"""iotsql/hosts.py: the glue every host uses (error codes, publish context, an engine following a
+host's rule store, dead letters logged)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+import iotsql
+from iotsql.actions.recording import RecordingSink
+from iotsql.errors import IotSqlError, LimitExceededError, RuleValidationError, SqlParseError
+from iotsql.hosts import (
+    DeadLetterLog,
+    RuleMirror,
+    describe_dead_letter,
+    publish_context,
+    topic_rule_error_code,
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (SqlParseError("bad", "SELECT"), "SqlParseException"),
+        (RuleValidationError("bad", "topicRulePayload.actions"), "InvalidRequestException"),
+        (LimitExceededError("payload size (bytes)", 2, 1), "InvalidRequestException"),
+        (IotSqlError("unknown SQL version"), "InvalidRequestException"),
+    ],
+)
+def test_a_refused_rule_answers_with_a_create_topic_rule_error_code(
+    error: IotSqlError, code: str
+) -> None:
+    assert topic_rule_error_code(error) == code
+
+
+def _outputs(context: Any) -> Any:
+    sql = ("SELECT clientid() AS c, traceid() AS t, principal() AS p, sourceip() AS ip, "
+           "get_user_properties('k') AS k, get_mqtt_property('content_type') AS ct FROM 'a'")  # fmt: skip
+    out = iotsql.compile(sql).evaluate(b"{}", topic="a", context=context)
+    assert out is not None
+    return out.value
+
+
+def test_the_context_of_an_http_publish_has_no_client_id_nor_trace_id() -> None:
+    context = publish_context(protocol="http", clientid="ignored", traceid="ignored",
+                              principal="AIDA1", sourceip="198.51.100.4")  # fmt: skip
+    assert _outputs(context) == {"c": "n/a", "p": "AIDA1", "ip": "198.51.100.4"}
+
+
+def test_the_context_of_an_mqtt_publish_carries_what_the_host_knows() -> None:
+    context = publish_context(
+        protocol="mqtt", clientid="dev-1", traceid="3f1c4a0e-0000-4000-8000-000000000000",
+        user_properties=[("k", "v")], mqtt_properties={"contentType": "text/plain"},
+    )  # fmt: skip
+    assert _outputs(context) == {"c": "dev-1", "t": "3f1c4a0e-0000-4000-8000-000000000000",
+                                 "k": ["v"], "ct": "text/plain"}  # fmt: skip
+
+
+def _record(sql: str, disabled: bool = False) -> dict[str, Any]:
+    return {"sql": sql, "ruleDisabled": disabled, "actions": [{"sqs": {
+        "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+        "roleArn": "arn:aws:iam::123456789012:role/r"}}]}  # fmt: skip
+
+
+def _mirror() -> tuple[RuleMirror, list[tuple[str, str]]]:
+    refused: list[tuple[str, str]] = []
+    engine = iotsql.RulesEngine(sinks={"sqs": RecordingSink()})
+    return RuleMirror(engine, lambda name, err: refused.append((name, str(err)))), refused
+
+
+def _sync(mirror: RuleMirror, store: dict[str, dict[str, Any]]) -> iotsql.RulesEngine:
+    return mirror.sync(store.items(), lambda r: r, lambda r: bool(r["ruleDisabled"]))
+
+
+def test_the_mirror_follows_every_change_of_the_host_store() -> None:
+    mirror, refused = _mirror()
+    store: dict[str, dict[str, Any]] = {}
+    record = _record("SELECT 1 AS v FROM 'a'")
+    stored = mirror.put("R", record, lambda rule: store.setdefault("R", record))
+    assert stored is store["R"]
+    engine = _sync(mirror, store)
+    compiled = engine.rule("R").compiled
+    assert _sync(mirror, store).rule("R").compiled is compiled  # unchanged: not compiled again
+
+    store["R"]["ruleDisabled"] = True  # an in-place disable
+    assert _sync(mirror, store).rule("R").disabled
+    store["R"] = _record("SELECT 2 AS v FROM 'a'")  # replaced behind the mirror's back
+    assert engine.publish("a", b"{}").fired == []
+    _sync(mirror, store)
+    assert engine.publish("a", b"{}").requests[0].payload == b'{"v":2}'
+    store["Old"] = _record("SELECT FROM 'a'")  # a record iotsql refuses
+    _sync(mirror, store)
+    assert sorted(engine.rules) == ["R"]
+    assert refused and refused[0][0] == "Old"
+    del store["R"]
+    assert _sync(mirror, store).rules == {}
+
+
+def test_a_refused_put_leaves_the_engine_and_the_host_store_unchanged() -> None:
+    mirror, _ = _mirror()
+    stored: list[object] = []
+    mirror.put("R", _record("SELECT 1 AS v FROM 'a'"), stored.append)
+    with pytest.raises(SqlParseError):
+        mirror.put("R", _record("SELECT FROM 'a'"), stored.append)
+    assert len(stored) == 1
+    assert mirror.engine.rule("R").compiled.sql == "SELECT 1 AS v FROM 'a'"
+
+
+def test_dead_letters_are_logged_and_the_last_ones_kept(caplog: pytest.LogCaptureFixture) -> None:
+    engine = iotsql.RulesEngine(sinks={"sqs": RecordingSink(fail_with="queue is gone")})
+    engine.create_topic_rule("Lost", _record("SELECT * FROM 'a'"))
+    log = DeadLetterLog(logging.getLogger("iotsql.test_hosts"), keep=2)
+    for _ in range(3):
+        engine.publish("a", b"{}")
+    with caplog.at_level(logging.WARNING, logger="iotsql.test_hosts"):
+        letters = log.collect(engine)
+    assert len(letters) == 3 and len(log.letters) == 2
+    assert engine.dead_letters == []
+    line = describe_dead_letter(letters[0])
+    assert line.startswith("dead letter: rule Lost, topic 'a': actions failed (sqs: ")
+    assert "queue is gone" in line and line.endswith("and the rule has no error action")
+    assert [r.getMessage() for r in caplog.records] == [line] * 3
