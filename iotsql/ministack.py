@@ -254,17 +254,19 @@ class _Publish:
     """One message ministack's broker handles, as the rules see it."""
 
     topic: str
-    protocol: str  # "mqtt" or "http"
+    origin: str  # MQTT (or ministack's own publish), HTTP, or a republish action
     client_id: str | None
     principal: str | None
     properties: bytes  # the MQTT 5 property block ministack forwards (empty without one)
     depth: int  # how many republish actions led to this message
 
 
-# Set by the iot_data Publish wrapper and cleared by broker_publish for what it causes, so that a
-# shadow response or a republish of an HTTP publish is not an HTTP publish itself.
-_HTTP_PUBLISH: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "iotsql_ministack_http", default=False
+MQTT, HTTP, REPUBLISH = "mqtt", "http", "republish"
+# Where the next broker_publish comes from: set by the iot_data Publish wrapper and by the
+# republish sink, and reset by broker_publish for what it causes, so that a shadow response to
+# an HTTP publish is not an HTTP publish itself.
+_ORIGIN: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "iotsql_ministack_origin", default=MQTT
 )
 _PUBLISH: contextvars.ContextVar[_Publish | None] = contextvars.ContextVar(
     "iotsql_ministack_publish", default=None
@@ -509,11 +511,11 @@ class MinistackHost:
     def _wrap_http_publish(self, original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         async def publish(*args: Any, **kwargs: Any) -> Any:
-            token = _HTTP_PUBLISH.set(True)
+            token = _ORIGIN.set(HTTP)
             try:
                 return await original(*args, **kwargs)
             finally:
-                _HTTP_PUBLISH.reset(token)
+                _ORIGIN.reset(token)
 
         return publish
 
@@ -527,13 +529,13 @@ class MinistackHost:
             arguments = bound.arguments
             info = _Publish(
                 topic=str(arguments["topic"]),
-                protocol="http" if _HTTP_PUBLISH.get() else "mqtt",
+                origin=_ORIGIN.get(),
                 client_id=arguments.get("client_id"),
                 principal=arguments.get("principal"),
                 properties=bytes(arguments.get("properties") or b""),
                 depth=_DEPTH.get(),
             )
-            http_token = _HTTP_PUBLISH.set(False)
+            origin_token = _ORIGIN.set(MQTT)
             token = _PUBLISH.set(info)
             try:
                 if info.topic.startswith(BASIC_INGEST_PREFIX):
@@ -545,7 +547,7 @@ class MinistackHost:
                 return await original(*args, **kwargs)
             finally:
                 _PUBLISH.reset(token)
-                _HTTP_PUBLISH.reset(http_token)
+                _ORIGIN.reset(origin_token)
 
         return broker_publish
 
@@ -559,7 +561,7 @@ class MinistackHost:
     ) -> None:
         info = _PUBLISH.get()
         if info is None or info.topic != topic:  # not reached through broker_publish
-            info = _Publish(topic, "mqtt", client_id, None, b"", _DEPTH.get())
+            info = _Publish(topic, MQTT, client_id, None, b"", _DEPTH.get())
         await self.evaluate(account_id, region, info, payload)
 
     async def _run_rule_actions(
@@ -579,7 +581,7 @@ class MinistackHost:
         )  # fmt: skip
         if name:
             full = f"{BASIC_INGEST_PREFIX}{name}" + (f"/{topic}" if topic else "")
-            info = _Publish(full, "mqtt", client_id, None, b"", _DEPTH.get())
+            info = _Publish(full, MQTT, client_id, None, b"", _DEPTH.get())
             await self.evaluate(account_id, region, info, payload)
 
     def _wrap_reset(self, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -616,12 +618,15 @@ class MinistackHost:
             self.dead_letters.collect(engine)
 
     def _context(self, account_id: str, info: _Publish) -> Any:
+        """What the rules see. A republished message is a new data-plane publish, as on AWS
+        (docs/semantics.md): `clientid()` `n/a`, no trace id, no source IP; its properties are
+        the action's headers and its principal the rule role's session."""
         user_properties, mqtt_properties = self._properties(info.properties)
         return publish_context(
-            protocol=info.protocol,
+            protocol=MQTT if info.origin == MQTT else HTTP,
             clientid=info.client_id,
             principal=info.principal,
-            sourceip=self.iot._publish_source_ip.get(),
+            sourceip=None if info.origin == REPUBLISH else self.iot._publish_source_ip.get(),
             accountid=account_id,
             user_properties=user_properties,
             mqtt_properties=mqtt_properties,
@@ -795,6 +800,7 @@ class _Republish:
 
         async def publish() -> None:
             token = _DEPTH.set(depth + 1)
+            origin = _ORIGIN.set(REPUBLISH)
             try:
                 await iot.broker_publish(
                     self.account_id, self.region, arguments["topic"], arguments["payload"],
@@ -802,6 +808,7 @@ class _Republish:
                     principal=iot._rule_role_principal(self.account_id, role),
                 )  # fmt: skip
             finally:
+                _ORIGIN.reset(origin)
                 _DEPTH.reset(token)
 
         host.on_loop(publish, "republish")

@@ -43,7 +43,10 @@ IN_PROCESS = textwrap.dedent(
     # In process: rules put through ministack's own function, publishes through its broker.
     iot.put_topic_rule("InProcess", {"sql": "SELECT upper(s) AS s FROM 'in/process'",
                                       "actions": [{"republish": {"topic": "out/process",
-                                                                 "roleArn": role}}]})
+                                                                 "roleArn": role, "qos": 1}}]})
+    iot.put_topic_rule("Binary", {"sql": "SELECT * FROM 'in/binary'",
+                                  "actions": [{"republish": {"topic": "out/binary",
+                                                             "roleArn": role}}]})
     iot.put_topic_rule("Streams", {"sql": "SELECT * FROM 'to/streams'", "actions": [
         {"kafka": {"destinationArn": "arn:aws:iot:us-east-1:000000000000:ruledestination/vpc/x",
                    "topic": "t", "clientProperties": {"bootstrap.servers": "b:9092"}}},
@@ -56,8 +59,8 @@ IN_PROCESS = textwrap.dedent(
 
     async def scenario():
         async def deliver(topic, payload, qos):
-            received.append((topic, payload.decode()))
-        await iot.broker_subscribe("000000000000", "us-east-1", "out/#", deliver)
+            received.append((topic, payload.decode("utf-8", "backslashreplace"), qos))
+        await iot.broker_subscribe("000000000000", "us-east-1", "out/#", deliver, granted_qos=1)
         await iot.broker_subscribe("000000000000", "us-east-1", "$aws/rules/#", deliver)
         await iot.broker_publish("000000000000", "us-east-1", "in/process", b'{"s": "ok"}',
                                  client_id="c1")
@@ -65,6 +68,7 @@ IN_PROCESS = textwrap.dedent(
         await iot.broker_publish("000000000000", "us-east-1", "$aws/rules/InProcess/x",
                                  b'{"s": "ingest"}', client_id="c1")
         await iot.broker_publish("000000000000", "us-east-1", "to/streams", b'{"v": 1}')
+        await iot.broker_publish("000000000000", "us-east-1", "in/binary", b"\\x00\\xff")
 
     asyncio.run(scenario())
     engine = installed.engine("000000000000", "us-east-1")
@@ -108,8 +112,13 @@ def test_install_replaces_ministacks_engine_in_process_and_uninstall_restores_it
              "reset"]  # fmt: skip
     assert result["replaced"] == names
     assert result["restored"] == names
-    assert result["rules"] == ["InProcess", "Streams"]
-    assert result["received"] == [["out/process", '{"s":"OK"}'], ["out/process", '{"s":"INGEST"}']]
+    assert result["rules"] == ["Binary", "InProcess", "Streams"]
+    # iotsql's exact bytes (ministack's own republish re-serialised them), the action's QoS.
+    assert result["received"] == [
+        ["out/process", '{"s":"OK"}', 1],
+        ["out/process", '{"s":"INGEST"}', 1],
+        ["out/binary", "\x00\\xff", 0],
+    ]
     assert result["kafka"] == ['{"v":1}']
     assert result["dead_letters"] == [["Streams", ["openSearch"]]]
     assert result["legacy_logged"] is True

@@ -296,18 +296,26 @@ def test_dynamodb_v2_and_sns_go_through_ministacks_dispatchers(aws: Client) -> N
 
 def test_republish_goes_through_ministacks_broker_to_the_next_rule(aws: Client) -> None:
     queue = _queue(aws, "republished")
+    role = aws("iam").create_role(RoleName="republisher", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "iot.amazonaws.com"}}],
+    }))["Role"]  # fmt: skip
     _rule(aws, "Forward", "SELECT v + 1 AS v FROM 'hop/in'", [{"republish": {
-        "topic": "hop/out", "roleArn": ROLE, "qos": 1,
+        "topic": "hop/out", "roleArn": role["Arn"], "qos": 1,
         "headers": {"contentType": "application/json",
                     "userProperties": [{"key": "hop", "value": "1"}]},
     }}])  # fmt: skip
     _rule(aws, "Receive", "SELECT v, get_user_properties('hop') AS hop, "
-          "get_mqtt_property('content_type') AS ct, topic() AS topic FROM 'hop/out'",
-          [_sqs_action(queue)])  # fmt: skip
+          "get_mqtt_property('content_type') AS ct, topic() AS topic, clientid() AS client, "
+          "principal() AS principal, isUndefined(sourceip()) AS no_ip, "
+          "isUndefined(traceid()) AS no_trace FROM 'hop/out'", [_sqs_action(queue)])  # fmt: skip
     _publish(aws, "hop/in", {"v": 1})
-    assert [json.loads(b) for b in _drain(aws, queue)] == [
-        {"v": 2, "hop": ["1"], "ct": "application/json", "topic": "hop/out"}
-    ]
+    [output] = [json.loads(b) for b in _drain(aws, queue)]
+    # A republished message is a new data-plane publish by the rule's role, as on AWS.
+    principal = output.pop("principal")
+    assert principal.startswith(role["RoleId"] + ":")
+    assert output == {"v": 2, "hop": ["1"], "ct": "application/json", "topic": "hop/out",
+                      "client": "n/a", "no_ip": True, "no_trace": True}  # fmt: skip
 
 
 def test_a_republish_loop_stops_and_the_republish_that_would_go_deeper_fails(aws: Client) -> None:
