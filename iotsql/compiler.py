@@ -19,7 +19,13 @@ from typing import Any, Final
 
 from iotsql import ast
 from iotsql import functions as _functions  # noqa: F401  (registers every built-in)
-from iotsql.errors import IotSqlError, LimitExceededError, SqlParseError, SqlWarning
+from iotsql.errors import (
+    IotSqlError,
+    LimitExceededError,
+    RuleTerminatedError,
+    SqlParseError,
+    SqlWarning,
+)
 from iotsql.functions.cast import CAST_TYPES
 from iotsql.functions.registry import REGISTRY, FunctionSpec
 from iotsql.limits import DEFAULT_LIMITS, Limits
@@ -151,6 +157,9 @@ class Compiler:
         self.variables: dict[str, int] = {}
         self.warnings: list[SqlWarning] = []
         self.external_calls: Counter[str] = Counter()
+        # Whether calls of the external functions the docs limit per statement are counted at
+        # run time: in a statement, not in a substitution template (its own evaluation).
+        self.counts_calls = False
         # Whether any closure reads `run` (context functions, variables, the raw body); when
         # none does, evaluation passes None instead of building a Run per message.
         self.needs_run = False
@@ -185,6 +194,7 @@ class Compiler:
     # ---- statement ------------------------------------------------------------------------------
 
     def compile_statement(self, statement: ast.Statement) -> CompiledStatement:
+        self.counts_calls = True
         assignments: list[tuple[str, Closure]] = []
         if len(statement.assignments) > self.limits.max_variables:
             raise LimitExceededError(
@@ -759,14 +769,19 @@ class Compiler:
                 )
             )
             return _constant(U)
+        limit = None
         if spec.external or _is_protobuf_decode(node):
             self.external_calls[spec.name] += 1
             limit = self.limits.per_statement_limit(spec.name)
-            if limit is not None and self.external_calls[spec.name] > limit:
-                what = f"{spec.name}()" if spec.external else "protobuf decode(..., 'proto')"
-                raise LimitExceededError(
-                    f"{what} calls per SQL statement", self.external_calls[spec.name], limit
-                )
+            calls = self.external_calls[spec.name]
+            if limit is not None and calls == limit + 1:
+                # Legal SQL that AWS accepts, but the rule then ends without invoking any actions
+                # (the functions page); CompiledRule.termination says so at run time.
+                self.warnings.append(SqlWarning(
+                    f"{call_limit_text(spec.name)} is called {calls} times in this statement; "
+                    f"at most {limit} is allowed: the rule terminates without invoking any "
+                    "actions", node.pos.line, node.pos.column, code="call-limit",
+                ))  # fmt: skip
         for position in spec.literal_args:
             if position < len(node.args) and not isinstance(node.args[position], ast.StringLit):
                 raise self.error(
@@ -787,7 +802,10 @@ class Compiler:
         invoke = _invoker(spec, self.whole_ints)
         if spec.pure and all(c.is_const for c in compiled) and not spec.raw_star:
             return _constant(invoke(None, [c.const for c in compiled]))
-        return Compiled(_call_closure(spec, tuple(fns), self.whole_ints))
+        closure = _call_closure(spec, tuple(fns), self.whole_ints)
+        if limit is not None and self.counts_calls:
+            closure = _counted_call(spec.name, limit, closure)
+        return Compiled(closure)
 
 
 _DISPATCH: dict[type, Callable[[Compiler, Any, _Scope], Compiled]] = {
@@ -811,6 +829,32 @@ _DISPATCH: dict[type, Callable[[Compiler, Any, _Scope], Compiled]] = {
     ast.Cast: Compiler._cast,
     ast.Call: Compiler._call,
 }
+
+
+def call_limit_text(function: str) -> str:
+    """How a limited external function is named in messages."""
+    return "protobuf decode(..., 'proto')" if function == "decode" else f"{function}()"
+
+
+def _counted_call(function: str, limit: int, closure: Closure) -> Closure:
+    """`closure`, counting its calls in the evaluation: past `limit` (a call in a nested query
+    runs once per element) the rule terminates without invoking any actions."""
+
+    def counted(doc: Any, run: Run) -> Any:
+        calls = run.calls
+        if calls is None:
+            calls = run.calls = {}
+        made = calls.get(function, 0) + 1
+        calls[function] = made
+        if made > limit:
+            raise RuleTerminatedError(
+                f"{call_limit_text(function)} was called {made} times in one evaluation; "
+                f"at most {limit} is allowed",
+                function,
+            )
+        return closure(doc, run)
+
+    return counted
 
 
 def _is_protobuf_decode(node: ast.Call) -> bool:

@@ -26,6 +26,7 @@ from iotsql.errors import (
     LimitExceededError,
     ResourceAlreadyExistsError,
     ResourceNotFoundError,
+    RuleTerminatedError,
     RuleValidationError,
 )
 from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, using_limits
@@ -449,6 +450,8 @@ class RulesEngine:
         added to `runs` for `_settle`."""
         variables: list[Any] = []
         try:
+            if rule.termination is not None:  # AWS ends the rule without invoking any actions
+                raise RuleTerminatedError(rule.termination)
             output = rule.compiled.run(
                 message, topic, provider=self.provider, rule_name=rule.name,
                 variables_out=variables,

@@ -91,6 +91,13 @@ class EvaluationError(IotSqlError):
         super().__init__(message)
 
 
+class RuleTerminatedError(EvaluationError):
+    """The rule ends without invoking any actions, as AWS IoT ends it: a statement that calls
+    an external function more often than the functions page allows (a second `get_dynamodb()`,
+    a second `get_registry_data()` counting the action templates, a third protobuf `decode`).
+    The statement is accepted at CreateTopicRule; `CompiledRule.termination` says why."""
+
+
 class ProviderError(EvaluationError):
     """An external function (aws_lambda, get_dynamodb...) had no provider or its provider failed."""
 

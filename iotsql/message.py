@@ -202,7 +202,9 @@ class Run:
     sees it (without a Basic Ingest prefix), the external-function provider, and the counters
     behind per-evaluation limits."""
 
-    __slots__ = ("elements", "message", "provider", "rule_name", "sql_version", "topic", "vars")
+    __slots__ = (
+        "calls", "elements", "message", "provider", "rule_name", "sql_version", "topic", "vars",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -221,3 +223,5 @@ class Run:
         self.vars: list[Any] = [UNDEFINED] * variables if variables else _NO_VARIABLES
         #: Elements visited by nested queries so far (Limits.max_nested_query_elements).
         self.elements = 0
+        #: Calls of the external functions limited per statement, by name (made on first call).
+        self.calls: dict[str, int] | None = None

@@ -10,13 +10,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iotsql import ast
-from iotsql.compiler import CompiledStatement, Compiler, check_variable_size, truthy
+from iotsql.compiler import (
+    CompiledStatement,
+    Compiler,
+    call_limit_text,
+    check_variable_size,
+    truthy,
+)
 from iotsql.errors import (
     EvaluationError,
     IotSqlError,
     LimitExceededError,
     RepublishTopicSpaceError,
     RuleLimitExceededError,
+    RuleTerminatedError,
     RuleValidationError,
     SqlParseError,
     SqlWarning,
@@ -112,6 +119,29 @@ class Explanation:
     items: dict[str, Any] = field(default_factory=dict)
     output: Output | None = None
     error: str | None = None
+    #: The rule ended without invoking any actions (an external-function call limit).
+    terminated: bool = False
+
+
+#: How an explanation and a report begin the reason of a rule that AWS would end.
+TERMINATED = "the rule terminates without invoking any actions: "
+
+
+def _terminated(reason: str) -> Explanation:
+    return Explanation(False, TERMINATED + reason, True, error=reason, terminated=True)
+
+
+def call_limit_termination(calls: Mapping[str, int], limits: Limits) -> str | None:
+    """Why a rule whose statement (and templates) make `calls` external calls (name -> call
+    sites) ends without invoking actions: the first per-statement limit exceeded, or None."""
+    for function, count in calls.items():
+        limit = limits.per_statement_limit(function)
+        if limit is not None and count > limit:
+            return (
+                f"{call_limit_text(function)} is called {count} times in the statement; "
+                f"at most {limit} is allowed"
+            )
+    return None
 
 
 class CompiledRule:
@@ -131,6 +161,7 @@ class CompiledRule:
         "sql",
         "sql_version",
         "statement",
+        "termination",
         "topic_filter",
         "warnings",
     )
@@ -169,6 +200,9 @@ class CompiledRule:
                 hint="lower Limits.max_nesting_depth or split the expression with SET variables",
             ) from None  # fmt: skip
         self._compiled: CompiledStatement = compiled
+        #: Why every evaluation ends without invoking actions (a call limit the docs state), or
+        #: None. AWS accepts such a statement at CreateTopicRule and ends the rule at run time.
+        self.termination: str | None = call_limit_termination(compiled.external_calls, limits)
         self.warnings: tuple[SqlWarning, ...] = compiled.warnings
         self._sets = compiled.assignments
         self._where = compiled.where
@@ -204,8 +238,12 @@ class CompiledRule:
     ) -> Output | None:
         """Evaluate the rule on one message. Returns None when it does not fire: `topic` is
         given and matches neither FROM nor a Basic Ingest topic (`$aws/rules/<name>/...`), or
-        WHERE is not true. Raises EvaluationError when AWS would report a rule failure (an
-        external function that failed)."""
+        WHERE is not true, or the rule terminates without invoking any actions (an external
+        function called more often than the docs allow; `explain` says so). Raises
+        EvaluationError when AWS would report a rule failure (an external function that
+        failed)."""
+        if self.termination is not None:
+            return None
         effective = topic
         if topic is not None:
             matches = self._matches
@@ -231,7 +269,10 @@ class CompiledRule:
             # Nothing reads the message or its context: skip building a Message.
             return self._finish(codec.decode_body(payload, self._whole_ints), payload, None)
         message = payload if type(payload) is Message else Message(payload, topic or "", context)
-        return self._execute(message, effective, provider, rule_name, None)
+        try:
+            return self._execute(message, effective, provider, rule_name, None)
+        except RuleTerminatedError:
+            return None
 
     def run(
         self,
@@ -244,7 +285,10 @@ class CompiledRule:
     ) -> Output | None:
         """Evaluate on a message the caller has already routed to this rule; `topic` is what
         `topic()` returns (None: Undefined). `variables_out` receives the SET values (for the
-        templates of the rule's actions)."""
+        templates of the rule's actions). Raises RuleTerminatedError when the rule ends
+        without invoking any actions."""
+        if self.termination is not None:
+            raise RuleTerminatedError(self.termination)
         if self.limits is not current_limits():
             token = push_limits(self.limits)
             try:
@@ -383,6 +427,8 @@ class CompiledRule:
                     else f"topic {topic!r} does not match the FROM filter {self.topic_filter!r}"
                 )
                 return Explanation(False, reason, False)
+        if self.termination is not None:
+            return _terminated(self.termination)
         doc = message.document(self._whole_ints)
         run = Run(message, effective, self.sql_version.value, None, provider, len(self._sets))
         variables: dict[str, Any] = {}
@@ -411,6 +457,8 @@ class CompiledRule:
             text = "the message is nested too deeply to evaluate"
             return Explanation(False, f"evaluation failed: {text}", True, U, variables, items,
                                error=text)  # fmt: skip
+        except RuleTerminatedError as err:
+            return _terminated(str(err))
         except IotSqlError as err:
             return Explanation(False, f"evaluation failed: {err}", True, U, variables, items,
                                error=str(err))  # fmt: skip
@@ -451,7 +499,7 @@ class BoundAction:
     """One action of a topic rule, with the substitution templates of its parameters compiled
     once against the rule (they may read its SET variables)."""
 
-    __slots__ = ("_rendered", "action_type", "key", "params", "path")
+    __slots__ = ("_rendered", "action_type", "external_calls", "key", "params", "path")
 
     def __init__(self, key: str, params: Mapping[str, Any], rule: CompiledRule, path: str) -> None:
         from iotsql.actions.types import ACTION_TYPES
@@ -460,6 +508,8 @@ class BoundAction:
         self.action_type = ACTION_TYPES[key]
         self.params = params
         self.path = path
+        #: External functions the action's templates call (name -> call sites).
+        self.external_calls: dict[str, int] = {}
         self._rendered = self._compile(params, rule, path, "")
 
     def _compile(self, value: Any, rule: CompiledRule, path: str, field_path: str) -> Any:
@@ -475,6 +525,8 @@ class BoundAction:
                 template = rule.compile_template(value)
             except SqlParseError as err:
                 raise RuleValidationError(f"invalid substitution template: {err}", path) from None
+            for function, count in template.external_calls.items():
+                self.external_calls[function] = self.external_calls.get(function, 0) + count
             return value if template.is_constant and "$" not in value else template
         return value
 
@@ -542,7 +594,7 @@ class TopicRule:
 
     __slots__ = (
         "actions", "arn", "compiled", "created_at", "description", "disabled", "error_action",
-        "name", "payload", "sql_version",
+        "name", "payload", "sql_version", "termination",
     )  # fmt: skip
 
     def __init__(
@@ -598,8 +650,27 @@ class TopicRule:
         _refuse_republish_into_own_topics(self.compiled.topic_filter, self.actions)
         error = payload.get("errorAction")
         self.error_action = self._bind(error, "topicRulePayload.errorAction") if error else None
+        #: Why the rule ends without invoking any actions on every message, or None.
+        self.termination = self.compiled.termination or self._template_termination(limits)
         self.created_at = time.time() if created_at is None else created_at
         self.arn = f"arn:aws:iot:{region}:{account_id}:rule/{name}"
+
+    def _template_termination(self, limits: Limits) -> str | None:
+        """get_registry_data() is limited per statement together with the templates of the
+        actions and the error action (the functions page)."""
+        function = "get_registry_data"
+        bound = [*self.actions, *([self.error_action] if self.error_action else [])]
+        in_templates = sum(action.external_calls.get(function, 0) for action in bound)
+        if not in_templates:
+            return None
+        total = self.compiled.external_calls.get(function, 0) + in_templates
+        limit = limits.per_statement_limit(function)
+        if limit is None or total <= limit:
+            return None
+        return (
+            f"{call_limit_text(function)} is called {total} times in the statement and the "
+            f"substitution templates of its actions; at most {limit} is allowed"
+        )
 
     def _bind(self, action: Mapping[str, Any], path: str) -> BoundAction:
         keys = [k for k, v in action.items() if v is not None]

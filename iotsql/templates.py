@@ -78,7 +78,7 @@ class _Part:
 class CompiledTemplate:
     """A template compiled once; `render` substitutes its expressions for one message."""
 
-    __slots__ = ("_parts", "_whole_ints", "expressions", "is_constant", "text")
+    __slots__ = ("_parts", "_whole_ints", "expressions", "external_calls", "is_constant", "text")
 
     def __init__(
         self,
@@ -128,6 +128,8 @@ class CompiledTemplate:
             parts.append(_Part("".join(literal)))
         self._parts = tuple(parts)
         self.expressions = tuple(p.expression for p in parts if p.expression is not None)
+        #: External functions the template calls (name -> call sites).
+        self.external_calls: dict[str, int] = dict(compiler.external_calls)
         self.is_constant = not self.expressions
 
     def render(

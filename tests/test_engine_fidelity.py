@@ -349,3 +349,113 @@ def test_timestream_and_dynamodbv2_refuse_a_pass_through_array_as_not_an_object(
     assert "must be a JSON object" in failures["timestream"]
     assert "must be a JSON object" in failures["dynamoDBv2"]
     assert "binary" not in failures["timestream"] + failures["dynamoDBv2"]
+
+
+# ---- external-function call limits end the rule at run time --------------------------------------
+
+LOOKUP = "get_dynamodb('Devices', 'id', {}, '" + ROLE + "')"
+
+
+def _devices() -> Any:
+    from iotsql.providers import InMemoryProvider
+
+    provider = InMemoryProvider()
+    provider.add_table("Devices", "id")
+    provider.put_item("Devices", {"id": "d1", "room": "lab"})
+    provider.put_item("Devices", {"id": "d2", "room": "hall"})
+    return provider
+
+
+def test_a_second_get_dynamodb_is_accepted_and_ends_the_rule_without_actions() -> None:
+    sql = f"SELECT {LOOKUP.format('a')} AS x, {LOOKUP.format('b')} AS y FROM 'dev/+'"
+    provider = _devices()
+    engine = iotsql.RulesEngine(provider=provider)
+    engine.create_topic_rule("Twice", payload(
+        sql, sqs(), errorAction={"s3": {"roleArn": ROLE, "bucketName": "e", "key": "k"}},
+    ))  # fmt: skip
+    report = engine.publish("dev/1", b'{"a": "d1", "b": "d2"}')
+    (rule,) = report.rules
+    assert not rule.fired and rule.actions == [] and rule.error_action is None
+    assert rule.error is not None and "get_dynamodb() is called 2 times" in rule.error
+    assert report.requests == [] and provider.calls == []
+    assert engine.recorder["s3"].requests == []  # no action at all, not even the error action
+    (letter,) = engine.dead_letters  # nothing is lost: the message is kept with the reason
+    assert letter.evaluation_error == rule.error
+    explanation = engine.rules["Twice"].compiled.explain(b'{"a": "d1"}', "dev/1", provider=provider)
+    assert explanation.terminated and not explanation.fired
+    assert explanation.reason.startswith("the rule terminates without invoking any actions: ")
+
+
+def test_compile_accepts_it_evaluate_does_not_fire_and_explain_says_why() -> None:
+    rule = iotsql.compile(f"SELECT {LOOKUP.format('a')}.room AS r FROM 't' "
+                          f"WHERE {LOOKUP.format('b')}.room = 'hall'")  # fmt: skip
+    assert (
+        rule.termination
+        == "get_dynamodb() is called 2 times in the statement; at most 1 is allowed"
+    )
+    (warning,) = rule.warnings
+    assert (
+        warning.code == "call-limit"
+        and "terminates without invoking any actions" in warning.message
+    )
+    assert rule.evaluate(b'{"a": "d1", "b": "d2"}', "t", provider=_devices()) is None
+    with pytest.raises(iotsql.RuleTerminatedError):
+        rule.run(iotsql.Message(b"{}", "t"), "t")
+    explanation = rule.explain(b"{}", "t")
+    assert explanation.reason == (
+        "the rule terminates without invoking any actions: get_dynamodb() is called 2 times in "
+        "the statement; at most 1 is allowed"
+    )
+
+
+def test_one_call_that_runs_once_per_element_of_a_nested_query_ends_the_rule_too() -> None:
+    provider = _devices()
+    rule = iotsql.compile(f"SELECT (SELECT VALUE {LOOKUP.format('id')}.room FROM ids) AS rooms "
+                          "FROM 't'")  # fmt: skip
+    assert rule.termination is None
+    one = rule.evaluate(b'{"ids": [{"id": "d1"}]}', "t", provider=provider)
+    assert one is not None and one.value == {"rooms": ["lab"]}
+    assert rule.evaluate(b'{"ids": [{"id": "d1"}, {"id": "d2"}]}', "t", provider=provider) is None
+    explanation = rule.explain(b'{"ids": [{"id": "d1"}, {"id": "d2"}]}', "t", provider=provider)
+    assert explanation.terminated and "was called 2 times in one evaluation" in explanation.reason
+
+
+def test_get_or_default_does_not_swallow_the_termination() -> None:
+    provider = _devices()
+    rule = iotsql.compile(f"SELECT get_or_default((SELECT VALUE {LOOKUP.format('id')} FROM ids), "
+                          "'none') AS rooms FROM 't'")  # fmt: skip
+    assert rule.evaluate(b'{"ids": [{"id": "d1"}, {"id": "d2"}]}', "t", provider=provider) is None
+
+
+def test_get_registry_data_counts_the_action_and_error_action_templates() -> None:
+    lookup = f"get_registry_data('DescribeThing', topic(2), '{ROLE}')"
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Reg", payload(
+        f"SELECT {lookup}.thingTypeName AS type FROM 'dev/+'",
+        {"s3": {"roleArn": ROLE, "bucketName": "b", "key": "${" + lookup + ".thingName}"}},
+    ))  # fmt: skip
+    rule = engine.rules["Reg"]
+    assert rule.compiled.termination is None
+    assert rule.termination is not None and "substitution templates" in rule.termination
+    report = engine.publish("dev/sensor1", b"{}")
+    assert report.fired == [] and report.requests == []
+    assert "get_registry_data() is called 2 times" in (report.rules[0].error or "")
+    # One call in the error action's template alone is within the limit.
+    engine.create_topic_rule("Once", payload(
+        "SELECT * FROM 'one/+'", sqs(),
+        errorAction={"s3": {"roleArn": ROLE, "bucketName": "b", "key": "${" + lookup + "}"}},
+    ))  # fmt: skip
+    assert engine.rules["Once"].termination is None
+
+
+def test_get_dynamodb_in_a_template_does_not_count_against_the_statement() -> None:
+    engine = iotsql.RulesEngine(provider=_devices())
+    engine.create_topic_rule("Tpl", payload(
+        f"SELECT {LOOKUP.format('a')}.room AS room FROM 'dev/+'",
+        {"s3": {"roleArn": ROLE, "bucketName": "b", "key": "${" + LOOKUP.format("b") + ".room}"}},
+    ))  # fmt: skip
+    assert engine.rules["Tpl"].termination is None
+    report = engine.publish("dev/1", b'{"a": "d1", "b": "d2"}')
+    assert report.fired == ["Tpl"]
+    (request,) = engine.recorder["s3"].requests
+    assert request.params["key"] == "hall" and request.body == {"room": "lab"}

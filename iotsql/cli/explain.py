@@ -105,6 +105,8 @@ def _missing(path: list[str], document: Any) -> str | None:
 def why_not(rule: CompiledRule, explanation: Explanation, payload: Payload) -> list[str]:
     """Lines saying why a rule did not fire: the reason, WHERE and its value, the missing
     attributes it reads."""
+    if explanation.terminated:
+        return [explanation.reason]
     if explanation.error is not None:
         return [f"the rule failed: {explanation.error}"]
     if not explanation.topic_matched:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from iotsql.errors import IotSqlError
+from iotsql.errors import IotSqlError, RuleTerminatedError
 from iotsql.functions.registry import function
 from iotsql.limits import current_limits
 from iotsql.message import Run
@@ -32,6 +32,8 @@ def get_or_default(run: Run, doc: Any, arguments: tuple[Callable[[Any, Run], Any
     errors): then the second argument, or Undefined without one."""
     try:
         value = arguments[0](doc, run)
+    except RuleTerminatedError:  # the whole rule ends: not a failure a default replaces
+        raise
     except IotSqlError:
         value = U
     if value is not U and value is not None:

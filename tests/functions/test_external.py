@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import iotsql
-from iotsql.errors import EvaluationError, LimitExceededError, ProviderError, SqlParseError
+from iotsql.errors import EvaluationError, ProviderError, SqlParseError
 from iotsql.functions.external import (
     Provider,
     call_provider,
@@ -459,8 +459,13 @@ def test_get_dynamodb_needs_2016_03_23() -> None:
     ],
 )
 def test_get_dynamodb_at_most_once_per_statement(sql: str) -> None:
-    with pytest.raises(LimitExceededError, match="get_dynamodb"):
-        iotsql.compile(sql, V2)
+    # "Calling get_dynamodb() multiple times in a single SQL statement causes the rule to
+    # terminate without invoking any actions": accepted at creation, never fires.
+    provider = _devices()
+    rule = iotsql.compile(sql, V2)
+    assert rule.termination is not None and "get_dynamodb()" in rule.termination
+    assert rule.evaluate(b'{"a": "d1", "b": "d2"}', "t", provider=provider) is None
+    assert provider.calls == []
 
 
 def test_get_dynamodb_once_through_a_variable() -> None:
@@ -722,11 +727,12 @@ def test_get_registry_data_api_must_be_a_literal() -> None:
 
 
 def test_get_registry_data_limits_and_version() -> None:
-    with pytest.raises(LimitExceededError, match="get_registry_data"):
-        iotsql.compile(
-            f"SELECT get_registry_data('DescribeThing', 'a', '{ROLE}') AS a, "
-            f"get_registry_data('ListThingGroupsForThing', 'a', '{ROLE}') AS b FROM 't'"
-        )
+    twice = iotsql.compile(
+        f"SELECT get_registry_data('DescribeThing', 'a', '{ROLE}') AS a, "
+        f"get_registry_data('ListThingGroupsForThing', 'a', '{ROLE}') AS b FROM 't'"
+    )
+    assert twice.termination is not None and "get_registry_data()" in twice.termination
+    assert twice.evaluate(b"{}", "t", provider=_registry()) is None
     with pytest.raises(SqlParseError):
         iotsql.compile(f"SELECT get_registry_data('DescribeThing', 'a', '{ROLE}') FROM 't'", V1)
 

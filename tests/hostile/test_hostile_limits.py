@@ -125,6 +125,15 @@ def test_set_variable_size_in_the_engine_is_a_rule_failure() -> None:
     assert report.requests == [] and len(engine.dead_letters) == 1
 
 
+def _terminates(sql: str, limits: Limits | None = None) -> str:
+    """The statement compiles (AWS accepts it) but every evaluation ends without firing."""
+    rule = iotsql.compile(sql, limits=limits)
+    assert rule.termination is not None
+    assert any(w.code == "call-limit" for w in rule.warnings)
+    assert rule.evaluate(b"{}", "a") is None
+    return rule.termination
+
+
 @pytest.mark.parametrize(
     ("call", "count", "field"),
     [
@@ -140,17 +149,15 @@ def test_external_function_calls_per_statement(call: str, count: int, field: str
         items = ", ".join(f"{call} AS r{i}" for i in range(n))
         return f"SELECT {items} FROM 'a'"
 
-    iotsql.compile(sql(count))
-    err = _limit(lambda: iotsql.compile(sql(count + 1)))
-    assert err.limit.endswith("calls per SQL statement") and (err.value, err.maximum) == (
-        count + 1, count,
-    )  # fmt: skip
+    assert iotsql.compile(sql(count)).termination is None
+    reason = _terminates(sql(count + 1))
+    assert f"called {count + 1} times" in reason and f"at most {count} is allowed" in reason
     # Across clauses: SET, WHERE and SELECT count together.
-    _limit(lambda: iotsql.compile(f"SET @v = {call} SELECT 1 AS one FROM 'a' WHERE " +
-                                  " AND ".join([f"isUndefined({call})"] * count)))  # fmt: skip
+    _terminates(f"SET @v = {call} SELECT 1 AS one FROM 'a' WHERE " +
+                " AND ".join([f"isUndefined({call})"] * count))  # fmt: skip
     raised = Limits(**{field: count + 1})
-    iotsql.compile(sql(count + 1), limits=raised)
-    _limit(lambda: iotsql.compile(sql(count), limits=Limits(**{field: count - 1})))
+    assert iotsql.compile(sql(count + 1), limits=raised).termination is None
+    _terminates(sql(count), limits=Limits(**{field: count - 1}))
 
 
 def test_protobuf_decode_is_counted_base64_decode_is_not() -> None:
@@ -158,10 +165,9 @@ def test_protobuf_decode_is_counted_base64_decode_is_not() -> None:
     assert iotsql.compile(f"SELECT {base64} FROM 'a'").external_calls == {}
     proto = "decode(*, 'proto', 'b', 'k', 'p', 'm')"
     rule = iotsql.compile(f"SELECT {proto} AS x, {proto} AS y, {base64} FROM 'a'")
-    assert rule.external_calls == {"decode": 2}
-    err = _limit(lambda: iotsql.compile(f"SELECT {proto} AS x, {proto} AS y, {proto} AS z "
-                                        "FROM 'a'"))  # fmt: skip
-    assert err.limit == "protobuf decode(..., 'proto') calls per SQL statement"
+    assert rule.external_calls == {"decode": 2} and rule.termination is None
+    reason = _terminates(f"SELECT {proto} AS x, {proto} AS y, {proto} AS z FROM 'a'")
+    assert reason.startswith("protobuf decode(..., 'proto') is called 3 times")
 
 
 def test_the_counted_protobuf_decodes_still_run() -> None:
