@@ -222,6 +222,13 @@ class CompiledRule:
         """External functions the statement calls (name -> number of call sites)."""
         return dict(self._compiled.external_calls)
 
+    @property
+    def select_keys(self) -> tuple[str, ...]:
+        """The name of each SELECT item, in order, as `Explanation.items` keys them: its output
+        key (`AS` alias, or the last segment of a path, a function's name...), `*`, `{...}` for
+        an object literal, `VALUE` for `SELECT VALUE`."""
+        return tuple(name for name, _ in self._compiled.select.items)
+
     def matches(self, topic: str) -> bool:
         """Whether a message on `topic` reaches this rule through the broker (its FROM filter)."""
         matches = self._matches

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from iotsql.cli.check import diagnostic_of_error, lint_rule
 from iotsql.cli.common import (
     add_message_arguments,
+    add_shape_arguments,
     add_version_argument,
     context_from_args,
     err,
@@ -19,7 +20,7 @@ from iotsql.cli.common import (
     print_output,
     read_text,
 )
-from iotsql.cli.explain import explain_lines, why_not
+from iotsql.cli.explain import explain_lines, undefined_items, why_not
 from iotsql.errors import SqlParseError
 from iotsql.rule import CompiledRule
 
@@ -37,7 +38,9 @@ examples:
 
 The output is pretty JSON on a terminal and the exact body the actions receive (compact JSON)
 when piped. A payload that is not JSON is a binary body, as in AWS IoT (a note says so).
-Without --topic, FROM is not checked. Warnings about the statement go to stderr.
+Without --topic, FROM is not checked. Warnings about the statement go to stderr, and so does
+a note for each SELECT item that is Undefined because the payload lacks a key it reads, with
+the keys it was probably meant to be (`bat` -> get(*, 'battery-level')).
 
 exit status: 0 the rule fires; 1 it does not (stderr says why: the topic does not match FROM,
 or WHERE was false or Undefined, with the attributes it read that the payload lacks);
@@ -55,9 +58,7 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("sql", metavar="SQL|@FILE|-", help="the statement, @file or - for stdin")
     add_message_arguments(parser, payload_default="{}")
     add_version_argument(parser)
-    shape = parser.add_mutually_exclusive_group()
-    shape.add_argument("--pretty", action="store_true", help="indent the JSON output")
-    shape.add_argument("--compact", action="store_true", help="compact JSON even on a terminal")
+    shape = add_shape_arguments(parser)
     shape.add_argument(
         "--raw", action="store_true",
         help="write the output body exactly (binary outputs as bytes), without a final newline",
@@ -90,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if explanation.fired and explanation.output is not None:
         pretty = args.pretty or (not args.compact and is_tty(sys.stdout))
         print_output(explanation.output, pretty=pretty, raw=args.raw)
+        for missing in undefined_items(rule, explanation, payload):
+            err(f"note: {missing}")
         return 0
     first, *rest = why_not(rule, explanation, payload)
     err(f"did not fire: {first}")

@@ -1,11 +1,11 @@
 """Showing why a rule did or did not fire, for `iotsql eval` and the REPL: the AST as a tree,
 the value of each SET variable, SELECT item and of WHERE for one message, and the attributes
-WHERE reads that the payload does not have (the usual reason a WHERE is Undefined)."""
+WHERE and the SELECT items read that the payload does not have (the usual reason a WHERE is
+Undefined or a key is missing from the output), with the keys they were probably meant to be."""
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -13,7 +13,8 @@ from iotsql import ast
 from iotsql.cli.check import children, path_of
 from iotsql.cli.common import Payload, show_value
 from iotsql.rule import CompiledRule, Explanation
-from iotsql.values import type_name
+from iotsql.suggest import alternatives, closest, path_expression
+from iotsql.values import UNDEFINED, type_name
 
 
 def dump_ast(node: Any, label: str = "", indent: int = 0) -> list[str]:
@@ -63,43 +64,77 @@ def missing_attributes(statement: ast.Statement, payload: Payload) -> list[str]:
     if not payload.is_json:
         return ["the payload is not JSON: every attribute WHERE reads from it is Undefined"]
     notes: list[str] = []
-    for path in _where_paths(statement.where):
+    for path in attribute_paths(statement.where):
         note = _missing(path, payload.document)
         if note and note not in notes:
             notes.append(note)
     return notes
 
 
-def _where_paths(where: Any) -> Iterator[list[str]]:
-    stack = [where]
+def attribute_paths(expr: Any) -> Iterator[list[str]]:
+    """The payload attribute paths an expression reads (`a.b` as ['a', 'b']); inside a nested
+    query only its FROM source, since the names elsewhere are attributes of its elements."""
+    stack = [expr]
     while stack:
         node = stack.pop()
         path = path_of(node)
         if path is not None:
             yield path
             continue
-        if isinstance(node, ast.Subquery):  # names inside are attributes of each element
+        if isinstance(node, ast.Subquery):
             stack.append(node.source)
             continue
         stack.extend(reversed(list(children(node))))
 
 
-def _missing(path: list[str], document: Any) -> str | None:
+def missing_reason(path: list[str], document: Any) -> str | None:
+    """Why `path` is Undefined in `document` (None when it is there): the key that is missing,
+    with the keys it was probably meant to be, written as SQL (`get(*, 'battery-level')` for a
+    key that is not an identifier); or the value on the way that is not an object."""
     current = document
     for depth, key in enumerate(path):
         if isinstance(current, Mapping) and key in current:
             current = current[key]
             continue
         where = ".".join(path[:depth])
-        written = ".".join(path)
         if not isinstance(current, Mapping):
-            kind = type_name(current)
-            return f"{written} is Undefined: {where or 'the payload'} is {kind}, not an object"
-        close = difflib.get_close_matches(key, [str(k) for k in current], n=1)
+            return f"{where or 'the payload'} is {type_name(current)}, not an object"
         owner = f"`{where}`" if where else "the payload"
-        suggestion = f" (did you mean {'.'.join([*path[:depth], close[0]])}?)" if close else ""
-        return f"{written} is Undefined: {owner} has no key {key!r}{suggestion}"
+        close = closest(key, [str(k) for k in current])
+        options = [path_expression([*path[:depth], name]) for name in close]
+        suggestion = f" (did you mean {alternatives(options)}?)" if options else ""
+        return f"{owner} has no key {key!r}{suggestion}"
     return None
+
+
+def _missing(path: list[str], document: Any) -> str | None:
+    reason = missing_reason(path, document)
+    return None if reason is None else f"{'.'.join(path)} is Undefined: {reason}"
+
+
+def undefined_items(rule: CompiledRule, explanation: Explanation, payload: Payload) -> list[str]:
+    """Notes on the SELECT items that are Undefined (and so left out of the output) because an
+    attribute they read is missing from the payload, each with "did you mean"."""
+    if not payload.is_json or not explanation.fired:
+        return []
+    select = rule.statement.select
+    notes: list[str] = []
+    for item, key in zip(select.items, rule.select_keys, strict=True):
+        if explanation.items.get(key, UNDEFINED) is not UNDEFINED:
+            continue
+        if select.value:
+            what = "SELECT VALUE is Undefined, so the output is an empty body"
+        else:
+            what = f"SELECT item {key} is Undefined, so the output leaves it out"
+        direct = path_of(item.expr)
+        if direct is not None:
+            reason = missing_reason(direct, payload.document)
+            if reason is not None:
+                notes.append(f"{what}: {reason}")
+            continue
+        reasons = (_missing(path, payload.document) for path in attribute_paths(item.expr))
+        notes.extend(f"{what}: {reason}" for reason in dict.fromkeys(r for r in reasons if r))
+    return notes
 
 
 def why_not(rule: CompiledRule, explanation: Explanation, payload: Payload) -> list[str]:
@@ -147,6 +182,7 @@ def explain_lines(
         lines.append(f"result: does not fire: {mismatch}")
     elif explanation.fired:
         lines.append("result: fires")
+        lines.extend(f"note:   {note}" for note in undefined_items(rule, explanation, payload))
     else:
         first, *rest = why_not(rule, explanation, payload)
         lines.append(f"result: does not fire: {first}")
