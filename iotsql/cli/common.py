@@ -297,6 +297,18 @@ def add_version_argument(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_shape_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """`--pretty` and `--compact`, for a command that prints JSON outputs: indented on a
+    terminal, compact (the body the actions receive) when piped, unless one says otherwise.
+    Returns their group, for the command's other mutually exclusive shapes (`--raw`)."""
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument(
+        "--pretty", action="store_true", help="indent the JSON output, even when piped"
+    )
+    shape.add_argument("--compact", action="store_true", help="compact JSON even on a terminal")
+    return shape
+
+
 def _timestamp_arg(text: str) -> int:
     try:
         return parse_timestamp(text)

@@ -4,7 +4,9 @@ debugs SQL in psql.
 On a terminal it runs on prompt_toolkit: multi-line statements (one ends with `;` or an empty
 line), a history file (~/.iotsql_history, or $IOTSQL_HISTORY), highlighting, and completion of
 keywords, functions and the payload's keys. Otherwise (stdin or stdout not a terminal) it reads
-statements and dot-commands line by line and prints plain text, so it can be scripted:
+statements and dot-commands line by line and prints plain text, so it can be scripted: stdout
+then holds only what was asked for (each output as the compact JSON `iotsql eval` prints), and
+the messages (confirmations, notes, errors, why a rule did not fire) go to stderr:
 
     printf '.payload {"a":1}\\nSELECT a FROM "t"\\n' | iotsql repl
 """
@@ -30,18 +32,21 @@ from iotsql.cli.common import (
     CliError,
     Payload,
     add_message_arguments,
+    add_shape_arguments,
     add_version_argument,
     build_context,
     dumps,
+    err,
     is_tty,
     load_payload,
     new_parser,
     read_json,
 )
-from iotsql.cli.explain import explain_lines, why_not
+from iotsql.cli.explain import explain_lines, undefined_items, why_not
 from iotsql.errors import IotSqlError, SqlParseError
 from iotsql.functions.registry import REGISTRY
 from iotsql.rule import CompiledRule
+from iotsql.suggest import IDENTIFIER, sql_string
 from iotsql.topics import validate_topic
 from iotsql.values import SqlVersion, type_name
 
@@ -60,12 +65,17 @@ examples:
 
 In the shell, type a statement and end it with ';' or an empty line; dot-commands set the
 message: .payload JSON|@file, .edit, .topic T, .version V, .context JSON, .clientid X,
-.explain [SQL], .show, .help, .quit. Tab completes keywords, functions and payload keys
-(nested paths too: state.rep<Tab>). The history is kept in ~/.iotsql_history, or in the file
+.explain [SQL], .show, .help, .quit. As in sqlite3, psql and litecli, help, quit, exit, \\q and
+\\? work too. A dot-command typed on a continuation line cancels the unfinished statement.
+Tab completes keywords, functions and payload keys (nested paths too: state.rep<Tab>; a key
+that is not an identifier as get(*, 'battery-level')). Ctrl-R searches the history; Enter puts
+the statement found in the prompt. The history is kept in ~/.iotsql_history, or in the file
 $IOTSQL_HISTORY names.
 
-When stdin is not a terminal, the statements and dot-commands are read line by line, with no
-prompt; the exit status is then 1 if a statement or command was invalid.
+When stdin or stdout is not a terminal, the statements and dot-commands are read line by line,
+with no prompt; stdout holds the outputs (compact JSON, as iotsql eval prints them) and what
+.show, .explain, .payload and .help print, stderr the other messages; the exit status is 1 if a
+statement or command was invalid.
 """
 
 KEYWORDS = (
@@ -84,8 +94,42 @@ Type a statement and end it with ';' or an empty line; it runs on the current me
   .clientid ID          set the client id; alone: clear it
   .explain [SQL]        the AST and the value of each SELECT item and of WHERE
   .show                 the current settings
-  .help                 this help
-  .quit                 leave (or Ctrl-D)"""
+  .help                 this help (also: help, \\?)
+  .quit                 leave (also: .exit, quit, exit, \\q, Ctrl-D)
+A dot-command on a continuation line cancels the unfinished statement. Tab completes keywords,
+functions and payload keys; Ctrl-R searches the history."""
+
+#: The commands of sqlite3, psql and litecli users type from habit, as the dot-command they
+#: mean. Backslash commands are commands anywhere; the bare words only as a whole input, since
+#: inside a statement `help` or `exit` may well be a payload key.
+BACKSLASH_COMMANDS = {"\\q": ".quit", "\\quit": ".quit", "\\?": ".help", "\\h": ".help"}
+WORD_COMMANDS = {"help": ".help", "quit": ".quit", "exit": ".quit"}
+
+
+def is_command_line(line: str) -> bool:
+    """Whether a line is a command wherever it appears: `.name ...` or `\\name`."""
+    return line.lstrip().startswith((".", "\\"))
+
+
+def as_command(text: str) -> str | None:
+    """The dot-command a whole input means (`quit;` -> `.quit`, `\\?` -> `.help`), the input
+    itself for a dot-command, or None for a statement."""
+    stripped = text.strip()
+    if stripped.startswith("."):
+        return stripped
+    if stripped.startswith("\\"):
+        name, _, rest = stripped.partition(" ")
+        return f"{BACKSLASH_COMMANDS.get(name.lower(), name)} {rest}".strip()
+    return WORD_COMMANDS.get(stripped.rstrip(";").rstrip().lower())
+
+
+def split_cancelled(text: str) -> tuple[str, str]:
+    """An input whose last line is a command after unfinished statement lines, as (the
+    unfinished statement, the command); ("", text) for any other input."""
+    lines = text.strip().split("\n")
+    if len(lines) > 1 and is_command_line(lines[-1]) and as_command(lines[0]) is None:
+        return "\n".join(lines[:-1]).strip(), lines[-1].strip()
+    return "", text
 
 
 def register(subparsers: Subparsers) -> None:
@@ -98,6 +142,7 @@ def register(subparsers: Subparsers) -> None:
     )  # fmt: skip
     add_message_arguments(parser, payload_default="{}")
     add_version_argument(parser)
+    add_shape_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -105,10 +150,25 @@ def register(subparsers: Subparsers) -> None:
 
 
 class Session:
-    """The REPL's state (the message and the SQL version) and what each input does."""
+    """The REPL's state (the message and the SQL version) and what each input does.
 
-    def __init__(self, write: Callable[[str], None], payload: Payload | None = None) -> None:
+    `write` receives what the user asked to see (outputs, `.show`, `.explain`, `.help`), `tell`
+    the messages about it (confirmations, notes, warnings, errors, why a rule did not fire); in
+    a terminal both go to the screen, in a script `tell` goes to stderr. Outputs are indented
+    JSON when `pretty`, else the compact body the actions receive, as `iotsql eval` prints it.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        payload: Payload | None = None,
+        *,
+        tell: Callable[[str], None] | None = None,
+        pretty: bool = True,
+    ) -> None:
         self.write = write
+        self.tell = tell or write
+        self.pretty = pretty
         self.payload = payload or load_payload(None)
         self.topic: str | None = None
         self.version = DEFAULT_VERSION
@@ -136,13 +196,18 @@ class Session:
         return build_context(self.context or None, self.clientid)
 
     def execute(self, text: str) -> None:
-        """Run one complete input: a dot-command or a statement."""
-        text = text.strip()
+        """Run one complete input: a dot-command (or its sqlite3/psql spelling) or a statement.
+        A command typed on a continuation line cancels the unfinished statement above it."""
+        cancelled, text = split_cancelled(text.strip())
+        if cancelled:
+            self.tell("note: the unfinished statement was cancelled by the command "
+                      f"{text.split()[0]} (end a statement with ';' or an empty line to run it)")  # fmt: skip
         if not text:
             return
         try:
-            if text.startswith("."):
-                name, _, rest = text.partition(" ")
+            command_text = as_command(text)
+            if command_text is not None:
+                name, _, rest = command_text.partition(" ")
                 command = self.commands.get(name.lower())
                 if command is None:
                     raise CliError(f"unknown command {name}; .help lists the commands")
@@ -156,7 +221,7 @@ class Session:
 
     def fail(self, message: str) -> None:
         self.failures += 1
-        self.write(message)
+        self.tell(message)
 
     def compile(self, sql: str) -> CompiledRule | None:
         try:
@@ -165,7 +230,7 @@ class Session:
             self.fail(diagnostic_of_error(error, switch=".version").render())
             return None
         for warning in lint_rule(rule):
-            self.write(warning.render())
+            self.tell(warning.render())
         return rule
 
     def evaluate(self, text: str) -> None:
@@ -178,22 +243,30 @@ class Session:
         output = explanation.output
         if explanation.fired and output is not None:
             if not output.is_binary:
-                self.write(dumps(output.value, pretty=True))
+                shown = output.to_bytes().decode("utf-8")
+                self.write(dumps(output.value, pretty=True) if self.pretty else shown)
             elif output.value:
                 body = output.to_bytes()
                 encoded = base64.b64encode(body).decode("ascii")
-                self.write(f"binary output ({len(body)} bytes), base64: {encoded}")
+                if self.pretty:
+                    self.write(f"binary output ({len(body)} bytes), base64: {encoded}")
+                else:  # as `iotsql eval` prints it
+                    self.write(encoded)
+                    self.tell(f"note: the output is a binary body ({len(body)} bytes), "
+                              "shown as base64")  # fmt: skip
             else:
-                self.write("(an empty body: SELECT VALUE of Undefined)")
+                self.tell("(an empty body: SELECT VALUE of Undefined)")
+            for note in undefined_items(rule, explanation, self.payload):
+                self.tell(f"note: {note}")
             return
         first, *rest = why_not(rule, explanation, self.payload)
-        self.write("\n".join([f"did not fire: {first}", *(f"  {line}" for line in rest)]))
+        self.tell("\n".join([f"did not fire: {first}", *(f"  {line}" for line in rest)]))
 
     # ---- dot-commands ------------------------------------------------------------------------
 
     def set_payload(self, payload: Payload) -> None:
         self.payload = payload
-        self.write(f"payload: {payload.describe()}")
+        self.tell(f"payload: {payload.describe()}")
 
     def cmd_payload(self, arg: str) -> None:
         if not arg:
@@ -224,7 +297,7 @@ class Session:
                 raise CliError(f"the editor exited with status {status}; the payload is unchanged")
             after = path.read_bytes()
         if after == before:
-            self.write("payload unchanged")
+            self.tell("payload unchanged")
             return
         payload = Payload.of(after.rstrip(b"\r\n") if self.payload.is_json else after, "editor")
         self.set_payload(payload)
@@ -232,32 +305,34 @@ class Session:
     def cmd_topic(self, arg: str) -> None:
         if not arg:
             self.topic = None
-            self.write("topic: none (FROM is not checked, topic() is Undefined)")
+            self.tell("topic: none (FROM is not checked, topic() is Undefined)")
             return
         validate_topic(arg)
         self.topic = arg
-        self.write(f"topic: {arg}")
+        self.tell(f"topic: {arg}")
 
     def cmd_version(self, arg: str) -> None:
         if arg:
             if arg not in VERSIONS:
                 raise CliError(f"unknown SQL version {arg!r}: use one of {', '.join(VERSIONS)}")
             self.version = arg
-        self.write(f"version: {self.version}")
+            self.tell(f"version: {self.version}")
+        else:
+            self.write(f"version: {self.version}")
 
     def cmd_context(self, arg: str) -> None:
         if not arg:
             self.context = {}
-            self.write("context: cleared")
+            self.tell("context: cleared")
             return
         value = read_json(arg, ".context")
         build_context(value, self.clientid)  # raises for a bad key
         self.context = dict(value)
-        self.write(f"context: {dumps(self.context)}")
+        self.tell(f"context: {dumps(self.context)}")
 
     def cmd_clientid(self, arg: str) -> None:
         self.clientid = arg or None
-        self.write(f"clientid: {self.clientid or 'none'}")
+        self.tell(f"clientid: {self.clientid or 'none'}")
 
     def cmd_explain(self, arg: str) -> None:
         sql = arg.rstrip().rstrip(";").rstrip() or self.last_sql
@@ -298,24 +373,27 @@ class Session:
 
 
 def statement_complete(text: str) -> bool:
-    """Whether the input typed so far is a whole input: a dot-command (one line), a statement
-    ending with ';', or anything followed by an empty line."""
+    """Whether the input typed so far is a whole input: a command (one line; on a continuation
+    line it cancels the statement above it), a statement ending with ';', or anything followed
+    by an empty line."""
     stripped = text.strip()
-    if not stripped or stripped.startswith("."):
+    if not stripped or as_command(stripped) is not None:
         return True
     if stripped.endswith(";"):
         return True
     lines = text.split("\n")
-    return len(lines) > 1 and not lines[-1].strip()
+    return len(lines) > 1 and (not lines[-1].strip() or is_command_line(lines[-1]))
 
 
 def scripted_inputs(lines: Iterable[str]) -> Iterator[str]:
-    """The inputs of a script: dot-commands are one line; a statement runs to a line ending
-    with ';', an empty line, a dot-command or the end."""
+    """The inputs of a script: commands are one line; a statement runs to a line ending with
+    ';', an empty line, a command or the end. Unlike at the prompt, where an unfinished
+    statement is in plain sight, a command after statement lines runs the statement first:
+    scripts often leave out the ';'."""
     pending: list[str] = []
     for raw in lines:
         line = raw.rstrip("\r\n")
-        if line.lstrip().startswith("."):
+        if is_command_line(line) or (not pending and as_command(line) is not None):
             if pending:
                 yield "\n".join(pending)
                 pending = []
@@ -405,13 +483,15 @@ def _lines_of(fragments: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     return lines
 
 
-_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _SEGMENT = re.compile(r"([A-Za-z_]\w*)|\[(\d+)\]")
 
 
-def payload_completions(document: Any, prefix: str) -> list[tuple[str, Any]]:
+def payload_completions(
+    document: Any, prefix: str, *, identifiers: bool = True
+) -> list[tuple[str, Any]]:
     """The keys (and their values) of the object at path `prefix` (`state.reported`,
-    `items[0]`) in a decoded payload; the top level for an empty prefix."""
+    `items[0]`) in a decoded payload; the top level for an empty prefix. Only the keys that are
+    identifiers, or with `identifiers=False` only the others (`battery-level`, `1st`)."""
     current = document
     for match in _SEGMENT.finditer(prefix):
         key, index = match.groups()
@@ -423,7 +503,9 @@ def payload_completions(document: Any, prefix: str) -> list[tuple[str, Any]]:
             return []
     if not isinstance(current, dict):
         return []
-    return [(str(k), v) for k, v in current.items() if _IDENTIFIER.fullmatch(str(k))]
+    return [
+        (str(k), v) for k, v in current.items() if bool(IDENTIFIER.fullmatch(str(k))) == identifiers
+    ]
 
 
 def candidates(session: Session, text_before: str) -> Iterator[tuple[str, int, str, str]]:
@@ -445,15 +527,29 @@ def candidates(session: Session, text_before: str) -> Iterator[tuple[str, int, s
     word_match = re.search(r"[\w.\[\]]*$", text_before)
     word = word_match.group() if word_match else ""
     document = session.payload.document if session.payload.is_json else None
+    # A key that is not an identifier is typed as far as the user can (`battery-le`), and
+    # completes to the get() that reads it.
+    wide_match = re.search(r"[\w.\[\]-]*$", text_before)
+    wide = wide_match.group() if wide_match else ""
+    prefix, _, partial = wide.rpartition(".")
+    odd = [
+        (f"get({prefix or '*'}, {sql_string(key)})", key, value)
+        for key, value in payload_completions(document, prefix, identifiers=False)
+        if key.startswith(partial)
+    ]
     if "." in word:
         prefix, _, partial = word.rpartition(".")
         for key, value in payload_completions(document, prefix):
             if key.startswith(partial):
                 yield key, -len(partial), key, f"payload {type_name(value)}"
+        for text, key, value in odd:
+            yield text, -len(wide), key, f"payload {type_name(value)}"
         return
     for key, value in payload_completions(document, ""):
         if key.startswith(word):
             yield key, -len(word), key, f"payload {type_name(value)}"
+    for text, key, value in odd:
+        yield text, -len(wide), key, f"payload {type_name(value)}"
     lower = word.lower()
     for keyword in KEYWORDS:
         if keyword.lower().startswith(lower):
@@ -479,6 +575,7 @@ def interactive(session: Session) -> int:
     """The prompt_toolkit shell."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.completion import Completer, Completion
+    from prompt_toolkit.filters import is_searching
     from prompt_toolkit.history import FileHistory, History, InMemoryHistory
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
     from prompt_toolkit.lexers import Lexer
@@ -502,7 +599,10 @@ def interactive(session: Session) -> int:
 
     bindings = KeyBindings()
 
-    @bindings.add("enter")
+    # While Ctrl-R searches the history, Enter and Alt-Enter are prompt_toolkit's own: they
+    # end the search and leave the statement found in the prompt. Bound without the filter,
+    # they would act on the search field and leave the prompt stuck in the search.
+    @bindings.add("enter", filter=~is_searching)
     def _enter(event: KeyPressEvent) -> None:
         buffer = event.current_buffer
         if buffer.complete_state is not None:
@@ -513,7 +613,7 @@ def interactive(session: Session) -> int:
         else:
             buffer.insert_text("\n")
 
-    @bindings.add("escape", "enter")
+    @bindings.add("escape", "enter", filter=~is_searching)
     def _accept(event: KeyPressEvent) -> None:
         event.current_buffer.validate_and_handle()
 
@@ -527,7 +627,7 @@ def interactive(session: Session) -> int:
             history = FileHistory(str(path))
             session.history = str(path)
         except OSError as error:
-            session.write(f"note: no history file ({path}: {error.strerror or error})")
+            session.tell(f"note: no history file ({path}: {error.strerror or error})")
 
     def continuation(width: int, line_number: int, wrap_count: int) -> str:
         return "...> ".rjust(width)
@@ -544,7 +644,7 @@ def interactive(session: Session) -> int:
         style=Style.from_dict(STYLES),
         include_default_pygments_style=False,
     )
-    session.write("iotsql REPL: end a statement with ';' or an empty line; .help for commands")
+    session.tell("iotsql REPL: end a statement with ';' or an empty line; .help for commands")
     while not session.done:
         try:
             text = prompt.prompt()
@@ -565,7 +665,11 @@ def run(args: argparse.Namespace) -> int:
     if args.payload == "-" or args.context == "-":
         raise CliError("the REPL reads its input from stdin: give the payload as JSON or @file")
     payload = load_payload(args.payload)
-    session = Session(_print, payload)
+    # Piped, stdout holds only the outputs (compact, as `iotsql eval` prints them); the
+    # messages go to stderr.
+    screen = is_tty(sys.stdout)
+    pretty = args.pretty or (screen and not args.compact)
+    session = Session(_print, payload, tell=_print if screen else err, pretty=pretty)
     session.version = args.sql_version
     if args.topic:
         validate_topic(args.topic)
@@ -573,9 +677,9 @@ def run(args: argparse.Namespace) -> int:
     session.clientid = args.clientid
     context = read_json(args.context, "--context") if args.context else None
     session.context = dict(build_context(context, None, args.timestamp) or {})
-    if is_tty(sys.stdin) and is_tty(sys.stdout):
-        note = payload.note()
-        if note:
-            session.write(note)
+    note = payload.note()
+    if note:
+        session.tell(note)
+    if is_tty(sys.stdin) and screen:
         return interactive(session)
     return run_script(session, sys.stdin)

@@ -10,7 +10,9 @@ How the page is read:
   written before it.
 - For `$ iotsql repl`, lines starting with the prompts `iotsql> ` or `   ...> ` are the input
   (fed on stdin: the scripted mode), the rest is the output; the interactive banner line
-  (`iotsql REPL: ...`) is not compared, since the scripted mode prints none.
+  (`iotsql REPL: ...`) is not compared, since the scripted mode prints none. A session whose
+  output lines come between its inputs shows a terminal, so it runs with `--pretty` (indented
+  JSON, as a terminal shows it); one whose inputs all come first shows a script and runs as is.
 - Comparison ignores trailing spaces and trailing empty lines. Placeholder: `<...>` in an
   expected line matches any text (none is needed today; timestamps or UUIDs would use it).
 """
@@ -18,7 +20,6 @@ How the page is read:
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -26,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from doc_pages import fences, line_matches, normalise, title_of
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 PROMPTS = ("iotsql> ", "   ...> ")
 BANNER = "iotsql REPL:"
-PLACEHOLDER = "<...>"
 
 
 @dataclass
@@ -40,34 +41,16 @@ class Example:
     files: dict[str, str]
     stdin: list[str] = field(default_factory=list)
     line: int = 0
-
-
-def _fences(text: str) -> list[tuple[str, list[str], int]]:
-    """(info string, lines, line number) of each fenced block."""
-    blocks = []
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        match = re.match(r"^```(\S*.*)$", lines[index])
-        if match and match.group(1):
-            start = index
-            body = []
-            index += 1
-            while index < len(lines) and lines[index] != "```":
-                body.append(lines[index])
-                index += 1
-            blocks.append((match.group(1), body, start + 1))
-        index += 1
-    return blocks
+    interleaved: bool = False  # output between inputs: a terminal session
 
 
 def examples() -> list[Example]:
     files: dict[str, str] = {}
     found: list[Example] = []
-    for info, body, number in _fences(DOC.read_text(encoding="utf-8")):
-        title = re.search(r'title="([^"]+)"', info)
+    for info, body, number in fences(DOC.read_text(encoding="utf-8")):
+        title = title_of(info)
         if title:
-            files[title.group(1)] = "\n".join(body) + "\n"
+            files[title] = "\n".join(body) + "\n"
             continue
         if info.split()[0] != "console":
             continue
@@ -84,6 +67,7 @@ def examples() -> list[Example]:
                 raise AssertionError(f"docs/cli.md:{number}: output before any command")
             elif current.command.split()[:2] == ["iotsql", "repl"] and line.startswith(PROMPTS):
                 current.stdin.append(line[len(PROMPTS[0]) :])
+                current.interleaved = current.interleaved or bool(current.expected)
             elif current.command.split()[:2] == ["iotsql", "repl"] and line.startswith(BANNER):
                 continue
             else:
@@ -92,20 +76,6 @@ def examples() -> list[Example]:
 
 
 EXAMPLES = examples()
-
-
-def _normalise(lines: list[str]) -> list[str]:
-    lines = [line.rstrip() for line in lines]
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
-def _matches(expected: str, actual: str) -> bool:
-    if PLACEHOLDER not in expected:
-        return expected == actual
-    pattern = ".*".join(re.escape(part) for part in expected.split(PLACEHOLDER))
-    return re.fullmatch(pattern, actual) is not None
 
 
 def test_the_page_has_an_example_of_every_command() -> None:
@@ -123,6 +93,8 @@ def test_documented_output(example: Example, tmp_path: Path) -> None:
         path.write_text(content, encoding="utf-8")
     argv = shlex.split(example.command)
     assert argv[0] == "iotsql"
+    if argv[1] == "repl" and example.interleaved:
+        argv.append("--pretty")  # the page shows a session in a terminal
     env = {**os.environ, "HOME": str(tmp_path), "IOTSQL_HISTORY": str(tmp_path / "history"),
            "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1", "COLUMNS": "100"}  # fmt: skip
     result = subprocess.run(
@@ -135,9 +107,9 @@ def test_documented_output(example: Example, tmp_path: Path) -> None:
         env=env,
         timeout=60,
     )
-    actual = _normalise(result.stdout.splitlines())
-    expected = _normalise(example.expected)
+    actual = normalise(result.stdout.splitlines())
+    expected = normalise(example.expected)
     shown = "\n".join(actual)
     assert len(actual) == len(expected), f"docs/cli.md:{example.line}: the output is\n{shown}"
     for want, got in zip(expected, actual, strict=True):
-        assert _matches(want, got), f"docs/cli.md:{example.line}: the output is\n{shown}"
+        assert line_matches(want, got), f"docs/cli.md:{example.line}: the output is\n{shown}"

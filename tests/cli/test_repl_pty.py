@@ -125,8 +125,9 @@ def run_script(script: str, *args: str) -> Any:
 def test_scripted_mode_reads_statements_line_by_line() -> None:
     result = run_script('.payload {"a":1}\nSELECT a FROM "t"\n')
     assert result.returncode == 0
-    assert result.stdout == 'payload: JSON object, 7 bytes\n{\n  "a": 1\n}\n'
-    assert "\x1b" not in result.stdout and result.stderr == ""
+    assert result.stdout == '{"a":1}\n'  # the output, compact, as `iotsql eval` prints it
+    assert result.stderr == "payload: JSON object, 7 bytes\n"  # the messages
+    assert "\x1b" not in result.stdout + result.stderr
 
 
 def test_scripted_mode_statements_commands_and_errors() -> None:
@@ -143,17 +144,12 @@ def test_scripted_mode_statements_commands_and_errors() -> None:
     ])  # fmt: skip
     result = run_script(script, "--payload", '{"temperature": 31}')
     assert result.returncode == 1  # an invalid statement and an unknown command
-    assert result.stdout.splitlines()[:5] == [
-        "topic: sensors/d1",
-        "{",
-        '  "temperature": 31',
-        "}",
-        "version: 2015-10-08",
-    ]
-    assert "an array literal needs SQL version 2016-03-23" in result.stdout
-    assert "(iotsql: .version 2016-03-23)" in result.stdout
-    assert "unknown command .nope" in result.stdout
-    assert "not run" not in result.stdout
+    assert result.stdout == '{"temperature":31}\n'
+    assert result.stderr.splitlines()[:2] == ["topic: sensors/d1", "version: 2015-10-08"]
+    assert "an array literal needs SQL version 2016-03-23" in result.stderr
+    assert "(iotsql: .version 2016-03-23)" in result.stderr
+    assert "unknown command .nope" in result.stderr
+    assert "not run" not in result.stdout + result.stderr
 
 
 def test_scripted_binary_payload_and_show(tmp_path: Path) -> None:
@@ -162,10 +158,12 @@ def test_scripted_binary_payload_and_show(tmp_path: Path) -> None:
     result = run_script(script)
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("payload: binary, 8 bytes (not JSON: it is not UTF-8 text")
-    assert lines[1] == "binary output (8 bytes), base64: /wFiaW5hcnk="
-    assert "clientid: d1" in lines
-    assert "version:  2016-03-23" in lines
+    assert lines[0] == "/wFiaW5hcnk="  # as `iotsql eval` prints a binary output
+    assert "version:  2016-03-23" in lines  # .show
+    messages = result.stderr.splitlines()
+    assert messages[0].startswith("payload: binary, 8 bytes (not JSON: it is not UTF-8 text")
+    assert messages[1] == "note: the output is a binary body (8 bytes), shown as base64"
+    assert "clientid: d1" in messages
 
 
 # ---- the pieces -----------------------------------------------------------------------------
@@ -233,5 +231,6 @@ def test_edit_runs_the_editor_on_the_payload(tmp_path: Path) -> None:
         timeout=60,
         env={**os.environ, "VISUAL": f"{shlex.quote(sys.executable)} {shlex.quote(str(editor))}"},
     )
-    assert result.returncode == 0, result.stdout
-    assert result.stdout == ('payload: JSON object, 24 bytes\n{\n  "a": 1,\n  "edited": true\n}\n')
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "payload: JSON object, 24 bytes\n"
+    assert result.stdout == '{"a":1,"edited":true}\n'
