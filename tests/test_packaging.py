@@ -1,4 +1,5 @@
-"""The wheel ships the grammar, and an installed wheel (not the source tree) finds it."""
+"""The wheel ships the grammar and the license, and an installed wheel (not the source tree)
+finds the grammar."""
 
 from __future__ import annotations
 
@@ -48,3 +49,31 @@ def test_an_installed_wheel_compiles_rules(wheel: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "{'a': 1}"
+
+
+def test_the_license_is_apache_2_in_the_repository_and_the_wheel(wheel: Path) -> None:
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License\n                           Version 2.0, January 2004" in text
+    assert "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    with zipfile.ZipFile(wheel) as archive:
+        (info,) = {name.split("/")[0] for name in archive.namelist() if ".dist-info/" in name}
+        assert archive.read(f"{info}/licenses/LICENSE").decode("utf-8") == text
+        metadata = archive.read(f"{info}/METADATA").decode("utf-8").splitlines()
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "License-File: LICENSE" in metadata
+    assert "Requires-Python: >=3.10" in metadata
+
+
+def test_the_readme_says_how_to_set_up() -> None:
+    """The README names the Python version pyproject.toml requires, creates a virtual
+    environment, and its two set-up commands are the ones CI runs on a fresh checkout."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'requires-python = ">=3.10"' in pyproject
+    assert "iotsql needs Python 3.10 or later" in readme
+    assert "    python3 -m venv .venv\n    source .venv/bin/activate" in readme
+    setup = "    python -m pip install -e '.[dev]'\n    python -m pytest\n"
+    assert setup in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert ci.index("python -m pip install -e '.[dev]'") + 1 == ci.index("python -m pytest")
