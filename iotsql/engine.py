@@ -525,7 +525,7 @@ class RulesEngine:
             body = output.to_bytes()
             if not kind.supports_binary and not output.is_json:
                 raise ValueError(f"{kind.shape} does not support binary payloads")
-            delivered, downstream = kind.render(
+            delivered, downstream = action.render(
                 params, body, None if is_error_action else output, message
             )
         except Exception as err:  # a rendering failure is this action's failure, not the rule's

@@ -506,7 +506,9 @@ class BoundAction:
     """One action of a topic rule, with the substitution templates of its parameters compiled
     once against the rule (they may read its SET variables)."""
 
-    __slots__ = ("_rendered", "action_type", "external_calls", "key", "params", "path")
+    __slots__ = (
+        "_rendered", "action_type", "external_calls", "key", "params", "path", "render",
+    )  # fmt: skip
 
     def __init__(self, key: str, params: Mapping[str, Any], rule: CompiledRule, path: str) -> None:
         from iotsql.actions.types import ACTION_TYPES
@@ -518,24 +520,34 @@ class BoundAction:
         #: External functions the action's templates call (name -> call sites).
         self.external_calls: dict[str, int] = {}
         self._rendered = self._compile(params, rule, path, "")
+        kind = self.action_type
+        #: `render(params, payload, output, message)` of this action (ActionType.render, or
+        #: the one ActionType.bind made for how this action's fields are written).
+        self.render = kind.render if kind.bind is None else kind.bind(params, self._rendered)
 
     def _compile(self, value: Any, rule: CompiledRule, path: str, field_path: str) -> Any:
         if isinstance(value, Mapping):
+            keyed = field_path in self.action_type.templated_keys
             return {
-                k: self._compile(v, rule, f"{path}.{k}", f"{field_path}.{k}" if field_path else k)
+                (self._template(k, rule, f"{path}.{k}") if keyed else k):
+                self._compile(v, rule, f"{path}.{k}", f"{field_path}.{k}" if field_path else k)
                 for k, v in value.items()
-            }
+            }  # fmt: skip
         if isinstance(value, list):
             return [self._compile(v, rule, f"{path}[{i}]", field_path) for i, v in enumerate(value)]
         if isinstance(value, str) and _templated(field_path, self.action_type.templated):
-            try:
-                template = rule.compile_template(value)
-            except SqlParseError as err:
-                raise RuleValidationError(f"invalid substitution template: {err}", path) from None
-            for function, count in template.external_calls.items():
-                self.external_calls[function] = self.external_calls.get(function, 0) + count
-            return value if template.is_constant and "$" not in value else template
+            return self._template(value, rule, path)
         return value
+
+    def _template(self, value: str, rule: CompiledRule, path: str) -> Any:
+        """`value` compiled as a substitution template (itself when it has none)."""
+        try:
+            template = rule.compile_template(value)
+        except SqlParseError as err:
+            raise RuleValidationError(f"invalid substitution template: {err}", path) from None
+        for function, count in template.external_calls.items():
+            self.external_calls[function] = self.external_calls.get(function, 0) + count
+        return value if template.is_constant and "$" not in value else template
 
     def render_params(
         self, message: Message, topic: str | None, variables: list[Any], provider: Any, version: str
@@ -554,8 +566,10 @@ def _render(
         return value.render(message, topic, variables, provider, version)
     if isinstance(value, dict):
         return {
-            k: _render(v, message, topic, variables, provider, version) for k, v in value.items()
-        }
+            (k if isinstance(k, str) else _render(k, message, topic, variables, provider, version)):
+            _render(v, message, topic, variables, provider, version)
+            for k, v in value.items()
+        }  # fmt: skip
     if isinstance(value, list):
         return [_render(v, message, topic, variables, provider, version) for v in value]
     return value
@@ -687,6 +701,9 @@ class TopicRule:
                 path,
             )
         key = keys[0]
+        from iotsql.actions.influxdb import check_element_templates
+
+        check_element_templates(key, action[key], f"{path}.{key}", path.endswith("errorAction"))
         return BoundAction(key, action[key], self.compiled, f"{path}.{key}")
 
     @property

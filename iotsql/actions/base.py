@@ -107,3 +107,18 @@ class ActionType:
     resource: Callable[[Mapping[str, Any]], str]
     supports_binary: bool = True
     summary: str = ""
+    #: Parameters whose keys take templates too (InfluxDB's tag names).
+    templated_keys: frozenset[str] = frozenset()
+    #: For an action whose rendering depends on how its fields are written (InfluxDB leaves the
+    #: attributes its templates name out of the fields): `bind(params, compiled)` returns the
+    #: `render` of one action of one rule; `compiled` has the `${...}` templates compiled.
+    bind: (
+        Callable[
+            [Mapping[str, Any], Mapping[str, Any]],
+            Callable[
+                [Mapping[str, Any], bytes, Output | None, Message],
+                tuple[bytes, Mapping[str, Any]],
+            ],
+        ]
+        | None
+    ) = None

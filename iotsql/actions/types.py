@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from iotsql.actions import influxdb
 from iotsql.actions.base import ActionType
 from iotsql.errors import IotSqlError
 from iotsql.message import DEFAULT_ACCOUNT_ID, Context
@@ -678,8 +679,11 @@ def _type(
     summary: str,
     *,
     binary: bool = True,
+    templated_keys: str = "",
+    bind: Any = None,
 ) -> ActionType:
-    return ActionType(name, shape, frozenset(templated.split()), render, resource, binary, summary)
+    return ActionType(name, shape, frozenset(templated.split()), render, resource, binary, summary,
+                      frozenset(templated_keys.split()), bind)  # fmt: skip
 
 
 _KAFKA_TEMPLATED = (
@@ -714,6 +718,9 @@ _CATALOGUE = (
           "Sends the message to an IoT Analytics channel"),
     _type("iotEvents", "IotEventsAction", "inputName messageId", _iot_events,
           _param("inputName"), "Sends the message to an IoT Events input"),
+    _type("influxDB", "InfluxDBAction", "tableName tags.*", influxdb.render,
+          _param("tableName"), "Writes the output to InfluxDB as line protocol, one point per "
+          "element", binary=False, templated_keys="tags", bind=influxdb.bind_render),
     _type("iotSiteWise", "IotSiteWiseAction", "putAssetPropertyValueEntries.*", _iot_sitewise,
           _sitewise_resource, "Puts asset property values in IoT SiteWise"),
     _type("kafka", "KafkaAction", _KAFKA_TEMPLATED, _kafka, _param("topic"),

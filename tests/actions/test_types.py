@@ -103,8 +103,8 @@ def test_templated_field_choices() -> None:
 def test_binary_support() -> None:
     no_binary = {name for name, t in ACTION_TYPES.items() if not t.supports_binary}
     assert no_binary == {
-        "dynamoDBv2", "elasticsearch", "lambda", "openSearch", "salesforce", "stepFunctions",
-        "timestream",
+        "dynamoDBv2", "elasticsearch", "influxDB", "lambda", "openSearch", "salesforce",
+        "stepFunctions", "timestream",
     }  # fmt: skip
 
 
@@ -1106,5 +1106,6 @@ def test_aws_requests_are_valid_botocore_input(name: str, params: Any, output: A
 
 def test_every_aws_action_is_covered_by_the_botocore_check() -> None:
     covered = {name for name, _, _ in AWS_RENDERS}
+    # Not AWS service calls: HTTP endpoints, Kafka, OpenSearch, InfluxDB's write API.
     assert covered == set(ACTION_TYPES) - {"http", "salesforce", "kafka", "elasticsearch",
-                                           "openSearch"}  # fmt: skip
+                                           "openSearch", "influxDB"}  # fmt: skip

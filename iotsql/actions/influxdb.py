@@ -1,0 +1,432 @@
+"""The InfluxDB rule action (influxdb-rule-action.md): the rule's output as InfluxDB line
+protocol, `@{field}` per-element templates, and `InfluxDBSink`, which writes the lines to an
+InfluxDB 2 or 3 endpoint.
+
+- **Points**: an output object is one point, an array one point per element (client-side
+  batching; every element must be an object). The measurement is `tableName`, the tags are
+  `tags` (sorted by key, empty values left out), the fields every other attribute of the
+  element, and the timestamp the element's integer `timestamp` in `timestampUnit` (default
+  `ms`). Attributes named by `tableName` or a tag value (`${room}`, `@{room}`) and `timestamp`
+  are not fields. The error action writes the error document as one point, timestamped with
+  the time the message was received when it has no `timestamp`.
+- **Values** (the page's conversion table): an integer is `42i` (`u` from 2^63 to 2^64-1,
+  refused beyond), a float as is, booleans `t`/`f`, strings quoted, null left out, objects and
+  arrays as compact JSON strings. Commas, equals signs and spaces are escaped in keys and tag
+  values, commas and spaces in the measurement.
+- **Per-element templates** `@{field}` (iot-substitution-templates.md#iot-array-payload-shorthand)
+  name one attribute of the element (`@{room}`, `@{meta.sensor_id}`); they are accepted only in
+  the InfluxDB action's `tableName` and tag values, at most one per value and never with `${...}`
+  in the same value; anywhere else (SQL, other actions, tag names, the error action)
+  CreateTopicRule refuses them (`check_element_templates`). A missing attribute resolves to the
+  empty string.
+
+The request is `{"service": "influxdb", "destinationArn", "databaseName", "organization",
+"precision", "lines": [...], "body": bytes, "batchConfig"}`; the delivered payload is the body.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from iotsql import ast
+from iotsql.actions.base import ActionRequest
+from iotsql.errors import ActionError, RuleValidationError, SqlParseError
+from iotsql.parser import parse_expression
+
+if TYPE_CHECKING:
+    from iotsql.message import Message
+    from iotsql.rule import Output
+
+__all__ = ["InfluxDBActionError", "InfluxDBDestination", "InfluxDBSink"]
+
+#: The most tag and field columns one point may have (the page's failure table).
+MAX_COLUMNS = 250
+_UNIT_MS = {"s": 1 / 1000, "ms": 1, "us": 1000, "ns": 1_000_000}
+_ELEMENT = re.compile(r"@\{([^{}]*)\}")
+_FAILED = "Failed to write to InfluxDB"
+_INT64 = (-(2**63), 2**63 - 1)
+_UINT64_MAX = 2**64 - 1
+
+
+# ---- per-element templates -----------------------------------------------------------------------
+
+
+def _element_path(text: str, field: str) -> tuple[str, ...]:
+    """The attribute path of the inside of `@{...}`: one field reference, nothing else."""
+    try:
+        expression = parse_expression(text)
+    except SqlParseError:
+        expression = None
+    path = _path_of(expression) if expression is not None else None
+    if path is None:
+        raise RuleValidationError(
+            f"@{{{text}}}: a per-element template names one field of the element (@{{room}}, "
+            "@{meta.sensor_id}); functions, operators and literals are not accepted",
+            field,
+        )
+    return path
+
+
+def _path_of(expr: Any) -> tuple[str, ...] | None:
+    if isinstance(expr, ast.Name):
+        return (expr.name,)
+    if isinstance(expr, ast.Member):
+        base = _path_of(expr.base)
+        return None if base is None else (*base, expr.name)
+    return None
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str, bool]]:
+    """(path, text, is_key) of every string in an action's parameters, keys included."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield f"{path}.{key}", str(key), True
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+    elif isinstance(value, str):
+        yield path, value, False
+
+
+def check_element_templates(key: str, params: Any, path: str, is_error_action: bool) -> None:
+    """Refuse `@{...}` where AWS refuses it at CreateTopicRule: anywhere but the InfluxDB
+    action's `tableName` and tag values, more than one in a value, or with `${...}`."""
+    allowed_prefix = f"{path}.tags."
+    for field, text, is_key in _strings(params, path):
+        markers = _ELEMENT.findall(text)
+        if not markers and "@{" not in text:
+            continue
+        where_ok = (
+            key == "influxDB"
+            and not is_error_action
+            and not is_key
+            and (field == f"{path}.tableName" or
+                 (field.startswith(allowed_prefix) and "." not in field[len(allowed_prefix) :]))
+        )  # fmt: skip
+        if not where_ok:
+            place = "the error action" if is_error_action else "this field"
+            raise RuleValidationError(
+                f"per-element templates @{{...}} are accepted only in the InfluxDB action's "
+                f"tableName and tag values, not in {place}",
+                field,
+            )
+        if len(markers) != 1 or text.count("@{") != 1:
+            raise RuleValidationError("a value holds at most one @{...} template", field)
+        if "${" in text.replace("$$", ""):
+            raise RuleValidationError("a value cannot mix @{...} and ${...} templates", field)
+        _element_path(markers[0].strip(), field)
+
+
+@functools.lru_cache(maxsize=256)
+def _split_element_template(text: str) -> tuple[str, tuple[str, ...], str] | None:
+    """(before, attribute path, after) of a value holding one `@{...}`, else None."""
+    found = _ELEMENT.search(text)
+    if found is None:
+        return None
+    try:
+        path = _element_path(found.group(1).strip(), "")
+    except RuleValidationError:
+        return None
+    return text[: found.start()], path, text[found.end() :]
+
+
+# ---- what the templates reference ---------------------------------------------------------------
+
+
+def _references(expr: Any) -> Iterator[tuple[str, ...]]:
+    """The payload attribute paths an expression reads (`room`, `meta.id`), outside nested
+    queries (whose names are attributes of their elements)."""
+    path = _path_of(expr)
+    if path is not None:
+        yield path
+        return
+    if isinstance(expr, ast.Subquery):
+        yield from _references(expr.source)
+        return
+    for item in getattr(expr, "__dataclass_fields__", {}):
+        child = getattr(expr, item)
+        children = child if isinstance(child, tuple) else (child,)
+        for node in children:
+            if isinstance(node, tuple):
+                for part in node:
+                    if isinstance(part, ast.Expr):
+                        yield from _references(part)
+            elif isinstance(node, ast.Expr):
+                yield from _references(node)
+
+
+def referenced_attributes(
+    params: Mapping[str, Any], expressions: Any
+) -> frozenset[tuple[str, ...]]:
+    """The attributes that `tableName` and the tag values name (with `@{...}`, and with the
+    `${...}` expressions given, compiled from the same fields): AWS removes them from the field
+    set."""
+    found: set[tuple[str, ...]] = set()
+    values = [params.get("tableName"), *dict(params.get("tags") or {}).values()]
+    for value in values:
+        if isinstance(value, str):
+            split = _split_element_template(value)
+            if split is not None:
+                found.add(split[1])
+    for expression in expressions:
+        found.update(_references(expression))
+    return frozenset(found)
+
+
+def bind_render(
+    params: Mapping[str, Any], compiled: Mapping[str, Any]
+) -> Callable[[Mapping[str, Any], bytes, Output | None, Message], tuple[bytes, Mapping[str, Any]]]:
+    """The renderer of one InfluxDB action, knowing which attributes its templates name;
+    `compiled` holds the action's parameters with their `${...}` templates compiled."""
+    values = [compiled.get("tableName"), *dict(compiled.get("tags") or {}).values()]
+    expressions = [e for v in values for e in getattr(v, "expressions", ())]
+    excluded = referenced_attributes(params, expressions)
+    return functools.partial(render, excluded=excluded)
+
+
+# ---- line protocol ------------------------------------------------------------------------------
+
+
+def _escape(text: str, what: str, equals: bool = True) -> str:
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"{_FAILED}: {what} {text!r} contains a line break")
+    text = text.replace(",", "\\,").replace(" ", "\\ ")
+    return text.replace("=", "\\=") if equals else text
+
+
+def _text(value: Any) -> str:
+    """An attribute as the text of a measurement or tag value (a missing one is empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, Decimal)):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _lookup(element: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = element
+    for name in path:
+        if not isinstance(value, Mapping) or name not in value:
+            return None
+        value = value[name]
+    return value
+
+
+def _resolve(text: str, element: Mapping[str, Any]) -> str:
+    split = _split_element_template(text)
+    if split is None:
+        return text
+    before, path, after = split
+    return before + _text(_lookup(element, path)) + after
+
+
+def _without(element: Mapping[str, Any], paths: frozenset[tuple[str, ...]]) -> dict[str, Any]:
+    """The element without the attributes at `paths` (an object emptied by it is dropped)."""
+    out = dict(element)
+    for path in paths:
+        _remove(out, path)
+    return out
+
+
+def _remove(target: dict[str, Any], path: tuple[str, ...]) -> None:
+    head, rest = path[0], path[1:]
+    if head not in target:
+        return
+    if not rest:
+        del target[head]
+        return
+    child = target[head]
+    if isinstance(child, Mapping):
+        copy = dict(child)
+        _remove(copy, rest)
+        if copy:
+            target[head] = copy
+        else:
+            del target[head]
+
+
+def _field_value(value: Any, key: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        if _INT64[0] <= value <= _INT64[1]:
+            return f"{value}i"
+        if _INT64[1] < value <= _UINT64_MAX:
+            return f"{value}u"
+        raise ValueError(f"{_FAILED}: field {key!r}: the integer {value} is out of range")
+    if isinstance(value, (float, Decimal)):
+        number = float(value)
+        if math.isnan(number) or math.isinf(number):
+            raise ValueError(f"{_FAILED}: field {key!r}: {value} is not a finite number")
+        return repr(number)
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"),
+                                                            ensure_ascii=False)  # fmt: skip
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _timestamp(element: Mapping[str, Any], unit: str, message: Message, error: bool) -> int:
+    stamp = element.get("timestamp")
+    if stamp is None and error:
+        return int(message.received_at * _UNIT_MS[unit])
+    if stamp is None:
+        raise ValueError(f"{_FAILED}: the payload has no timestamp key")
+    if isinstance(stamp, bool) or not isinstance(stamp, int):
+        raise ValueError(f"{_FAILED}: the timestamp {stamp!r} is not an integer Unix epoch value")
+    return stamp
+
+
+def _point(
+    params: Mapping[str, Any], element: Mapping[str, Any], excluded: frozenset[tuple[str, ...]],
+    unit: str, message: Message, error: bool,
+) -> str:  # fmt: skip
+    measurement = _resolve(str(params.get("tableName") or ""), element)
+    if not measurement:
+        raise ValueError(f"{_FAILED}: the table name is empty for this point")
+    tags = []
+    for name, value in dict(params.get("tags") or {}).items():
+        text = _resolve(str(value), element)
+        if text == "":
+            continue  # empty tag values are omitted
+        if not name or str(name).startswith("_"):
+            raise ValueError(f"{_FAILED}: tag key {name!r} is empty or starts with '_'")
+        tags.append((str(name), text))
+    tags.sort()
+    fields = []
+    for key, value in _without(element, excluded | {("timestamp",)}).items():
+        written = _field_value(value, key)
+        if written is None:
+            continue
+        if not key or key.startswith("_"):
+            raise ValueError(f"{_FAILED}: field key {key!r} is empty or starts with '_'")
+        fields.append(f"{_escape(key, 'field key')}={written}")
+    if not fields:
+        raise ValueError(f"{_FAILED}: the payload has no valid fields for line protocol")
+    if len(tags) + len(fields) > MAX_COLUMNS:
+        raise ValueError(
+            f"{_FAILED}: {len(tags) + len(fields)} tag and field columns, more than {MAX_COLUMNS}"
+        )
+    head = _escape(measurement, "table name", equals=False) + "".join(
+        f",{_escape(k, 'tag key')}={_escape(v, 'tag value')}" for k, v in tags
+    )
+    return f"{head} {','.join(fields)} {_timestamp(element, unit, message, error)}"
+
+
+def render(
+    params: Mapping[str, Any],
+    payload: bytes,
+    output: Output | None,
+    message: Message,
+    *,
+    excluded: frozenset[tuple[str, ...]] | None = None,
+) -> tuple[bytes, Mapping[str, Any]]:
+    """The InfluxDB write request for one message: one line per point."""
+    from iotsql.actions.types import _document
+
+    if excluded is None:
+        excluded = referenced_attributes(params, ())
+    value = _document(payload, output)
+    if isinstance(value, bytes):
+        raise ValueError(f"{_FAILED}: the InfluxDB action processes JSON payloads only")
+    elements = value if isinstance(value, list) else [value]
+    if not elements:
+        raise ValueError(f"{_FAILED}: the output is an empty array: no point to write")
+    unit = str(params.get("timestampUnit") or "ms")
+    lines = []
+    for index, element in enumerate(elements):
+        if not isinstance(element, Mapping):
+            raise ValueError(
+                f"{_FAILED}: client batch contains an invalid point: element {index} is not a "
+                "JSON object"
+            )
+        lines.append(_point(params, element, excluded, unit, message, output is None))
+    body = "\n".join(lines).encode("utf-8")
+    request: dict[str, Any] = {
+        "service": "influxdb", "destinationArn": params["destinationArn"],
+        "databaseName": params["databaseName"], "organization": params.get("organization"),
+        "precision": unit, "lines": lines, "body": body,
+    }  # fmt: skip
+    if params.get("batchConfig"):
+        request["batchConfig"] = dict(params["batchConfig"])
+    return body, request
+
+
+# ---- the sink -----------------------------------------------------------------------------------
+
+
+class InfluxDBActionError(ActionError):
+    """A write to InfluxDB failed; `status` is the HTTP status when there was a response."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class InfluxDBDestination:
+    """What an InfluxDB topic rule destination holds: the endpoint, the InfluxDB version (`V2`
+    or `V3`) and the API token (what AWS reads from Secrets Manager)."""
+
+    endpoint: str
+    token: str
+    version: str = "V2"
+
+
+class InfluxDBSink:
+    """Writes the InfluxDB action's lines to real InfluxDB endpoints through the v2 write API
+    (`POST /api/v2/write?bucket=&org=&precision=`, which InfluxDB 3 serves too), with the
+    token as `Authorization: Token ...` and the HTTP action's time-out and retries (a 429 or
+    5xx is retried). `destinations` maps destination ARNs to `InfluxDBDestination`s; one
+    destination serves every ARN."""
+
+    def __init__(
+        self,
+        destinations: Mapping[str, InfluxDBDestination] | InfluxDBDestination,
+        *,
+        timeout: float = 3.0,
+        retries: int = 2,
+    ) -> None:
+        from iotsql.actions.http import HttpSink
+
+        self.destinations = destinations
+        self.http = HttpSink(timeout=timeout, retries=retries)
+
+    def destination(self, arn: str) -> InfluxDBDestination:
+        if isinstance(self.destinations, InfluxDBDestination):
+            return self.destinations
+        found = self.destinations.get(arn)
+        if found is None:
+            raise InfluxDBActionError(f"{_FAILED}: the destination {arn} does not exist")
+        return found
+
+    def __call__(self, request: ActionRequest) -> dict[str, Any]:
+        from iotsql.actions.http import HttpActionError
+
+        call = request.request
+        target = self.destination(str(call.get("destinationArn")))
+        query = {"bucket": call.get("databaseName"), "precision": call.get("precision") or "ms"}
+        if target.version == "V2" and call.get("organization"):
+            query["org"] = call["organization"]
+        url = f"{target.endpoint.rstrip('/')}/api/v2/write?{urlencode(query)}"
+        headers = [("Authorization", f"Token {target.token}"),
+                   ("Content-Type", "text/plain; charset=utf-8")]  # fmt: skip
+        try:
+            return self.http.send(url, headers=headers, body=call.get("body", request.payload))
+        except HttpActionError as err:
+            detail = err.body.decode("utf-8", "replace").strip()
+            reason = f"StatusCode: {err.status}. {detail}" if err.status else str(err)
+            raise InfluxDBActionError(f"{_FAILED}. {reason}", err.status) from err
