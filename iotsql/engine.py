@@ -337,11 +337,15 @@ class RulesEngine:
         topic: str,
         payload: Any,
         context: Context | Mapping[str, Any] | None = None,
+        *,
+        depth: int = 0,
     ) -> PublishReport:
         """Route one message through every matching enabled rule and dispatch their actions.
         Messages that republish actions feed back are processed before this returns, as
-        `report.republished`."""
-        report = self._publish_one(topic, payload, context, 0)
+        `report.republished`. `depth`: how many republish actions produced this message, for
+        a host whose republished messages come back through a broker (the loop guard,
+        `Limits.max_republish_depth`, counts from it)."""
+        report = self._publish_one(topic, payload, context, depth)
         if not self._feeds_back():
             return report
         pending = deque([report])

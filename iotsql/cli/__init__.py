@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from iotsql.cli.common import Subparsers
 
 #: The subcommands, in the order `iotsql --help` lists them.
-COMMANDS = ("eval", "check", "test", "replay", "repl", "bench", "ministack")
+COMMANDS = ("eval", "check", "test", "replay", "repl", "bench", "bridge", "ministack")
 
 DESCRIPTION = """\
 The AWS IoT Core rules engine on your machine: evaluate a rule's SQL on a message, lint it,
@@ -44,6 +44,7 @@ examples:
   iotsql test conformance/
   iotsql replay rules.json messages.jsonl
   iotsql repl
+  iotsql bridge rules.json --broker mqtt://localhost:1883
 
 `iotsql COMMAND --help` describes each command, with examples.
 """
