@@ -1,5 +1,5 @@
 """The pytest plugin (registered as `iotsql` through the `pytest11` entry point; it adds an ini
-option, a marker and two fixtures, and does nothing else unless a test uses them).
+option, a marker and four fixtures, and does nothing else unless a test uses them).
 
 Configuration (pyproject.toml `[tool.pytest.ini_options]`, pytest.ini...):
 
@@ -15,7 +15,11 @@ A test, class or module can name other files, and other parameters:
 - `iot_rules`: a fresh `RulesEngine` per test with those rules created;
 - `iot`: a `RuleTester` over that engine: `iot.publish(topic, payload, clientid=...)`,
   `iot.assert_fired("HighTemp", body=...)`, `iot.assert_not_fired(...)`,
-  `iot.assert_no_rule_fired()`, `iot.received("HighTemp", "sqs")`, `iot.query(jmespath)`.
+  `iot.assert_no_rule_fired()`, `iot.received("HighTemp", "sqs")`, `iot.query(jmespath)`;
+- `mqtt_broker` (session): a real MQTT broker on a free 127.0.0.1 port, `MqttBroker`
+  (iotsql/testing/broker.py): Mosquitto when installed, else amqtt (MQTT 3.1.1);
+  `.url`, `.publish(topic, payload, user_properties=...)`, `.collect(filter).wait(n)`;
+- `iot_bridge`: an `iotsql.bridge.Bridge` running the `iot_rules` engine on `mqtt_broker`.
 
 Files are read once per session (per set of paths and parameters).
 """
@@ -31,9 +35,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from iotsql.bridge import Bridge
     from iotsql.engine import RulesEngine
     from iotsql.loaders import LoadedRule
     from iotsql.testing.assertions import RuleTester
+    from iotsql.testing.broker import MqttBroker
 
 #: The name of the pytest11 entry point that registers this module.
 ENTRY_POINT = "iotsql"
@@ -110,6 +118,42 @@ def iot(iot_rules: RulesEngine) -> RuleTester:
     from iotsql.testing.assertions import RuleTester
 
     return RuleTester(iot_rules, sources=_SOURCES.get(iot_rules))
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker() -> Iterator[MqttBroker]:
+    """A broker process for the whole session: Mosquitto when installed (MQTT 5, shared
+    subscriptions, a websocket listener), else amqtt (MQTT 3.1.1); stopped by pid at the end."""
+    import os
+
+    from iotsql.testing.broker import MOSQUITTO_INSTALL, BrokerError, MqttBroker
+
+    try:
+        broker = MqttBroker().start()
+    except BrokerError as err:
+        message = f"iotsql: no MQTT broker: {err} ({MOSQUITTO_INSTALL}, or pip install amqtt)"
+        if os.environ.get("IOTSQL_CI") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def iot_bridge(iot_rules: RulesEngine, mqtt_broker: MqttBroker) -> Iterator[Bridge]:
+    """A Bridge running the `iot_rules` engine on `mqtt_broker` (MQTT 5, or 3.1.1 on amqtt):
+    publish with `mqtt_broker.publish(...)`, then `iot_bridge.wait_idle()` and assert on
+    `iot_rules.recorder` or on what `mqtt_broker.collect(...)` received."""
+    from iotsql.bridge import Bridge
+
+    bridge = Bridge(iot_rules, mqtt_broker.url, mqtt_version="5" if mqtt_broker.mqtt5 else "3.1.1")
+    bridge.start()
+    try:
+        yield bridge
+    finally:
+        bridge.stop()
 
 
 def _rules(request: pytest.FixtureRequest) -> list[LoadedRule]:
