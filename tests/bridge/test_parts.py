@@ -239,5 +239,5 @@ def test_paho_versions() -> None:
     check_version("2.1.0")
     check_version("2.2.0rc1")
     for version in ("1.6.1", "3.0.0", "nonsense"):
-        with pytest.raises(PahoVersionError, match="paho-mqtt >=2.1,<3"):
+        with pytest.raises(PahoVersionError, match=r"paho-mqtt >=2\.1,<3"):
             check_version(version)
