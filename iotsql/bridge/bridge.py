@@ -72,6 +72,19 @@ class _Inbound:
         self.received_at = int(time.time() * 1000)
 
 
+def _no_delay(sock: Any) -> None:
+    """Send small packets at once (TCP_NODELAY): a PUBACK or a republished message held back by
+    Nagle's algorithm waits for the peer's delayed ACK, tens of milliseconds per message."""
+    for candidate in (sock, getattr(sock, "_socket", None)):
+        setsockopt = getattr(candidate, "setsockopt", None)
+        if setsockopt is not None:
+            try:
+                setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return
+            except OSError:
+                continue
+
+
 def _mqtt_version(value: str | int) -> int:
     text = str(value).strip().lower().removeprefix("v")
     if text in ("5", "5.0", "mqttv5"):
@@ -395,6 +408,7 @@ class Bridge:
             else:
                 self._log(f"iotsql bridge: {self._last_problem}; retrying")
             return
+        _no_delay(client.socket())
         dropped = self._acks.reset()
         self._session_present = bool(getattr(flags, "session_present", False))
         again = self._ever_connected
