@@ -56,11 +56,9 @@ def find_mosquitto() -> str | None:
 
 
 def has_amqtt() -> bool:
-    try:
-        import amqtt  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("amqtt") is not None
 
 
 class BrokerError(RuntimeError):
@@ -250,10 +248,11 @@ class MqttBroker:
         """A paho client connected to the broker, its network loop running (MQTT 5 when the
         broker speaks it); disconnected when the broker stops."""
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
         use5 = self.mqtt5 if mqtt5 is None else mqtt5
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=client_id or f"iotsql-test-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5 if use5 else mqtt.MQTTv311,
         )
