@@ -1,0 +1,25 @@
+"""The pytest plugin's `mqtt_broker` and `iot_bridge` fixtures, as a project's tests use them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from iotsql.bridge import Bridge
+from iotsql.engine import RulesEngine
+
+
+@pytest.mark.iot_rules("data/rules.json")
+def test_iot_bridge_runs_the_marked_rules_on_the_broker(
+    mqtt_broker: Any, iot_rules: RulesEngine, iot_bridge: Bridge
+) -> None:
+    alerts = mqtt_broker.collect("fixture/alerts/#")
+    mqtt_broker.publish("fixture/sensors/a", json.dumps({"device": "d1", "temp": 35}))
+    mqtt_broker.publish("fixture/sensors/a", json.dumps({"device": "d2", "temp": 5}))
+    (message,) = alerts.wait(1)
+    assert message.topic == "fixture/alerts/d1"
+    assert iot_bridge.wait_idle()
+    assert iot_rules.recorder["sqs"].bodies == [{"device": "d1", "temp": 35}]
+    assert mqtt_broker.url.startswith("mqtt://127.0.0.1:") and iot_bridge.connected
