@@ -347,6 +347,8 @@ class Bridge:
             # A clean session ends with the connection: unsubscribe first so that the broker
             # gives the rest of the group's traffic to other members, not to a leaving one.
             client.unsubscribe(list(self.subscriptions))
+        if self.failed.is_set():
+            timeout = 0.0  # what failed stays unacknowledged; the broker sends it again
         deadline = time.monotonic() + timeout
         with self._inflight_cond:
             self._inflight_cond.wait_for(
@@ -360,7 +362,10 @@ class Bridge:
         self._stopped = True
         for writer in (self._out, self._dead):
             if writer is not None:
-                writer.close()
+                try:
+                    writer.close()
+                except OSError as err:  # already reported when a write failed
+                    self._fail(f"cannot finish writing: {err}")
         return self.stats
 
     def _shutdown_threads(self) -> None:

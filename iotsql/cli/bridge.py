@@ -211,6 +211,10 @@ def run(args: argparse.Namespace) -> int:
         err(f"iotsql bridge: connected to {bridge.url} as {bridge.client_id} ({version}, "
             f"{session})")  # fmt: skip
         err(f"iotsql bridge: subscribed to {', '.join(bridge.subscriptions)}")
+        if args.share and any(t.startswith(f"$share/{args.share}/$") for t in bridge.subscriptions):
+            err("iotsql bridge: note: Mosquitto 2.0 delivers no $-topic to a shared subscription: "
+                "with it, Basic Ingest ($aws/rules/...) and rules on $-topics need a bridge "
+                "without --share")  # fmt: skip
         _serve(bridge, signals, args, watched, loaded, engine, read_rules, sync_rules)
     finally:
         signals.restore()
@@ -237,7 +241,7 @@ def _serve(
     next_stats = time.monotonic() + interval if interval else None
     while not signals.stop.is_set() and not bridge.failed.is_set():
         now = time.monotonic()
-        waits = [1.0 if watched is not None else 3600.0]
+        waits = [0.5]  # a failure of the bridge (bridge.failed) is noticed within this
         if next_stats is not None:
             waits.append(max(0.0, next_stats - now))
         signals.stop.wait(min(waits))

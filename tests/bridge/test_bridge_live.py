@@ -250,6 +250,29 @@ def test_the_broker_cannot_be_reached(engine: iotsql.RulesEngine) -> None:
         bridge.start()
 
 
+def test_a_broker_saying_the_session_was_taken_over_stops_the_bridge(
+    mosquitto: MqttBroker, engine: iotsql.RulesEngine
+) -> None:
+    # Mosquitto 2.0 closes the connection without a reason; brokers that send DISCONNECT with
+    # reason 0x8E (session taken over) are recognised: the bridge stops instead of fighting.
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    class Client:
+        disconnected = False
+
+        def disconnect(self) -> None:
+            self.disconnected = True
+
+    bridge = Bridge(engine, mosquitto.url, client_id="taken", log=lambda text: None)
+    client = Client()
+    bridge._on_disconnect(
+        client, None, None, ReasonCode(PacketTypes.DISCONNECT, identifier=142), None
+    )
+    assert bridge.failed.is_set() and client.disconnected
+    assert bridge.error is not None and "its own --client-id" in bridge.error
+
+
 # ---- TLS with an X.509 client certificate ----------------------------------------------------------
 
 

@@ -172,6 +172,7 @@ def test_a_republish_chain_runs_each_hop_once_with_two_bridges(
     # each bridge received in and mid messages; together: 300 + 300, each fired once
     assert sum(s[0] for s in summaries) == 600 and sum(s[2] for s in summaries) == 600
     assert all(counts(b.wait_for("messages/s")) for b in started)  # periodic stats lines
+    assert "no $-topic to a shared subscription" in started[0].wait_for("note:")
 
 
 def test_the_command_reports_what_it_cannot_do(
@@ -207,3 +208,19 @@ def test_watch_reloads_the_rules_and_resubscribes(
     (tmp_path / "rules.json").write_text("{not json")
     bridge.wait_for("cannot be loaded; the rules in force stay")
     assert bridge.stop() == 0
+
+
+def test_a_dead_letter_that_cannot_be_written_stops_the_bridge(
+    mosquitto: MqttBroker, bridges: Any, tmp_path: Path
+) -> None:
+    p = unique("full")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"Fails": {
+        "sql": f"SELECT * FROM '{p}/x'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"republish": {"topic": f"{p}/${{w}}", "roleArn": ROLE}}],
+    }}))  # fmt: skip
+    bridge = bridges(str(rules), "--broker", mosquitto.url, "--dead-letters", "/dev/full")
+    bridge.wait_ready()
+    mosquitto.publish(f"{p}/x", b'{"w": "no/#/wildcards/in/a/topic"}')  # the action fails
+    assert bridge.finish() == 1
+    assert "error: OSError" in bridge.stderr or "No space left" in bridge.stderr, bridge.stderr
