@@ -111,8 +111,6 @@ def test_a_killed_bridge_loses_no_qos1_message(
     first.finish()
     at_kill = len(out.messages)
     publish_many(mosquitto, lambda n: f"{p}/in", range(500, 800))  # while no bridge runs
-    time.sleep(0.2)
-    assert len(out.messages) - at_kill <= 1  # nothing was processing them
     second = bridges(*args).wait_ready()
     assert wait_until(lambda: set(numbers(out)) == set(range(800)))
     assert second.stop() == 0
