@@ -37,6 +37,7 @@ from iotsql.bridge.stats import BridgeStats, StatsCounter
 from iotsql.bridge.subscriptions import subscriptions_for
 from iotsql.bridge.url import BrokerUrl
 from iotsql.errors import IotSqlError
+from iotsql.message import Context
 
 if TYPE_CHECKING:
     from iotsql.engine import PublishReport, RulesEngine
@@ -530,7 +531,13 @@ class Bridge:
             hop, users = split_hop(users)
         elif self._memory is not None:
             hop = self._memory.recall(item.topic, item.payload)
-        context = self.context_map.context(item.topic, users, item.mqtt, item.received_at)
+        if hop:
+            # A republished message is a new message published by the rules engine, not by a
+            # device (docs/semantics.md): clientid() is n/a, no principal, source IP or trace.
+            context = Context(protocol="http", timestamp=item.received_at,
+                              user_properties=tuple(users), mqtt_properties=item.mqtt)  # fmt: skip
+        else:
+            context = self.context_map.context(item.topic, users, item.mqtt, item.received_at)
         try:
             report = self.engine.publish(item.topic, item.payload, context, depth=hop or 0)
         except IotSqlError as err:

@@ -33,11 +33,12 @@ ROLE = "arn:aws:iam::123456789012:role/iot"
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint(offline_aws: None) -> Iterator[str]:
+def moto_endpoint(offline_aws: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tmp_path_factory.mktemp("moto"),  # its request recorder writes a file there
     )  # fmt: skip
     endpoint = f"http://127.0.0.1:{port}"
     try:
