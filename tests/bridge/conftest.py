@@ -42,6 +42,16 @@ def mosquitto() -> Iterator[MqttBroker]:
         broker.stop()
 
 
+def wait_until(condition: Any, timeout: float = 30.0) -> bool:
+    """Poll `condition` until it is true or `timeout` seconds passed; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())
+
+
 def unique(prefix: str = "t") -> str:
     """A topic prefix no other test uses (one broker serves the session)."""
     return f"{prefix}{uuid.uuid4().hex[:8]}"

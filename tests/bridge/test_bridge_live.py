@@ -18,6 +18,7 @@ from iotsql.bridge import HOP_PROPERTY, Bridge, BridgeError
 from iotsql.testing.broker import BrokerError, MqttBroker
 
 from .conftest import need, unique
+from .conftest import wait_until as _wait
 
 ROLE = "arn:aws:iam::123456789012:role/iot"
 
@@ -369,14 +370,3 @@ def test_mqtt_3_1_1_on_a_pure_python_broker(amqtt_broker: MqttBroker) -> None:
     assert letter.rule_name == "Ping" and "republish loop stopped" in (
         letter.failures[0].error or ""
     )
-
-
-def _wait(condition: Any, timeout: float = 10.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return bool(condition())

@@ -14,7 +14,7 @@ from typing import Any
 
 from iotsql.testing.broker import Collector, MqttBroker
 
-from .conftest import unique
+from .conftest import unique, wait_until
 
 ROLE = "arn:aws:iam::123456789012:role/iot"
 COUNT_LINE = re.compile(
@@ -44,15 +44,6 @@ def publish_many(broker: MqttBroker, topic_of: Any, numbers: range) -> None:
 
 def numbers(collector: Collector) -> Counter[int]:
     return Counter(json.loads(m.payload)["n"] for m in collector.messages)
-
-
-def wait_until(condition: Any, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return bool(condition())
 
 
 def counts(line: str) -> tuple[int, ...]:
