@@ -37,7 +37,7 @@ from iotsql.bridge.stats import BridgeStats, StatsCounter
 from iotsql.bridge.subscriptions import subscriptions_for
 from iotsql.bridge.url import BrokerUrl
 from iotsql.errors import IotSqlError
-from iotsql.message import Context
+from iotsql.hosts import publish_context
 
 if TYPE_CHECKING:
     from iotsql.engine import PublishReport, RulesEngine
@@ -534,8 +534,9 @@ class Bridge:
         if hop:
             # A republished message is a new message published by the rules engine, not by a
             # device (docs/semantics.md): clientid() is n/a, no principal, source IP or trace.
-            context = Context(protocol="http", timestamp=item.received_at,
-                              user_properties=tuple(users), mqtt_properties=item.mqtt)  # fmt: skip
+            context = publish_context(
+                protocol="http", user_properties=users, mqtt_properties=item.mqtt
+            )
         else:
             context = self.context_map.context(item.topic, users, item.mqtt, item.received_at)
         try:

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from iotsql.errors import IotSqlError
+from iotsql.hosts import correlation_data
 
 #: The paho-mqtt versions the bridge supports (the `mqtt` extra pins the same range).
 SUPPORTED = (2, 1), (3, 0)
@@ -124,7 +125,7 @@ def received_properties(properties: Any) -> tuple[list[tuple[str, str]], dict[st
         mqtt["responseTopic"] = response_topic
     correlation = getattr(properties, "CorrelationData", None)
     if correlation is not None:
-        mqtt["correlationData"] = base64.b64encode(bytes(correlation)).decode("ascii")
+        mqtt["correlationData"] = correlation_data(bytes(correlation))
     expiry = getattr(properties, "MessageExpiryInterval", None)
     if expiry is not None:
         mqtt["messageExpiry"] = int(expiry)
