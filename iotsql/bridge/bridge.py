@@ -402,6 +402,16 @@ class Bridge:
                 return False
         return self._acks.wait_idle(max(0.0, deadline - time.monotonic()))
 
+    def wait_received(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until the bridge has received at least `count` messages since it started and
+        processed and acknowledged every one (for tests: publish N, then wait for N)."""
+        deadline = time.monotonic() + timeout
+        while self._counter.snapshot().received < count:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return self.wait_idle(max(0.0, deadline - time.monotonic()))
+
     # ---- paho callbacks (network thread) -----------------------------------------------------
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
