@@ -27,6 +27,7 @@ from iotsql.actions.recording import RecordingSink
 from iotsql.ast import unparse
 from iotsql.engine import ActionReport, PublishReport, RuleReport, RulesEngine
 from iotsql.errors import IotSqlError
+from iotsql.suggest import alternatives, closest
 from iotsql.testing.conformance import same_json
 from iotsql.values import UNDEFINED
 
@@ -173,13 +174,22 @@ class RuleTester:
         rule_name: str | None = None,
         action_type: str | None = None,
         *,
-        error_action: bool | None = False,
+        error_action: bool | None = None,
     ) -> list[ActionRequest]:
         """The requests delivered to sinks by everything published through this tester (its
-        republished messages included), oldest first; filtered by rule, action type (`sqs`)
-        and whether they come from error actions (None: both)."""
+        republished messages included), oldest first; filtered by rule, by action type (`sqs`,
+        the key of the action in the rule) and by where they come from: `error_action=None`
+        (the default) both the rule's actions and its error action, `True` only the error
+        action, `False` only the actions. `request.is_error_action` tells them apart.
+
+        An action type that does not exist (`Sqs`, CloudFormation's spelling), or that the rule
+        has neither among its actions nor as its error action, is an AssertionError rather than
+        an empty list, which an assertion like `== []` would take for an answer."""
+        __tracebackhide__ = True
         if rule_name is not None:
             self._require(rule_name)
+        if action_type is not None:
+            self._require_action(rule_name, action_type, error_action)
         out = []
         for action in self._delivered():
             request = action.request
@@ -195,9 +205,11 @@ class RuleTester:
 
     def received(
         self, rule_name: str | None = None, action_type: str | None = None, *,
-        error_action: bool = False,
+        error_action: bool | None = None,
     ) -> list[Any]:  # fmt: skip
-        """The bodies those requests delivered, decoded as JSON where they are JSON."""
+        """The bodies those requests delivered, decoded as JSON where they are JSON (the same
+        filters as `requests`: by default the error action's messages too)."""
+        __tracebackhide__ = True
         return [r.body for r in self.requests(rule_name, action_type, error_action=error_action)]
 
     def error_messages(self, rule_name: str | None = None) -> list[Any]:
@@ -241,6 +253,37 @@ class RuleTester:
         raise AssertionError(
             f"no rule named {rule_name}{hint}\n  rules: {', '.join(sorted(rules))}"
         )
+
+    def _require_action(
+        self, rule_name: str | None, action_type: str, error_action: bool | None
+    ) -> None:
+        __tracebackhide__ = True
+        from iotsql.actions.types import ACTION_TYPES
+
+        if action_type not in ACTION_TYPES:
+            close = closest(action_type, ACTION_TYPES)
+            hint = f"; did you mean {alternatives(close)}?" if close else ""
+            raise AssertionError(
+                f"no action type {action_type!r}{hint}\n  action types are the keys of the "
+                f"CreateTopicRule API: {', '.join(sorted(ACTION_TYPES))}"
+            )
+        if rule_name is None:
+            return
+        rule = self.engine.rule(rule_name)
+        actions = [action.key for action in rule.actions]
+        error = rule.error_action.key if rule.error_action is not None else None
+        places = {
+            None: action_type in actions or action_type == error,
+            False: action_type in actions,
+            True: action_type == error,
+        }
+        if not places[error_action]:
+            where = {None: "action or error action", False: "action", True: "error action"}
+            raise AssertionError(
+                f"rule {rule_name} has no {action_type} {where[error_action]}, so nothing can "
+                f"be delivered there\n  actions:      {', '.join(actions) or 'none'}"
+                f"\n  error action: {error or 'none'}"
+            )
 
     def _message(
         self, topic: str | None, payload: Any, context: Mapping[str, Any]

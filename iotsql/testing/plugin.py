@@ -6,6 +6,11 @@ Configuration (pyproject.toml `[tool.pytest.ini_options]`, pytest.ini...):
     iotsql_rules = "infra/template.yaml"          # one or more paths, relative to the ini file
     iotsql_parameters = ["Stage=test", "Threshold=30"]
 
+or on the command line, which overrides the ini file for one run (paths relative to the
+current folder; both options repeatable):
+
+    pytest --iotsql-rules infra/other.yaml --iotsql-parameter Stage=prod
+
 A test, class or module can name other files, and other parameters:
 
     @pytest.mark.iot_rules("../terraform/main.tf", parameters={"threshold": 40})
@@ -79,9 +84,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    group = parser.getgroup("iotsql", "iotsql topic rules")
+    group.addoption(
+        "--iotsql-rules", action="append", metavar="PATH", dest="iotsql_rule_paths",
+        help="a file (or folder) of topic rules for the iot and iot_rules fixtures, instead of "
+        "the iotsql_rules ini setting; repeat it for several (relative to the current folder)",
+    )  # fmt: skip
+    group.addoption(
+        "--iotsql-parameter", action="append", metavar="KEY=VALUE",
+        dest="iotsql_parameter_options",
+        help="a template parameter, Terraform variable or Serverless option for loading the "
+        "rules, on top of the iotsql_parameters ini setting; repeatable",
+    )  # fmt: skip
+
+
+def rule_paths(config: pytest.Config) -> list[Path]:
+    """The rule files of the run: `--iotsql-rules` (relative to the folder pytest was started
+    in) when given, else the `iotsql_rules` ini setting (relative to the ini file)."""
+    given = config.getoption("iotsql_rule_paths", None)
+    if given:
+        start = Path(config.invocation_params.dir)
+        return [start / path for path in given]
+    return list(config.getini("iotsql_rules"))
+
+
+def rule_parameters(config: pytest.Config) -> dict[str, Any]:
+    """The `iotsql_parameters` ini setting, with `--iotsql-parameter` values on top."""
+    parameters = _parameters(config.getini("iotsql_parameters"), "iotsql_parameters")
+    given = config.getoption("iotsql_parameter_options", None) or []
+    parameters.update(_parameters(given, "--iotsql-parameter"))
+    return parameters
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for path in config.getoption("iotsql_rule_paths", None) or []:
+        if not (Path(config.invocation_params.dir) / path).exists():
+            raise pytest.UsageError(f"--iotsql-rules: no such file or folder: {path}")
+    rule_parameters(config)  # a malformed KEY=VALUE is a usage error now, not in every test
     config.addinivalue_line(
         "markers",
         f"{MARKER}(*paths, parameters=None, format=None): the topic rule files the iot and "
@@ -91,14 +130,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    paths = config.getini("iotsql_rules")
-    return f"iotsql rules: {', '.join(str(p) for p in paths)}" if paths else None
+    paths = rule_paths(config)
+    if not paths:
+        return None
+    origin = " (--iotsql-rules)" if config.getoption("iotsql_rule_paths", None) else ""
+    return f"iotsql rules: {', '.join(str(p) for p in paths)}{origin}"
 
 
 @pytest.fixture
 def iot_rules(request: pytest.FixtureRequest) -> RulesEngine:
     """A RulesEngine with the rules of the `iot_rules` marker's files, else of the
-    `iotsql_rules` ini option (none when neither is set)."""
+    `--iotsql-rules` command-line option, else of the `iotsql_rules` ini option (none when
+    none is set)."""
     from iotsql.errors import IotSqlError
     from iotsql.testing.assertions import RuleTester
 
@@ -158,8 +201,8 @@ def iot_bridge(iot_rules: RulesEngine, mqtt_broker: MqttBroker) -> Iterator[Brid
 
 def _rules(request: pytest.FixtureRequest) -> list[LoadedRule]:
     config = request.config
-    parameters = _parameters(config.getini("iotsql_parameters"))
-    paths: list[Path] = list(config.getini("iotsql_rules"))
+    parameters = rule_parameters(config)
+    paths = rule_paths(config)
     fmt = None
     marker = request.node.get_closest_marker(MARKER)
     if marker is not None:
@@ -185,12 +228,12 @@ def _rules(request: pytest.FixtureRequest) -> list[LoadedRule]:
     return list(loaded)
 
 
-def _parameters(lines: list[str]) -> dict[str, Any]:
+def _parameters(lines: list[str], where: str) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
     for line in lines:
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise pytest.UsageError(f"iotsql_parameters: expected KEY=VALUE, not {line!r}")
+            raise pytest.UsageError(f"{where}: expected KEY=VALUE, not {line!r}")
         parameters[key.strip()] = value.strip()
     return parameters
 
