@@ -576,6 +576,15 @@ class RulesEngine:
         self._threads().submit(call)
         pending.append((report, call, time.monotonic() + timeout))
 
+    def close(self) -> None:
+        """End the worker threads of non-instant sinks (each after the call it is running): a
+        host calls this when it drops the engine, so that no thread outlives it. The engine
+        stays usable; a later publish starts new threads when a sink needs them."""
+        with self._lock:
+            threads, self._sink_threads = self._sink_threads, None
+        if threads is not None:
+            threads.close()
+
     def _threads(self) -> _SinkThreads:
         threads = self._sink_threads
         if threads is None:
@@ -662,10 +671,23 @@ class _SinkThreads:
         self._tasks: deque[_Call] = deque()
         self._threads = 0
         self._idle = 0
+        self._closed = False
+        self._started: list[threading.Thread] = []
 
     @property
     def threads(self) -> int:
         return self._threads
+
+    def close(self, wait: float = 1.0) -> None:
+        """End the threads: idle ones now, busy ones after their queued calls. Waits up to
+        `wait` seconds for them (a sink that hangs keeps its thread until it returns)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            started = list(self._started)
+        deadline = time.monotonic() + wait
+        for thread in started:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def submit(self, call: _Call) -> None:
         with self._cond:
@@ -680,16 +702,24 @@ class _SinkThreads:
                     self._tasks = deque(t for t in self._tasks if not t.abandoned)
                 return
             self._threads += 1
+            self._started = [t for t in self._started if t.is_alive()]
+        thread = threading.Thread(target=self._work, name="iotsql-sink", daemon=True)
         try:
-            threading.Thread(target=self._work, name="iotsql-sink", daemon=True).start()
+            thread.start()
         except RuntimeError:  # the system refuses more threads: the call waits for one
             with self._cond:
                 self._threads -= 1
+            return
+        with self._cond:
+            self._started.append(thread)
 
     def _work(self) -> None:
         while True:
             with self._cond:
                 while not self._tasks:
+                    if self._closed:
+                        self._threads -= 1
+                        return
                     self._idle += 1
                     woken = self._cond.wait(self.IDLE_SECONDS)
                     self._idle -= 1

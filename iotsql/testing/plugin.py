@@ -24,7 +24,12 @@ A test, class or module can name other files, and other parameters:
 - `mqtt_broker` (session): a real MQTT broker on a free 127.0.0.1 port, `MqttBroker`
   (iotsql/testing/broker.py): Mosquitto when installed, else amqtt (MQTT 3.1.1);
   `.url`, `.publish(topic, payload, user_properties=...)`, `.collect(filter).wait(n)`;
-- `iot_bridge`: an `iotsql.bridge.Bridge` running the `iot_rules` engine on `mqtt_broker`.
+- `iot_bridge`: an `iotsql.bridge.Bridge` running the `iot_rules` engine on `mqtt_broker`;
+- `iot_moto`: moto's `mock_aws` (Lambda without Docker) with iotsql as its rules engine
+  (iotsql.moto): the rules are those the test creates in moto (boto3, a CloudFormation stack);
+  yields a `MotoRuleTester` (`.engine`, `.publish(topic, payload)` through moto's iot-data, and
+  the `iot` assertions). `@pytest.mark.iot_moto(region=..., account_id=..., config={...})`
+  changes the region and account of `.engine` and `.publish`, and adds to mock_aws's config.
 
 Files are read once per session (per set of paths and parameters).
 """
@@ -32,8 +37,10 @@ Files are read once per session (per set of paths and parameters).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,10 +54,12 @@ if TYPE_CHECKING:
     from iotsql.loaders import LoadedRule
     from iotsql.testing.assertions import RuleTester
     from iotsql.testing.broker import MqttBroker
+    from iotsql.testing.moto import MotoRuleTester
 
 #: The name of the pytest11 entry point that registers this module.
 ENTRY_POINT = "iotsql"
 MARKER = "iot_rules"
+MOTO_MARKER = "iot_moto"
 
 _CACHE = pytest.StashKey[dict[Any, Any]]()
 _SOURCES: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
@@ -127,6 +136,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "iot_rules fixtures load for this test (relative paths: from the test file's folder, "
         "else from the rootdir), and the parameters to load them with",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{MOTO_MARKER}(region=None, account_id=None, config=None): the region and account of "
+        "the iot_moto fixture's engine and publishes, and mock_aws configuration to add",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -197,6 +211,37 @@ def iot_bridge(iot_rules: RulesEngine, mqtt_broker: MqttBroker) -> Iterator[Brid
         yield bridge
     finally:
         bridge.stop()
+
+
+@pytest.fixture
+def iot_moto(request: pytest.FixtureRequest) -> Iterator[MotoRuleTester]:
+    """moto's mock_aws, with Lambda run without Docker, and iotsql installed as its rules
+    engine for the test: yields a MotoRuleTester over moto's engine."""
+    try:
+        from moto import mock_aws
+    except ImportError:
+        pytest.fail("iotsql: the iot_moto fixture needs moto: pip install 'iotsql[moto]'",
+                    pytrace=False)  # fmt: skip
+    from iotsql import moto as host
+    from iotsql.message import DEFAULT_ACCOUNT_ID
+    from iotsql.testing.moto import MotoRuleTester
+
+    marker = request.node.get_closest_marker(MOTO_MARKER)
+    options = dict(marker.kwargs) if marker is not None else {}
+    config: dict[str, Any] = {"lambda": {"use_docker": False}}
+    config.update(options.pop("config", None) or {})
+    region = options.pop("region", None) or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    account_id = options.pop("account_id", None) or DEFAULT_ACCOUNT_ID
+    if options:
+        raise pytest.UsageError(f"{MOTO_MARKER}: unknown options {', '.join(sorted(options))} "
+                                "(it takes region, account_id and config)")  # fmt: skip
+    with mock_aws(config=config):  # type: ignore[call-overload]
+        try:
+            installation = host.install()
+        except (host.UnsupportedMotoError, ImportError) as err:
+            pytest.fail(f"iotsql: {err}", pytrace=False)
+        with installation:
+            yield MotoRuleTester(account_id, region)
 
 
 def _rules(request: pytest.FixtureRequest) -> list[LoadedRule]:

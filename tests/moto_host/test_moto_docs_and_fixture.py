@@ -1,0 +1,90 @@
+"""The examples of docs/moto.md run as the test file a user would paste them into, and the
+`iot_moto` fixture of the pytest plugin, run on inner test files with pytester."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "moto.md"
+
+
+def _entry_point_installed() -> bool:
+    from importlib.metadata import entry_points
+
+    return any(e.value == "iotsql.testing.plugin" for e in entry_points(group="pytest11"))
+
+
+# With the package installed the entry point loads the plugin; in a bare checkout name it.
+PLUGIN: tuple[str, ...] = () if _entry_point_installed() else ("-p", "iotsql.testing.plugin")
+
+
+def _run(pytester: pytest.Pytester, source: str) -> pytest.RunResult:
+    pytester.makepyfile(test_inner=source)
+    return pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly", *PLUGIN)
+
+
+def test_the_examples_of_docs_moto_md_pass(pytester: pytest.Pytester, offline_aws: None) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    source = "\n\n".join(blocks)
+    tests = re.findall(r"^def (test_\w+)", source, re.M)
+    assert len(tests) == 3
+    result = _run(pytester, source)
+    result.assert_outcomes(passed=len(tests))
+
+
+def test_the_fixture_asserts_on_what_moto_ran(pytester: pytest.Pytester, offline_aws: None) -> None:
+    result = _run(
+        pytester,
+        """
+import json
+import boto3
+import pytest
+
+ROLE = "arn:aws:iam::123456789012:role/iot"
+
+
+def _rule(queue_url, region):
+    boto3.client("iot", region_name=region).create_topic_rule(ruleName="Hot", topicRulePayload={
+        "sql": "SELECT temp FROM 'plant/+' WHERE temp > 30", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"sqs": {"queueUrl": queue_url, "roleArn": ROLE}}]})
+
+
+def test_fired(iot_moto):
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    _rule(url, "us-east-1")
+    report = iot_moto.publish("plant/a", {"temp": 31})
+    assert report.fired == ["Hot"]
+    iot_moto.assert_fired("Hot", body={"temp": 31})
+    assert iot_moto.received("Hot", "sqs") == [{"temp": 31}]
+    iot_moto.assert_not_fired("Hot", topic="plant/b", payload={"temp": 3})
+    assert iot_moto.published == [("plant/a", b'{"temp":31}'), ("plant/b", b'{"temp":3}')]
+    assert json.loads(sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"]) == {"temp": 31}
+
+
+def test_the_failure_message_explains(iot_moto):
+    _rule("https://sqs.us-east-1.amazonaws.com/123456789012/q", "us-east-1")
+    iot_moto.publish("plant/a", {"temp": 3})
+    iot_moto.assert_fired("Hot")
+
+
+@pytest.mark.iot_moto(region="eu-west-1", account_id="111122223333")
+def test_region_and_account(iot_moto):
+    assert iot_moto.engine.region == "eu-west-1"
+    assert iot_moto.engine.account_id == "111122223333"
+    with pytest.raises(TypeError, match="HTTP publish"):
+        iot_moto.publish("plant/a", b"{}", {"clientid": "c1"})
+
+
+def test_each_test_starts_afresh(iot_moto):
+    assert boto3.client("iot", region_name="us-east-1").list_topic_rules()["rules"] == []
+    assert iot_moto.engine.rules == {} and iot_moto.engine.reports == type(iot_moto.engine.reports)()
+""",
+    )
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*rule Hot did not fire*", "*WHERE:    temp > 30  ->  false*"])

@@ -1,0 +1,126 @@
+"""iotsql in moto's server: a ThreadedMotoServer on 127.0.0.1 in this process, and the
+`iotsql moto-server` command in its own process. Every client is a plain boto3 client pointed at
+the server, as any SDK or the AWS CLI would be; the actions go to the same server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto_support import ACCOUNT, ROLE, boto3, rule
+
+import iotsql.moto
+
+REGION = "eu-west-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _clients(endpoint: str) -> Any:
+    session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing",
+                                    aws_secret_access_key="testing")  # fmt: skip
+    return lambda service: session.client(service, endpoint_url=endpoint)
+
+
+@pytest.fixture(scope="module")
+def server(offline_aws: None) -> Iterator[str]:
+    """A ThreadedMotoServer with iotsql installed; its URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    threaded = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    threaded.start()
+    try:
+        with iotsql.moto.install():
+            yield f"http://127.0.0.1:{port}"
+    finally:
+        threaded.stop()
+
+
+def test_rules_run_on_publishes_to_the_server_and_act_on_it(server: str) -> None:
+    aws = _clients(server)
+    url = aws("sqs").create_queue(QueueName="alerts")["QueueUrl"]
+    aws("s3").create_bucket(Bucket="errors", CreateBucketConfiguration={
+        "LocationConstraint": REGION})  # fmt: skip
+    iot = aws("iot")
+    iot.create_topic_rule(ruleName="Clean", topicRulePayload=rule(
+        "SELECT device, temp, sourceip() AS ip FROM 'plant/+/raw' WHERE temp > 30",
+        {"republish": {"topic": "plant/${device}/hot"}}))  # fmt: skip
+    iot.create_topic_rule(ruleName="Alert", topicRulePayload=rule(
+        "SELECT * FROM 'plant/+/hot'", {"sqs": {"queueUrl": url}},
+        errorAction={"s3": {"bucketName": "errors", "key": "${newuuid()}", "roleArn": ROLE}}))  # fmt: skip
+    iot.create_topic_rule(ruleName="Missing", topicRulePayload=rule(
+        "SELECT * FROM 'plant/+/hot'", {"sqs": {"queueUrl": url + "-missing"}},
+        errorAction={"s3": {"bucketName": "errors", "key": "missing.json", "roleArn": ROLE}}))  # fmt: skip
+    data = aws("iot-data")
+    data.publish(topic="plant/d1/raw", qos=1, payload=b'{"device": "d1", "temp": 31}')
+    data.publish(topic="plant/d2/raw", qos=1, payload=b'{"device": "d2", "temp": 20}')
+
+    received = aws("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"]) for m in received] == [
+        {"device": "d1", "temp": 31, "ip": "127.0.0.1"}]  # fmt: skip
+    error = json.loads(aws("s3").get_object(Bucket="errors", Key="missing.json")["Body"].read())
+    assert error["ruleName"] == "Missing" and error["topic"] == "plant/d1/hot"
+    assert json.loads(base64.b64decode(error["base64OriginalPayload"]))["device"] == "d1"
+    assert error["failures"][0]["failedAction"] == "SqsAction"
+    engine = iotsql.moto.engine(ACCOUNT, REGION)
+    assert engine.endpoint_url == server
+    assert [t for t, _ in engine.published_payloads] == [
+        "plant/d1/raw", "plant/d1/hot", "plant/d2/raw"]  # fmt: skip
+
+
+def test_the_server_answers_with_aws_error_codes(server: str) -> None:
+    aws = _clients(server)
+    with pytest.raises(Exception) as caught:
+        aws("iot").create_topic_rule(ruleName="Bad", topicRulePayload=rule(
+            "SELECT * FROM 'a' WHERE", {"sqs": {"queueUrl": "q"}}))  # fmt: skip
+    assert caught.value.response["Error"]["Code"] == "SqlParseException"  # type: ignore[attr-defined]
+    with pytest.raises(Exception) as caught:
+        aws("iot-data").publish(topic="a/#", payload=b"{}")
+    assert caught.value.response["Error"]["Code"] == "InvalidRequestException"  # type: ignore[attr-defined]
+
+
+def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"iotsql moto-server did not start:\n{output}")
+            time.sleep(0.1)
+
+
+def test_the_iotsql_moto_server_command_is_a_drop_in_for_moto_server(offline_aws: None) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iotsql", "moto-server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+    )  # fmt: skip
+    try:
+        _wait_for(port, process)
+        aws = _clients(f"http://127.0.0.1:{port}")
+        url = aws("sqs").create_queue(QueueName="from-cli")["QueueUrl"]
+        aws("iot").create_topic_rule(ruleName="Cli", topicRulePayload=rule(
+            "SELECT n * 2 AS doubled FROM 'cli/+'", {"sqs": {"queueUrl": url}}))  # fmt: skip
+        aws("iot-data").publish(topic="cli/x", payload=b'{"n": 21}')
+        messages = aws("sqs").receive_message(QueueUrl=url)["Messages"]
+        assert [json.loads(m["Body"]) for m in messages] == [{"doubled": 42}]
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert f"actions go to http://127.0.0.1:{port}" in output
