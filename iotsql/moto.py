@@ -231,6 +231,15 @@ class MotoServiceSink:
         self._sinks: dict[str | None, Any] = {}
         self._lock = threading.Lock()
 
+    @property
+    def instant(self) -> bool:
+        """True (the engine calls the sink inline) when moto runs in this process: the call is
+        a function call that no network can hold up, and a worker thread would only add a
+        context switch per action (milliseconds on a busy machine, see
+        benchmarks/moto_publish.py). A server is called from the engine's worker threads,
+        under the action time-out."""
+        return (_state.endpoint_url or self._engine.endpoint_url) is None
+
     def __call__(self, request: ActionRequest) -> Any:
         engine = self._engine
         endpoint = _state.endpoint_url or engine.endpoint_url

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -352,3 +353,20 @@ def test_publish_async(engine: RulesEngine) -> None:
 
     assert asyncio.run(main()) == [["R"]] * 20
     assert len(engine.recorder["sqs"]) == 20
+
+
+def test_close_ends_the_sink_threads_and_the_engine_stays_usable(engine: RulesEngine) -> None:
+    def sink_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "iotsql-sink"]
+
+    before = set(sink_threads())
+    delivered: list[bytes] = []
+    engine.register_sink("sqs", lambda request: delivered.append(request.payload))
+    engine.create_topic_rule("R", rule("SELECT * FROM 't'", sqs()))
+    engine.publish("t", b"{}")
+    assert set(sink_threads()) - before  # the sink ran in a worker thread
+    engine.close()
+    assert set(sink_threads()) - before == set()
+    engine.publish("t", b"{}")  # new threads start on demand
+    assert len(delivered) == 2
+    engine.close()

@@ -77,7 +77,7 @@ def test_rules_run_on_publishes_to_the_server_and_act_on_it(server: str) -> None
     assert error["failures"][0]["failedAction"] == "SqsAction"
     engine = iotsql.moto.engine(ACCOUNT, REGION)
     assert engine.endpoint_url == server
-    assert [t for t, _ in engine.published_payloads] == [
+    assert [t for t, _ in engine.published_payloads if t.startswith("plant/")] == [
         "plant/d1/raw", "plant/d1/hot", "plant/d2/raw"]  # fmt: skip
 
 
@@ -90,6 +90,32 @@ def test_the_server_answers_with_aws_error_codes(server: str) -> None:
     with pytest.raises(Exception) as caught:
         aws("iot-data").publish(topic="a/#", payload=b"{}")
     assert caught.value.response["Error"]["Code"] == "InvalidRequestException"  # type: ignore[attr-defined]
+
+
+def test_a_reset_of_the_server_drops_the_engine_and_its_threads(server: str) -> None:
+    import urllib.request
+
+    aws = _clients(server)
+    url = aws("sqs").create_queue(QueueName="before-reset")["QueueUrl"]
+    aws("iot").create_topic_rule(ruleName="Before", topicRulePayload=rule(
+        "SELECT * FROM 'r'", {"sqs": {"queueUrl": url}}))  # fmt: skip
+    aws("iot-data").publish(topic="r", payload=b"{}")
+    engine = iotsql.moto.engine(ACCOUNT, REGION)
+    assert engine.reports[-1].failures == []
+    assert _sink_threads()  # a server is called from the engine's worker threads
+    urllib.request.urlopen(urllib.request.Request(f"{server}/moto-api/reset", method="POST"))
+    deadline = time.monotonic() + 5
+    while _sink_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _sink_threads() == []
+    assert iotsql.moto.engine(ACCOUNT, REGION) is not engine
+    assert iotsql.moto.engine(ACCOUNT, REGION).rules == {}
+
+
+def _sink_threads() -> list[Any]:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "iotsql-sink" and t.is_alive()]
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
