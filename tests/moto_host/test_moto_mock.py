@@ -73,6 +73,24 @@ def test_a_bad_action_is_refused_with_invalid_request_exception_naming_the_field
     assert "actions[0].sqs.queueUrl" in caught.value.response["Error"]["Message"]
 
 
+def test_a_republish_into_the_rule_own_topic_space_is_refused(aws: Clients) -> None:
+    iot = aws("iot")
+    with pytest.raises(ClientError) as caught:
+        iot.create_topic_rule(ruleName="Echo", topicRulePayload=rule(
+            "SELECT * FROM 'plant/#'", {"republish": {"topic": "plant/copy"}}))  # fmt: skip
+    assert caught.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert caught.value.response["Error"]["Message"] == (
+        "Republish topic cannot be within topic space of rule's topic pattern 'plant/#'"
+    )
+    iot.create_topic_rule(ruleName="Echo", topicRulePayload=rule(
+        "SELECT * FROM 'plant/#'", {"republish": {"topic": "copy/plant"}}))  # fmt: skip
+    with pytest.raises(ClientError) as caught:
+        iot.replace_topic_rule(ruleName="Echo", topicRulePayload=rule(
+            "SELECT * FROM 'copy/#'", {"republish": {"topic": "copy/plant"}}))  # fmt: skip
+    assert caught.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert iotsql.moto.engine().rule("Echo").topic_filter == "plant/#"
+
+
 def test_the_sql_version_is_stored_as_given_and_defaults_to_aws_default(aws: Clients) -> None:
     iot = aws("iot")
     payload = rule("SELECT * FROM 'a'", {"sqs": {"queueUrl": "q"}})
@@ -252,17 +270,18 @@ def test_republish_is_recorded_and_chains_into_a_second_rule_within_the_loop_bou
         "SELECT device, temp FROM 'plant/+/raw'", {"republish": {"topic": "plant/${device}/clean"}}))  # fmt: skip
     iot.create_topic_rule(ruleName="Second", topicRulePayload=rule(
         "SELECT *, topic() AS via FROM 'plant/+/clean'", {"sqs": {"queueUrl": url}}))  # fmt: skip
-    iot.create_topic_rule(ruleName="Loop", topicRulePayload=rule(
-        "SELECT * FROM 'loop/#'", {"republish": {"topic": "loop/again"}}))  # fmt: skip
+    for name, source, target in (("Ping", "ping", "pong"), ("Pong", "pong", "ping")):
+        iot.create_topic_rule(ruleName=name, topicRulePayload=rule(
+            f"SELECT * FROM '{source}/#'", {"republish": {"topic": f"{target}/x"}}))  # fmt: skip
     publish(aws, "plant/d1/raw", {"device": "d1", "temp": 5, "noise": 1})
     assert [json.loads(b) for b in bodies(aws, url)] == [
         {"device": "d1", "temp": 5, "via": "plant/d1/clean"}]  # fmt: skip
     engine = iotsql.moto.engine()
     assert [t for t, _ in engine.published_payloads] == ["plant/d1/raw", "plant/d1/clean"]
-    publish(aws, "loop/start", {})
+    publish(aws, "ping/start", {})  # two rules republishing to each other: stopped at run time
     depth = engine.limits.max_republish_depth
-    loop_topics = [t for t, _ in engine.published_payloads if t.startswith("loop/")]
-    assert loop_topics == ["loop/start"] + ["loop/again"] * depth
+    loop_topics = [t for t, _ in engine.published_payloads if t.startswith(("ping/", "pong/"))]
+    assert loop_topics == ["ping/start"] + ["pong/x", "ping/x"] * (depth // 2)
     assert "republish loop stopped" in str(engine.dead_letters[-1].failures[0].error)
 
 
@@ -280,7 +299,8 @@ def test_a_missing_queue_runs_the_error_action_into_s3_with_aws_error_document(
     document = json.loads(aws("s3").get_object(Bucket="errors", Key=listed["Key"])["Body"].read())
     assert document["ruleName"] == "ToNowhere"
     assert document["topic"] == "plant/d1"
-    assert document["clientId"] == "n/a"
+    assert document["clientId"] == "N/A"  # as AWS writes it for an HTTP publish
+    assert "sourceIp" not in document  # nothing went over a network
     assert json.loads(base64.b64decode(document["base64OriginalPayload"])) == {"temp": 31}
     (failure,) = document["failures"]
     assert failure["failedAction"] == "SqsAction"

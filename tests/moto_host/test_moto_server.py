@@ -73,6 +73,7 @@ def test_rules_run_on_publishes_to_the_server_and_act_on_it(server: str) -> None
         {"device": "d1", "temp": 31, "ip": "127.0.0.1"}]  # fmt: skip
     error = json.loads(aws("s3").get_object(Bucket="errors", Key="missing.json")["Body"].read())
     assert error["ruleName"] == "Missing" and error["topic"] == "plant/d1/hot"
+    assert error["clientId"] == "N/A" and error["sourceIp"] == "127.0.0.1"
     assert json.loads(base64.b64decode(error["base64OriginalPayload"]))["device"] == "d1"
     assert error["failures"][0]["failedAction"] == "SqsAction"
     engine = iotsql.moto.engine(ACCOUNT, REGION)
