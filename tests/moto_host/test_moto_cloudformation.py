@@ -8,6 +8,7 @@ import json
 import warnings
 
 import pytest
+from botocore.exceptions import ClientError
 from moto_support import REGION, Clients, bodies, boto3, moto
 
 import iotsql.moto
@@ -71,6 +72,12 @@ def test_a_stack_makes_live_rules_and_deleting_it_removes_them(aws: Clients) -> 
     assert "temp + 10 > 30" in iotsql.moto.engine().rule("HighTemp").compiled.sql
     data.publish(topic="plant/d2/temp", payload=b'{"device": "d2", "temp": 25}')
     assert [json.loads(b) for b in bodies(aws, url)] == [{"device": "d2", "temp": 25}]
+
+    with pytest.raises(ClientError) as caught:  # a refused change fails update_stack
+        cfn.update_stack(StackName="plant", TemplateBody=TEMPLATE.replace("temp >", "temp >>"))
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert "SqlParseException" in caught.value.response["Error"]["Message"]
+    assert "temp + 10 > 30" in iotsql.moto.engine().rule("HighTemp").compiled.sql
 
     cfn.delete_stack(StackName="plant")
     assert iot.list_topic_rules()["rules"] == []

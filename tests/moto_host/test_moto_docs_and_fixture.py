@@ -73,8 +73,13 @@ def test_the_failure_message_explains(iot_moto):
     iot_moto.assert_fired("Hot")
 
 
-@pytest.mark.iot_moto(region="eu-west-1", account_id="111122223333")
-def test_region_and_account(iot_moto):
+@pytest.mark.iot_moto(region="eu-west-1", account_id="111122223333",
+                      config={"core": {"service_whitelist": ["iot", "iot-data", "sts"]}})
+def test_region_account_and_config(iot_moto):
+    from moto.core.exceptions import ServiceNotWhitelisted
+
+    with pytest.raises(ServiceNotWhitelisted):
+        boto3.client("sqs", region_name="eu-west-1").list_queues()
     assert iot_moto.engine.region == "eu-west-1"
     assert iot_moto.engine.account_id == "111122223333"
     with pytest.raises(TypeError, match="HTTP publish"):

@@ -36,6 +36,7 @@ def test_a_where_clause_filters_what_reaches_an_sqs_queue(aws: Clients) -> None:
     assert [json.loads(b) for b in bodies(aws, url)] == [{"device": "d1", "temp": 31}]
     engine = iotsql.moto.engine(ACCOUNT, REGION)
     assert [r.fired for r in engine.reports] == [["HighTemp"], [], []]
+    assert engine.reports.maxlen == 10_000
     # moto still records every publish, and still answers for its rules
     assert [topic for topic, _ in engine.published_payloads] == [
         "plant/d1/temp", "plant/d2/temp", "other/d3/temp"]  # fmt: skip
@@ -169,6 +170,7 @@ def test_a_topic_or_payload_aws_refuses_is_refused(aws: Clients) -> None:
     assert caught.value.response["Error"]["Code"] == "InvalidRequestException"
     with pytest.raises(ClientError) as caught:
         publish(aws, "plant/big", b"x" * (128 * 1024 + 1))
+    assert caught.value.response["Error"]["Code"] == "LimitExceededException"
     assert "payload size" in caught.value.response["Error"]["Message"]
     assert iotsql.moto.engine().published_payloads == []
 
@@ -259,6 +261,11 @@ def test_a_lambda_is_invoked_with_the_rule_output(aws: Clients) -> None:
         function)  # fmt: skip
     assert action.result["StatusCode"] == 202  # an asynchronous (Event) invocation, as AWS's
     assert json.loads(action.result["Payload"]) == {"device": "d1", "doubled": 42}
+    # moto's Lambda without Docker answers for any function, even one that does not exist
+    aws("iot").replace_topic_rule(ruleName="CallLambda", topicRulePayload=rule(
+        "SELECT * FROM 'plant/+/temp'", {"lambda": {"functionArn": function + "-missing"}}))  # fmt: skip
+    publish(aws, "plant/x/temp", {"device": "d1"})
+    assert iotsql.moto.engine().reports[-1].failures == []
 
 
 def test_republish_is_recorded_and_chains_into_a_second_rule_within_the_loop_bound(

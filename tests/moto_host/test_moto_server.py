@@ -28,10 +28,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _clients(endpoint: str) -> Any:
+def _clients(endpoint: str, verify: bool = True) -> Any:
     session = boto3.session.Session(region_name=REGION, aws_access_key_id="testing",
                                     aws_secret_access_key="testing")  # fmt: skip
-    return lambda service: session.client(service, endpoint_url=endpoint)
+    return lambda service: session.client(service, endpoint_url=endpoint, verify=verify)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,28 @@ def test_the_server_answers_with_aws_error_codes(server: str) -> None:
     assert caught.value.response["Error"]["Code"] == "InvalidRequestException"  # type: ignore[attr-defined]
 
 
+def test_install_names_the_address_the_actions_go_to(server: str) -> None:
+    aws = _clients(server)
+    url = aws("sqs").create_queue(QueueName="named")["QueueUrl"]
+    aws("iot").create_topic_rule(ruleName="Named", topicRulePayload=rule(
+        "SELECT * FROM 'named'", {"sqs": {"queueUrl": url}}))  # fmt: skip
+    iotsql.moto.install(endpoint_url=f"http://127.0.0.1:{_free_port()}/")  # nothing listens there
+    try:
+        aws("iot-data").publish(topic="named", payload=b"{}")
+    finally:
+        iotsql.moto.install(endpoint_url=server)
+    (failure,) = iotsql.moto.engine(ACCOUNT, REGION).reports[-1].failures
+    assert "Unable to execute HTTP request" in str(failure.error)
+    aws("iot-data").publish(topic="named", payload=b"{}")
+    assert len(aws("sqs").receive_message(QueueUrl=url)["Messages"]) == 1
+
+
+def test_a_wildcard_bind_address_is_reached_on_the_loopback() -> None:
+    assert iotsql.moto.server_url("0.0.0.0", 5000) == "http://127.0.0.1:5000"
+    assert iotsql.moto.server_url("::", 5000, "https") == "https://[::1]:5000"
+    assert iotsql.moto.server_url("10.0.0.7", "80") == "http://10.0.0.7:80"
+
+
 def test_a_reset_of_the_server_drops_the_engine_and_its_threads(server: str) -> None:
     import urllib.request
 
@@ -132,15 +154,17 @@ def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
             time.sleep(0.1)
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_the_iotsql_moto_server_command_is_a_drop_in_for_moto_server(offline_aws: None) -> None:
+    """With moto_server's options, HTTPS included (a generated certificate)."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "iotsql", "moto-server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "iotsql", "moto-server", "-H", "0.0.0.0", "-p", str(port), "-s"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
     )  # fmt: skip
     try:
         _wait_for(port, process)
-        aws = _clients(f"http://127.0.0.1:{port}")
+        aws = _clients(f"https://127.0.0.1:{port}", verify=False)
         url = aws("sqs").create_queue(QueueName="from-cli")["QueueUrl"]
         aws("iot").create_topic_rule(ruleName="Cli", topicRulePayload=rule(
             "SELECT n * 2 AS doubled FROM 'cli/+'", {"sqs": {"queueUrl": url}}))  # fmt: skip
@@ -150,4 +174,4 @@ def test_the_iotsql_moto_server_command_is_a_drop_in_for_moto_server(offline_aws
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
-    assert f"actions go to http://127.0.0.1:{port}" in output
+    assert f"actions go to https://127.0.0.1:{port}" in output
