@@ -62,7 +62,7 @@ def test_rules_run_on_publishes_to_the_server_and_act_on_it(server: str) -> None
         "SELECT * FROM 'plant/+/hot'", {"sqs": {"queueUrl": url}},
         errorAction={"s3": {"bucketName": "errors", "key": "${newuuid()}", "roleArn": ROLE}}))  # fmt: skip
     iot.create_topic_rule(ruleName="Missing", topicRulePayload=rule(
-        "SELECT * FROM 'plant/+/hot'", {"sqs": {"queueUrl": url + "-missing"}},
+        "SELECT * FROM 'plant/+/raw' WHERE temp > 30", {"sqs": {"queueUrl": url + "-missing"}},
         errorAction={"s3": {"bucketName": "errors", "key": "missing.json", "roleArn": ROLE}}))  # fmt: skip
     data = aws("iot-data")
     data.publish(topic="plant/d1/raw", qos=1, payload=b'{"device": "d1", "temp": 31}')
@@ -72,8 +72,8 @@ def test_rules_run_on_publishes_to_the_server_and_act_on_it(server: str) -> None
     assert [json.loads(m["Body"]) for m in received] == [
         {"device": "d1", "temp": 31, "ip": "127.0.0.1"}]  # fmt: skip
     error = json.loads(aws("s3").get_object(Bucket="errors", Key="missing.json")["Body"].read())
-    assert error["ruleName"] == "Missing" and error["topic"] == "plant/d1/hot"
-    assert error["clientId"] == "N/A" and error["sourceIp"] == "127.0.0.1"
+    assert error["ruleName"] == "Missing" and error["topic"] == "plant/d1/raw"
+    assert error["clientId"] == "N/A" and error["sourceIp"] == "127.0.0.1"  # the publisher's
     assert json.loads(base64.b64decode(error["base64OriginalPayload"]))["device"] == "d1"
     assert error["failures"][0]["failedAction"] == "SqsAction"
     engine = iotsql.moto.engine(ACCOUNT, REGION)
