@@ -51,6 +51,7 @@ import binascii
 import dataclasses
 import importlib
 import json
+import logging
 import re
 import threading
 import uuid
@@ -65,6 +66,7 @@ from urllib.parse import parse_qs
 from iotsql.actions.base import ActionRequest
 from iotsql.engine import PublishReport, RulesEngine
 from iotsql.errors import ActionError, IotSqlError, LimitExceededError, RuleValidationError
+from iotsql.hosts import RuleMirror, describe_dead_letter, publish_context, topic_rule_error_code
 from iotsql.limits import Limits
 from iotsql.message import DEFAULT_ACCOUNT_ID, Context
 from iotsql.rule import TopicRule
@@ -113,6 +115,7 @@ _ENVIRON: Final = "_iotsql_environ"  # ... of an IoTDataPlaneResponse holding th
 _STATUS: Final = {"ResourceNotFoundException": 404, "ResourceAlreadyExistsException": 409,
                   "LimitExceededException": 410, "UnauthorizedException": 401}  # fmt: skip
 _RULE_NAME: Final = re.compile(r"[^A-Za-z0-9_]")
+_logger = logging.getLogger(__name__)
 
 
 class UnsupportedMotoError(RuntimeError):
@@ -152,8 +155,8 @@ class MotoRulesEngine(RulesEngine):
         #: Where actions go: None for moto in this process (mock_aws), else a moto server's URL
         #: (set by `install(endpoint_url=...)` or learned from the server's own requests).
         self.endpoint_url: str | None = None
-        self._moto_rules: dict[str, Any] = {}  # rule name -> the FakeRule it was made from
-        self._follow_lock = threading.Lock()
+        #: Keeps the rules equal to moto's store, whichever door changed it.
+        self.mirror = RuleMirror(self, _left_out)
         service = MotoServiceSink(self)
         for action_type in MOTO_ACTION_TYPES:
             self.register_sink(action_type, service)
@@ -175,35 +178,17 @@ class MotoRulesEngine(RulesEngine):
             return list(self.recorder[action_type].requests)
         return [r for kind in RECORDED_ACTION_TYPES for r in self.recorder[kind].requests]
 
-    def follow(self, backend: Any, name: str) -> None:
-        """Make the engine's rule `name` what moto stores under that name (or nothing)."""
-        fake = backend.rules.get(name)
-        with self._follow_lock:
-            if fake is None:
-                self._moto_rules.pop(name, None)
-                if name in self.rules:
-                    self.delete_topic_rule(name)
-            elif self._moto_rules.get(name) is fake:  # the same definition: enable or disable
-                if bool(getattr(fake, "rule_disabled", False)):
-                    self.disable_topic_rule(name)
-                else:
-                    self.enable_topic_rule(name)
-            else:
-                if name in self.rules:
-                    self.replace_topic_rule(name, _stored_payload(fake))
-                else:
-                    self.create_topic_rule(name, _stored_payload(fake))
-                self._moto_rules[name] = fake
+    def follow(self, backend: Any) -> None:
+        """Make the engine's rules what moto stores (iotsql.hosts.RuleMirror): a rule moto
+        stored before this engine existed and iotsql refuses is left out (it could never fire
+        on AWS), with a warning."""
+        self.mirror.sync(list(backend.rules.items()), _stored_payload,
+                         lambda fake: bool(getattr(fake, "rule_disabled", False)))  # fmt: skip
 
-    def adopt(self, backend: Any) -> None:
-        """Take in the rules moto stored before this engine existed; one iotsql refuses is left
-        out (it could never fire on AWS) with a warning."""
-        for name in list(backend.rules):
-            try:
-                self.follow(backend, name)
-            except IotSqlError as err:
-                warnings.warn(f"iotsql.moto: the topic rule {name} stored in moto is not valid "
-                              f"for AWS IoT and will never fire: {err}", stacklevel=2)  # fmt: skip
+
+def _left_out(name: str, err: IotSqlError) -> None:
+    warnings.warn(f"iotsql.moto: the topic rule {name} stored in moto is not valid for AWS IoT "
+                  f"and will never fire: {err}", stacklevel=2)  # fmt: skip
 
 
 def _stored_payload(fake: Any) -> dict[str, Any]:
@@ -509,14 +494,15 @@ def _engine_of(backend: Any) -> MotoRulesEngine:
         held = backend.__dict__.get(_ENGINE)
         if held is None:
             held = MotoRulesEngine(backend.account_id, backend.region_name, limits=_state.limits)
-            held.adopt(backend)
+            held.follow(backend)
             backend.__dict__[_ENGINE] = held
         return held
 
 
-def _error(err: IotSqlError) -> Exception:
-    """The moto error answering with `err`'s AWS error code and iotsql's message."""
-    code = err.code or "InvalidRequestException"
+def _error(err: IotSqlError, code: str | None = None) -> Exception:
+    """The moto error answering with `code` (by default `err`'s AWS error code) and iotsql's
+    message."""
+    code = code or err.code or "InvalidRequestException"
     error: Any = _moto().JsonRESTError(code, str(err))
     error.code = _STATUS.get(code, 400)
     return error  # type: ignore[no-any-return]
@@ -543,7 +529,7 @@ def _refusal(backend: Any, name: str, kwargs: Mapping[str, Any]) -> IotSqlError 
 def _validate(backend: Any, name: str, kwargs: Mapping[str, Any]) -> None:
     refusal = _refusal(backend, name, kwargs)
     if refusal is not None:
-        raise _error(refusal)
+        raise _error(refusal, topic_rule_error_code(refusal))
 
 
 def _as_given(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -559,7 +545,7 @@ def _wrap_create(original: Callable[..., Any]) -> Callable[..., Any]:
         kwargs = _as_given(kwargs)
         _validate(self, rule_name, {**kwargs, "sql": sql})
         result = original(self, rule_name, sql=sql, **kwargs)
-        _engine_of(self).follow(self, rule_name)
+        _engine_of(self).follow(self)
         return result
 
     return create_topic_rule
@@ -574,7 +560,7 @@ def _wrap_replace(original: Callable[..., Any]) -> Callable[..., Any]:
             result = original(self, rule_name, **kwargs)
         finally:
             _local.replacing = False
-        _engine_of(self).follow(self, rule_name)  # one swap: the rule is never missing
+        _engine_of(self).follow(self)  # one swap: the rule is never missing
         return result
 
     return replace_topic_rule
@@ -584,7 +570,7 @@ def _wrap_follow(original: Callable[..., Any]) -> Callable[..., Any]:
     def method(self: Any, rule_name: str) -> Any:
         result = original(self, rule_name)
         if not getattr(_local, "replacing", False):
-            _engine_of(self).follow(self, rule_name)
+            _engine_of(self).follow(self)
         return result
 
     method.__name__ = original.__name__
@@ -629,13 +615,14 @@ def _wrap_publish(original: Callable[..., Any]) -> Callable[..., Any]:
     def publish(self: Any, topic: str, payload: Any) -> Any:
         held = _engine_of(_moto().iot_backends[self.account_id][self.region_name])
         body = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload or b"")
-        given = getattr(_local, "context", None)
+        context = getattr(_local, "context", None) or publish_context(
+            protocol="http", accountid=self.account_id
+        )  # a call of the backend itself, not through the API
         try:  # what would refuse the message, before moto records it
             validate_topic(topic, held.limits)
             if len(body) > held.limits.max_payload_bytes:
                 raise LimitExceededError("payload size (bytes)", len(body),
                                          held.limits.max_payload_bytes)  # fmt: skip
-            context = Context.of(given or {"protocol": "http", "accountid": self.account_id})
         except IotSqlError as err:
             raise _error(err) from None
         environ = getattr(_local, "environ", None)
@@ -644,8 +631,11 @@ def _wrap_publish(original: Callable[..., Any]) -> Callable[..., Any]:
         result = None
         if parse_basic_ingest(topic) is None:  # Basic Ingest messages reach no subscriber
             result = original(self, topic, payload)
+        buried = len(held.dead_letters)
         report = held.publish(topic, body, context)
         held.reports.append(report)
+        for letter in held.dead_letters[buried:]:  # kept in the engine; said where a server runs
+            _logger.warning("%s", describe_dead_letter(letter))
         capture = getattr(_local, "capture", None)
         if capture is not None:
             capture.append(report)
@@ -654,21 +644,20 @@ def _wrap_publish(original: Callable[..., Any]) -> Callable[..., Any]:
     return publish
 
 
-def _http_context(response: Any, environ: Mapping[str, Any] | None) -> dict[str, Any]:
+def _http_context(response: Any, environ: Mapping[str, Any] | None) -> Context:
     """What AWS IoT knows of an HTTP publish: no client id (`clientid()` is `n/a`) nor trace id,
     the IAM identity as `principal()`, the account, the source IP (server mode), and the MQTT 5
     properties the Publish API carries."""
-    context: dict[str, Any] = {"protocol": "http", "accountid": response.current_account}
-    moto = _moto()
+    principal = None
     try:
-        identity = moto.sts_backends[response.current_account]["global"].get_caller_identity(
-            response.get_access_key(), response.region
+        identity = (
+            _moto()
+            .sts_backends[response.current_account]["global"]
+            .get_caller_identity(response.get_access_key(), response.region)
         )
-        context["principal"] = str(identity[0])
+        principal = str(identity[0])
     except Exception:  # an unsigned request: principal() is then Undefined
         pass
-    if environ is not None and environ.get("REMOTE_ADDR"):
-        context["sourceip"] = str(environ["REMOTE_ADDR"])
     query = parse_qs(response.parsed_url.query)
     headers = response.headers
     properties: dict[str, Any] = {}
@@ -678,25 +667,32 @@ def _http_context(response: Any, environ: Mapping[str, Any] | None) -> dict[str,
     expiry = (query.get("messageExpiry") or [""])[0]
     if expiry.isdigit():
         properties["messageExpiry"] = int(expiry)
-    indicator = headers.get("x-amz-mqtt5-payload-format-indicator")
-    if indicator:
-        properties["payloadFormatIndicator"] = str(indicator)
-    correlation = headers.get("x-amz-mqtt5-correlation-data")
-    if correlation:
-        properties["correlationData"] = str(correlation)
-    if properties:
-        context["mqttProperties"] = properties
-    user = headers.get("x-amz-mqtt5-user-properties")
-    if user:
-        try:
-            pairs = json.loads(base64.b64decode(user))
-            if isinstance(pairs, str):  # the SDKs encode the JSON text they are given as JSON
-                pairs = json.loads(pairs)
-        except (ValueError, binascii.Error):
-            raise _error(RuleValidationError("not base64-encoded JSON",
-                                             "x-amz-mqtt5-user-properties")) from None  # fmt: skip
-        context["userProperties"] = pairs
-    return context
+    for name, header in (("payloadFormatIndicator", "x-amz-mqtt5-payload-format-indicator"),
+                         ("correlationData", "x-amz-mqtt5-correlation-data")):  # fmt: skip
+        if headers.get(header):
+            properties[name] = str(headers[header])
+    sourceip = environ.get("REMOTE_ADDR") if environ is not None else None
+    return publish_context(
+        protocol="http", principal=principal, accountid=response.current_account,
+        sourceip=str(sourceip) if sourceip else None, mqtt_properties=properties,
+        user_properties=_user_properties(headers.get("x-amz-mqtt5-user-properties")),
+    )  # fmt: skip
+
+
+def _user_properties(header: str | None) -> list[tuple[str, str]]:
+    """The Publish API's user properties: base64 of a JSON array of one-pair objects."""
+    if not header:
+        return []
+    try:
+        items = json.loads(base64.b64decode(header))
+        if isinstance(items, str):  # the SDKs encode the JSON text they are given as JSON
+            items = json.loads(items)
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ValueError("not an array of objects")
+    except (ValueError, binascii.Error) as err:
+        raise _error(RuleValidationError(f"expected base64-encoded JSON, an array of objects "
+                                         f"({err})", "x-amz-mqtt5-user-properties")) from None  # fmt: skip
+    return [(str(key), str(value)) for item in items for key, value in item.items()]
 
 
 def server_url(host: str, port: int | str, scheme: str = "http") -> str:
@@ -901,7 +897,7 @@ def _cfn_rule(
         if not payload:
             raise RuleValidationError("is required", f"{where}.TopicRulePayload")
     except IotSqlError as err:
-        code = err.code or "InvalidRequestException"
+        code = topic_rule_error_code(err)
         raise _stack_error(logical_id, code, str(err), _STATUS.get(code, 400)) from None
     rule_name = _RULE_NAME.sub("_", str(properties.get("RuleName") or name))
     arguments = {"sql": payload.get("sql"), "description": payload.get("description"),

@@ -317,7 +317,7 @@ def test_a_missing_queue_runs_the_error_action_into_s3_with_aws_error_document(
     assert iotsql.moto.engine().dead_letters == []
 
 
-def test_what_fails_twice_is_a_dead_letter(aws: Clients) -> None:
+def test_what_fails_twice_is_a_dead_letter(aws: Clients, caplog: pytest.LogCaptureFixture) -> None:
     aws("iot").create_topic_rule(ruleName="Twice", topicRulePayload=rule(
         "SELECT * FROM 'plant/+'", {"dynamoDBv2": {"putItem": {"tableName": "missing"}}},
         errorAction={"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/none",
@@ -327,6 +327,9 @@ def test_what_fails_twice_is_a_dead_letter(aws: Clients) -> None:
     assert letter.rule_name == "Twice"
     assert "ResourceNotFoundException" in str(letter.failures[0].error)
     assert letter.error_action_failure is not None and not letter.error_action_failure.ok
+    (logged,) = [r for r in caplog.records if r.name == "iotsql.moto"]
+    assert logged.levelname == "WARNING"
+    assert logged.getMessage().startswith("dead letter: rule Twice, topic 'plant/d1': actions")
 
 
 def test_action_types_moto_lacks_are_recorded_and_inspectable(aws: Clients) -> None:
