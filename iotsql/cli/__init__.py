@@ -31,7 +31,17 @@ if TYPE_CHECKING:
     from iotsql.cli.common import Subparsers
 
 #: The subcommands, in the order `iotsql --help` lists them.
-COMMANDS = ("eval", "check", "test", "replay", "repl", "bench", "bridge", "moto_server", "ministack")
+COMMANDS = (
+    "eval",
+    "check",
+    "test",
+    "replay",
+    "repl",
+    "bench",
+    "bridge",
+    "moto_server",
+    "ministack",
+)
 
 DESCRIPTION = """\
 The AWS IoT Core rules engine on your machine: evaluate a rule's SQL on a message, lint it,

@@ -47,8 +47,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from iotsql.bridge import Bridge
     from iotsql.engine import RulesEngine
     from iotsql.loaders import LoadedRule
