@@ -75,6 +75,7 @@ class MqttBroker:
         *,
         websockets: bool = True,
         tls: tuple[str, str, str] | None = None,
+        users: dict[str, str] | None = None,
     ) -> None:
         mosquitto = find_mosquitto()
         if kind is None:
@@ -94,10 +95,14 @@ class MqttBroker:
         self.folder = Path(tempfile.mkdtemp(prefix=f"iotsql-{kind}-"))
         self.process: subprocess.Popen[bytes] | None = None
         self._clients: list[Any] = []
+        self._default_publisher: Any = None
         #: (CA file, server certificate, server key) of a TLS listener that requires a client
         #: certificate signed by the CA, as AWS IoT Core does (Mosquitto only).
         self.tls = tls if kind == "mosquitto" else None
         self.tls_port: int | None = None
+        #: name -> password: Mosquitto then refuses anonymous clients (the helpers here log in
+        #: as the first user).
+        self.users = dict(users or {}) if kind == "mosquitto" else {}
 
     @classmethod
     def start_new(cls, kind: str | None = None, **options: Any) -> MqttBroker:
@@ -139,7 +144,7 @@ class MqttBroker:
         if self.kind == "mosquitto":
             lines = [
                 "per_listener_settings false",
-                "allow_anonymous true",
+                f"allow_anonymous {'false' if self.users else 'true'}",
                 "persistence false",
                 # A bridge under test may be stopped while messages queue for its session:
                 # keep every one (the default, 1000, drops the rest).
@@ -161,6 +166,8 @@ class MqttBroker:
                 lines += [f"listener {self.tls_port} {self.host}", "protocol mqtt",
                           f"cafile {ca}", f"certfile {cert}", f"keyfile {key}",
                           "require_certificate true"]  # fmt: skip
+            if self.users:
+                lines.append(f"password_file {self._password_file()}")
             lines += list(extra)
             path = self.folder / "mosquitto.conf"
             path.write_text("\n".join(lines) + "\n")
@@ -173,6 +180,33 @@ class MqttBroker:
             "    allow_anonymous: true\n"
         )
         return path
+
+    def _password_file(self) -> Path:
+        path = self.folder / "passwords"
+        path.write_text("")
+        tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        for name, password in self.users.items():
+            subprocess.run([tool, "-b", str(path), name, password], check=True,
+                           capture_output=True)  # fmt: skip
+        return path
+
+    def restart(self) -> MqttBroker:
+        """Stop the broker process and start a new one on the same ports (clients see the
+        connection drop; sessions are gone: persistence is off). The helper clients of this
+        object (`publish`, `collect`) are closed; make new ones."""
+        self._close_clients()
+        self._terminate()
+        log = (self.folder / "broker.log").open("ab")
+        command = [str(self.binary), "-c", str(self.folder / "mosquitto.conf")]
+        if self.kind != "mosquitto":
+            code = "import sys; from amqtt.scripts.broker_script import main; sys.exit(main())"
+            command = [sys.executable, "-c", code, "-c", str(self.folder / "amqtt.yaml")]
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)  # fmt: skip
+        log.close()
+        if not self._wait_listening(15.0):
+            raise BrokerError(f"the {self.kind} broker did not restart:\n{self.log[-2000:]}")
+        return self
 
     def start(self, extra_config: Iterable[str] = ()) -> MqttBroker:
         """Start on free ports (retried if another process takes a port first)."""
@@ -225,7 +259,7 @@ class MqttBroker:
                 process.wait(timeout=10)
         self.process = None
 
-    def stop(self) -> None:
+    def _close_clients(self) -> None:
         for client in self._clients:
             try:
                 client.disconnect()
@@ -233,6 +267,10 @@ class MqttBroker:
             except Exception:  # a client of a test that already went away
                 pass
         self._clients.clear()
+        self._default_publisher = None
+
+    def stop(self) -> None:
+        self._close_clients()
         self._terminate()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -256,6 +294,8 @@ class MqttBroker:
             client_id=client_id or f"iotsql-test-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5 if use5 else mqtt.MQTTv311,
         )
+        if self.users:
+            client.username_pw_set(*next(iter(self.users.items())))
         connected = threading.Event()
         client.on_connect = lambda *args: connected.set()
         client.connect(self.host, self.port)
@@ -295,10 +335,9 @@ class MqttBroker:
         info.wait_for_publish(10)
 
     def _publisher(self) -> Any:
-        existing = getattr(self, "_default_publisher", None)
-        if existing is None:
-            existing = self._default_publisher = self.client()
-        return existing
+        if self._default_publisher is None:
+            self._default_publisher = self.client()
+        return self._default_publisher
 
     def collect(self, *topic_filters: str, qos: int = 1) -> Collector:
         """A subscriber that keeps what it receives on `topic_filters`."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,52 @@ def test_a_broker_saying_the_session_was_taken_over_stops_the_bridge(
     )
     assert bridge.failed.is_set() and client.disconnected
     assert bridge.error is not None and "its own --client-id" in bridge.error
+
+
+def test_username_and_password(engine: iotsql.RulesEngine) -> None:
+    p = unique()
+    engine.create_topic_rule("Auth", rule(f"SELECT * FROM '{p}/x'", republish(f"{p}/y")))
+    try:
+        broker = MqttBroker("mosquitto", websockets=False, users={"rules": "s3cret"}).start()
+    except BrokerError as err:
+        need(f"needs Mosquitto: {err}")
+        raise
+    try:
+        out = broker.collect(f"{p}/y")
+        with Bridge(engine, broker.url, username="rules", password="s3cret"):
+            broker.publish(f"{p}/x", b'{"ok": 1}')
+            (message,) = out.wait(1)
+        assert json.loads(message.payload) == {"ok": 1}
+        with pytest.raises(BridgeError, match="refused the connection: Not authorized"):
+            Bridge(iotsql.RulesEngine(), broker.url.replace("mqtt://", "mqtt://rules:wrong@"),
+                   connect_timeout=5).start()  # fmt: skip
+    finally:
+        broker.stop()
+
+
+def test_the_bridge_reconnects_and_subscribes_again(engine: iotsql.RulesEngine) -> None:
+    p = unique()
+    engine.create_topic_rule("Again", rule(f"SELECT * FROM '{p}/x'", SQS))
+    try:
+        broker = MqttBroker("mosquitto", websockets=False).start()
+    except BrokerError as err:
+        need(f"needs Mosquitto: {err}")
+        raise
+    lines: list[str] = []
+    try:
+        with Bridge(engine, broker.url, reconnect_delay=(1, 1), log=lines.append) as bridge:
+            broker.publish(f"{p}/x", b'{"n": 1}')
+            assert bridge.wait_received(1)
+            broker.restart()  # a clean broker: the bridge's subscriptions are gone with it
+            assert _wait(lambda: any("reconnected" in line for line in lines), 15)
+            assert _wait(lambda: bridge.connected)
+            time.sleep(0.3)  # the SUBACK of the new subscriptions
+            broker.publish(f"{p}/x", b'{"n": 2}')
+            assert bridge.wait_received(2)
+    finally:
+        broker.stop()
+    assert [r.body for r in engine.recorder["sqs"].requests] == [{"n": 1}, {"n": 2}]
+    assert any("disconnected from" in line for line in lines)
 
 
 # ---- TLS with an X.509 client certificate ----------------------------------------------------------

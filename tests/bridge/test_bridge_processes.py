@@ -213,3 +213,19 @@ def test_a_dead_letter_that_cannot_be_written_stops_the_bridge(
     mosquitto.publish(f"{p}/x", b'{"w": "no/#/wildcards/in/a/topic"}')  # the action fails
     assert bridge.finish() == 1
     assert "error: OSError" in bridge.stderr or "No space left" in bridge.stderr, bridge.stderr
+
+
+def test_mqtt_3_1_1_and_a_clean_start_from_the_command_line(
+    mosquitto: MqttBroker, bridges: Any, tmp_path: Path
+) -> None:
+    p = unique("v311")
+    rules = write_rules(tmp_path, {"Copy": (f"SELECT n FROM '{p}/in'", f"{p}/out")})
+    out = mosquitto.collect(f"{p}/out")
+    bridge = bridges(str(rules), "--broker", mosquitto.url, "--mqtt-version", "3.1.1",
+                     "--client-id", f"{p}-id", "--clean-start").wait_ready()  # fmt: skip
+    assert f"as {p}-id (MQTT 3.1.1, clean session)" in bridge.wait_for("connected to")
+    mosquitto.publish(f"{p}/in", json.dumps({"n": 7}))
+    assert wait_until(lambda: len(out.messages) == 1)
+    assert bridge.stop() == 0
+    assert json.loads(out.messages[0].payload) == {"n": 7}
+    assert not hasattr(out.messages[0].properties, "UserProperty")  # no hop marker on 3.1.1
