@@ -198,6 +198,7 @@ class Bridge:
         self._client: Any = None
         self._connected = threading.Event()
         self._ready = threading.Event()
+        self._unsubscribed = threading.Event()
         self._ever_connected = False
         self._session_present = False
         self._stopping = False
@@ -279,6 +280,7 @@ class Bridge:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_unsubscribe = lambda *args: self._unsubscribed.set()
         return client
 
     def _connect_properties(self) -> Any:
@@ -347,7 +349,10 @@ class Bridge:
         if client is not None and self._connected.is_set() and not self.persistent:
             # A clean session ends with the connection: unsubscribe first so that the broker
             # gives the rest of the group's traffic to other members, not to a leaving one.
+            self._unsubscribed.clear()
             client.unsubscribe(list(self.subscriptions))
+            # After the UNSUBACK no new message comes; the ones before it are drained below.
+            self._unsubscribed.wait(min(timeout, 5.0))
         if self.failed.is_set():
             timeout = 0.0  # what failed stays unacknowledged; the broker sends it again
         deadline = time.monotonic() + timeout
