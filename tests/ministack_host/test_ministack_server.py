@@ -507,3 +507,14 @@ def test_rules_deployed_with_cloudformation_are_validated_and_run_by_iotsql(aws:
     events = aws("cloudformation").describe_stack_events(StackName="rules-bad")["StackEvents"]
     reasons = " ".join(e.get("ResourceStatusReason", "") for e in events)
     assert "(line 1, column" in reasons
+
+
+def test_a_message_over_the_payload_limit_runs_no_rule_and_says_so(
+    aws: Client, ministack: Server
+) -> None:
+    queue = _queue(aws, "too-big")
+    _rule(aws, "TooBig", "SELECT 'fired' AS r FROM 'big/+'", [_sqs_action(queue)])
+    _publish(aws, "big/b1", b"x" * (128 * 1024 + 1))
+    assert _drain(aws, queue) == []
+    assert "iotsql did not evaluate the rules of account 111111111111" in ministack.output()
+    assert "payload size (bytes) limit exceeded: 131073 > 131072" in ministack.output()
