@@ -69,6 +69,7 @@ from typing import Any, Final
 from iotsql.actions.aws import AWS_ACTION_KEYS, Boto3Sink
 from iotsql.actions.base import ActionRequest, Sink
 from iotsql.actions.http import HttpSink
+from iotsql.actions.types import ACTION_TYPES
 from iotsql.engine import RulesEngine
 from iotsql.errors import ActionError, IotSqlError
 from iotsql.hosts import (
@@ -122,9 +123,6 @@ INTERNALS: Final[Mapping[str, tuple[str, ...]]] = {
 #: The action types that go through ministack's own dispatchers (republish goes through its
 #: broker's publish).
 MINISTACK_ACTIONS: Final = ("sqs", "sns", "dynamoDBv2", "lambda")
-#: Action types no service of ministack can receive: they fail (error action, dead letter)
-#: unless a sink is given for them.
-UNDELIVERABLE_ACTIONS: Final = ("kafka", "elasticsearch", "openSearch")
 
 BASIC_INGEST_PREFIX: Final = "$aws/rules/"
 
@@ -404,13 +402,14 @@ class MinistackHost:
     # ---- sinks ---------------------------------------------------------------------------------
 
     def _sinks(self, account_id: str, region: str) -> dict[str, Sink]:
+        # Every action type gets a sink: one no ministack service receives (kafka, openSearch,
+        # influxDB...) fails, rather than going to the engine's in-memory recorder unnoticed.
+        sinks: dict[str, Sink] = {kind: _Undeliverable(kind) for kind in ACTION_TYPES}
         aws = _LazyBoto3Sink(self, account_id, region)
-        sinks: dict[str, Sink] = dict.fromkeys(AWS_ACTION_KEYS, aws)
+        sinks.update(dict.fromkeys(AWS_ACTION_KEYS, aws))
         http = HttpSink()
         sinks["http"] = http
         sinks["salesforce"] = http  # an HTTP POST too
-        for action_type in UNDELIVERABLE_ACTIONS:
-            sinks[action_type] = _Undeliverable(action_type)
         for action_type in MINISTACK_ACTIONS:
             sinks[action_type] = _Dispatch(self, account_id, region, action_type)
         sinks["republish"] = _Republish(self, account_id, region)

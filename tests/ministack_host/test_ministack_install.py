@@ -242,3 +242,16 @@ def test_stop_with_nothing_running_on_the_port_says_so(
     assert error.strip() == (
         f"iotsql ministack: error: no ministack runs on port 4598 (no {tmp_path}/ministack-4598.pid)"
     )
+
+
+def test_every_action_type_has_a_sink_and_those_ministack_cannot_receive_fail() -> None:
+    from iotsql.actions.types import ACTION_TYPES
+    from iotsql.errors import ActionError
+
+    ministack_host = host.MinistackHost(None, None, sinks={"kafka": print})
+    sinks = ministack_host._sinks("111111111111", "us-east-1")
+    assert set(sinks) == set(ACTION_TYPES)
+    assert sinks["kafka"] is print
+    for action_type in ("elasticsearch", "openSearch", "influxDB"):
+        with pytest.raises(ActionError, match=f"receives {action_type} actions"):
+            sinks[action_type](None)
