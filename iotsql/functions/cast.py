@@ -1,14 +1,14 @@
 """`cast(value AS Type)`: its keywords and its four casting tables (iot-sql-functions.md#iot-sql-
 function-cast). Cast differs from the standard conversions: it also turns numbers into Booleans
-and back, and rounds Decimals down when it makes an Int."""
+and back, and rounds Decimals down (toward zero) when it makes an Int."""
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Final
 
+from iotsql.functions.math import round_down_int
 from iotsql.values import (
     UNDEFINED,
     V1,
@@ -17,7 +17,6 @@ from iotsql.values import (
     decimal_text,
     json_text,
     parse_decimal_string,
-    to_exact,
     type_name,
 )
 
@@ -30,18 +29,6 @@ def _undefined(_: Any) -> Any:
 
 def _decimal_from_bool(value: bool) -> Decimal:
     return Decimal("1.0") if value else Decimal("0.0")
-
-
-def _int_from_number(value: Any) -> Any:
-    exact = to_exact(value)
-    if not exact.is_finite():
-        return U
-    return int(exact.to_integral_value(rounding=decimal.ROUND_FLOOR))
-
-
-def _int_from_string(value: str) -> Any:
-    number = parse_decimal_string(value)
-    return U if number is U else _int_from_number(number)
 
 
 def _bool_from_number(value: Any) -> bool:
@@ -68,9 +55,9 @@ CAST_TO_DECIMAL: Final[Mapping[str, Callable[[Any], Any]]] = {
 
 CAST_TO_INT: Final[Mapping[str, Callable[[Any], Any]]] = {
     "Int": lambda v: v,
-    "Decimal": _int_from_number,  # "rounded down to the nearest Int"
+    "Decimal": round_down_int,  # "rounded down to the nearest Int": toward zero
     "Boolean": lambda v: 1 if v else 0,
-    "String": _int_from_string,
+    "String": round_down_int,  # parsed as a Decimal, then rounded down
     "Array": _undefined,
     "Object": _undefined,
     "Null": _undefined,

@@ -9,8 +9,9 @@ Three kinds of arithmetic, as AWS (which runs on the JVM) does it:
 - exact: abs of a Decimal, trunc, mod/remainder stay exact decimals (Java BigDecimal);
 - Int results: ceil, floor, round and sign always give an Int, also in 2015-10-08.
 
-`floor_int` and `floor_clamped` ("rounded down to the nearest Int", for any number or numeric
-String) are shared with the string functions (chr, lpad, substring...).
+`round_down_int` and `round_down_clamped` ("rounded down to the nearest Int", for any number or
+numeric String: toward zero, as Java's `RoundingMode.DOWN`; docs/semantics.md says why) are
+shared with cast and the string functions (chr, lpad, substring...).
 """
 
 from __future__ import annotations
@@ -59,20 +60,21 @@ def _integral(value: Any, rounding: str) -> Any:
     return _whole(exact.to_integral_value(rounding=rounding))
 
 
-def floor_int(value: Any) -> Any:
-    """'Rounded down to the nearest Int': an Int, Decimal or numeric String as an exact Python
-    int (any size), else UNDEFINED. Booleans, Null and the rest do not convert."""
+def round_down_int(value: Any) -> Any:
+    """'Rounded down to the nearest Int': an Int, Decimal or numeric String truncated toward
+    zero (`-2.7` is -2, as Java's `BigDecimal.intValue()` and `RoundingMode.DOWN`) to an exact
+    Python int (any size), else UNDEFINED. Booleans, Null and the rest do not convert."""
     number = to_number(value)
     if number is U or type(number) is int:
         return number
     exact = to_exact(number)
     if not exact.is_finite():
         return U
-    return int(exact.to_integral_value(rounding=decimal.ROUND_FLOOR))
+    return int(exact.to_integral_value(rounding=decimal.ROUND_DOWN))
 
 
-def floor_clamped(value: Any, low: int, high: int) -> Any:
-    """`floor_int(value)` clamped to `low..high`, without building huge ints for huge values
+def round_down_clamped(value: Any, low: int, high: int) -> Any:
+    """`round_down_int(value)` clamped to `low..high`, without building huge ints for huge values
     (`substring(false, -2.411E247)`)."""
     number = to_number(value)
     if number is U or _is_nan(number):
@@ -81,7 +83,7 @@ def floor_clamped(value: Any, low: int, high: int) -> Any:
         return low
     if number >= high:
         return high
-    return floor_int(number)
+    return round_down_int(number)
 
 
 # ---- abs and the double-precision functions ------------------------------------------------------
@@ -281,7 +283,7 @@ def trunc(value: Any, places: Any) -> Any:
     elif type(places) is not int and type(places) is not float and type(places) is not Decimal:
         return U
     else:
-        digits = floor_clamped(places, 0, 34)
+        digits = round_down_clamped(places, 0, 34)
         if digits is U:
             return U
     t = type(value)
@@ -337,8 +339,8 @@ def remainder(dividend: Any, divisor: Any) -> Any:
 
 
 def _bits(a: Any, b: Any, operation: Callable[[int, int], int]) -> Any:
-    x = floor_int(a)
-    y = floor_int(b)
+    x = round_down_int(a)
+    y = round_down_int(b)
     if x is U or y is U:
         return U
     return operation(x, y)
@@ -346,29 +348,29 @@ def _bits(a: Any, b: Any, operation: Callable[[int, int], int]) -> Any:
 
 @function("bitand", args=2, family=FAMILY, anchor="iot-func-bitand", signature="bitand(a, b)")
 def bitand(a: Any, b: Any) -> Any:
-    """The bitwise AND of the two arguments, each rounded down to an Int."""
+    """The bitwise AND of the two arguments, each rounded down (toward zero) to an Int."""
     return _bits(a, b, lambda x, y: x & y)
 
 
 @function("bitor", args=2, family=FAMILY, anchor="iot-func-bitor", signature="bitor(a, b)")
 def bitor(a: Any, b: Any) -> Any:
-    """The bitwise OR of the two arguments, each rounded down to an Int."""
+    """The bitwise OR of the two arguments, each rounded down (toward zero) to an Int."""
     return _bits(a, b, lambda x, y: x | y)
 
 
 @function("bitxor", args=2, family=FAMILY, anchor="iot-func-xbitor", signature="bitxor(a, b)")
 def bitxor(a: Any, b: Any) -> Any:
-    """The bitwise XOR of the two arguments, each rounded down to an Int."""
+    """The bitwise XOR of the two arguments, each rounded down (toward zero) to an Int."""
     return _bits(a, b, lambda x, y: x ^ y)
 
 
 @function("bitnot", args=1, family=FAMILY, anchor="iot-func-bitnot", signature="bitnot(a)")
 def bitnot(value: Any) -> Any:
-    """The bitwise NOT (two's complement) of the argument rounded down to an Int.
+    """The bitwise NOT (two's complement) of the argument rounded down (toward zero) to an Int.
 
     As Java's `~`, `bitnot(13)` is -14."""
     # The page's `bitnot(13) = 2` is the NOT of 13 in four bits, which no Int type has.
-    number = floor_int(value)
+    number = round_down_int(value)
     return U if number is U else ~number
 
 

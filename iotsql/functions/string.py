@@ -27,7 +27,7 @@ from iotsql.functions.java_regex import (
     java_replace_all,
     java_replacement,
 )
-from iotsql.functions.math import floor_clamped
+from iotsql.functions.math import round_down_clamped
 from iotsql.functions.registry import function
 from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits
 from iotsql.values import UNDEFINED, V2, finalize, json_text, to_string
@@ -91,8 +91,8 @@ def _texts(*values: Any) -> list[Any] | None:
 
 @function("chr", args=1, family=FAMILY, anchor="iot-func-chr", signature="chr(code)")
 def chr_(code: Any) -> Any:
-    """The ASCII character (0 to 127) with the given code, rounded down to an Int."""
-    number = floor_clamped(code, -1, 128)
+    """The ASCII character (0 to 127) with the given code, rounded down (toward zero) to an Int."""
+    number = round_down_clamped(code, -1, 128)
     if number is U or not 0 <= number <= 127:
         return U
     return chr(number)
@@ -198,7 +198,7 @@ def upper(value: Any) -> Any:
 
 def _pad(value: Any, count: Any, on_left: bool) -> Any:
     text = to_string(value)
-    spaces = floor_clamped(count, 0, 1000)
+    spaces = round_down_clamped(count, 0, 1000)
     if text is U or spaces is U:
         return U
     padding = " " * spaces
@@ -268,8 +268,8 @@ def substring(value: Any, start: Any, end: Any = _ABSENT) -> Any:
     if text is U:
         return U
     size = _utf16_length(text)
-    first = floor_clamped(start, 0, size)
-    last = size if end is _ABSENT else floor_clamped(end, 0, size)
+    first = round_down_clamped(start, 0, size)
+    last = size if end is _ABSENT else round_down_clamped(end, 0, size)
     if first is U or last is U:
         return U
     if first >= last:

@@ -389,7 +389,7 @@ def test_mod_is_the_percent_operator(a: int, b: int) -> None:
         ("bitxor(x, 12)", {"x": 7.9}, 11),
         ("bitxor(x, 12)", {"x": "7.9"}, 11),
         ("bitnot(x)", {"x": 13.7}, -14),
-        ("bitnot(x)", {"x": -7.5}, 7),
+        ("bitnot(x)", {"x": -7.5}, 6),  # -7.5 rounds down (toward zero) to -7; ~-7 = 6
         ("bitnot(x)", {"x": "13"}, -14),
         ("bitnot(x)", {"x": "13.7"}, -14),
         ("bitand(x, -1)", {"x": 2**62 + 1}, 2**62 + 1),
@@ -439,18 +439,27 @@ def test_nanvl_nan_rows() -> None:
 # ---- shared conversions ---------------------------------------------------------------------------------
 
 
-def test_floor_int_and_floor_clamped() -> None:
-    assert fmath.floor_int(7.9) == 7
-    assert fmath.floor_int(-7.1) == -8
-    assert fmath.floor_int("7.9") == 7
-    assert fmath.floor_int(Decimal("-2.5")) == -3
-    assert fmath.floor_int(True) is U
-    assert fmath.floor_int(None) is U
-    assert fmath.floor_int(Decimal("NaN")) is U
-    assert fmath.floor_clamped(Decimal("-2.411E247"), 0, 5) == 0
-    assert fmath.floor_clamped(1e300, 0, 1000) == 1000
-    assert fmath.floor_clamped("2.745", 0, 6) == 2
-    assert fmath.floor_clamped(float("nan"), 0, 6) is U
+def test_round_down_int_and_round_down_clamped() -> None:
+    # "Rounded down to the nearest Int" truncates toward zero (docs/semantics.md, Functions).
+    assert fmath.round_down_int(7.9) == 7
+    assert fmath.round_down_int(-7.1) == -7
+    assert fmath.round_down_int(-0.5) == 0
+    assert fmath.round_down_int("7.9") == 7
+    assert fmath.round_down_int("-2.7") == -2
+    assert fmath.round_down_int(Decimal("-2.5")) == -2
+    assert fmath.round_down_int(Decimal("2.5")) == 2
+    assert fmath.round_down_int(10**40) == 10**40
+    assert fmath.round_down_int(True) is U
+    assert fmath.round_down_int(None) is U
+    assert fmath.round_down_int("x") is U
+    assert fmath.round_down_int(Decimal("NaN")) is U
+    assert fmath.round_down_clamped(Decimal("-2.411E247"), 0, 5) == 0
+    assert fmath.round_down_clamped(1e300, 0, 1000) == 1000
+    assert fmath.round_down_clamped("2.745", 0, 6) == 2
+    assert fmath.round_down_clamped(-0.5, -1, 128) == 0
+    assert fmath.round_down_clamped(-1.5, -1, 128) == -1
+    assert fmath.round_down_clamped(5.5, 0, 5) == 5
+    assert fmath.round_down_clamped(float("nan"), 0, 6) is U
 
 
 # ---- properties ------------------------------------------------------------------------------------------

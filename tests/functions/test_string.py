@@ -208,7 +208,9 @@ def test_null_and_undefined_arguments_are_undefined(expr: str, payload: Any) -> 
         ({"x": 10**40}, U),
         ({"x": 65.9}, "A"),
         ({"x": 300.5}, U),
-        ({"x": -0.5}, U),
+        ({"x": -0.5}, "\x00"),  # rounded down toward zero: chr(0)
+        ({"x": -1.5}, U),
+        ({"x": "-0.5"}, "\x00"),
         ({"x": "65"}, "A"),
         ({"x": "65.9"}, "A"),
         ({"x": "1000"}, U),
