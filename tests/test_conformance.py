@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -24,4 +25,25 @@ def test_case(case: Case) -> None:
     assert result.passed, (
         f"{case.id} ({case.file})\n  sql: {case.sql}\n  expected: {result.expected!r}\n"
         f"  actual:   {result.actual!r}\n  {result.message}\n  note: {case.data.get('note', '')}"
+    )
+
+
+#: Cases whose output names the SQL version itself.
+_PRINTS_VERSION = re.compile(r"sql_version\s*\(", re.IGNORECASE)
+
+
+def _as_beta(case: Case) -> Case:
+    data = {**case.data, "sqlVersion": "beta", "id": f"beta:{case.id}"}
+    return Case(data["id"], data, case.file)
+
+
+def test_beta_gives_every_2016_03_23_result() -> None:
+    # docs/semantics.md (SQL versions): beta behaves as 2016-03-23. Every 2016-03-23 case runs
+    # again under beta (except those printing the version), so beta has the same coverage.
+    v2 = [c for c in CASES if c.sql_version == "2016-03-23" and c.rule is None]
+    beta = [_as_beta(c) for c in v2 if not _PRINTS_VERSION.search(c.sql)]
+    assert len(beta) > len(v2) - 10 or _SELECTED
+    failures = [r for r in map(run_case, beta) if not r.passed]
+    assert not failures, "\n".join(
+        f"{r.case.id}: expected {r.expected!r}, got {r.actual!r} {r.message}" for r in failures[:20]
     )
