@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from strategies import json_values
 
+import iotsql
 from iotsql import operators as ops
 from iotsql import values as v
 from iotsql.values import UNDEFINED as U
@@ -181,3 +182,45 @@ def test_both_json_backends_read_and_write_the_same_values(backend: str) -> None
         v.set_json_backend(previous)
     with pytest.raises(v.IotSqlError):
         v.set_json_backend("simplejson")
+
+
+def _strict(value: object) -> object:
+    """A JSON value with each number tagged by its type, so that 10 and 10.0 differ."""
+    if isinstance(value, dict):
+        return {k: _strict(item) for k, item in value.items()}
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    return (type(value).__name__, value)
+
+
+@pytest.mark.parametrize("backend", ["json", "orjson"])
+def test_whole_doubles_in_arrays_become_ints_on_both_backends(backend: str) -> None:
+    # 2016-03-23 processes whole-number Decimals as Ints wherever they sit: inside arrays,
+    # arrays of arrays, and a top-level array or number; 2015-10-08 keeps them doubles.
+    pytest.importorskip(backend)
+    previous = v.json_backend()
+    v.set_json_backend(backend)
+    try:
+        read = v.decode_body
+        assert _strict(read(b'{"a": [10.0, 1.5]}', True)) == _strict({"a": [10, 1.5]})
+        assert _strict(read(b"[2.0]", True)) == _strict([2])
+        assert _strict(read(b'[[3.0, {"b": [4.0, -0.0]}], 1.5]', True)) == _strict(
+            [[3, {"b": [4, 0]}], 1.5]
+        )
+        assert _strict(read(b"2.0", True)) == _strict(2)
+        assert _strict(read(b'{"a": [10.0, 1.5]}', False)) == _strict({"a": [10.0, 1.5]})
+        assert _strict(read(b"[2.0, [3.0]]", False)) == _strict([2.0, [3.0]])
+        assert _strict(read(b"2.0", False)) == _strict(2.0)
+        v2 = iotsql.compile("SELECT a, get(a, 0) AS first FROM 't'", "2016-03-23")
+        out = v2.evaluate(b'{"a": [10.0, 1.5]}')
+        assert out is not None and out.to_bytes() == b'{"a":[10,1.5],"first":10}'
+        top = iotsql.compile("SELECT VALUE (SELECT VALUE x FROM * AS x) FROM 't'", "2016-03-23")
+        out = top.evaluate(b"[2.0, [3.0]]")
+        assert out is not None and out.to_bytes() == b"[2,[3]]"
+        v1 = iotsql.compile("SELECT a, get(*, 0) AS first FROM 't'", "2015-10-08")
+        out = v1.evaluate(b'{"a": [10.0, 1.5]}')
+        assert out is not None and out.to_bytes() == b'{"a":[10.0,1.5]}'
+        out = v1.evaluate(b"[2.0]")
+        assert out is not None and out.to_bytes() == b'{"first":2.0}'
+    finally:
+        v.set_json_backend(previous)
