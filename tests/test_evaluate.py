@@ -45,6 +45,17 @@ def test_select_value_outputs() -> None:
     assert v1 is not None and v1.to_bytes() == b""
 
 
+def test_a_repeated_output_name_keeps_its_first_position() -> None:
+    # docs/semantics.md (SELECT): key order follows the SELECT list; with `*` the payload's keys
+    # come first, and a later item of the same name replaces the value in place.
+    payload = b'{"a": 1, "b": 2}'
+    assert evaluate("SELECT *, 'x' AS a FROM 't'", payload).to_bytes() == b'{"a":"x","b":2}'
+    assert evaluate("SELECT 'x' AS a, * FROM 't'", payload).to_bytes() == b'{"a":1,"b":2}'
+    assert evaluate("SELECT 1 AS b, 2 AS a, 3 AS b FROM 't'", {}).to_bytes() == b'{"b":3,"a":2}'
+    mixed = evaluate("SELECT 1 AS c, {'k': 1}, 2 AS c FROM 't'", {})
+    assert mixed.to_bytes() == b'{"c":2,"k":1}'
+
+
 def test_binary_payloads_pass_through() -> None:
     body = b"\x00\x01\xff binary"
     out = evaluate("SELECT * FROM 't'", body)
