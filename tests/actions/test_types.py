@@ -186,6 +186,9 @@ def test_sqs_use_base64_encodes_the_body() -> None:
     assert delivered == base64.b64encode(b'{"temperature":28}')
     assert request["arguments"]["MessageBody"] == "eyJ0ZW1wZXJhdHVyZSI6Mjh9"
     assert args("sqs", params, b"\x00\xff")["MessageBody"] == "AP8="
+    # The standard alphabet (+ and /), not the URL-safe one (- and _), as SQS consumers decode it.
+    assert args("sqs", params, b"\xfb\xff")["MessageBody"] == "+/8="
+    assert render("sqs", params, b"\xfb\xef\xbe")[0] == b"++++"
     assert args("sqs", {**SQS, "useBase64": False}, "hi")["MessageBody"] == '"hi"'
 
 
