@@ -56,6 +56,21 @@ def test_a_repeated_output_name_keeps_its_first_position() -> None:
     assert mixed.to_bytes() == b'{"c":2,"k":1}'
 
 
+def test_rand_and_newuuid_are_never_folded_at_compile_time() -> None:
+    # They are not pure: each evaluation (and each call) draws a new value, also inside
+    # expressions whose other operands are constants.
+    rule = iotsql.compile(
+        "SELECT rand() AS r1, rand() AS r2, rand() * 10 AS r10, newuuid() AS u1, "
+        "newuuid() AS u2, upper(newuuid()) AS upper FROM 't'"
+    )
+    first, second = rule.evaluate({}).value, rule.evaluate({}).value
+    for key in ("r1", "r2", "r10", "u1", "u2", "upper"):
+        assert first[key] != second[key], key
+    assert first["r1"] != first["r2"] and first["u1"] != first["u2"]
+    assert isinstance(first["r1"], float) and 0 <= first["r1"] < 1
+    assert 0 <= first["r10"] < 10
+
+
 def test_binary_payloads_pass_through() -> None:
     body = b"\x00\x01\xff binary"
     out = evaluate("SELECT * FROM 't'", body)
