@@ -151,15 +151,53 @@ def test_get_item() -> None:
     assert ops.get_item(5, 0) is U
 
 
+_BOOLEAN_RESULTS = frozenset({"AND", "OR", "=", "<>", "!=", "<", "<=", ">", ">=", "IN"})
+
+
 @given(json_values, json_values)
 @settings(max_examples=300, deadline=None)
 def test_operators_never_raise(left: object, right: object) -> None:
-    for op in ops.BINARY_OPERATORS.values():
-        op(left, right)
-    ops.op_not(left)
-    ops.op_neg(left)
-    v.to_string(left)
-    v.to_int(left)
+    # Each operator gives a value of its table's result type, or Undefined (never raises).
+    for name, op in ops.BINARY_OPERATORS.items():
+        result = op(left, right)
+        if name in _BOOLEAN_RESULTS:
+            assert result is U or type(result) is bool, (name, result)
+        elif name == "+" and str in (type(left), type(right)):
+            assert result is U or type(result) is str, (name, result)
+        else:
+            assert result is U or type(result) in (int, Decimal), (name, result)
+    # = and <> never convert and are defined on defined operands: reflexive, symmetric, each
+    # other's negation, and what IN applies to each element.
+    equal = ops.op_eq(left, right)
+    assert type(equal) is bool and ops.op_ne(left, right) is (not equal)
+    assert ops.op_eq(right, left) is equal and ops.op_eq(left, left) is True
+    assert ops.op_in(left, [right]) is equal and ops.op_in(left, []) is False
+    # < <= > >= are all defined or all Undefined, and consistent with each other.
+    lt, le, gt, ge = (ops.BINARY_OPERATORS[o](left, right) for o in ("<", "<=", ">", ">="))
+    if lt is U:
+        assert le is U and gt is U and ge is U
+    else:
+        assert ge is (not lt) and le is (not gt) and not (lt and gt)
+    if type(left) in (int, float) and type(right) in (int, float):
+        assert lt is (left < right) and equal is (left == right)  # type: ignore[operator]
+    negated = ops.op_not(left)
+    if type(left) is bool:
+        assert negated is (not left)
+    elif type(left) is str and left.lower() in ("true", "false"):
+        assert negated is (left.lower() == "false")
+    else:
+        assert negated is U
+    minus = ops.op_neg(left)
+    assert minus is U or type(minus) in (int, float, Decimal)
+    if type(left) in (int, float):
+        assert minus == -left  # type: ignore[operator]
+    text = v.to_string(left)
+    assert text is U or type(text) is str
+    assert (text is U) is (left is None)
+    number = v.to_int(left)
+    assert number is U or number is None or type(number) is int
+    if type(left) is int:
+        assert number == left
 
 
 @pytest.mark.parametrize("backend", ["json", "orjson"])

@@ -193,22 +193,40 @@ def test_an_element_limit_failure_is_a_rule_failure_in_the_engine() -> None:
     assert letter.evaluation_error == report.rules[0].error
 
 
+_MAX_INT = "9" * 34  # the largest Int
+
+
 @pytest.mark.parametrize(
-    "expression",
+    ("expression", "a", "expected"),
     [
-        " * ".join(["9999999999999999999999999999999999"] * 140),
-        " * ".join(["a"] * 140),
-        " + ".join(["a * a * a * a"] * 30),
-        "a * a * a * a * a * a * a * a * a * a * a * a * a * a * a * a",
+        (" * ".join([_MAX_INT] * 140), "9" * 4_000, {}),
+        (" * ".join(["a"] * 140), "9" * 4_000, {}),
+        (" + ".join(["a * a * a * a"] * 30), "9" * 4_000, {}),
+        (" * ".join(["a"] * 16), "9" * 4_000, {}),
+        (" * ".join(["a"] * 140), _MAX_INT, {}),
+        (" + ".join(["a * a * a * a"] * 30), _MAX_INT,
+         {"n": 3 * 10**137, "s": "3.000000000000000000000000000000000E+137"}),
+        (" * ".join(["a"] * 16), _MAX_INT,
+         {"n": 9999999999999999999999999999999984 * 10**510,
+          "s": "9.999999999999999999999999999999984E+543"}),
+        (" * ".join(["a"] * 140), "99",
+         {"n": 2448652990349297925454906030819652 * 10**246,
+          "s": "2.448652990349297925454906030819652E+279"}),
+        (" * ".join(["a"] * 16), "99", {"n": 99**16, "s": str(99**16)}),
     ],
-    ids=["literals", "payload-ints", "sum-of-products", "long-product"],
-)
-def test_int_arithmetic_never_builds_integers_python_cannot_print(expression: str) -> None:
-    # An Int has at most 34 digits: beyond, the result is a 34-digit Decimal, then Undefined
-    # past the Decimal range (9.99E999).
+    ids=["literals", "payload-ints", "sum-of-products", "long-product", "max-int-power-140",
+         "max-int-sum-of-products", "max-int-long-product", "power-140", "int-product"],
+)  # fmt: skip
+def test_int_arithmetic_never_builds_integers_python_cannot_print(
+    expression: str, a: str, expected: object
+) -> None:
+    # An Int has at most 34 digits: beyond, the result is a 34-digit Decimal (rounded half
+    # even at each step, as BigDecimal with DECIMAL128), then Undefined past the Decimal range
+    # (9.99E999); a result of 34 digits or fewer stays an exact Int.
     rule = _compile(f"SELECT {expression} AS n, cast({expression} AS String) AS s FROM 'a'")
-    body = bounded(lambda: rule.evaluate(b'{"a": ' + b"9" * 4_000 + b"}").to_bytes())
-    json.loads(body)
+    out = bounded(lambda: rule.evaluate(b'{"a": ' + a.encode() + b"}"))
+    assert out.value == expected
+    assert json.loads(out.to_bytes()) == expected
 
 
 def test_int_results_past_34_digits_are_decimals() -> None:
