@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from strategies import json_values
 
 import iotsql
@@ -155,6 +155,14 @@ _BOOLEAN_RESULTS = frozenset({"AND", "OR", "=", "<>", "!=", "<", "<=", ">", ">="
 
 
 @given(json_values, json_values)
+@example(True, 1)
+@example(1, False)
+@example("TRUE", "2")
+@example("fAlSe", 10**40)
+@example(1, 1.0)
+@example([1, {"a": True}], [1.0, {"a": 1}])
+@example({"k": [None]}, {"k": [None]})
+@example("2", 10)
 @settings(max_examples=300, deadline=None)
 def test_operators_never_raise(left: object, right: object) -> None:
     # Each operator gives a value of its table's result type, or Undefined (never raises).

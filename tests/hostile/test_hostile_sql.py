@@ -213,9 +213,16 @@ _MAX_INT = "9" * 34  # the largest Int
          {"n": 2448652990349297925454906030819652 * 10**246,
           "s": "2.448652990349297925454906030819652E+279"}),
         (" * ".join(["a"] * 16), "99", {"n": 99**16, "s": str(99**16)}),
+        ("a * 10", _MAX_INT, {"n": 10**35 - 10, "s": "9.999999999999999999999999999999999E+34"}),
+        ("a * a", "100000000000000001",
+         {"n": 10**34 + 2 * 10**17, "s": "1.000000000000000020000000000000000E+34"}),
+        ("a + a", "5" + "0" * 33, {"n": 10**34, "s": "1.000000000000000000000000000000000E+34"}),
+        ("0 - a - a", "5" + "0" * 33,
+         {"n": -(10**34), "s": "-1.000000000000000000000000000000000E+34"}),
     ],
     ids=["literals", "payload-ints", "sum-of-products", "long-product", "max-int-power-140",
-         "max-int-sum-of-products", "max-int-long-product", "power-140", "int-product"],
+         "max-int-sum-of-products", "max-int-long-product", "power-140", "int-product",
+         "35-digit-product", "rounded-product", "35-digit-sum", "35-digit-difference"],
 )  # fmt: skip
 def test_int_arithmetic_never_builds_integers_python_cannot_print(
     expression: str, a: str, expected: object
