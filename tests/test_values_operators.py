@@ -151,6 +151,11 @@ def test_get_item() -> None:
     assert ops.get_item(5, 0) is U
 
 
+def _family(value: object) -> object:
+    """What `=` compares: Int and Decimal as numbers, every other type only with itself."""
+    return "number" if type(value) in (int, float, Decimal) else type(value)
+
+
 _BOOLEAN_RESULTS = frozenset({"AND", "OR", "=", "<>", "!=", "<", "<=", ">", ">=", "IN"})
 
 
@@ -180,6 +185,8 @@ def test_operators_never_raise(left: object, right: object) -> None:
     assert type(equal) is bool and ops.op_ne(left, right) is (not equal)
     assert ops.op_eq(right, left) is equal and ops.op_eq(left, left) is True
     assert ops.op_in(left, [right]) is equal and ops.op_in(left, []) is False
+    if _family(left) != _family(right):
+        assert equal is False  # mismatched types: a Boolean is not a number, "1" is not 1
     # < <= > >= are all defined or all Undefined, and consistent with each other.
     lt, le, gt, ge = (ops.BINARY_OPERATORS[o](left, right) for o in ("<", "<=", ">", ">="))
     if lt is U:
