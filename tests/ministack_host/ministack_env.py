@@ -7,7 +7,8 @@ environment of its own; the test process talks to it over HTTP and MQTT-over-Web
 The cache is `$IOTSQL_TEST_CACHE`, else `$XDG_CACHE_HOME/iotsql-tests`, else
 `~/.cache/iotsql-tests` (CI can keep that folder between runs). A virtualenv's name holds the
 ministack version, the Python version and a hash of this checkout's path and pyproject.toml, so
-a change of dependencies or of checkout makes a new one. Creation holds a file lock, so test
+a change of dependencies or of checkout makes a new one (and removes that checkout's older
+ones). Creation holds a file lock, so test
 processes running at once build it once; a virtualenv is only used once its `.complete` marker
 exists. `IOTSQL_TEST_MINISTACK` picks another ministack version (default MINISTACK_VERSION).
 """
@@ -46,12 +47,25 @@ def cache_root() -> Path:
     return Path(base) / "iotsql-tests"
 
 
+def _checkout() -> str:
+    return hashlib.sha256(str(REPO).encode("utf-8")).hexdigest()[:10]
+
+
 def environment_name(version: str = MINISTACK_VERSION) -> str:
-    digest = hashlib.sha256()
-    digest.update(str(REPO).encode("utf-8"))
-    digest.update((REPO / "pyproject.toml").read_bytes())
+    """`ministack-<version>-py<X><Y>-<checkout>-<pyproject>`: one virtualenv per checkout and
+    dependency set."""
+    dependencies = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()[:10]
     python = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return f"ministack-{version}-{python}-{digest.hexdigest()[:16]}"
+    return f"ministack-{version}-{python}-{_checkout()}-{dependencies}"
+
+
+def _prune(root: Path, keep: str) -> None:
+    """Remove this checkout's virtualenvs of the same ministack and Python made for an older
+    pyproject.toml (their lock files stay: a process may hold one)."""
+    prefix = keep.rsplit("-", 1)[0]
+    for old in root.glob(f"{prefix}-*"):
+        if old.is_dir() and old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _python(venv: Path) -> Path:
@@ -93,6 +107,7 @@ def ministack_python(version: str = MINISTACK_VERSION) -> Path:
             return _python(venv)
         if venv.exists():  # left half made by an interrupted run
             shutil.rmtree(venv)
+        _prune(root, name)
         _run([sys.executable, "-m", "venv", str(venv)], "create the virtualenv")
         _run(
             [str(_python(venv)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
