@@ -386,6 +386,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         out(dumps({
             "ok": not errors,
+            "sqlVersion": args.sql_version,
             "errors": [d.to_json() for d in errors],
             "warnings": [d.to_json() for d in warnings],
         }))  # fmt: skip
@@ -403,4 +404,5 @@ def _summary(errors: list[Diagnostic], warnings: list[Diagnostic], version: str)
     if not errors and not warnings:
         return f"ok: valid for SQL version {version}"
     state = "invalid" if errors else "valid"
-    return f"{state} ({count(len(errors), 'error')}, {count(len(warnings), 'warning')})"
+    found = f"{count(len(errors), 'error')}, {count(len(warnings), 'warning')}"
+    return f"{state} for SQL version {version} ({found})"

@@ -290,11 +290,33 @@ def add_message_arguments(parser: argparse.ArgumentParser, *, payload_default: s
     )  # fmt: skip
 
 
+class _GivenVersion(argparse.Action):
+    """Stores --sql-version and remembers that it was given (`args.sql_version_given`)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+        option_string: str | None = None,
+    ) -> None:  # fmt: skip
+        setattr(namespace, self.dest, values)
+        namespace.sql_version_given = True
+
+
 def add_version_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sql-version", "-V", default=DEFAULT_VERSION, choices=VERSIONS, metavar="VERSION",
-        help=f"awsIotSqlVersion: {', '.join(VERSIONS)} (default: {DEFAULT_VERSION})",
+        action=_GivenVersion,
+        help=f"awsIotSqlVersion: {', '.join(VERSIONS)} (default: {DEFAULT_VERSION}; a topic "
+        "rule without awsIotSqlVersion runs as 2015-10-08, the API's default)",
     )  # fmt: skip
+    parser.set_defaults(sql_version_given=False)
+
+
+def version_note(version: str) -> str:
+    """What the commands that default to 2016-03-23 say about the version they used."""
+    return (
+        f"note: SQL version {version} (iotsql's default; a topic rule without awsIotSqlVersion "
+        "runs as 2015-10-08, the API's default): pass --sql-version to choose"
+    )
 
 
 def add_shape_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:

@@ -19,6 +19,7 @@ from iotsql.cli.common import (
     new_parser,
     print_output,
     read_text,
+    version_note,
 )
 from iotsql.cli.explain import explain_lines, undefined_items, why_not
 from iotsql.errors import SqlParseError
@@ -82,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for warning in lint_rule(rule):
         err(warning.render())
+    if not args.sql_version_given and is_tty(sys.stderr):
+        # Said to people at a terminal; scripts read the version from --explain.
+        err(version_note(rule.sql_version.value))
     note = payload.note()
     if note:
         err(note)

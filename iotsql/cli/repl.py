@@ -644,7 +644,11 @@ def interactive(session: Session) -> int:
         style=Style.from_dict(STYLES),
         include_default_pygments_style=False,
     )
-    session.tell("iotsql REPL: end a statement with ';' or an empty line; .help for commands")
+    session.tell(
+        f"iotsql REPL: SQL version {session.version} (.version to change; a topic rule without "
+        "awsIotSqlVersion runs as 2015-10-08); end a statement with ';' or an empty line; .help "
+        "for commands"
+    )
     while not session.done:
         try:
             text = prompt.prompt()

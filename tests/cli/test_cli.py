@@ -95,7 +95,10 @@ def test_eval_is_pretty_on_a_terminal() -> None:
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
-    assert child.before.replace("\r\n", "\n") == '{\n  "a": 1\n}\n'
+    # At a terminal, eval also says which SQL version it used when none was chosen.
+    note, *output = child.before.replace("\r\n", "\n").splitlines(keepends=True)
+    assert note.startswith("note: SQL version 2016-03-23 (iotsql's default; a topic rule")
+    assert "".join(output) == '{\n  "a": 1\n}\n'
 
 
 def test_eval_where_false_exits_1_and_shows_the_where_value() -> None:
@@ -234,7 +237,7 @@ def test_check_hyphenated_key_is_a_warning() -> None:
     assert "sql:1:8: warning: `state.reported.battery-level` subtracts `level`" in result.stdout
     assert "hint: write get(state.reported, 'battery-level')" in result.stdout
     assert "\n         " + "^" * len("state.reported.battery-level") + "\n" in result.stdout
-    assert result.stdout.endswith("valid (0 errors, 1 warning)\n")
+    assert result.stdout.endswith("valid for SQL version 2016-03-23 (0 errors, 1 warning)\n")
 
 
 def test_check_json_format_for_an_error() -> None:
