@@ -459,3 +459,53 @@ def test_get_dynamodb_in_a_template_does_not_count_against_the_statement() -> No
     assert report.fired == ["Tpl"]
     (request,) = engine.recorder["s3"].requests
     assert request.params["key"] == "hall" and request.body == {"room": "lab"}
+
+
+# ---- the SQL version of a rule that names none ---------------------------------------------------
+
+
+def test_a_rule_without_aws_iot_sql_version_runs_as_2015_10_08() -> None:
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Default", {"sql": "SELECT v FROM 't'", "actions": [sqs()]})
+    engine.create_topic_rule("V2", payload("SELECT v FROM 'u'", sqs()))
+    assert engine.rules["Default"].sql_version is iotsql.SqlVersion.V2015_10_08
+    assert engine.get_topic_rule("Default")["rule"]["awsIotSqlVersion"] == "2015-10-08"
+    engine.publish("t", b'{"v": 10.0}')
+    engine.publish("u", b'{"v": 10.0}')
+    # 2015-10-08 keeps a whole Decimal a Decimal; 2016-03-23 makes it an Int.
+    assert [r.payload for r in engine.recorder["sqs"].requests] == [b'{"v":10.0}', b'{"v":10}']
+    # compile() keeps 2016-03-23 as its explicit default, and says so.
+    assert iotsql.compile("SELECT v FROM 't'").sql_version is iotsql.SqlVersion.V2016_03_23
+
+
+CFN_WITHOUT_VERSION = {"Resources": {"NoVersion": {"Type": "AWS::IoT::TopicRule", "Properties": {
+    "TopicRulePayload": {"Sql": "SELECT v FROM 't'", "Actions": [
+        {"Sqs": {"QueueUrl": QUEUE, "RoleArn": ROLE}}]}}}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(("source", "field"), [
+    (CFN_WITHOUT_VERSION,
+     "<rules>: Resources.NoVersion.Properties.TopicRulePayload.AwsIotSqlVersion"),
+    ({"rules": [{"ruleName": "NoVersion", "topicRulePayload": {"sql": "SELECT v FROM 't'",
+                                                              "actions": [sqs()]}}]},
+     "<rules>: NoVersion.topicRulePayload.awsIotSqlVersion"),
+    ({"service": "svc", "provider": {"name": "aws"}, "functions": {"f": {"handler": "h",
+      "events": [{"iot": {"name": "NoVersion", "sql": "SELECT v FROM 't'"}}]}}},
+     "<rules>: functions.f.events[0].iot.sqlVersion"),
+])  # fmt: skip
+def test_loaders_warn_sql_version_default_when_a_rule_omits_the_version(
+    source: Any, field: str
+) -> None:
+    (rule,) = iotsql.load_rules(source)
+    (warning,) = rule.warnings
+    assert warning.code == "sql-version-default" and warning.field == field
+    assert "2015-10-08" in warning.message and "2016-03-23" in warning.message
+    assert rule.sql_version == "2015-10-08"
+    engine = iotsql.RulesEngine()
+    (created,) = engine.load_rules(source)
+    assert created.sql_version is iotsql.SqlVersion.V2015_10_08
+
+
+def test_loaders_do_not_warn_when_the_version_is_set() -> None:
+    (rule,) = iotsql.load_rules({"NoWarning": payload("SELECT v FROM 't'", sqs())})
+    assert rule.warnings == ()

@@ -20,6 +20,7 @@ import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from iotsql import ast
@@ -353,6 +354,8 @@ examples:
   iotsql check "SELECT temp FROM 'sensors/+/data' WHERE temp > 30"
   iotsql check @rule.sql --sql-version 2015-10-08
   iotsql check --format json @rule.sql        # for editors and CI
+  iotsql check template.yaml                  # every rule of a CloudFormation, Serverless,
+                                              # Terraform or AWS CLI file, at its own version
 
 Warnings (a key with a hyphen read without get(), a SELECT alias used in WHERE, a function
 called with the wrong number of arguments) do not fail: exit 0. Errors exit 2.
@@ -369,7 +372,11 @@ def register(subparsers: Subparsers) -> None:
         "warn about legal SQL that does not mean what it seems to.",
         epilog=EPILOG,
     )  # fmt: skip
-    parser.add_argument("sql", metavar="SQL|@FILE|-", help="the statement, @file or - for stdin")
+    parser.add_argument(
+        "sql", metavar="SQL|@FILE|-|RULES",
+        help="the statement, @file or - for stdin; or a file (.yaml, .yml, .json, .tf) or "
+        "folder of topic rule definitions",
+    )  # fmt: skip
     add_version_argument(parser)
     parser.add_argument(
         "--format", choices=("text", "json"), default="text", help="output format (default: text)"
@@ -377,7 +384,63 @@ def register(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+#: Files `iotsql check` reads as topic rule definitions rather than as a statement.
+RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json", ".tf")
+
+
+def _rules_path(spec: str) -> Path | None:
+    """The rule definitions an argument names (a folder, or a YAML/JSON/Terraform file given
+    as PATH or @PATH), or None when it is a statement."""
+    path = Path(spec[1:] if spec.startswith("@") else spec)
+    try:
+        if path.is_dir() or (path.is_file() and path.suffix.lower() in RULE_FILE_SUFFIXES):
+            return path
+    except OSError:  # a statement too long to be a file name
+        return None
+    return None
+
+
+def check_rules(path: Path, output: str) -> int:
+    """Check every rule a file defines: the loader's warnings (`sql-version-default`), then
+    each statement, linted for the rule's own SQL version."""
+    from iotsql.loaders import load_rules
+
+    try:
+        rules = load_rules(path, validate=False)
+    except IotSqlError as error:
+        out(f"{error}")
+        return 2
+    report, errors, warnings = [], 0, 0
+    for rule in rules:
+        found = lint(rule.sql, rule.sql_version)
+        rule_errors = [d for d in found if d.is_error]
+        errors += len(rule_errors)
+        warnings += len(found) - len(rule_errors) + len(rule.warnings)
+        if output == "json":
+            report.append({
+                "rule": rule.name, "source": rule.source, "sqlVersion": rule.sql_version,
+                "errors": [d.to_json() for d in rule_errors],
+                "warnings": [{"code": w.code, "message": w.message, "field": w.field}
+                             for w in rule.warnings]
+                + [d.to_json() for d in found if not d.is_error],
+            })  # fmt: skip
+            continue
+        for warning in rule.warnings:
+            out(str(warning))
+        for diagnostic in found:
+            out(diagnostic.render(f"{rule.source}: sql"))
+    if output == "json":
+        out(dumps({"ok": not errors, "rules": report}))
+    else:
+        state = "invalid" if errors else ("ok" if not warnings else "valid")
+        out(f"{state}: {len(rules)} rule(s), {errors} error(s), {warnings} warning(s)")
+    return 2 if errors else 0
+
+
 def run(args: argparse.Namespace) -> int:
+    rules = _rules_path(args.sql)
+    if rules is not None:
+        return check_rules(rules, args.format)
     sql, source = read_text(args.sql, "SQL")
     name = "sql" if source == "<argument>" else source
     diagnostics = lint(sql, args.sql_version)

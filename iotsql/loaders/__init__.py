@@ -31,10 +31,25 @@ from pathlib import Path
 from typing import Any
 
 from iotsql.errors import IotSqlError, RuleValidationError
-from iotsql.loaders.base import FORMATS, LoadedRule, RuleSqlError, source_error
+from iotsql.loaders.base import (
+    FORMATS,
+    SQL_VERSION_DEFAULT,
+    LoadedRule,
+    LoadWarning,
+    RuleSqlError,
+    source_error,
+)
 from iotsql.loaders.placeholders import ACCOUNT_ID, PARTITION, REGION, Environment
 
-__all__ = ["FORMATS", "LoadedRule", "RuleSqlError", "detect_format", "load_rules"]
+__all__ = [
+    "FORMATS",
+    "SQL_VERSION_DEFAULT",
+    "LoadWarning",
+    "LoadedRule",
+    "RuleSqlError",
+    "detect_format",
+    "load_rules",
+]
 
 _HCL = re.compile(r'^\s*(resource|variable|locals|data|module|provider|terraform|output)\s*["{]',
                   re.MULTILINE)  # fmt: skip
@@ -97,7 +112,7 @@ def load_rules(
         str(given.get("AWS::Region", REGION)),
         str(given.get("AWS::Partition", PARTITION)),
     )
-    rules = _load(path_or_text, format, given, env)
+    rules = [rule.with_default_warnings() for rule in _load(path_or_text, format, given, env)]
     seen: dict[str, LoadedRule] = {}
     for rule in rules:
         if rule.name in seen:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iotsql.errors import IotSqlError, RuleValidationError, SqlParseError
@@ -39,6 +39,23 @@ def source_error(file: str, path: str, message: str) -> RuleValidationError:
     return RuleValidationError(message, f"{file}: {path}" if path else file)
 
 
+#: The code of the warning for a rule that does not set awsIotSqlVersion.
+SQL_VERSION_DEFAULT = "sql-version-default"
+
+
+@dataclass(frozen=True)
+class LoadWarning:
+    """Something legal in a rule definition that probably does not do what its author meant.
+    `code` is stable (`sql-version-default`), `field` names the file and the field in it."""
+
+    code: str
+    message: str
+    field: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: warning: {self.message} [{self.code}]"
+
+
 @dataclass(frozen=True)
 class LoadedRule:
     """One topic rule read from infrastructure code.
@@ -59,6 +76,8 @@ class LoadedRule:
     format: str
     line: int | None = None
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: Warnings about the definition (`sql-version-default` when it omits awsIotSqlVersion).
+    warnings: tuple[LoadWarning, ...] = field(default=(), compare=False)
 
     @property
     def topic_rule_payload(self) -> dict[str, Any]:
@@ -77,6 +96,22 @@ class LoadedRule:
     def source(self) -> str:
         where = f"{self.file}: {self.resource}"
         return f"{where} (line {self.line})" if self.line else where
+
+    def with_default_warnings(self) -> LoadedRule:
+        """This rule with the warnings every loader gives: `sql-version-default` when the
+        payload has no awsIotSqlVersion (the API then runs it as 2015-10-08, while the console
+        proposes 2016-03-23)."""
+        if self.payload.get("awsIotSqlVersion") is not None or any(
+            w.code == SQL_VERSION_DEFAULT for w in self.warnings
+        ):
+            return self
+        warning = LoadWarning(
+            SQL_VERSION_DEFAULT,
+            "the rule does not set awsIotSqlVersion, so AWS runs it as 2015-10-08 (the API's "
+            "default; the console defaults to 2016-03-23): set it explicitly",
+            self.field_for("topicRulePayload.awsIotSqlVersion"),
+        )
+        return replace(self, warnings=(*self.warnings, warning))
 
     def to_create_topic_rule(self) -> dict[str, Any]:
         """The `aws iot create-topic-rule --cli-input-json` form."""

@@ -268,9 +268,9 @@ def _iot_rule(
     if event.get("description"):
         source["Description"] = _one_line(event["description"])
         origins["topicRulePayload.description"] = f"{path}.description"
+    origins["topicRulePayload.awsIotSqlVersion"] = f"{path}.sqlVersion"
     if event.get("sqlVersion"):
         source["AwsIotSqlVersion"] = _one_line(event["sqlVersion"])
-        origins["topicRulePayload.awsIotSqlVersion"] = f"{path}.sqlVersion"
     name = logical_id
     if event.get("name"):
         name = str(_one_line(event["name"]))
