@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iotsql import report_text
 from iotsql.actions.base import ActionRequest, Sink
 from iotsql.actions.recording import Recorder, RecordingSink
 from iotsql.actions.types import republished_context
@@ -45,9 +46,12 @@ SINK_ENTRY_POINTS = "iotsql.sinks"
 
 
 # ---- reports ----------------------------------------------------------------------------------
+#
+# repr() of a report is one line and str() a summary of one screen (iotsql/report_text.py): a
+# republish loop nests a dozen reports, whose dataclass reprs ran to thousands of characters.
 
 
-@dataclass
+@dataclass(repr=False)
 class ActionReport:
     """What happened to one action: the request handed to the sink, and the outcome."""
 
@@ -61,8 +65,14 @@ class ActionReport:
     resource: str = ""
     failed_action: str = ""
 
+    def __repr__(self) -> str:
+        return report_text.action_repr(self)
 
-@dataclass
+    def __str__(self) -> str:
+        return report_text.action_text(self)
+
+
+@dataclass(repr=False)
 class RuleReport:
     """One matched rule: whether it fired, its output, its actions, its error action."""
 
@@ -77,8 +87,14 @@ class RuleReport:
     def failures(self) -> list[ActionReport]:
         return [a for a in self.actions if not a.ok]
 
+    def __repr__(self) -> str:
+        return report_text.rule_repr(self)
 
-@dataclass
+    def __str__(self) -> str:
+        return report_text.rule_text(self)
+
+
+@dataclass(repr=False)
 class PublishReport:
     """Everything one publish caused, including the messages its republish actions fed back."""
 
@@ -111,12 +127,18 @@ class PublishReport:
         own = [r for r in self.rules if r.error is not None]
         return own + [e for sub in self.republished for e in sub.errors]
 
+    def __repr__(self) -> str:
+        return report_text.publish_repr(self)
+
+    def __str__(self) -> str:
+        return report_text.publish_text(self)
+
 
 def _opt(item: ActionReport | None) -> tuple[ActionReport, ...]:
     return () if item is None else (item,)
 
 
-@dataclass
+@dataclass(repr=False)
 class DeadLetter:
     """A message whose actions failed with no error action to take the failure, or whose error
     action failed too, or whose rule could not be evaluated. `requests` are the failed requests,
@@ -130,6 +152,12 @@ class DeadLetter:
     evaluation_error: str | None = None
     requests: list[ActionRequest] = field(default_factory=list)
     at: float = field(default_factory=time.time)
+
+    def __repr__(self) -> str:
+        return report_text.dead_letter_repr(self)
+
+    def __str__(self) -> str:
+        return report_text.dead_letter_text(self)
 
 
 # ---- the engine -------------------------------------------------------------------------------

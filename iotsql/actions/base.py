@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from iotsql.rule import Output
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ActionRequest:
     """One action of one rule for one message, with every `${...}` rendered.
 
@@ -41,6 +41,11 @@ class ActionRequest:
     output: Output | None = None
     is_error_action: bool = False
     depth: int = 0
+
+    def __repr__(self) -> str:  # one line, not the nested reprs of the message and request
+        from iotsql.report_text import request_repr
+
+        return request_repr(self)
 
     @property
     def body(self) -> Any:

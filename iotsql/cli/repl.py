@@ -200,8 +200,10 @@ class Session:
         A command typed on a continuation line cancels the unfinished statement above it."""
         cancelled, text = split_cancelled(text.strip())
         if cancelled:
-            self.tell("note: the unfinished statement was cancelled by the command "
-                      f"{text.split()[0]} (end a statement with ';' or an empty line to run it)")  # fmt: skip
+            self.tell(
+                f"note: the unfinished statement was cancelled by the command {text.split()[0]} "
+                "(end a statement with ';' or an empty line to run it)"
+            )
         if not text:
             return
         try:
