@@ -9,6 +9,7 @@ import binascii
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ from iotsql.actions.types import ACTION_TYPES
 from iotsql.cli.check import diagnostic_of_error
 from iotsql.cli.common import CliError, dumps, err, is_tty, new_parser
 from iotsql.engine import PublishReport, RulesEngine
-from iotsql.errors import IotSqlError, SqlParseError
+from iotsql.errors import IotSqlError, ResourceAlreadyExistsError, SqlParseError
+from iotsql.loaders.parameters import ParametersFileError, parameter_hint, read_parameters
 
 if TYPE_CHECKING:
     from iotsql.cli.common import Subparsers
@@ -30,21 +32,34 @@ EPILOG = """\
 examples:
   iotsql replay rules.json messages.jsonl
   iotsql replay template.yaml messages.jsonl --out requests.jsonl
+  iotsql replay template.yaml --parameters Env=prod --parameters Threshold=40 messages.jsonl
+  iotsql replay main.tf serverless.yml --parameters-file prod.tfvars messages.jsonl
+  iotsql replay --topic-rule-payload high-temp.json messages.jsonl
   mosquitto_sub -t '#' -F '{"topic":"%t","payload":%p}' | iotsql replay rules.json -
 
 RULES holds topic rules as the AWS CLI writes them (a get-topic-rule output, a
 create-topic-rule input, a list of those, {"rules": [...]}, {"Name": payload}), or the
 infrastructure code that defines them: a CloudFormation or SAM template, a serverless.yml,
-Terraform files (a .tf file, a folder of them, or `terraform show -json` output).
+Terraform files (a .tf file, a folder of them, or `terraform show -json` output). Several
+RULES files load together. --topic-rule-payload adds a rule from a file that holds only its
+payload ({"sql": ..., "actions": [...]}, what `aws iot create-topic-rule --topic-rule-payload
+file://FILE` takes), named by --rule-name or the file's name without its extension.
+
+--parameters KEY=VALUE and --parameters-file FILE give the values of CloudFormation
+parameters, Terraform variables and Serverless options (--parameters wins over the file). A
+parameters file is CloudFormation's [{"ParameterKey": ..., "ParameterValue": ...}] or
+["KEY=VALUE", ...] JSON, CodePipeline's {"Parameters": {...}}, a .tfvars or .tfvars.json file,
+a JSON or YAML object, or KEY=VALUE lines.
 MESSAGES holds one JSON object per line:
   {"topic": "sensors/d1/data", "payload": {"temperature": 31}, "context": {"clientid": "d1"}}
 with "payloadText" (a UTF-8 body) or "payloadBase64" (any bytes) instead of "payload" for
 bodies that are not JSON; "context" is optional (the keys of the conformance format).
 
 Every action request (ActionRequest.to_json()) is printed as one JSON line, republished
-messages run through the rules again, and a summary per rule (messages matched, fired,
-actions delivered, errors) ends on stderr. A bad line is reported with its number and
-skipped.
+messages run through the rules again, and a summary ends on stderr: per rule (messages
+matched, fired, actions delivered, errors), then the messages replayed, the time it took and
+the rate, and the messages that matched no rule (with their first topics). A bad line is
+reported with its number and skipped.
 
 exit status: 0 every line was replayed; 1 a line could not be; 2 the rules are invalid.
 """
@@ -59,19 +74,105 @@ def register(subparsers: Subparsers) -> None:
         epilog=EPILOG,
     )  # fmt: skip
     parser.add_argument(
-        "rules",
-        metavar="RULES",
-        help="topic rules: AWS CLI JSON, CloudFormation, Serverless or Terraform",
-    )
+        "rules", metavar="RULES", nargs="*",
+        help="files of topic rules: AWS CLI JSON, CloudFormation, Serverless or Terraform",
+    )  # fmt: skip
     parser.add_argument("messages", metavar="MESSAGES", help="a JSON-lines file, or - for stdin")
     parser.add_argument("--out", "-o", metavar="FILE", help="write the requests to FILE")
+    parser.add_argument(
+        "--topic-rule-payload", metavar="FILE", action="append", default=[],
+        help="a rule from a topicRulePayload JSON file (file://FILE works too); repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rule-name", metavar="NAME",
+        help="the name of the --topic-rule-payload rule (default: the file's stem)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--parameters", metavar="KEY=VALUE", action="append", default=[],
+        help="a CloudFormation parameter, Terraform variable or Serverless option; repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--parameters-file", metavar="FILE", action="append", default=[],
+        help="parameter values from a file (CloudFormation JSON, .tfvars, JSON or YAML object, "
+        "KEY=VALUE lines); repeatable, later files win",
+    )  # fmt: skip
     parser.set_defaults(handler=run)
 
 
 # ---- rules and messages ----------------------------------------------------------------------
 
 
-def load_rules(engine: RulesEngine, path: str) -> None:
+#: How the loaders ask for a parameter value they were not given, in this command's terms.
+PARAMETER_HINT = "give it with --parameters {name}=VALUE (or in a --parameters-file)"
+
+
+def parameters_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of --parameters-file files, in order, then of --parameters on top."""
+    values: dict[str, Any] = {}
+    for path in args.parameters_file:
+        try:
+            values.update(read_parameters(path))
+        except ParametersFileError as error:
+            raise CliError(f"--parameters-file: {error}") from None
+    for item in args.parameters:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--parameters takes KEY=VALUE, not {item!r}")
+        values[key.strip()] = value
+    return values
+
+
+def load_all_rules(engine: RulesEngine, args: argparse.Namespace) -> None:
+    """Every rule of the RULES files and of the --topic-rule-payload files, created in
+    `engine`; an invalid or missing one is a CliError naming the file."""
+    if not args.rules and not args.topic_rule_payload:
+        raise CliError("no rules: give RULES files, or --topic-rule-payload FILE")
+    if args.rule_name is not None and len(args.topic_rule_payload) != 1:
+        raise CliError("--rule-name names the rule of one --topic-rule-payload file; with "
+                       "several, each is named after its file")  # fmt: skip
+    parameters = parameters_of(args)
+    with parameter_hint(PARAMETER_HINT):
+        for path in args.rules:
+            load_rules(engine, path, parameters)
+    for path in args.topic_rule_payload:
+        load_payload_file(engine, path, args.rule_name)
+
+
+def load_payload_file(engine: RulesEngine, spec: str, name: str | None) -> None:
+    """One rule from a file holding its topicRulePayload, named `name` or after the file."""
+    source = Path(spec.removeprefix("file://"))
+    try:
+        payload = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"--topic-rule-payload: no such file: {source}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise CliError(f"--topic-rule-payload: cannot read {source}: {reason}") from None
+    except json.JSONDecodeError as error:
+        raise CliError(f"{source}: invalid JSON: {error.msg} (line {error.lineno}, column "
+                       f"{error.colno})") from None  # fmt: skip
+    if isinstance(payload, dict) and "topicRulePayload" in payload:
+        raise CliError(f"{source} is a create-topic-rule input (ruleName, topicRulePayload): "
+                       "give it as RULES, not as --topic-rule-payload")  # fmt: skip
+    if not isinstance(payload, dict) or "sql" not in payload:
+        raise CliError(f'{source}: a topic rule payload is an object with "sql" and "actions", '
+                       'as `aws iot create-topic-rule --topic-rule-payload` takes it')  # fmt: skip
+    rule_name = name if name is not None else source.stem
+    if name is None and not _RULE_NAME.fullmatch(rule_name):
+        raise CliError(f"{source}: the file's name {rule_name!r} is not a rule name (letters, "
+                       "digits and _): name the rule with --rule-name")  # fmt: skip
+    try:
+        engine.create_topic_rule(rule_name, payload)
+    except SqlParseError as error:
+        raise CliError(f"{source}: invalid SQL\n{diagnostic_of_error(error).render()}") from None
+    except IotSqlError as error:
+        raise CliError(f"{source}: {error}") from None
+
+
+_RULE_NAME = re.compile(r"[A-Za-z0-9_]{1,128}")
+
+
+def load_rules(engine: RulesEngine, path: str, parameters: dict[str, Any] | None = None) -> None:
     """Create the rules of `path` in `engine` with `RulesEngine.load_rules` (every format
     `iotsql.load_rules` reads: the AWS CLI's JSON, CloudFormation, Serverless, Terraform); an
     invalid rule is a CliError naming the file and the field."""
@@ -79,7 +180,7 @@ def load_rules(engine: RulesEngine, path: str) -> None:
     if not source.exists():
         raise CliError(f"RULES: no such file: {source}")
     try:
-        created = engine.load_rules(source)
+        created = engine.load_rules(source, parameters=parameters or None)
     except UnicodeDecodeError:
         raise CliError(f"{source}: not UTF-8 text") from None
     except SqlParseError as error:
@@ -89,6 +190,10 @@ def load_rules(engine: RulesEngine, path: str) -> None:
         if diagnostic.message.startswith(prefix):
             diagnostic = dataclasses.replace(diagnostic, message=diagnostic.message[len(prefix) :])
         raise CliError(f"{where}: invalid SQL\n{diagnostic.render()}") from None
+    except ResourceAlreadyExistsError as error:
+        raise CliError(
+            f"{source}: {error}: rule names must be unique across the RULES files"
+        ) from None
     if not created:
         raise CliError(f"{source}: no topic rules found")
 
@@ -168,6 +273,45 @@ def _problems(report: PublishReport) -> list[str]:
     return found
 
 
+@dataclass
+class Totals:
+    """The counts of a whole replay: messages replayed (and those no rule matched, with the
+    first few of their topics), requests, bad lines, and the time the messages took."""
+
+    messages: int = 0
+    requests: int = 0
+    bad: int = 0
+    unmatched: int = 0
+    unmatched_topics: list[str] = dataclasses.field(default_factory=list)
+    elapsed: float = 0.0
+
+    SHOWN_TOPICS = 3
+
+    def add_unmatched(self, topic: str) -> None:
+        self.unmatched += 1
+        if len(self.unmatched_topics) < self.SHOWN_TOPICS and topic not in self.unmatched_topics:
+            self.unmatched_topics.append(topic)
+
+    def lines(self) -> list[str]:
+        took = f"{self.elapsed * 1000:.1f} ms" if self.elapsed < 1 else f"{self.elapsed:,.2f} s"
+        rate = f"{self.messages / self.elapsed:,.0f}" if self.elapsed > 0 else "-"
+        first = (
+            f"{_count(self.messages, 'message')} replayed in {took} ({rate} messages/s), "
+            f"{_count(self.requests, 'action request')}"
+        )
+        if self.bad:
+            first += f", {_count(self.bad, 'bad line')}"
+        if not self.unmatched:
+            return [first, "every message matched a rule" if self.messages else "no messages"]
+        topics = ", ".join(self.unmatched_topics)
+        more = " ..." if self.unmatched > len(self.unmatched_topics) else ""
+        return [first, f"{_count(self.unmatched, 'message')} matched no rule: {topics}{more}"]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def summary_lines(stats: dict[str, RuleStats]) -> list[str]:
     width = max([len("rule"), *(len(name) for name in stats)])
     lines = [f"{'rule':<{width}}  matched  fired  actions  errors"]
@@ -237,8 +381,9 @@ def run(args: argparse.Namespace) -> int:
     engine = RulesEngine(feed_back_republish=True)
     for action_type in ACTION_TYPES:
         engine.register_sink(action_type, _accept)
-    load_rules(engine, args.rules)
+    load_all_rules(engine, args)
     stats = {name: RuleStats() for name in engine.rules}
+    totals = Totals()
     if args.messages == "-":
         source: IO[bytes] = sys.stdin.buffer
         total = None
@@ -261,6 +406,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr, total)
     messages = bad = requests = 0
     done = 0
+    started = time.monotonic()
     try:
         for number, raw in _lines(source):
             done += len(raw)
@@ -277,6 +423,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 messages += 1
                 count(report, stats)
+                if not report.rules:
+                    totals.add_unmatched(topic)
                 for request in report.requests:
                     sink.write(dumps(request.to_json()) + "\n")
                     requests += 1
@@ -298,8 +446,7 @@ def run(args: argparse.Namespace) -> int:
             sink.close()
         else:
             sys.stdout.flush()
-    err("\n".join(summary_lines(stats)))
-    lines_note = f", {bad} bad line{'s' if bad != 1 else ''}" if bad else ""
-    err(f"{messages} message{'s' if messages != 1 else ''} replayed, "
-        f"{requests} action request{'s' if requests != 1 else ''}{lines_note}")  # fmt: skip
+    totals.elapsed = time.monotonic() - started
+    totals.messages, totals.requests, totals.bad = messages, requests, bad
+    err("\n".join([*summary_lines(stats), *totals.lines()]))
     return 1 if bad else 0

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from iotsql.cli.common import CliError, dumps, new_parser, out
 from iotsql.loaders import load_rules
+from iotsql.loaders.parameters import parameter_hint
 from iotsql.testing.conformance import CaseResult, load_cases, run_cases
 
 if TYPE_CHECKING:
@@ -93,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise CliError(f"--param takes KEY=VALUE, not {item!r}")
         parameters[key] = value
-    rules = [
-        rule for path in args.rules for rule in load_rules(path, parameters=parameters or None)
-    ]
+    with parameter_hint("give it with --param {name}=VALUE"):
+        rules = [
+            rule for path in args.rules for rule in load_rules(path, parameters=parameters or None)
+        ]
     summary = run_cases(cases, rules=rules) if args.rules else run_cases(cases)
     if args.json:
         out(dumps(summary.to_json()))

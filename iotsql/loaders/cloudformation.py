@@ -28,6 +28,7 @@ import yaml
 from iotsql.errors import RuleValidationError
 from iotsql.loaders.base import LoadedRule, source_error
 from iotsql.loaders.model import CLOUDFORMATION, Converter
+from iotsql.loaders.parameters import give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, cfn_kind
 
 #: The value of `Ref: AWS::StackName` unless the caller passes one.
@@ -251,7 +252,7 @@ class Template:
         else:
             raise self.fail(
                 f"Parameters.{name}",
-                f"has no Default and no value was given: pass parameters={{{name!r}: ...}}",
+                f"has no Default and no value was given: {give_value(name)}",
             )
         kind = str(declaration.get("Type", "String"))
         if kind == "CommaDelimitedList" or kind.startswith("List<"):

@@ -27,6 +27,7 @@ from iotsql.errors import RuleValidationError
 from iotsql.loaders.base import LoadedRule, source_error
 from iotsql.loaders.cloudformation import Template
 from iotsql.loaders.model import CLOUDFORMATION, Converter
+from iotsql.loaders.parameters import give_value
 from iotsql.loaders.placeholders import Environment, Placeholders
 
 _VARIABLE = re.compile(r"\$\{([^${}]*)\}")
@@ -253,11 +254,10 @@ def _iot_rule(
     left = _VARIABLE.findall(sql)
     if left:
         names = ", ".join("${" + v + "}" for v in left)
-        raise fail(
-            f"{path}.sql",
-            f"cannot resolve {names} without AWS: pass the value in "
-            f"parameters={{{left[0].split(',')[0].strip()!r}: ...}}",
-        )
+        wanted = left[0].split(",")[0].strip()
+        if wanted.startswith(("opt:", "param:")):  # given by their name alone: `stage`
+            wanted = wanted.partition(":")[2]
+        raise fail(f"{path}.sql", f"cannot resolve {names} without AWS: {give_value(wanted)}")
     enabled = event.get("enabled")
     disabled = enabled is False or (isinstance(enabled, str) and enabled.lower() == "false")
     source: dict[str, Any] = {"Sql": _one_line(sql), "RuleDisabled": disabled,

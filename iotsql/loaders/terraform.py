@@ -33,6 +33,7 @@ from typing import Any
 from iotsql.errors import RuleValidationError
 from iotsql.loaders.base import LoadedRule, source_error
 from iotsql.loaders.model import TERRAFORM, Converter, _fold, _members, _unquote
+from iotsql.loaders.parameters import give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, tf_kind
 
 RULE_TYPE = "aws_iot_topic_rule"
@@ -854,8 +855,8 @@ class Configuration:
                         if item_name in ("sql", "name") and isinstance(item, Unresolved):
                             missing = ", ".join("${" + m + "}" for m in item.missing)
                             raise fail(f"{address}.{item_name}", f"cannot evaluate {missing} "
-                                       "locally: give the variables it uses a default or pass "
-                                       "their values in parameters=")  # fmt: skip
+                                       "locally: give the variables it uses a default, or "
+                                       f"{give_value(_variable(item.missing))}")  # fmt: skip
                         values[item_name] = _settle(item)
                 rules.append(topic_rule(values, address, file, fmt, fail, strict=True))
         return rules
@@ -870,8 +871,9 @@ class Configuration:
         except HclError as err:
             raise fail(base, str(err)) from None
         if isinstance(count, Unresolved) or isinstance(each, Unresolved):
-            raise fail(base, "count or for_each cannot be evaluated locally: pass the variables "
-                             "they use in parameters=")  # fmt: skip
+            missing = [*getattr(count, "missing", ()), *getattr(each, "missing", ())]
+            raise fail(base, "count or for_each cannot be evaluated locally: give the variables "
+                             f"they use a value: {give_value(_variable(missing))}")  # fmt: skip
         if count is not None:
             for index in range(int(count)):
                 yield f"{base}[{index}]", Scope(count_index=index)
@@ -954,14 +956,31 @@ def load_configuration(
     """The rules of configuration files given as (label, text): `.tf` or `.tf.json`;
     `tfvars` are (label, text) of `.tfvars` / `.tfvars.json` files, applied in order."""
     documents = [(label, _parse_config(label, text)) for label, text in files]
+    values = tfvars_values(tfvars or [], env)
+    return Configuration(documents, parameters, env, values, directory).rules(fmt)
+
+
+def _variable(missing: Any) -> str:
+    """The first Terraform variable among the expressions a value could not be evaluated
+    without (`var.threshold` -> `threshold`), for the hint that asks for its value."""
+    for expression in missing:
+        found = re.match(r"var\.(\w+)", str(expression))
+        if found:
+            return found.group(1)
+    return "NAME"
+
+
+def tfvars_values(tfvars: list[tuple[str, str]], env: Environment) -> dict[str, Any]:
+    """The variable values of `.tfvars` / `.tfvars.json` files given as (label, text), later
+    files overriding earlier ones."""
     values: dict[str, Any] = {}
-    for label, text in tfvars or []:
+    for label, text in tfvars:
         raw = _parse_config(label, text)
         plain = Configuration([], {}, env)
         for key, item in raw.items():
             if key not in _META:
                 values[_unquote(key)] = _settle(plain.evaluate(item, Scope()))
-    return Configuration(documents, parameters, env, values, directory).rules(fmt)
+    return values
 
 
 def _parse_config(label: str, text: str) -> Mapping[str, Any]:

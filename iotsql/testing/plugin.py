@@ -59,6 +59,12 @@ ENTRY_POINT = "iotsql"
 MARKER = "iot_rules"
 MOTO_MARKER = "iot_moto"
 
+#: How a missing parameter value is asked for, in the plugin's terms.
+PARAMETER_HINT = (
+    "set {name}=VALUE in iotsql_parameters, give --iotsql-parameter {name}=VALUE, or "
+    "@pytest.mark.iot_rules(parameters={{{name!r}: ...}})"
+)
+
 _CACHE = pytest.StashKey[dict[Any, Any]]()
 _SOURCES: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
 
@@ -258,11 +264,13 @@ def _rules(request: pytest.FixtureRequest) -> list[LoadedRule]:
     if key not in cache:
         from iotsql.errors import IotSqlError
         from iotsql.loaders import load_rules
+        from iotsql.loaders.parameters import parameter_hint
 
         try:
-            cache[key] = [
-                rule for path in paths for rule in load_rules(path, fmt, parameters=parameters)
-            ]
+            with parameter_hint(PARAMETER_HINT):
+                cache[key] = [
+                    rule for path in paths for rule in load_rules(path, fmt, parameters=parameters)
+                ]
         except (IotSqlError, ValueError) as err:
             cache[key] = err
     loaded = cache[key]

@@ -129,3 +129,18 @@ def test_bad_options_are_usage_errors(project: pytest.Pytester) -> None:
     malformed = project.runpytest(*PLUGIN, "--iotsql-parameter", "Threshold")
     assert malformed.ret == pytest.ExitCode.USAGE_ERROR
     malformed.stderr.fnmatch_lines(["*--iotsql-parameter: expected KEY=VALUE, not 'Threshold'*"])
+
+
+def test_a_missing_parameter_is_asked_for_in_the_plugins_terms(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", template=TEMPLATE.replace("Default: 30", "Description: no default"))
+    pytester.makeini("[pytest]\niotsql_rules = template.yaml\n")
+    pytester.makepyfile("def test_rules(iot):\n    pass\n")
+    result = pytester.runpytest(*PLUGIN)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*template.yaml: Parameters.Threshold: has no Default and no value was given: set "
+        "Threshold=VALUE in iotsql_parameters, give --iotsql-parameter Threshold=VALUE, or "
+        "@pytest.mark.iot_rules(parameters={'Threshold': ...})*"
+    ])  # fmt: skip
+    fixed = pytester.runpytest(*PLUGIN, "--iotsql-parameter", "Threshold=30")
+    fixed.assert_outcomes(passed=1)
