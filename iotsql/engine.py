@@ -201,6 +201,8 @@ class RulesEngine:
         self._lock = threading.RLock()
         self._dead_lock = threading.Lock()
         self._sink_threads: _SinkThreads | None = None
+        self._active: dict[int, int] = {}  # publishes in progress per thread, for close()
+        self._active_lock = threading.Lock()
         if plugins:
             self.load_sink_plugins()
         for action_type, sink in (sinks or {}).items():
@@ -373,6 +375,21 @@ class RulesEngine:
         `report.republished`. `depth`: how many republish actions produced this message, for
         a host whose republished messages come back through a broker (the loop guard,
         `Limits.max_republish_depth`, counts from it)."""
+        me = threading.get_ident()
+        active = self._active
+        with self._active_lock:
+            active[me] = active.get(me, 0) + 1
+        try:
+            return self._publish(topic, payload, context, depth)
+        finally:
+            with self._active_lock:
+                left = active.pop(me) - 1
+                if left:
+                    active[me] = left
+
+    def _publish(
+        self, topic: str, payload: Any, context: Context | Mapping[str, Any] | None, depth: int
+    ) -> PublishReport:
         report = self._publish_one(topic, payload, context, depth)
         if not self._feeds_back():
             return report
@@ -604,14 +621,38 @@ class RulesEngine:
         self._threads().submit(call)
         pending.append((report, call, time.monotonic() + timeout))
 
-    def close(self) -> None:
-        """End the worker threads of non-instant sinks (each after the call it is running): a
-        host calls this when it drops the engine, so that no thread outlives it. The engine
-        stays usable; a later publish starts new threads when a sink needs them."""
+    def close(self, timeout: float | None = None) -> None:
+        """Release what the engine holds, so that nothing outlives it: wait for the publishes
+        in progress in other threads (each is bounded by its action time-outs; `timeout` bounds
+        the whole wait), end the worker threads of non-instant sinks (each after its queued
+        calls), and drop the subscribers. The rules, the recorder and the dead letters stay,
+        and the engine stays usable: a later publish starts new threads when a sink needs them.
+        A host calls this when it drops the engine; `with RulesEngine() as engine:` calls it at
+        the end of the block."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        me = threading.get_ident()
+        # Polled, so that a publish pays for no notification. A publish of this very thread
+        # (close() called from a sink) cannot end while it waits: it is not waited for.
+        while True:
+            with self._active_lock:
+                others = any(thread != me for thread in self._active)
+            if not others or (deadline is not None and time.monotonic() >= deadline):
+                break
+            time.sleep(0.005)
         with self._lock:
+            self._subscribers = []
             threads, self._sink_threads = self._sink_threads, None
         if threads is not None:
-            threads.close()
+            if deadline is None:
+                threads.close()
+            else:
+                threads.close(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> RulesEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _threads(self) -> _SinkThreads:
         threads = self._sink_threads
