@@ -41,6 +41,11 @@ The moto internals this module touches (nowhere else in iotsql does):
   `TopicRuleResource`; the stack code then calls its `create_from_cloudformation_json`,
   `update_from_cloudformation_json`, `delete(account_id, region)`, `physical_resource_id`,
   `get_cfn_attribute`, `has_cfn_attr` and `is_created`.
+- `moto.cloudformation.models.Stack` (`FakeStack` in early 5.1 releases): wrapped
+  `create_resources`, so that a refused rule rolls the stack back as CloudFormation does, with
+  the stack's `events`, `_add_stack_event`, `status`, `stack_id`, `name`, `output_map` (rebuilt
+  empty) and `resource_map` (`delete()`, `_resource_json_map`); `Event` (`FakeEvent`) for the
+  resource's CREATE_FAILED event; `moto.cloudformation.exceptions.ValidationError(message=...)`.
 - `moto.server.main(argv)` (the `iotsql moto-server` command, iotsql/cli/moto_server.py).
 """
 
@@ -94,7 +99,7 @@ __all__ = [
 #: The moto versions this module supports: (lowest, first unsupported).
 SUPPORTED_MOTO: Final = ((5, 1), (5, 3))
 #: The versions the test suite ran against.
-TESTED_MOTO: Final = ("5.1.10", "5.2.1")
+TESTED_MOTO: Final = ("5.1.0", "5.1.10", "5.2.1")
 #: AWS's default `awsIotSqlVersion` (moto would store 2016-03-23 for a payload naming none).
 DEFAULT_SQL_VERSION: Final = "2015-10-08"
 #: Action types performed against moto's own services, through the boto3 sink.
@@ -157,6 +162,7 @@ class MotoRulesEngine(RulesEngine):
         self.endpoint_url: str | None = None
         #: Keeps the rules equal to moto's store, whichever door changed it.
         self.mirror = RuleMirror(self, _left_out)
+        self.principals: dict[str, str | None] = {}  # access key -> principal() of its publishes
         service = MotoServiceSink(self)
         for action_type in MOTO_ACTION_TYPES:
             self.register_sink(action_type, service)
@@ -220,8 +226,8 @@ class MotoServiceSink:
     def instant(self) -> bool:
         """True (the engine calls the sink inline) when moto runs in this process: the call is
         a function call that no network can hold up, and a worker thread would only add a
-        context switch per action (milliseconds on a busy machine, see
-        benchmarks/moto_publish.py). A server is called from the engine's worker threads,
+        context switch per action (milliseconds on a busy machine: benchmarks/README.md,
+        "moto"). A server is called from the engine's worker threads,
         under the action time-out."""
         return (_state.endpoint_url or self._engine.endpoint_url) is None
 
@@ -312,25 +318,20 @@ class _Internals:
             raise ImportError("iotsql.moto needs moto: pip install 'iotsql[moto]'") from err
         check_moto_version(str(getattr(moto, "__version__", "unknown")))
         self.version = str(moto.__version__)
-        iot = importlib.import_module("moto.iot.models")
-        iotdata = importlib.import_module("moto.iotdata.models")
-        self.iot_backends: Any = iot.iot_backends
-        self.iotdata_backends: Any = iotdata.iotdata_backends
-        self.IoTBackend: Any = iot.IoTBackend
-        self.IoTDataPlaneBackend: Any = iotdata.IoTDataPlaneBackend
-        self.IoTDataPlaneResponse: Any = importlib.import_module(
-            "moto.iotdata.responses"
-        ).IoTDataPlaneResponse
-        self.sts_backends: Any = importlib.import_module("moto.sts.models").sts_backends
-        self.JsonRESTError: Any = importlib.import_module("moto.core.exceptions").JsonRESTError
-        self.botocore_stubber: Any = importlib.import_module("moto.core.models").botocore_stubber
+        find = self._find
+        self.iot_backends: Any = find("moto.iot.models", "iot_backends")
+        self.IoTBackend: Any = find("moto.iot.models", "IoTBackend")
+        self.iotdata_backends: Any = find("moto.iotdata.models", "iotdata_backends")
+        self.IoTDataPlaneBackend: Any = find("moto.iotdata.models", "IoTDataPlaneBackend")
+        self.IoTDataPlaneResponse: Any = find("moto.iotdata.responses", "IoTDataPlaneResponse")
+        self.sts_backends: Any = find("moto.sts.models", "sts_backends")
+        self.JsonRESTError: Any = find("moto.core.exceptions", "JsonRESTError")
+        self.botocore_stubber: Any = find("moto.core.models", "botocore_stubber")
         self.parsing: Any = importlib.import_module("moto.cloudformation.parsing")
-        stacks = importlib.import_module("moto.cloudformation.models")
-        self.Stack: Any = stacks.Stack
-        self.StackEvent: Any = stacks.Event
-        self.ValidationError: Any = importlib.import_module(
-            "moto.cloudformation.exceptions"
-        ).ValidationError
+        # moto 5.1.0 to 5.1.x named the stack classes FakeStack and FakeEvent.
+        self.Stack: Any = find("moto.cloudformation.models", "Stack", "FakeStack")
+        self.StackEvent: Any = find("moto.cloudformation.models", "Event", "FakeEvent")
+        self.ValidationError: Any = find("moto.cloudformation.exceptions", "ValidationError")
         required = {
             self.IoTBackend: ("create_topic_rule", "replace_topic_rule", "delete_topic_rule",
                               "enable_topic_rule", "disable_topic_rule", "reset"),
@@ -347,6 +348,20 @@ class _Internals:
                         f"moto {self.version} has no {getattr(owner, '__name__', owner)}.{name}, "
                         f"which iotsql.moto wraps; supported: moto {_range()}"
                     )
+
+    def _find(self, module: str, *names: str) -> Any:
+        """The first of `names` that `module` defines; UnsupportedMotoError if none."""
+        try:
+            found = importlib.import_module(module)
+        except ImportError:
+            found = None
+        for name in names:
+            if found is not None and hasattr(found, name):
+                return getattr(found, name)
+        raise UnsupportedMotoError(
+            f"moto {self.version} has no {module}.{names[0]}, which iotsql.moto uses; "
+            f"supported: moto {_range()}"
+        )
 
 
 class _Patch:
@@ -648,17 +663,11 @@ def _http_context(response: Any, environ: Mapping[str, Any] | None) -> Context:
     """What AWS IoT knows of an HTTP publish: no client id (`clientid()` is `n/a`) nor trace id,
     the IAM identity as `principal()`, the account, the source IP (server mode), and the MQTT 5
     properties the Publish API carries."""
-    principal = None
-    try:
-        identity = (
-            _moto()
-            .sts_backends[response.current_account]["global"]
-            .get_caller_identity(response.get_access_key(), response.region)
-        )
-        principal = str(identity[0])
-    except Exception:  # an unsigned request: principal() is then Undefined
-        pass
-    query = parse_qs(response.parsed_url.query)
+    account = response.current_account
+    principal = _principal(account, response.region, response.get_access_key())
+    raw_query = response.parsed_url.query
+    wanted = ("contentType=", "responseTopic=", "messageExpiry=")  # besides qos and retain
+    query = parse_qs(raw_query) if any(name in raw_query for name in wanted) else {}
     headers = response.headers
     properties: dict[str, Any] = {}
     for name in ("contentType", "responseTopic"):
@@ -677,6 +686,22 @@ def _http_context(response: Any, environ: Mapping[str, Any] | None) -> Context:
         sourceip=str(sourceip) if sourceip else None, mqtt_properties=properties,
         user_properties=_user_properties(headers.get("x-amz-mqtt5-user-properties")),
     )  # fmt: skip
+
+
+def _principal(account: str, region: str, access_key: str) -> str | None:
+    """The IAM user id of the caller, as moto's GetCallerIdentity answers it (None for an
+    unsigned request: `principal()` is then Undefined). Kept per access key on the engine, so a
+    moto reset forgets it."""
+    known = _engine_of(_moto().iot_backends[account][region]).principals
+    if access_key not in known:
+        try:
+            identity = (
+                _moto().sts_backends[account]["global"].get_caller_identity(access_key, region)
+            )
+            known[access_key] = str(identity[0])
+        except Exception:
+            known[access_key] = None
+    return known[access_key]
 
 
 def _user_properties(header: str | None) -> list[tuple[str, str]]:

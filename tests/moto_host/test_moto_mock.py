@@ -451,3 +451,17 @@ def test_an_unsupported_moto_version_is_refused_naming_the_range() -> None:
     for version in ("6.0.0", "5.0.28", "4.2.14", "dev"):
         with pytest.raises(iotsql.moto.UnsupportedMotoError, match=r">=5\.1,<5\.3"):
             iotsql.moto.check_moto_version(version)
+
+
+def test_a_moto_without_an_internal_iotsql_uses_is_refused_clearly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.iot.models import IoTBackend
+
+    monkeypatch.delattr(IoTBackend, "enable_topic_rule")  # as if moto had renamed it
+    with pytest.raises(iotsql.moto.UnsupportedMotoError, match=r"IoTBackend\.enable_topic_rule"):
+        iotsql.moto.install()
+    assert not iotsql.moto.installed()
+    monkeypatch.delattr("moto.cloudformation.models.Stack")
+    with pytest.raises(iotsql.moto.UnsupportedMotoError, match=r"cloudformation\.models\.Stack"):
+        iotsql.moto.install()
