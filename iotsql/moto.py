@@ -69,6 +69,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 from iotsql.actions.base import ActionRequest
+from iotsql.actions.types import ACTION_TYPES
 from iotsql.engine import PublishReport, RulesEngine
 from iotsql.errors import ActionError, IotSqlError, LimitExceededError, RuleValidationError
 from iotsql.hosts import RuleMirror, describe_dead_letter, publish_context, topic_rule_error_code
@@ -107,11 +108,9 @@ MOTO_ACTION_TYPES: Final = (
     "cloudwatchAlarm", "cloudwatchLogs", "cloudwatchMetric", "dynamoDB", "dynamoDBv2",
     "firehose", "kinesis", "lambda", "s3", "sns", "sqs", "stepFunctions", "timestream",
 )  # fmt: skip
-#: Action types moto has no backend for: recorded in the engine's recorder, never dropped.
-RECORDED_ACTION_TYPES: Final = (
-    "elasticsearch", "http", "iotAnalytics", "iotEvents", "iotSiteWise", "kafka", "location",
-    "openSearch", "salesforce",
-)  # fmt: skip
+#: Action types moto has no backend for (kafka, http, openSearch, iotSiteWise, influxDB...):
+#: recorded in the engine's recorder, never dropped.
+RECORDED_ACTION_TYPES: Final = tuple(sorted(set(ACTION_TYPES) - {*MOTO_ACTION_TYPES, "republish"}))
 #: How many publish reports each engine keeps (the oldest are dropped first).
 MAX_REPORTS: Final = 10_000
 

@@ -346,6 +346,19 @@ def test_action_types_moto_lacks_are_recorded_and_inspectable(aws: Clients) -> N
     assert engine.reports[-1].failures == []
 
 
+def test_every_action_type_lands_in_moto_or_is_recorded() -> None:
+    from iotsql.actions.types import ACTION_TYPES
+
+    moto_types, recorded = (
+        set(iotsql.moto.MOTO_ACTION_TYPES),
+        set(iotsql.moto.RECORDED_ACTION_TYPES),
+    )
+    assert moto_types | recorded | {"republish"} == set(ACTION_TYPES)
+    assert not moto_types & recorded
+    assert {"kafka", "http", "iotAnalytics", "iotEvents", "iotSiteWise", "openSearch",
+            "elasticsearch", "salesforce", "location"} <= recorded  # fmt: skip
+
+
 def test_actions_land_in_the_rule_account_and_region(aws: Clients) -> None:
     other = "111122223333"
 
