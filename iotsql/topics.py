@@ -1,5 +1,5 @@
 """MQTT topics as AWS IoT treats them: validation of topic names and filters, matching a topic
-against a filter, Basic Ingest (`$aws/rules/<rule>/...`) topics, and `TopicIndex`, the trie the
+against a filter, Basic Ingest (`$aws/rules/<rule>/...`) topics, and `TopicIndex`, the index the
 engine routes with (a publish costs time proportional to the topic's depth and to the number of
 matches, never to the number of filters)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -158,6 +158,9 @@ T = TypeVar("T", bound=Hashable)
 
 
 class _Node:
+    """A level of the wildcard trie: its concrete children, its `+` child, the items of the
+    filters that end here, and the items of the filters that end with `#` here."""
+
     __slots__ = ("children", "hash_items", "items", "plus")
 
     def __init__(self) -> None:
@@ -170,15 +173,141 @@ class _Node:
         return not (self.children or self.plus or self.items or self.hash_items)
 
 
-class TopicIndex(Generic[T]):
-    """Topic filters to items, matched by topic. `match` walks one trie level per topic level,
-    following at most the exact child and the `+` child, and collects `#` items on the way.
+def _earliest(maps: Iterable[dict[Any, int]]) -> dict[Any, int]:
+    """Several item -> order maps in one, each item at its earliest order, sorted by order."""
+    found: dict[Any, int] = {}
+    for items in maps:
+        for item, order in items.items():
+            if found.get(item, order) >= order:
+                found[item] = order
+    return dict(sorted(found.items(), key=_second))
 
-    Items come back in the order they were added; an item may be added under several filters.
+
+def _second(pair: tuple[Any, int]) -> int:
+    return pair[1]
+
+
+#: Transitions and states a matcher may remember before it is rebuilt from scratch: topics
+#: with ever new levels (a device id under `+`) must not grow it without end.
+_MATCHER_BUDGET = 100_000
+
+
+class _Steps(dict[str, "_State"]):
+    """A state's transitions by topic level, remembered as topics arrive."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: _State) -> None:
+        super().__init__()
+        self.state = state
+
+    def __missing__(self, level: str) -> _State:
+        return self.state.advance(level)
+
+
+class _State:
+    """A state of the matcher: the trie nodes that the levels read so far lead to, and the
+    nodes with `#` filters passed on the way (`seen`). Built the first time a topic reaches
+    it, so that reading a level is one dict lookup however many nodes the state holds: the
+    subset construction of a DFA, made lazily, as RE2 does for regular expressions.
+
+    `result` is the answer for a topic that ends here (or whose next level leads nowhere):
+    the items of the filters that end at the nodes and of the `#` filters passed, in order."""
+
+    __slots__ = ("dead", "matcher", "nodes", "orders", "other", "passing", "result", "steps",
+                 "wildcards")  # fmt: skip
+
+    def __init__(
+        self,
+        matcher: _Matcher,
+        nodes: tuple[_Node, ...],
+        seen: frozenset[_Node],
+        wildcards: bool,
+    ) -> None:
+        self.matcher = matcher
+        self.nodes = nodes
+        self.dead = not nodes
+        self.wildcards = wildcards
+        #: A `#` here matches when the topic goes on by one more level (`a/#`: `a/x`, not
+        #: `a`); no wildcard matches a first level starting with `$` (`wildcards` false).
+        here = frozenset(node for node in nodes if node.hash_items) if wildcards else frozenset()
+        self.passing = seen | here
+        self.orders = _earliest(
+            [*(node.hash_items for node in seen), *(node.items for node in nodes if node.items)]
+        )
+        self.result = [*self.orders]
+        self.steps = _Steps(self)
+        self.other: _State | None = None
+
+    def advance(self, level: str) -> _State:
+        """The state after reading `level`: the concrete children named `level`, and the `+`
+        children (built now, and remembered while the matcher's budget lasts)."""
+        matcher = self.matcher
+        children = [node.children[level] for node in self.nodes if level in node.children]
+        if children:
+            state = matcher.state([*children, *self._pluses()], self.passing)
+        elif self.other is not None:
+            state = self.other
+        else:
+            state = self.other = matcher.state(self._pluses(), self.passing)
+        if matcher.remember():
+            self.steps[level] = state
+        return state
+
+    def _pluses(self) -> list[_Node]:
+        if not self.wildcards:
+            return []
+        return [node.plus for node in self.nodes if node.plus is not None]
+
+
+class _Matcher:
+    """The states of one version of the wildcard trie; replaced whenever a wildcard filter is
+    added or removed, or when it has remembered its budget."""
+
+    __slots__ = ("dollar", "full", "spent", "start", "states")
+
+    def __init__(self, root: _Node) -> None:
+        self.states: dict[tuple[frozenset[_Node], frozenset[_Node]], _State] = {}
+        self.spent = 0
+        self.full = False
+        self.start = self.state([root], frozenset())
+        #: The first level of a topic starting with `$`: no `+` or `#` filter can match it.
+        self.dollar = _State(self, (root,), frozenset(), wildcards=False)
+
+    def state(self, nodes: list[_Node], seen: frozenset[_Node]) -> _State:
+        key = (frozenset(nodes), seen)
+        state = self.states.get(key)
+        if state is None:
+            state = _State(self, tuple(dict.fromkeys(nodes)), seen, wildcards=True)
+            if self.remember():
+                self.states[key] = state
+        return state
+
+    def remember(self) -> bool:
+        self.spent += 1
+        if self.spent >= _MATCHER_BUDGET:
+            self.full = True
+        return not self.full
+
+
+class TopicIndex(Generic[T]):
+    """Topic filters to items, matched by topic.
+
+    Filters without wildcards (most of them, in practice) sit in a hash map keyed by the whole
+    filter: a topic finds them in one lookup, however many there are. Filters with `+` or `#`
+    sit in a trie over topic levels, which `match` reads through a lazily built automaton
+    (`_Matcher`): one dict lookup per topic level, so the cost of a publish grows with the
+    topic's depth, not with the filters that cannot match it.
+
+    Items come back in the order they were added (an item under several matching filters once,
+    at its earliest place); an item may be added under several filters.
     """
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._exact: dict[str, dict[Any, int]] = {}
         self._root = _Node()
+        self._wildcards = 0
+        self._matcher: _Matcher | None = None
         self._limits = limits
         self._counter = itertools.count()
         self._size = 0
@@ -188,14 +317,21 @@ class TopicIndex(Generic[T]):
 
     def add(self, topic_filter: str, item: T) -> None:
         validate_filter(topic_filter, self._limits)
+        if not has_wildcards(topic_filter):
+            items = self._exact.get(topic_filter)
+            if items is None:
+                items = self._exact[topic_filter] = {}
+            if item not in items:
+                items[item] = next(self._counter)
+                self._size += 1
+            return
         node = self._root
         levels = topic_filter.split("/")
+        last = node.items
         for level in levels:
             if level == "#":
-                if item not in node.hash_items:
-                    node.hash_items[item] = next(self._counter)
-                    self._size += 1
-                return
+                last = node.hash_items
+                break
             if level == "+":
                 if node.plus is None:
                     node.plus = _Node()
@@ -205,12 +341,23 @@ class TopicIndex(Generic[T]):
                 if child is None:
                     child = node.children[level] = _Node()
                 node = child
-        if item not in node.items:
-            node.items[item] = next(self._counter)
+            last = node.items
+        if item not in last:
+            last[item] = next(self._counter)
             self._size += 1
+            self._wildcards += 1
+        self._matcher = None
 
     def remove(self, topic_filter: str, item: T) -> bool:
         """Remove `item` from under `topic_filter`; False if it was not there."""
+        if not has_wildcards(topic_filter):
+            items = self._exact.get(topic_filter)
+            if items is None or items.pop(item, None) is None:
+                return False
+            if not items:
+                del self._exact[topic_filter]
+            self._size -= 1
+            return True
         path: list[tuple[_Node, str]] = []
         node: _Node | None = self._root
         for level in topic_filter.split("/"):
@@ -227,7 +374,9 @@ class TopicIndex(Generic[T]):
             found = node.items.pop(item, None) is not None
         if found:
             self._size -= 1
+            self._wildcards -= 1
             self._prune(path)
+            self._matcher = None
         return found
 
     def _prune(self, path: list[tuple[_Node, str]]) -> None:
@@ -242,33 +391,30 @@ class TopicIndex(Generic[T]):
 
     def match(self, topic: str) -> list[T]:
         """Every item whose filter matches `topic`, in the order the items were added."""
-        found: dict[Any, int] = {}
-        nodes = [self._root]
-        dollar = topic.startswith("$")
-        for depth, level in enumerate(topic.split("/")):
-            wildcards = not (depth == 0 and dollar)
-            following: list[_Node] = []
-            for node in nodes:
-                if wildcards and node.hash_items:
-                    found.update(node.hash_items)
-                child = node.children.get(level)
-                if child is not None:
-                    following.append(child)
-                if wildcards and node.plus is not None:
-                    following.append(node.plus)
-            if not following:
-                nodes = following
+        exact = self._exact.get(topic)
+        if not self._wildcards:
+            return [*exact] if exact is not None else []
+        matcher = self._matcher
+        if matcher is None or matcher.full:
+            matcher = self._matcher = _Matcher(self._root)
+        levels = topic.split("/")
+        first = levels[0]
+        state = (matcher.dollar if first[:1] == "$" else matcher.start).steps[first]
+        for level in levels[1:]:
+            if state.dead:
                 break
-            nodes = following
-        for node in nodes:
-            if node.items:
-                found.update(node.items)
-        if len(found) > 1:
-            return sorted(found, key=found.__getitem__)
-        return list(found)
+            state = state.steps[level]
+        if exact is None:
+            return [*state.result]
+        if not state.result:
+            return [*exact]
+        return [*_earliest((exact, state.orders))]
 
     def filters(self) -> Iterator[tuple[str, T]]:
         """Every (filter, item) pair in the index."""
+        for topic_filter, items in self._exact.items():
+            for item in items:
+                yield topic_filter, item
         stack: list[tuple[_Node, tuple[str, ...]]] = [(self._root, ())]
         while stack:
             node, prefix = stack.pop()

@@ -138,3 +138,61 @@ def test_topic_levels() -> None:
     assert topic_level("things/myThings/thingOne", 1) == "things"
     assert topic_level("things/myThings/thingOne", 3) == "thingOne"
     assert topic_level("a/b", 3) is None and topic_level("a/b", 0) is None
+
+
+operations = st.lists(
+    st.tuples(st.sampled_from(["add", "remove", "match"]), filters, topics, st.integers(0, 5)),
+    min_size=1,
+    max_size=60,
+)
+
+
+@given(operations)
+@settings(max_examples=300, deadline=None)
+def test_topic_index_follows_adds_and_removes_between_matches(
+    steps: list[tuple[str, str, str, int]],
+) -> None:
+    """The matcher's remembered states are dropped on every change of the wildcard filters:
+    matches interleaved with adds and removes agree with brute force over what is held, and
+    an item under several matching filters comes back once, at its earliest place."""
+    index: TopicIndex[int] = TopicIndex()
+    held: dict[tuple[str, int], int] = {}  # (filter, item) -> order of its add
+    added = 0
+    for operation, topic_filter, topic, item in steps:
+        if operation == "add":
+            index.add(topic_filter, item)
+            if (topic_filter, item) not in held:
+                held[(topic_filter, item)] = added
+                added += 1
+        elif operation == "remove":
+            assert index.remove(topic_filter, item) is ((topic_filter, item) in held)
+            held.pop((topic_filter, item), None)
+        else:
+            earliest: dict[int, int] = {}
+            for (f, n), order in held.items():
+                if reference_match(f, topic):
+                    earliest[n] = min(order, earliest.get(n, order))
+            assert index.match(topic) == sorted(earliest, key=earliest.__getitem__)
+        assert len(index) == len(held)
+
+
+def test_a_matcher_past_its_budget_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Topics with ever new levels under `+` cannot grow the matcher without end: past its
+    budget it is rebuilt, and the answers stay the same."""
+    from iotsql import topics as topics_module
+
+    monkeypatch.setattr(topics_module, "_MATCHER_BUDGET", 8)
+    index: TopicIndex[str] = TopicIndex()
+    index.add("devices/+/data", "plus")
+    index.add("devices/#", "hash")
+    index.add("devices/d1/data", "exact")
+    matchers: list[object] = []
+    for number in range(40):
+        device = f"d{number % 13}"
+        expected = ["plus", "hash", "exact"] if device == "d1" else ["plus", "hash"]
+        assert index.match(f"devices/{device}/data") == expected
+        assert index.match(f"devices/{device}") == ["hash"]
+        assert index.match(f"$devices/{device}/data") == []
+        if not matchers or index._matcher is not matchers[-1]:
+            matchers.append(index._matcher)
+    assert len(matchers) > 1
