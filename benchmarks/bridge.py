@@ -36,7 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from iotsql.cli.bench import DEFAULT_SEED, RULES, SQL_VERSION, SQS_ACTION, Msg, rule_messages
+from iotsql.benchmark.runner import DEFAULT_SEED
+from iotsql.benchmark.workload import RULES, SQL_VERSION, SQS_ACTION, Msg, rule_messages
 from iotsql.engine import RulesEngine
 from iotsql.testing.broker import MqttBroker
 

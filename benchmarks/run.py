@@ -1,7 +1,7 @@
 """`python benchmarks/run.py [options]`: the benchmark of iotsql, the same as `iotsql bench`.
 
-The workload, the hand-written baselines and the runner live in `iotsql/cli/bench.py`, so that an
-installed wheel runs them too; see benchmarks/README.md for what is measured.
+The workload, the hand-written baselines and the runner are the `iotsql.benchmark` package, so
+that an installed wheel runs them too; see benchmarks/README.md for what is measured.
 """
 
 from __future__ import annotations

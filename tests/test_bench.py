@@ -1,5 +1,5 @@
 """`iotsql bench` with tiny sizes: every section runs, and iotsql and the hand-written baselines
-produce identical bytes (no timing assertions)."""
+produce identical bytes and deliveries (no timing assertions)."""
 
 from __future__ import annotations
 
@@ -9,34 +9,37 @@ from typing import Any
 import pytest
 
 import iotsql
+from iotsql.benchmark import baselines, routing, runner, workload
+from iotsql.benchmark.report import Report, format_report
 from iotsql.cli import bench
 
 MESSAGES, RULES = 300, 60
 
 
 @pytest.fixture(scope="module")
-def report() -> bench.Report:
-    return bench.run(messages=MESSAGES, rules=RULES, repeat=1)
+def report() -> Report:
+    return runner.run(messages=MESSAGES, rules=RULES, repeat=1)
 
 
-def test_every_section_runs(report: bench.Report) -> None:
+def test_every_section_runs(report: Report) -> None:
     assert report.rules is not None
     assert [r.rule for r in report.rules] == ["R1", "R2", "R3", "R4", "R5"]
     for rule in report.rules:
         assert rule.messages == MESSAGES
-        assert all(us > 0 for us in rule.iotsql_us.values()) and rule.publish_us > 0
-        assert set(rule.hand_us) == set(rule.ratio) == set(rule.iotsql_us)
+        figures = (rule.iotsql_us, rule.hand_us, rule.publish_us, rule.hand_publish_us)
+        assert all(us > 0 for figure in figures for us in figure.values())
+        assert set(rule.hand_us) == set(rule.ratio) == set(rule.publish_ratio)
         assert "json" in rule.hand_us
     assert report.routing is not None
-    assert [p.rules for p in report.routing.points] == bench.scale_sizes(RULES)
+    assert [p.rules for p in report.routing.points] == routing.scale_sizes(RULES)
     assert report.engine is not None and report.engine.rules == RULES + 5
-    assert report.engine.messages == MESSAGES
+    assert report.engine.messages == MESSAGES and report.engine.ratio > 0
     assert report.compile is not None and report.compile.texts == RULES
     assert report.memory is not None and report.memory.engine_kb_per_rule > 0
-    assert set(report.elapsed_s) == set(bench.SECTIONS)
+    assert set(report.elapsed_s) == set(runner.SECTIONS)
 
 
-def test_the_workload_fires_and_fails_each_where(report: bench.Report) -> None:
+def test_the_workload_fires_and_fails_each_where(report: Report) -> None:
     assert report.rules is not None
     fired = {r.rule: r.fired for r in report.rules}
     assert fired["R1"] == fired["R3"] == MESSAGES
@@ -45,20 +48,26 @@ def test_the_workload_fires_and_fails_each_where(report: bench.Report) -> None:
 
 
 def test_the_messages_hold_whole_numbers_written_as_decimals() -> None:
-    streams = bench.rule_messages(300, bench.DEFAULT_SEED)
+    streams = workload.rule_messages(300, runner.DEFAULT_SEED)
     values = [v for _, body in streams["R1"] for v in json.loads(body).values()]
     assert any(type(v) is float and v.is_integer() for v in values)
     assert any(type(v) is float and not v.is_integer() for v in values)
 
 
-def test_text_and_json_output(report: bench.Report) -> None:
-    text = bench.format_report(report)
+def test_text_and_json_output(report: Report) -> None:
+    text = format_report(report)
     for heading in ("Rules:", "Routing:", "Engine:", "Compile:", "Memory:", "Targets:"):
         assert heading in text
     data = json.loads(json.dumps(report.to_json()))
     assert {t["name"] for t in data["targets"]} >= {"compile rules/s", "engine KB per rule"}
     libraries = len(data["rules"][0]["hand_us"])
-    assert len(data["targets"]) == 5 * libraries + 4 and data["routing"]["growth"] > 0
+    # evaluate and publish per rule and library; routing ratio and growth; engine; compile;
+    # memory
+    assert len(data["targets"]) == 2 * 5 * libraries + 5 and data["routing"]["growth"] > 0
+    assert data["rules"][0]["publish_ratio"]["json"] > 0 and data["engine"]["ratio"] > 0
+    assert (
+        data["environment"]["load_average"] is None or len(data["environment"]["load_average"]) == 3
+    )
     assert data["environment"]["iotsql_json"] in ("json", "orjson")
 
 
@@ -80,15 +89,17 @@ def test_unknown_section_is_a_usage_error() -> None:
 def test_a_baseline_that_disagrees_fails_loudly(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    honest = bench.baselines()
+    from iotsql.benchmark import rules
+
+    honest = baselines.baselines()
 
     def wrong(body: bytes, topic: str) -> bytes | None:
         return b"{}"
 
-    def baselines() -> dict[str, dict[str, Any]]:
+    def dishonest() -> dict[str, dict[str, Any]]:
         return {"json": {**honest["json"], "R3": wrong}}
 
-    monkeypatch.setattr(bench, "baselines", baselines)
+    monkeypatch.setattr(rules, "baselines", dishonest)
     argv = ["--messages", "20", "--repeat", "1", "--section", "rules"]
     assert bench.main(argv) == 1
     assert "R3" in capsys.readouterr().err
@@ -98,7 +109,7 @@ def test_the_hand_trie_agrees_with_topic_index_on_edge_cases() -> None:
     filters = ["a/#", "a/+", "+/b", "#", "+/+", "$aws/#", "$aws/+/x", "+/things/x", "a/b"]
     topics = ["a", "a/b", "a/b/c", "x/b", "$aws/things/x", "$aws/y/x", "$aws", "a/", "/b"]
     index: iotsql.TopicIndex[str] = iotsql.TopicIndex()
-    trie = bench.HandTrie()
+    trie = baselines.HandTrie()
     for number, topic_filter in enumerate(filters):
         index.add(topic_filter, str(number))
         trie.add(topic_filter, str(number))
@@ -106,3 +117,41 @@ def test_the_hand_trie_agrees_with_topic_index_on_edge_cases() -> None:
         assert set(index.match(topic)) == set(trie.match(topic)), topic
         expected = {str(n) for n, f in enumerate(filters) if iotsql.filter_matches(f, topic)}
         assert set(trie.match(topic)) == expected, topic
+
+
+def test_a_publish_by_hand_that_delivers_otherwise_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The publish baselines are checked too: a hand-written rule that differs from the
+    engine's deliveries stops the run (rules section and engine section)."""
+    from iotsql.benchmark import engine, rules
+
+    honest = baselines.document_rules
+
+    def dishonest(dumps: Any) -> dict[str, Any]:
+        rules = honest(dumps)
+        rules["R5"] = lambda doc, topic: None  # never fires
+        return rules
+
+    monkeypatch.setattr(rules, "document_rules", dishonest)
+    monkeypatch.setattr(engine, "document_rules", dishonest)
+    for section in ("rules", "engine"):
+        argv = ["--messages", "60", "--rules", "20", "--repeat", "1", "--section", section]
+        assert bench.main(argv) == 1
+        err = capsys.readouterr().err
+        assert "R5" in err and "publish" in err, err
+
+
+def test_the_hand_written_routing_rules_follow_their_sql() -> None:
+    """Each shape of the engine's routing rules, by hand, gives the bytes iotsql gives,
+    whole-number results as Ints included."""
+    loads, dumps = baselines.codecs()["json"]
+    bodies = [b'{"reading": 10.5, "unit": "C", "status": "on"}', b'{"reading": 3, "status": "off"}',
+              b'{"unit": "C"}', b'{"reading": 41.25, "status": "idle"}']  # fmt: skip
+    for number in range(8):
+        sql = workload.routing_sql(number, "a/+")
+        rule = iotsql.compile(sql, workload.SQL_VERSION)
+        by_hand = baselines.routing_rule(number, dumps)
+        for body in bodies:
+            out = rule.evaluate(body, topic="a/b", context={"timestamp": workload.TIMESTAMP})
+            assert by_hand(loads(body), "a/b") == (None if out is None else out.to_bytes()), sql

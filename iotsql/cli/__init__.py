@@ -5,7 +5,7 @@ Each subcommand is a module of this package listed in `COMMANDS`, with either
 `handler`, a function taking the parsed arguments and returning the exit status; or
 `add_arguments(parser)` and `run_command(args) -> int` (then the parser's help is the first
 line of the module's docstring). A listed module that does not exist is skipped, so `bench`
-appears once `iotsql/cli/bench.py` exists.
+appears once `iotsql/cli/bench.py` exists (the modules parse arguments and call the library).
 
 Errors never reach the user as tracebacks: `CliError`, every `IotSqlError` and `OSError` are
 printed as one message, with exit status 2 unless the command says otherwise; anything else is

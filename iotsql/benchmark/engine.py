@@ -1,0 +1,154 @@
+"""Section `engine`: `RulesEngine.publish` with the 10,000 routing rules and R1..R5 (one `sqs`
+action each) on a mixed stream, with the engine's recorder and with an instant sink that keeps
+nothing, against a publish by hand of the same rules (`HandPublisher`: a dict trie of the
+10,005 filters, the hand-written rule functions on the body decoded once, a sink call), after
+checking that both deliver the same bodies for the same rules on every message."""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from iotsql import Context, RulesEngine
+from iotsql.actions.base import ActionRequest
+from iotsql.benchmark.baselines import HandPublisher, codecs, document_rules, routing_rule
+from iotsql.benchmark.errors import BenchmarkError
+from iotsql.benchmark.rules import discard
+from iotsql.benchmark.timing import best_of, us
+from iotsql.benchmark.workload import (
+    TIMESTAMP,
+    Filter,
+    Msg,
+    engine_payloads,
+    mixed_stream,
+    routing_filters,
+    routing_topics,
+    rule_filter,
+    rule_messages,
+)
+from iotsql.values import json_backend
+
+TARGET_ENGINE_RATIO = 1.5
+
+
+@dataclass
+class EngineResult:
+    rules: int
+    messages: int
+    build_s: float
+    #: With the recorder (which keeps every request, and with it every message and its decoded
+    #: document, for the garbage collector to scan).
+    publish_us: float
+    messages_per_s: float
+    #: With an instant sink that keeps nothing.
+    discarding_publish_us: float
+    discarding_messages_per_s: float
+    #: The publish by hand, with the JSON library iotsql uses.
+    hand_us: float
+    json_library: str
+    matched_per_message: float
+    fired_per_message: float
+
+    @property
+    def ratio(self) -> float:
+        """publish (instant sink) / publish by hand."""
+        return self.discarding_publish_us / self.hand_us
+
+
+def build_engine(payloads: Iterable[tuple[str, dict[str, Any]]]) -> RulesEngine:
+    engine = RulesEngine()
+    for name, payload in payloads:
+        engine.create_topic_rule(name, payload)
+    return engine
+
+
+def hand_engine(filters: list[Filter], library: str, sink: Callable[[str, bytes], object]
+                ) -> HandPublisher:  # fmt: skip
+    """The engine's rules by hand: each routing rule, then R1..R5, under its filter."""
+    loads, dumps = codecs()[library]
+    publisher = HandPublisher(loads, sink)
+    for number, item in enumerate(filters):
+        publisher.add(item.text, f"route_{number}", routing_rule(number, dumps))
+    for name, rule in document_rules(dumps).items():
+        publisher.add(rule_filter(name), name, rule)
+    return publisher
+
+
+def check_engine(engine: RulesEngine, filters: list[Filter], stream: list[Msg], library: str,
+                 context: Context) -> tuple[int, int]:  # fmt: skip
+    """Publish every message through both; each must deliver the same (rule, body) pairs.
+    Returns the rules matched and fired over the stream."""
+    delivered: list[tuple[str, bytes]] = []
+    by_hand: list[tuple[str, bytes]] = []
+
+    def keep(request: ActionRequest) -> None:
+        delivered.append((request.rule_name, request.payload))
+
+    keep.instant = True  # type: ignore[attr-defined]
+    engine.register_sink("sqs", keep)
+    publisher = hand_engine(filters, library, lambda name, out: by_hand.append((name, out)))
+    matched = fired = 0
+    for index, (topic, body) in enumerate(stream):
+        report = engine.publish(topic, body, context)
+        matched += len(report.rules)
+        fired += len(report.fired)
+        publisher.publish(topic, body)
+        if Counter(delivered) != Counter(by_hand):
+            raise BenchmarkError(
+                f"engine: message {index} on {topic!r}: the engine delivers "
+                f"{sorted(delivered)!r}, the publish by hand {sorted(by_hand)!r}; body {body!r}"
+            )
+        delivered.clear()
+        by_hand.clear()
+    return matched, fired
+
+
+def _publish_all(engine: RulesEngine, context: Context, part: Sequence[Msg]) -> None:
+    publish = engine.publish
+    for topic, body in part:
+        publish(topic, body, context)
+
+
+def _hand_all(publisher: HandPublisher, part: Sequence[Msg]) -> None:
+    publish = publisher.publish
+    for topic, body in part:
+        publish(topic, body)
+
+
+def _discard_output(rule_name: str, out: bytes) -> None:
+    return None
+
+
+def bench_engine(rules: int, count: int, repeat: int, seed: int) -> EngineResult:
+    rng = random.Random(seed + 10)
+    filters = routing_filters(rng, rules)
+    topics = routing_topics(rng, filters, count)
+    stream = mixed_stream(random.Random(seed + 20), topics, rule_messages(count, seed), count)
+    payloads = engine_payloads(filters)
+    start = time.perf_counter()
+    engine = build_engine(payloads)
+    build_s = time.perf_counter() - start
+    context = Context(timestamp=TIMESTAMP)
+    library = json_backend()
+    matched, fired = check_engine(engine, filters, stream, library, context)
+
+    engine.register_sink("sqs", engine.recorder.sink("sqs"))
+    publish = functools.partial(_publish_all, engine, context)
+    recorded = best_of(repeat, {"publish": publish}, stream, engine.recorder.clear)["publish"]
+    engine.recorder.clear()
+    engine.register_sink("sqs", discard)
+    hand = functools.partial(_hand_all, hand_engine(filters, library, _discard_output))
+    best = best_of(repeat, {"publish": publish, "hand": hand}, stream)
+    return EngineResult(
+        rules=len(payloads), messages=len(stream), build_s=build_s,
+        publish_us=us(recorded, len(stream)), messages_per_s=len(stream) / (recorded / 1e9),
+        discarding_publish_us=us(best["publish"], len(stream)),
+        discarding_messages_per_s=len(stream) / (best["publish"] / 1e9),
+        hand_us=us(best["hand"], len(stream)), json_library=library,
+        matched_per_message=matched / len(stream), fired_per_message=fired / len(stream),
+    )  # fmt: skip
