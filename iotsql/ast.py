@@ -8,7 +8,9 @@ equal; the unparser relies on this for its round-trip property.
 from __future__ import annotations
 
 import decimal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +253,23 @@ class Statement:
 
 
 Node = Expr | SelectItem | Select | Assignment | Statement | When
+_NODE_TYPES = (*get_args(Expr), SelectItem, Select, Assignment, Statement, When)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """`node` and every node under it, depth first (an explicit stack: no recursion limit)."""
+    stack: list[Any] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, tuple):
+            stack.extend(current)  # items, args, whens, and the (key, value) pairs of objects
+            continue
+        if not isinstance(current, _NODE_TYPES):
+            continue  # a name, an operator, a position...
+        yield current
+        for name in current.__dataclass_fields__:
+            if name != "pos" and name != "topic_pos":
+                stack.append(getattr(current, name))
 
 # ---- unparser ------------------------------------------------------------------------------------
 

@@ -11,15 +11,18 @@ limits of external functions.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
 from typing import Any, Final
 
 from iotsql import ast
 from iotsql import functions as _functions  # noqa: F401  (registers every built-in)
+from iotsql.budget import current_budget, output_too_big
 from iotsql.errors import (
+    BudgetExceededError,
     IotSqlError,
     LimitExceededError,
     RuleTerminatedError,
@@ -46,7 +49,8 @@ from iotsql.values import (
     Binary,
     SqlVersion,
     finalize,
-    json_text,
+    json_size,
+    json_size_at_least,
     to_exact,
     whole_to_int,
 )
@@ -61,6 +65,13 @@ class _NotConstant:
 
 
 NOT_CONSTANT: Final = _NotConstant()
+
+#: A statement with more calls than this of functions whose cost grows with their input (each
+#: call bounded by the size limits: well under 10 ms on 128 KB) checks its time budget before
+#: each of them; with fewer, their total cannot come near the budget, and they pay nothing.
+LINEAR_CALLS_UNTIMED: Final = 32
+
+_monotonic = time.monotonic
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +148,7 @@ class CompiledStatement:
     warnings: tuple[SqlWarning, ...]
     external_calls: Counter[str]
     needs_run: bool
+    timed: bool = False
 
 
 class Compiler:
@@ -163,6 +175,10 @@ class Compiler:
         # Whether any closure reads `run` (context functions, variables, the raw body); when
         # none does, evaluation passes None instead of building a Run per message.
         self.needs_run = False
+        # Whether evaluations need a time budget, and whether calls of `linear` functions check
+        # it: decided before compiling (plan_time_budget), from the statement's worst case.
+        self.timed = False
+        self.check_calls = False
         self._line_starts = [0]
         for index, char in enumerate(sql):
             if char == "\n":
@@ -191,10 +207,35 @@ class Compiler:
                 hint="set awsIotSqlVersion to 2016-03-23",
             )
 
+    # ---- the time budget ------------------------------------------------------------------------
+
+    def plan_time_budget(self, roots: Iterable[ast.Node]) -> None:
+        """Decide from the statement's worst case whether its evaluations need a time budget
+        (`Limits.evaluation_timeout`), the way CEL estimates a cost before running: a nested
+        query (its elements multiply), a function of unbounded cost (regular expressions, date
+        patterns, md2, external lookups) or more than LINEAR_CALLS_UNTIMED calls of linear
+        ones. Statements without any (most) pay nothing per message."""
+        linear = 0
+        for root in roots:
+            for node in ast.walk(root):
+                if isinstance(node, ast.Subquery):
+                    self.timed = True
+                elif isinstance(node, ast.Call):
+                    spec = self.registry.get(node.name.lower())
+                    if spec is None:
+                        continue
+                    if spec.cost == "unbounded":
+                        self.timed = True
+                    elif spec.cost == "linear":
+                        linear += 1
+        if linear > LINEAR_CALLS_UNTIMED:
+            self.timed = self.check_calls = True
+
     # ---- statement ------------------------------------------------------------------------------
 
     def compile_statement(self, statement: ast.Statement) -> CompiledStatement:
         self.counts_calls = True
+        self.plan_time_budget([statement])
         assignments: list[tuple[str, Closure]] = []
         if len(statement.assignments) > self.limits.max_variables:
             raise LimitExceededError(
@@ -230,6 +271,7 @@ class Compiler:
             warnings=tuple(self.warnings),
             external_calls=self.external_calls,
             needs_run=self.needs_run or bool(assignments),
+            timed=self.timed,
         )
 
     def _where_clause(self, node: ast.Expr) -> tuple[Closure, Closure]:
@@ -285,7 +327,13 @@ class Compiler:
         return self.source_text(expr.pos) or ast.unparse(expr)
 
     def select(self, select: ast.Select, scope: _Scope) -> SelectPlan:
+        """The SELECT builder. Each one measures what it puts in the output (strings by their
+        length, arrays and objects with json_size_at_least, numbers not at all: their number
+        is bounded by the statement's size) and fails past `Limits.max_output_bytes`: the
+        output may repeat a value many times without copying it, and its JSON, which the
+        actions get, is only made once it is known to fit."""
         whole = self.whole_ints
+        max_output = self.limits.max_output_bytes
         if select.value:
             item = select.items[0]
             compiled = self.expr(item.expr, scope)
@@ -296,8 +344,13 @@ class Compiler:
 
             def build_value(doc: Any, run: Run) -> Any:
                 value = fn(doc, run)
-                if type(value) is list and not top_level_arrays:
-                    return U
+                t = type(value)
+                if t is list or t is dict or t is str:
+                    if t is list and not top_level_arrays:
+                        return U
+                    size = json_size_at_least(value, max_output)
+                    if size > max_output:
+                        raise output_too_big(size, max_output)
                 return store(value, whole)
 
             return SelectPlan(build_value, (("VALUE", fn),), True, False)
@@ -329,6 +382,7 @@ class Compiler:
 
             def build_keys(doc: Any, run: Run) -> Any:
                 out: dict[str, Any] = {}
+                size = 0
                 for key, fn in pairs:
                     value = fn(doc, run)
                     if value is not U:
@@ -336,10 +390,24 @@ class Compiler:
                         # are normalised where they arise), so only Decimals and raw bodies
                         # need converting on their way into the output.
                         t = type(value)
-                        if t is Decimal or t is Binary:
+                        if t is float or t is int or t is bool:
+                            pass
+                        elif t is str:
+                            size += len(value)
+                            if size > max_output:
+                                raise output_too_big(size, max_output)
+                        elif t is dict or t is list:
+                            size += json_size_at_least(value, max_output - size)
+                            if size > max_output:
+                                raise output_too_big(size, max_output)
+                        elif t is Decimal or t is Binary:
                             value = store(value, whole)
                             if value is U:
                                 continue
+                            if type(value) is str:
+                                size += len(value)
+                                if size > max_output:
+                                    raise output_too_big(size, max_output)
                         out[key] = value
                 return out
 
@@ -349,17 +417,26 @@ class Compiler:
 
         def build_mixed(doc: Any, run: Run) -> Any:
             out: dict[str, Any] = {}
+            size = 0
             for kind, key, fn in steps:
                 value = fn(doc, run)
                 if value is U:
                     continue
                 if kind == 2:
                     if type(value) is dict:
+                        size += json_size_at_least(value, max_output - size)
+                        if size > max_output:
+                            raise output_too_big(size, max_output)
                         out.update(value)
                     continue
                 value = store(value, whole)
                 if value is U:
                     continue
+                t = type(value)
+                if t is str or t is dict or t is list:
+                    size += json_size_at_least(value, max_output - size)
+                    if size > max_output:
+                        raise output_too_big(size, max_output)
                 if kind == 0:
                     out[key] = value
                     continue
@@ -694,6 +771,7 @@ class Compiler:
         # Nested queries can multiply each other (a query per element of a query per
         # element...): the elements they visit in one evaluation are counted on the Run.
         limit = self.limits.max_nested_query_elements
+        max_output = self.limits.max_output_bytes
         self.needs_run = True
 
         def subquery(doc: Any, run: Run) -> Any:
@@ -706,15 +784,24 @@ class Compiler:
             if run is not None:
                 run.elements += len(elements)
                 if run.elements > limit:
-                    raise LimitExceededError(
+                    raise BudgetExceededError(
                         "nested query elements per evaluation", run.elements, limit
                     )
             out = []
+            size = 1
+            # Between two elements: the time budget (each element may call functions), and
+            # the size of the array built so far (one output per element, each possibly big).
+            budget = current_budget()
             for element in elements:
+                if budget is not None and _monotonic() > budget.deadline:
+                    raise budget.exceeded()
                 if where is not None and not truthy(where(element, run)):
                     continue
                 value = build(element, run)
                 if value is not U:
+                    size += json_size_at_least(value, max_output - size) + 1
+                    if size > max_output:
+                        raise output_too_big(size, max_output)
                     out.append(value)
             return out
 
@@ -805,6 +892,8 @@ class Compiler:
         closure = _call_closure(spec, tuple(fns), self.whole_ints)
         if limit is not None and self.counts_calls:
             closure = _counted_call(spec.name, limit, closure)
+        if self.check_calls and spec.cost == "linear":
+            closure = _checked_call(closure)
         return Compiled(closure)
 
 
@@ -1039,6 +1128,18 @@ def _specialised_arithmetic(
     return arithmetic
 
 
+def _checked_call(call: Closure) -> Closure:
+    """`call` preceded by a check of the evaluation's time budget (see plan_time_budget)."""
+
+    def checked(doc: Any, run: Run) -> Any:
+        budget = current_budget()
+        if budget is not None and _monotonic() > budget.deadline:
+            raise budget.exceeded()
+        return call(doc, run)
+
+    return checked
+
+
 def _invoker(spec: FunctionSpec, whole_ints: bool) -> Callable[[Run | None, list[Any]], Any]:
     """Call `spec` on evaluated arguments with AWS's rules: Undefined in, Undefined out (unless
     the function takes Undefined), any failure of the implementation is Undefined, and
@@ -1134,10 +1235,9 @@ def check_variable_size(name: str, value: Any, limits: Limits) -> int:
         return 0
     t = type(value)
     # A lone surrogate (a "\ud800" escape in the payload) counts as Java writes it: "?".
-    if t is str:
-        size = len(value.encode("utf-8", "replace")) + 2
-    elif t is list or t is dict:
-        size = len(json_text(value).encode("utf-8", "replace"))
+    if t is str or t is list or t is dict:
+        # Measured before any JSON is made: `[s, s, ...]` may stand for far more text than memory.
+        size = json_size(value, limits.max_variable_bytes)
     else:
         return 8
     if size > limits.max_variable_bytes:

@@ -22,7 +22,9 @@ from iotsql import report_text
 from iotsql.actions.base import ActionRequest, Sink
 from iotsql.actions.recording import Recorder, RecordingSink
 from iotsql.actions.types import republished_context
+from iotsql.budget import PublishBudget, start_budget, stop_budget
 from iotsql.errors import (
+    BudgetExceededError,
     IotSqlError,
     LimitExceededError,
     ResourceAlreadyExistsError,
@@ -390,7 +392,10 @@ class RulesEngine:
     def _publish(
         self, topic: str, payload: Any, context: Context | Mapping[str, Any] | None, depth: int
     ) -> PublishReport:
-        report = self._publish_one(topic, payload, context, depth)
+        # One budget for the whole chain: every republished message fed back below spends
+        # from the same counters (PublishBudget), so fan-out ends as surely as depth.
+        budget = PublishBudget(self.limits)
+        report = self._publish_one(topic, payload, context, depth, budget)
         if not self._feeds_back():
             return report
         pending = deque([report])
@@ -401,7 +406,7 @@ class RulesEngine:
                 sub = self._publish_one(
                     _republish_topic(request), _republish_payload(request),
                     republished_context(request.params, request.message.context),
-                    request.depth + 1,
+                    request.depth + 1, budget,
                 )  # fmt: skip
                 current.republished.append(sub)
                 pending.append(sub)
@@ -425,7 +430,12 @@ class RulesEngine:
         return await asyncio.to_thread(self.publish, topic, payload, context)
 
     def _publish_one(
-        self, topic: str, payload: Any, context: Context | Mapping[str, Any] | None, depth: int
+        self,
+        topic: str,
+        payload: Any,
+        context: Context | Mapping[str, Any] | None,
+        depth: int,
+        budget: PublishBudget,
     ) -> PublishReport:
         validate_topic(topic, self.limits)
         message = Message(payload, topic, context)
@@ -450,15 +460,17 @@ class RulesEngine:
             for name in names:
                 rule = rules.get(name)
                 if rule is not None and not rule.disabled:
-                    out.append(self._start_rule(rule, message, effective, depth, runs))
+                    out.append(self._start_rule(rule, message, effective, depth, runs, budget))
         else:
             with using_limits(self.limits):  # templates and functions see the engine's limits
                 for name in names:
                     rule = rules.get(name)
                     if rule is not None and not rule.disabled:
-                        out.append(self._start_rule(rule, message, effective, depth, runs))
+                        out.append(
+                            self._start_rule(rule, message, effective, depth, runs, budget)
+                        )
         if runs:
-            self._settle(runs)
+            self._settle(runs, budget)
         if ingest is None and self._subscribers:
             self._notify_subscribers(topic, message)
         return report
@@ -493,10 +505,33 @@ class RulesEngine:
     # number of rules and actions; it never stops the other actions.
 
     def _start_rule(
-        self, rule: TopicRule, message: Message, topic: str, depth: int, runs: list[_RuleRun]
+        self,
+        rule: TopicRule,
+        message: Message,
+        topic: str,
+        depth: int,
+        runs: list[_RuleRun],
+        budget: PublishBudget,
     ) -> RuleReport:
         """Evaluate `rule` and start its actions; a rule with actions in flight or failed is
-        added to `runs` for `_settle`."""
+        added to `runs` for `_settle`. The rule's time budget (`Limits.evaluation_timeout`)
+        covers its evaluation and the rendering of its actions; only rules whose worst case
+        could reach it pay for one (`TopicRule.timed`)."""
+        token = start_budget(self.limits.evaluation_timeout) if rule.timed else None
+        try:
+            return self._run_rule(rule, message, topic, depth, runs, budget)
+        finally:
+            stop_budget(token)
+
+    def _run_rule(
+        self,
+        rule: TopicRule,
+        message: Message,
+        topic: str,
+        depth: int,
+        runs: list[_RuleRun],
+        budget: PublishBudget,
+    ) -> RuleReport:
         variables: list[Any] = []
         try:
             if rule.termination is not None:  # AWS ends the rule without invoking any actions
@@ -505,6 +540,13 @@ class RulesEngine:
                 message, topic, provider=self.provider, rule_name=rule.name,
                 variables_out=variables,
             )  # fmt: skip
+            if output is not None and rule.actions:
+                output.to_bytes()  # an output over Limits.max_output_bytes fails the rule here
+        except BudgetExceededError as err:
+            # One of iotsql's own bounds, which AWS would not have hit: the rule's actions
+            # cannot run, so each is reported failed to the error action, as a failure of
+            # theirs would be, and the message is never lost.
+            return self._stop_rule(rule, message, topic, depth, runs, budget, err)
         except IotSqlError as err:
             self._bury(DeadLetter(rule.name, message.topic, message, [], evaluation_error=str(err)))
             return RuleReport(rule.name, False, error=str(err))
@@ -516,15 +558,43 @@ class RulesEngine:
         unsettled = False  # an action in flight (not ok yet) or failed
         for action in rule.actions:
             done = self._begin(rule, message, topic, depth, variables, action, output, False,
-                               pending)  # fmt: skip
+                               pending, budget)  # fmt: skip
             actions.append(done)
             if not done.ok:
                 unsettled = True
         if unsettled:
-            runs.append(_RuleRun(rule, message, topic, depth, report, variables, pending))
+            runs.append(_RuleRun(rule, message, topic, depth, report, variables, pending, budget))
         return report
 
-    def _settle(self, runs: list[_RuleRun]) -> None:
+    def _stop_rule(
+        self,
+        rule: TopicRule,
+        message: Message,
+        topic: str,
+        depth: int,
+        runs: list[_RuleRun],
+        budget: PublishBudget,
+        err: BudgetExceededError,
+    ) -> RuleReport:
+        """The report of a rule whose evaluation spent a budget: not fired, `error` says why,
+        every action failed with that reason (for the error action); with no action to
+        report, the message goes straight to the dead letters."""
+        reason = _describe(err)
+        report = RuleReport(rule.name, False, error=str(err))
+        report.actions = [
+            ActionReport(rule.name, action.key, None, False, reason,
+                         failed_action=action.action_type.shape)
+            for action in rule.actions
+        ]  # fmt: skip
+        if report.actions:
+            run = _RuleRun(rule, message, topic, depth, report, [], [], budget)
+            run.evaluation_error = str(err)
+            runs.append(run)
+        else:
+            self._bury(DeadLetter(rule.name, message.topic, message, [], evaluation_error=str(err)))
+        return report
+
+    def _settle(self, runs: list[_RuleRun], budget: PublishBudget) -> None:
         """Wait for every action started, run the error actions of the rules with failures
         (all at once, then wait for them), and bury what nothing could take."""
         for run in runs:
@@ -538,16 +608,23 @@ class RulesEngine:
             rule = run.rule
             if rule.error_action is not None:
                 error_message = error_action_message(rule.name, run.message, failures)
-                run.report.error_action = self._begin(
-                    rule, run.message, run.topic, run.depth, run.variables, rule.error_action,
-                    Output(None, error_message), True, run.pending,
-                )  # fmt: skip
+                # The error action's templates get a time budget of their own: the rule's may
+                # be what was spent.
+                token = start_budget(self.limits.evaluation_timeout) if rule.timed else None
+                try:
+                    run.report.error_action = self._begin(
+                        rule, run.message, run.topic, run.depth, run.variables,
+                        rule.error_action, Output(None, error_message), True, run.pending, budget,
+                    )  # fmt: skip
+                finally:
+                    stop_budget(token)
         for run, failures in failed:
             run.wait()
             handled = run.report.error_action
             if handled is not None and handled.ok:
                 continue
             self._bury(DeadLetter(run.rule.name, run.message.topic, run.message, failures, handled,
+                                  evaluation_error=run.evaluation_error,
                                   requests=[f.request for f in failures if f.request]))  # fmt: skip
 
     def _begin(
@@ -561,6 +638,7 @@ class RulesEngine:
         output: Output,
         is_error_action: bool,
         pending: list[tuple[ActionReport, _Call, float]],
+        budget: PublishBudget,
     ) -> ActionReport:
         """Render one action and hand it to its sink: an instant sink is called now, any other
         one in a worker thread (added to `pending`; `_wait_all` completes its report)."""
@@ -590,11 +668,18 @@ class RulesEngine:
         report = ActionReport(rule.name, action.key, request, False, None,
                               is_error_action=is_error_action, resource=resource,
                               failed_action=kind.shape)  # fmt: skip
-        if action.key == "republish" and depth >= self.limits.max_republish_depth:
+        republish = action.key == "republish"
+        if republish and depth >= self.limits.max_republish_depth:
             report.error = (
                 f"republish loop stopped: the message was republished {depth} times "
                 f"(limit {self.limits.max_republish_depth})"
             )
+            return report
+        # Charged after rendering, so that a refused request is kept whole in the dead letters
+        # (ready to be replayed); rendering costs no more than the actions already allowed.
+        refusal = budget.spend(republish)
+        if refusal is not None:
+            report.error = refusal
             return report
         self._deliver(self.sink_for(action.key), request, report, pending)
         return report
@@ -816,7 +901,8 @@ def _wait_all(pending: list[tuple[ActionReport, _Call, float]]) -> None:
 class _RuleRun:
     """One matched rule of one publish, while its actions are in flight."""
 
-    __slots__ = ("depth", "message", "pending", "report", "rule", "topic", "variables")
+    __slots__ = ("budget", "depth", "evaluation_error", "message", "pending", "report", "rule",
+                 "topic", "variables")  # fmt: skip
 
     def __init__(
         self,
@@ -827,6 +913,7 @@ class _RuleRun:
         report: RuleReport,
         variables: list[Any],
         pending: list[tuple[ActionReport, _Call, float]],
+        budget: PublishBudget,
     ) -> None:
         self.rule = rule
         self.message = message
@@ -835,6 +922,8 @@ class _RuleRun:
         self.report = report
         self.variables = variables
         self.pending = pending
+        self.budget = budget
+        self.evaluation_error: str | None = None
 
     def wait(self) -> None:
         if self.pending:

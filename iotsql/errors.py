@@ -67,16 +67,38 @@ class LimitExceededError(IotSqlError):
 
     code = "LimitExceededException"
 
-    def __init__(self, limit: str, value: int, maximum: int, detail: str = "") -> None:
+    def __init__(
+        self, limit: str, value: int | float, maximum: int | float, detail: str = ""
+    ) -> None:
         self.limit = limit
         self.value = value
         self.maximum = maximum
-        text = f"{limit} limit exceeded: {value} > {maximum}"
+        text = f"{limit} limit exceeded: {_number(value)} > {_number(maximum)}"
         super().__init__(f"{text}: {detail}" if detail else text)
+
+
+def _number(value: int | float) -> str:
+    """An amount in a limit message: seconds to the millisecond, counts as they are."""
+    return f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+class BudgetExceededError(LimitExceededError):
+    """One of iotsql's bounds on what a single message may cost was spent while the message
+    was being processed: the evaluation's time budget, the size of the values a statement
+    builds, the nested-query elements it visits, or the republished messages and action
+    executions of one publish. The rule (or the action) fails for that message, and the engine
+    hands the failure to the rule's error action, or keeps the message as a dead letter."""
 
 
 class InvalidTopicError(IotSqlError):
     """A topic name or topic filter that AWS IoT would refuse."""
+
+    code = "InvalidRequestException"
+
+
+class InvalidPayloadError(IotSqlError):
+    """A payload that cannot be a message body: text with no UTF-8 form (a lone surrogate
+    such as "\\ud800" in a `str` payload), or a Python value that is not JSON."""
 
     code = "InvalidRequestException"
 

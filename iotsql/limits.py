@@ -43,8 +43,20 @@ class Limits:
     #: Output of a string/array-building function (lpad, rpad, concat, transform, replace...):
     #: bounded by the largest payload an action can take.
     max_value_bytes: int = 128 * 1024
-    #: Time a regular expression may run before the call is Undefined (seconds).
+    #: Time a regular expression may run before the call is Undefined (seconds), within what
+    #: is left of the evaluation's own budget (evaluation_timeout).
     regex_timeout: float = 1.0
+    #: iotsql's own: time one rule may spend on one message (seconds, wall clock), shared by
+    #: every regular expression, nested-query element and function call of the evaluation and
+    #: by the rendering of its actions' templates; past it the rule fails for that message.
+    #: None turns the budget off. Three regex time-outs: one slow pattern costs its call
+    #: (Undefined), not the rule, even on a loaded machine, where the regex package's time-out
+    #: (CPU time) ends late in wall-clock time.
+    evaluation_timeout: float | None = 3.0
+    #: iotsql's own, AWS's message size: the size (as compact UTF-8 JSON) of a rule's output
+    #: and of every array, object and string a statement builds or converts; past it the rule
+    #: fails for that message (functions: the call is Undefined, see max_value_bytes).
+    max_output_bytes: int = 128 * 1024
     #: iotsql's own: deepest expression nesting a statement may have (AWS documents none;
     #: evaluation recurses once per level, so this keeps clear of Python's recursion limit).
     max_nesting_depth: int = 150
@@ -59,6 +71,12 @@ class Limits:
     max_action_threads: int = 64
     #: Nesting of republish actions feeding the same engine before the loop guard stops them.
     max_republish_depth: int = 8
+    #: iotsql's own: messages the republish actions of one publish may feed back into the
+    #: engine, across the whole chain, and actions (error actions included) the publish may
+    #: execute; past either, the remaining actions fail (to the error action or the dead
+    #: letters) with a message naming the limit.
+    max_republishes_per_publish: int = 256
+    max_actions_per_publish: int = 10_000
 
     def per_statement_limit(self, function: str) -> int | None:
         """How many calls of the external function `function` (`get_dynamodb`,

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from iotsql.errors import IotSqlError
+from iotsql.errors import InvalidPayloadError, IotSqlError
 from iotsql.values import UNDEFINED, Binary, codec, encode_json, normalize_json
 
 _CONTEXT_KEYS = {
@@ -146,7 +146,13 @@ class Message:
         elif isinstance(payload, (bytes, bytearray, memoryview)):
             self.body = bytes(payload)
         elif isinstance(payload, str):
-            self.body = payload.encode("utf-8")
+            try:
+                self.body = payload.encode("utf-8")
+            except UnicodeEncodeError as err:  # a lone surrogate: the text has no UTF-8 body
+                raise InvalidPayloadError(
+                    f"a str payload must be UTF-8 text: {payload[err.start]!r} at position "
+                    f"{err.start} (a lone surrogate) has no UTF-8 form; pass bytes instead"
+                ) from None
         else:
             # An already-decoded JSON value: keep it, serialise it for encode(*) and actions.
             try:
@@ -154,7 +160,9 @@ class Message:
                 self._v2 = normalize_json(payload, True)
                 self.body = encode_json(self._v1)
             except RecursionError:
-                raise IotSqlError("the payload is nested too deeply to be a JSON value") from None
+                raise InvalidPayloadError(
+                    "the payload is nested too deeply to be a JSON value"
+                ) from None
 
     def document(self, whole_ints: bool) -> Any:
         """The decoded body: a JSON value, or `Binary` when the body is not JSON."""

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Final
 
+from iotsql.budget import output_too_big
+from iotsql.limits import current_limits
 from iotsql.values import (
     DECIMAL_CONTEXT,
     INT_LIMIT,
@@ -253,6 +255,16 @@ def _beyond_int(value: int) -> Any:
         return U
 
 
+def _joined(left: str, right: str) -> str:
+    """`left + right`, refused before it is made past `Limits.max_output_bytes` (a chain of
+    `+` may repeat a long string as often as the statement writes it)."""
+    size = len(left) + len(right)
+    limit = current_limits().max_output_bytes
+    if size > limit:
+        raise output_too_big(size, limit)
+    return left + right
+
+
 def op_add(left: Any, right: Any) -> Any:
     ta, tb = type(left), type(right)
     if ta is int and tb is int:
@@ -260,10 +272,10 @@ def op_add(left: Any, right: Any) -> Any:
         return result if -INT_LIMIT < result < INT_LIMIT else _beyond_int(result)
     if ta is str:
         text = to_string(right)
-        return U if text is U else left + text
+        return U if text is U else _joined(left, text)
     if tb is str:
         text = to_string(left)
-        return U if text is U else text + right
+        return U if text is U else _joined(text, right)
     if ta in _NUMERIC and tb in _NUMERIC:
         return _decimal_op(_ctx.add, left, right)
     return U

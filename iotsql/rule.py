@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from iotsql import ast
+from iotsql.budget import output_too_big, start_budget, stop_budget
 from iotsql.compiler import (
     CompiledStatement,
     Compiler,
@@ -50,11 +52,15 @@ class Output:
     list, str, int, float, bool, None) or `bytes` for a raw pass-through of a non-JSON body;
     `to_bytes()` is the body the actions receive."""
 
-    __slots__ = ("_body", "value")
+    __slots__ = ("_body", "_max_bytes", "value")
 
-    def __init__(self, value: Any, body: bytes | None = None) -> None:
+    def __init__(
+        self, value: Any, body: bytes | None = None, *, max_bytes: int | None = None
+    ) -> None:
         self.value = value
         self._body = body
+        #: Limits.max_output_bytes of the rule that made it: `to_bytes` refuses a larger body.
+        self._max_bytes = max_bytes
 
     @property
     def is_binary(self) -> bool:
@@ -93,6 +99,11 @@ class Output:
                         ) from None
                     except (TypeError, ValueError) as err:  # a value that is not JSON
                         raise EvaluationError(f"the output is not JSON: {err}") from None
+            # The builders measured the output before making it (a lower bound, so this text
+            # is at most a few times the limit); this is the exact size the actions would get.
+            limit = self._max_bytes
+            if limit is not None and len(body) > limit:
+                raise output_too_big(len(body), limit)
             self._body = body
         return body
 
@@ -154,6 +165,7 @@ class CompiledRule:
         "_needs_run",
         "_select",
         "_sets",
+        "_timed",
         "_version",
         "_where",
         "_whole_ints",
@@ -211,7 +223,14 @@ class CompiledRule:
         self._whole_ints = self.sql_version.whole_decimals_are_ints
         self._needs_run = compiled.needs_run
         self._version = self.sql_version.value
+        self._timed = compiled.timed
         self._matches = compile_filter(self.topic_filter) if self.topic_filter is not None else None
+
+    @property
+    def timed(self) -> bool:
+        """Whether an evaluation runs under a time budget (`Limits.evaluation_timeout`): the
+        statement's worst case could reach it (see Compiler.plan_time_budget)."""
+        return self._timed
 
     @property
     def ast(self) -> ast.Statement:
@@ -268,18 +287,35 @@ class CompiledRule:
                 )
             finally:
                 pop_limits(token)
+        if self._timed:
+            budget = start_budget(self.limits.evaluation_timeout)
+            if budget is not None:
+                try:
+                    return self.evaluate(
+                        payload, topic, context, provider=provider, rule_name=rule_name
+                    )
+                finally:
+                    stop_budget(budget)
         if (
             type(payload) is bytes
             and not self._needs_run
             and (context is None or type(context) is Context)
         ):
             # Nothing reads the message or its context: skip building a Message.
+            if len(payload) > self.limits.max_payload_bytes:
+                self._refuse_payload(payload)
             return self._finish(codec.decode_body(payload, self._whole_ints), payload, None)
         message = payload if type(payload) is Message else Message(payload, topic or "", context)
+        if len(message.body) > self.limits.max_payload_bytes:
+            self._refuse_payload(message.body)
         try:
             return self._execute(message, effective, provider, rule_name, None)
         except RuleTerminatedError:
             return None
+
+    def _refuse_payload(self, body: bytes) -> None:
+        """A body the broker would refuse (`Limits.max_payload_bytes`), as `publish` does."""
+        raise LimitExceededError("payload size (bytes)", len(body), self.limits.max_payload_bytes)
 
     def run(
         self,
@@ -299,9 +335,17 @@ class CompiledRule:
         if self.limits is not current_limits():
             token = push_limits(self.limits)
             try:
-                return self._execute(message, topic, provider, rule_name, variables_out)
+                return self.run(message, topic, provider=provider, rule_name=rule_name,
+                                variables_out=variables_out)  # fmt: skip
             finally:
                 pop_limits(token)
+        if self._timed:
+            budget = start_budget(self.limits.evaluation_timeout)
+            if budget is not None:
+                try:
+                    return self._execute(message, topic, provider, rule_name, variables_out)
+                finally:
+                    stop_budget(budget)
         return self._execute(message, topic, provider, rule_name, variables_out)
 
     def _execute(
@@ -336,7 +380,7 @@ class CompiledRule:
         except RecursionError:
             raise EvaluationError("the message is nested too deeply to evaluate") from None
         if type(value) is dict:
-            return Output(value)
+            return Output(value, max_bytes=self.limits.max_output_bytes)
         if value is U:
             return Output(b"", b"")
         if isinstance(value, bytes):
@@ -344,7 +388,7 @@ class CompiledRule:
         if value is doc:
             # A lone `*` on a body that is not a JSON object passes the body through unchanged.
             return Output(body, body)
-        return Output(value)
+        return Output(value, max_bytes=self.limits.max_output_bytes)
 
     @property
     def variable_names(self) -> tuple[str, ...]:
@@ -361,9 +405,19 @@ class CompiledRule:
         if not self._sets:
             return []
         run = Run(message, topic, self.sql_version.value, None, provider, len(self._sets))
-        with using_limits(self.limits):
+        with using_limits(self.limits), self.time_budget():
             self._assign(message.document(self._whole_ints), run)
         return run.vars
+
+    @contextmanager
+    def time_budget(self) -> Iterator[None]:
+        """Run the block under this rule's time budget when its evaluations need one (and no
+        budget is running already)."""
+        token = start_budget(self.limits.evaluation_timeout) if self._timed else None
+        try:
+            yield
+        finally:
+            stop_budget(token)
 
     def render_template(
         self,
@@ -382,11 +436,10 @@ class CompiledRule:
         if topic is not None:
             ingest = parse_basic_ingest(topic)
             effective = ingest.topic if ingest is not None else topic
-        values = self.variables(message, effective, provider)
-        with using_limits(self.limits):
-            return self.compile_template(text).render(
-                message, effective, values, provider, self.sql_version.value
-            )
+        template = self.compile_template(text)
+        with using_limits(self.limits), self.time_budget(), template.time_budget(self.limits):
+            values = self.variables(message, effective, provider)
+            return template.render(message, effective, values, provider, self._version)
 
     def _assign(self, doc: Any, run: Run) -> None:
         total = 0
@@ -409,7 +462,7 @@ class CompiledRule:
     ) -> Explanation:
         """Evaluate step by step: the topic match, each variable, the WHERE value, the value of
         each SELECT item, and the output, with the reason the rule did not fire."""
-        with using_limits(self.limits):
+        with using_limits(self.limits), self.time_budget():
             return self._explain(payload, topic, context, provider)
 
     def _explain(
@@ -422,6 +475,8 @@ class CompiledRule:
         message = (
             payload if isinstance(payload, Message) else Message(payload, topic or "", context)
         )
+        if len(message.body) > self.limits.max_payload_bytes:
+            self._refuse_payload(message.body)
         effective = topic
         if topic is not None:
             ingest = parse_basic_ingest(topic)
@@ -507,7 +562,7 @@ class BoundAction:
     once against the rule (they may read its SET variables)."""
 
     __slots__ = (
-        "_rendered", "action_type", "external_calls", "key", "params", "path", "render",
+        "_rendered", "action_type", "external_calls", "key", "params", "path", "render", "timed",
     )  # fmt: skip
 
     def __init__(self, key: str, params: Mapping[str, Any], rule: CompiledRule, path: str) -> None:
@@ -519,6 +574,8 @@ class BoundAction:
         self.path = path
         #: External functions the action's templates call (name -> call sites).
         self.external_calls: dict[str, int] = {}
+        #: Whether rendering needs a time budget: a template's worst case could reach it.
+        self.timed = False
         self._rendered = self._compile(params, rule, path, "")
         kind = self.action_type
         #: `render(params, payload, output, message)` of this action (ActionType.render, or
@@ -547,6 +604,7 @@ class BoundAction:
             raise RuleValidationError(f"invalid substitution template: {err}", path) from None
         for function, count in template.external_calls.items():
             self.external_calls[function] = self.external_calls.get(function, 0) + count
+        self.timed = self.timed or template.timed
         return value if template.is_constant and "$" not in value else template
 
     def render_params(
@@ -615,7 +673,7 @@ class TopicRule:
 
     __slots__ = (
         "actions", "arn", "compiled", "created_at", "description", "disabled", "error_action",
-        "name", "payload", "sql_version", "termination",
+        "name", "payload", "sql_version", "termination", "timed",
     )  # fmt: skip
 
     def __init__(
@@ -673,6 +731,12 @@ class TopicRule:
         self.error_action = self._bind(error, "topicRulePayload.errorAction") if error else None
         #: Why the rule ends without invoking any actions on every message, or None.
         self.termination = self.compiled.termination or self._template_termination(limits)
+        #: Whether a message's evaluation and the rendering of its actions need a time budget.
+        self.timed = (
+            self.compiled.timed
+            or any(action.timed for action in self.actions)
+            or (self.error_action is not None and self.error_action.timed)
+        )
         self.created_at = time.time() if created_at is None else created_at
         self.arn = f"arn:aws:iot:{region}:{account_id}:rule/{name}"
 

@@ -4,18 +4,28 @@ with the SQL compiler and evaluated against the original message (never the SELE
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from iotsql import ast
+from iotsql.budget import output_too_big, start_budget, stop_budget
 from iotsql.compiler import TOP_SCOPE, Closure, Compiler
 from iotsql.errors import SqlParseError
 from iotsql.limits import DEFAULT_LIMITS, Limits
 from iotsql.message import Context, Message, Run
 from iotsql.parser import parse_expression
 from iotsql.topics import parse_basic_ingest
-from iotsql.values import UNDEFINED, SqlVersion, decimal_text, finalize, json_text, whole_to_int
+from iotsql.values import (
+    UNDEFINED,
+    SqlVersion,
+    decimal_text,
+    finalize,
+    json_size_at_least,
+    json_text,
+    whole_to_int,
+)
 
 U = UNDEFINED
 
@@ -78,7 +88,8 @@ class _Part:
 class CompiledTemplate:
     """A template compiled once; `render` substitutes its expressions for one message."""
 
-    __slots__ = ("_parts", "_whole_ints", "expressions", "external_calls", "is_constant", "text")
+    __slots__ = ("_max_bytes", "_parts", "_whole_ints", "expressions", "external_calls",
+                 "is_constant", "text", "timed")  # fmt: skip
 
     def __init__(
         self,
@@ -118,19 +129,38 @@ class CompiledTemplate:
                 if literal:
                     parts.append(_Part("".join(literal)))
                     literal = []
-                fn = compiler.expr(expression, TOP_SCOPE).fn
-                parts.append(_Part("", expression, fn))
+                parts.append(_Part("", expression))
                 i = end + 1
                 continue
             literal.append(text[i])
             i += 1
         if literal:
             parts.append(_Part("".join(literal)))
-        self._parts = tuple(parts)
         self.expressions = tuple(p.expression for p in parts if p.expression is not None)
+        # Every expression is known before any is compiled: the plan of the time budget
+        # decides how their function calls are compiled.
+        compiler.plan_time_budget(self.expressions)
+        self._parts = tuple(
+            _Part("", p.expression, compiler.expr(p.expression, TOP_SCOPE).fn)
+            if p.expression is not None
+            else p
+            for p in parts
+        )
         #: External functions the template calls (name -> call sites).
         self.external_calls: dict[str, int] = dict(compiler.external_calls)
         self.is_constant = not self.expressions
+        #: Whether rendering needs a time budget (`Limits.evaluation_timeout`).
+        self.timed = compiler.timed
+        self._max_bytes = limits.max_output_bytes
+
+    @contextmanager
+    def time_budget(self, limits: Limits) -> Iterator[None]:
+        """Run the block under a time budget when rendering needs one and none is running."""
+        token = start_budget(limits.evaluation_timeout) if self.timed else None
+        try:
+            yield
+        finally:
+            stop_budget(token)
 
     def render(
         self,
@@ -147,11 +177,24 @@ class CompiledTemplate:
         run = Run(message, topic, sql_version, None, provider, 0)
         run.vars = list(variables)
         out: list[str] = []
+        # The rendered field is measured as it grows (Limits.max_output_bytes): `${s}${s}...`
+        # or `${[s, s, ...]}` would otherwise repeat a long value as often as it is written.
+        limit = self._max_bytes
+        size = 0
         for part in self._parts:
             if part.fn is None:
-                out.append(part.literal)
+                text = part.literal
             else:
-                out.append(template_text(part.fn(doc, run), whole))
+                value = part.fn(doc, run)
+                if type(value) is dict or type(value) is list:
+                    measured = json_size_at_least(value, limit - size)
+                    if size + measured > limit:
+                        raise output_too_big(size + measured, limit)
+                text = template_text(value, whole)
+            size += len(text)
+            if size > limit:
+                raise output_too_big(size, limit)
+            out.append(text)
         return "".join(out)
 
 
@@ -175,4 +218,5 @@ def render_template(
         ingest = parse_basic_ingest(topic)
         if ingest is not None:
             effective = ingest.topic
-    return compiled.render(message, effective, provider=provider, sql_version=version.value)
+    with compiled.time_budget(DEFAULT_LIMITS):
+        return compiled.render(message, effective, provider=provider, sql_version=version.value)

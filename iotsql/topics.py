@@ -38,7 +38,13 @@ def parse_basic_ingest(topic: str) -> BasicIngest | None:
 
 
 def _check_size(topic: str, what: str, limits: Limits) -> None:
-    size = len(topic.encode("utf-8"))
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError as err:  # a lone surrogate ("\ud800"): no UTF-8 form, no topic
+        raise InvalidTopicError(
+            f"a {what} must be UTF-8 text: {topic[err.start]!r} at position {err.start} "
+            "(a lone surrogate) has no UTF-8 form"
+        ) from None
     if size > limits.max_topic_bytes:
         raise LimitExceededError(f"{what} length (bytes)", size, limits.max_topic_bytes, topic[:60])
     slashes = topic.count("/")

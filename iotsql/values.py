@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from iotsql.errors import IotSqlError
+from iotsql.limits import current_limits
 
 # ---- SQL versions -----------------------------------------------------------------------------
 
@@ -272,6 +273,78 @@ def json_text(value: Any) -> str:
     return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+# ---- sizes --------------------------------------------------------------------------------------
+#
+# A statement can repeat a value without copying it (`[s, s, s, ...]` holds one string many
+# times), so a value's memory says little about its JSON text, which is what an action gets.
+# Sizes are therefore measured as JSON, before the text is made: `json_size_at_least` walks the
+# value and stops as soon as it passes the limit, so its cost is bounded by the limit too.
+
+
+def json_size_at_least(value: Any, limit: int) -> int:
+    """A lower bound of the size of `value` as compact UTF-8 JSON (characters of strings and
+    keys, quotes, brackets, separators; 1 per number), exact enough to refuse what is too big
+    before building it; once past `limit` it stops and returns what it has counted."""
+    t = type(value)
+    if t is str:
+        return len(value) + 2
+    if t is not list and t is not dict:
+        return len(value) if isinstance(value, bytes) else 1
+    size = 0
+    stack: list[Any] = [value]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item = pop()
+        t = type(item)
+        if t is str:
+            size += len(item) + 2
+        elif t is dict:
+            size += 1 + 2 * len(item)  # braces, colons and commas
+            for key, member in item.items():
+                size += len(key) + 2
+                t = type(member)
+                if t is list or t is dict:
+                    push(member)
+                else:
+                    size += len(member) + 2 if t is str else 1
+        elif t is list:
+            size += 1 + len(item)  # brackets and commas
+            for member in item:
+                t = type(member)
+                if t is list or t is dict:
+                    push(member)
+                else:
+                    size += len(member) + 2 if t is str else 1
+        else:
+            size += 1
+        if size > limit:
+            return size
+    return size
+
+
+def json_size(value: Any, limit: int) -> int:
+    """The size of `value` as compact UTF-8 JSON when it is at most about `limit` (the JSON is
+    made only then), else a number above `limit` found without making it."""
+    estimate = json_size_at_least(value, limit)
+    if estimate > limit:
+        return estimate
+    t = type(value)
+    if t is str:  # a lone surrogate counts as Java writes it: "?"
+        return len(value.encode("utf-8", "replace")) + 2
+    if t is list or t is dict:
+        return len(json_text(value).encode("utf-8", "replace"))
+    return estimate
+
+
+def bounded_json_text(value: Any) -> Any:
+    """`json_text` for a String conversion, Undefined when the text would pass
+    `Limits.max_value_bytes` (a conversion is a function's result), found before it is made."""
+    limit = current_limits().max_value_bytes
+    if json_size_at_least(value, limit) > limit:
+        return UNDEFINED
+    return json_text(value)
+
+
 def _plain(value: Any) -> Any:
     t = type(value)
     if t is dict:
@@ -375,8 +448,8 @@ TO_STRING: Final[Mapping[str, Converter]] = {
     "Decimal": decimal_text,
     "Boolean": lambda b: "true" if b else "false",
     "String": _same,
-    "Array": json_text,
-    "Object": json_text,
+    "Array": bounded_json_text,
+    "Object": bounded_json_text,
     "Null": _undefined,
     "Undefined": _undefined,
     "Binary": _string_from_binary,

@@ -14,8 +14,8 @@ from iotsql.values import (
     V1,
     V2,
     SqlVersion,
+    bounded_json_text,
     decimal_text,
-    json_text,
     parse_decimal_string,
     type_name,
 )
@@ -82,8 +82,8 @@ CAST_TO_STRING: Final[Mapping[str, Callable[[Any], Any]]] = {
     "Decimal": decimal_text,
     "Boolean": lambda v: "true" if v else "false",
     "String": lambda v: v,
-    "Array": json_text,
-    "Object": json_text,
+    "Array": bounded_json_text,  # Undefined past Limits.max_value_bytes, found before it is made
+    "Object": bounded_json_text,
     "Null": _undefined,
     "Undefined": _undefined,
     "Binary": _undefined,

@@ -17,10 +17,20 @@ import json
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
+from iotsql.budget import check_time, output_too_big
 from iotsql.errors import IotSqlError, ProviderError
 from iotsql.functions.registry import function
+from iotsql.limits import current_limits
 from iotsql.message import Run
-from iotsql.values import UNDEFINED, V1, V2, finalize, json_text, normalize_json
+from iotsql.values import (
+    UNDEFINED,
+    V1,
+    V2,
+    finalize,
+    json_size_at_least,
+    json_text,
+    normalize_json,
+)
 
 U = UNDEFINED
 FAMILY = "external"
@@ -95,6 +105,7 @@ def invoke_provider(run: Run, function_name: str, method: str, *args: Any) -> An
             f"{type(provider).__name__} has none",
             function_name,
         )
+    check_time()  # a lookup is slow: not started once the evaluation's time budget is spent
     try:
         return bound(*args)
     except Exception as err:  # any failure of the lookup is a rule failure on AWS
@@ -175,12 +186,21 @@ def _strings(*values: Any) -> bool:
 
 def _json_argument(value: Any, whole_ints: bool) -> Any:
     """A SQL value as plain JSON for a provider, or U when it cannot be JSON (a raw binary
-    body, Undefined inside)."""
+    body, Undefined inside). A value past `Limits.max_output_bytes` as JSON (a statement can
+    repeat a long value without copying it) fails the rule before the provider makes it."""
+    limit = current_limits().max_output_bytes
+    size = json_size_at_least(value, limit)
+    if size > limit:
+        raise output_too_big(size, limit)
+    return _plain_argument(value, whole_ints)
+
+
+def _plain_argument(value: Any, whole_ints: bool) -> Any:
     t = type(value)
     if t is dict:
         out: dict[str, Any] = {}
         for name, item in value.items():
-            converted = _json_argument(item, whole_ints)
+            converted = _plain_argument(item, whole_ints)
             if converted is U:
                 return U
             out[name] = converted
@@ -188,7 +208,7 @@ def _json_argument(value: Any, whole_ints: bool) -> Any:
     if t is list:
         items = []
         for item in value:
-            converted = _json_argument(item, whole_ints)
+            converted = _plain_argument(item, whole_ints)
             if converted is U:
                 return U
             items.append(converted)

@@ -25,6 +25,7 @@ from typing import Final
 
 import regex
 
+from iotsql.budget import check_time, time_left
 from iotsql.limits import current_limits
 
 #: Longer patterns are refused: no real pattern comes close, and this bounds compile time.
@@ -1287,8 +1288,9 @@ def parse_epoch_millis(text: str, pattern: str) -> int | None:
     if compiled is None or len(text) > MAX_PATTERN_LENGTH:
         return None
     try:
-        match = compiled.expression.fullmatch(text, timeout=current_limits().regex_timeout)
+        match = compiled.expression.fullmatch(text, timeout=time_left(current_limits().regex_timeout))
     except TimeoutError:
+        check_time()  # the evaluation's budget spent: the rule fails, else only this call
         return None
     if match is None:
         return None

@@ -10,7 +10,7 @@ from iotsql.functions.registry import function
 from iotsql.limits import current_limits
 from iotsql.message import Run
 from iotsql.operators import get_item
-from iotsql.values import UNDEFINED, V2, json_text
+from iotsql.values import UNDEFINED, V2, json_size, json_size_at_least
 
 U = UNDEFINED
 FAMILY = "json"
@@ -92,7 +92,17 @@ def transform(mode: Any, attributes: Any, array: Any) -> Any:
     elements = _elements(array)
     if extra is U or elements is U:
         return U
+    limit = current_limits().max_value_bytes
+    # Measured before building: each element gets a copy of every attribute, so a long array
+    # of small objects and a wide object would make a huge result.
+    extra_size = json_size_at_least(extra, limit)
+    size = 0
+    for element in elements:
+        if type(element) is dict:
+            size += json_size_at_least(element, limit) + extra_size
+            if size > limit:
+                return U
     result = [{**element, **extra} for element in elements if type(element) is dict]
-    if len(json_text(result).encode("utf-8", "replace")) > current_limits().max_value_bytes:
+    if json_size(result, limit) > limit:
         return U
     return result

@@ -11,6 +11,11 @@ Calling conventions (what the implementation receives):
   `arg(doc, run)`, for functions that must catch failures of their arguments (get_or_default);
 - `raw_star=True`: a bare `*` argument arrives as the message's raw body bytes (encode).
 
+Each function also has a cost class, for the evaluation's time budget (iotsql.budget):
+`constant` (math, context), `linear` (its time grows with the size of its arguments, which the
+size limits bound: string, encoding, JSON functions) or `unbounded` (regular expressions,
+date patterns, md2, external functions): see `Compiler.plan_time_budget`.
+
 An implementation returns a value or UNDEFINED; a Python exception inside it means Undefined
 (AWS: "functions called with invalid arguments return Undefined"), except `IotSqlError`s, which
 are rule failures (an external lookup that failed) and propagate.
@@ -27,6 +32,13 @@ from iotsql.values import V1, SqlVersion
 AWS_FUNCTIONS_PAGE = "https://docs.aws.amazon.com/iot/latest/developerguide/iot-sql-functions.html"
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+Cost = Literal["constant", "linear", "unbounded"]
+
+#: The cost class of a family's functions unless a declaration says otherwise.
+FAMILY_COST: dict[str, Cost] = {
+    "math": "constant", "context": "constant", "external": "unbounded", "time": "unbounded",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +62,7 @@ class FunctionSpec:
     signature: str = ""
     summary: str = ""
     literal_args: tuple[int, ...] = field(default=())
+    cost: Cost = "linear"
 
     def accepts(self, count: int) -> bool:
         return count >= self.min_args and (self.max_args is None or count <= self.max_args)
@@ -90,6 +103,7 @@ def function(
     anchor: str = "",
     signature: str = "",
     literal_args: tuple[int, ...] = (),
+    cost: Cost | None = None,
 ) -> Callable[[F], F]:
     """Declare `name` as an AWS IoT SQL function implemented by the decorated callable.
 
@@ -121,6 +135,7 @@ def function(
             signature=signature or f"{name}({', '.join(['x'] * low)})",
             summary=summary,
             literal_args=literal_args,
+            cost=cost or FAMILY_COST.get(family, "linear"),
         )
         return impl
 

@@ -10,7 +10,8 @@ replacement strings (`$1`, `${name}`, `\\$`), translated here for the `regex` pa
 
 Results longer than `Limits.max_value_bytes`, invalid patterns and matches that exceed
 `Limits.regex_timeout` are Undefined (the limits of the rule being evaluated, read through
-`iotsql.limits.current_limits()`).
+`iotsql.limits.current_limits()`). A match also stops when the evaluation's time budget
+(`Limits.evaluation_timeout`, iotsql.budget) runs out, and then the rule fails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 import regex
 
+from iotsql.budget import check_time, time_left
 from iotsql.functions.java_regex import (
     ReplacementError,
     TooLong,
@@ -30,7 +32,7 @@ from iotsql.functions.java_regex import (
 from iotsql.functions.math import round_down_clamped
 from iotsql.functions.registry import function
 from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits
-from iotsql.values import UNDEFINED, V2, finalize, json_text, to_string
+from iotsql.values import UNDEFINED, V2, finalize, json_size, json_size_at_least, to_string
 
 U = UNDEFINED
 FAMILY = "string"
@@ -112,10 +114,18 @@ def concat(*values: Any) -> Any:
     if any(type(v) is list for v in values):
         return _concat_arrays(values)
     texts = _texts(*values)
-    return U if texts is None else _bounded("".join(texts))
+    if texts is None or sum(map(len, texts)) > _limits().max_value_bytes:
+        return U  # too long even in characters: refused before it is joined
+    return _bounded("".join(texts))
 
 
 def _concat_arrays(values: tuple[Any, ...]) -> Any:
+    limit = _limits().max_value_bytes
+    size = 0
+    for value in values:  # measured before anything is copied: an argument may repeat
+        size += json_size_at_least(value, limit - size)
+        if size > limit:
+            return U
     out: list[Any] = []
     for value in values:
         if type(value) is list:
@@ -128,7 +138,7 @@ def _concat_arrays(values: tuple[Any, ...]) -> Any:
             out.append(finalize(value, False))
         else:
             out.append(value)
-    if len(json_text(out).encode("utf-8", "replace")) > _limits().max_value_bytes:
+    if json_size(out, limit) > limit:
         return U
     return out
 
@@ -289,8 +299,21 @@ def _regex_operands(value: Any, pattern: Any) -> tuple[str, regex.Pattern[str]] 
     return None if compiled is None else (texts[0], compiled)
 
 
+def _regex_timeout() -> float:
+    """The time-out of one match: `Limits.regex_timeout`, or what is left of the evaluation's
+    budget when that is less (BudgetExceededError when nothing is)."""
+    return time_left(_limits().regex_timeout)
+
+
+def _timed_out() -> Any:
+    """After a match timed out: the rule fails if its budget is spent, else the call is
+    Undefined (the pattern alone was too slow)."""
+    check_time()
+    return U
+
+
 @function("regexp_matches", args=2, family=FAMILY, anchor="iot-func-regex-matches",
-          signature="regexp_matches(string, pattern)")  # fmt: skip
+          signature="regexp_matches(string, pattern)", cost="unbounded")  # fmt: skip
 def regexp_matches(value: Any, pattern: Any) -> Any:
     """Whether the String form contains a match of the (Java) regular expression."""
     operands = _regex_operands(value, pattern)
@@ -298,13 +321,13 @@ def regexp_matches(value: Any, pattern: Any) -> Any:
         return U
     text, compiled = operands
     try:
-        return compiled.search(text, timeout=_limits().regex_timeout) is not None
+        return compiled.search(text, timeout=_regex_timeout()) is not None
     except TimeoutError:
-        return U
+        return _timed_out()
 
 
 @function("regexp_substr", args=2, family=FAMILY, anchor="iot-func-regex-substr",
-          signature="regexp_substr(string, pattern)")  # fmt: skip
+          signature="regexp_substr(string, pattern)", cost="unbounded")  # fmt: skip
 def regexp_substr(value: Any, pattern: Any) -> Any:
     """The first match of the (Java) regular expression in the String form.
 
@@ -314,14 +337,14 @@ def regexp_substr(value: Any, pattern: Any) -> Any:
         return U
     text, compiled = operands
     try:
-        match = compiled.search(text, timeout=_limits().regex_timeout)
+        match = compiled.search(text, timeout=_regex_timeout())
     except TimeoutError:
-        return U
+        return _timed_out()
     return U if match is None else match.group(0)
 
 
 @function("regexp_replace", args=3, family=FAMILY, anchor="iot-func-regex-replace",
-          signature="regexp_replace(string, pattern, replacement)")  # fmt: skip
+          signature="regexp_replace(string, pattern, replacement)", cost="unbounded")  # fmt: skip
 def regexp_replace(value: Any, pattern: Any, replacement: Any) -> Any:
     """The String form with every match of the (Java) regular expression replaced.
 
@@ -331,7 +354,7 @@ def regexp_replace(value: Any, pattern: Any, replacement: Any) -> Any:
     if operands is None or template is U:
         return U
     text, compiled = operands
-    timeout = _limits().regex_timeout
+    timeout = _regex_timeout()
     try:
         try:
             parts = java_replacement(template, compiled)
@@ -339,6 +362,8 @@ def regexp_replace(value: Any, pattern: Any, replacement: Any) -> Any:
             # Java reads the replacement at the first match only: no match, no error.
             return text if compiled.search(text, timeout=timeout) is None else U
         result = java_replace_all(compiled, text, parts, timeout, _limits().max_value_bytes)
-    except (TimeoutError, TooLong):
+    except TimeoutError:
+        return _timed_out()
+    except TooLong:
         return U
     return _bounded(result)

@@ -103,7 +103,9 @@ def test_set_variables_count_name_and_sizes() -> None:
     with pytest.raises(SqlParseError, match="longer than 3"):
         iotsql.compile("SET @abcd = 1 SELECT 1 AS one FROM 'a'", limits=Limits(max_variable_name=3))
     # Value sizes are known only when a message arrives: publish time.
-    rule = iotsql.compile("SET @s = s SELECT 1 AS one FROM 'a'")
+    # (A payload that may be larger than the variable: evaluate refuses what publish would.)
+    rule = iotsql.compile("SET @s = s SELECT 1 AS one FROM 'a'",
+                          limits=Limits(max_payload_bytes=256 * 1024))  # fmt: skip
     err = _limit(lambda: rule.evaluate({"s": "x" * (128 * 1024)}))
     assert err.limit == "SET variable @s size (bytes)"
     assert err.value == 128 * 1024 + 2 and err.maximum == 128 * 1024

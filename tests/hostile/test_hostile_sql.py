@@ -167,6 +167,16 @@ def test_nested_queries_multiplying_each_other_hit_the_element_limit() -> None:
     rule = _compile(sql)  # 10**12 elements: years, without the limit
     with pytest.raises(LimitExceededError) as info:
         bounded(lambda: rule.evaluate(b"{}"))
+    # The output (10**6 ones by the sixth level) is past max_output_bytes first...
+    assert info.value.limit == "output size (bytes)"
+    # ...and where the outputs stay small (each query a WHERE of the next), the elements stop
+    # it (the time budget off: on a loaded machine it could come first).
+    where = "true"
+    for _ in range(12):
+        where = f"(SELECT VALUE 1 FROM {array} WHERE {where}) = []"
+    rule = _compile(f"SELECT {where} AS r FROM 'a'", limits=Limits(evaluation_timeout=None))
+    with pytest.raises(LimitExceededError) as info:
+        bounded(lambda: rule.evaluate(b"{}"))
     assert info.value.limit == "nested query elements per evaluation"
     assert info.value.maximum == 1_000_000
 
