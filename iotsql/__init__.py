@@ -8,7 +8,10 @@ from iotsql.ast import unparse
 from iotsql.engine import DeadLetter, PublishReport, RulesEngine
 from iotsql.errors import (
     ActionError,
+    BudgetExceededError,
+    DeadLetterWarning,
     EvaluationError,
+    InvalidPayloadError,
     InvalidTopicError,
     IotSqlError,
     LimitExceededError,
@@ -36,12 +39,15 @@ __version__ = "0.1.0"
 __all__ = [
     "UNDEFINED",
     "ActionError",
+    "BudgetExceededError",
     "CompiledRule",
     "CompiledTemplate",
     "Context",
     "DeadLetter",
+    "DeadLetterWarning",
     "EvaluationError",
     "Explanation",
+    "InvalidPayloadError",
     "InvalidTopicError",
     "IotSqlError",
     "LimitExceededError",

@@ -271,6 +271,7 @@ def walk(node: Node) -> Iterator[Node]:
             if name != "pos" and name != "topic_pos":
                 stack.append(getattr(current, name))
 
+
 # ---- unparser ------------------------------------------------------------------------------------
 
 # Binding strength of each operator; higher binds tighter. Mirrors grammar/iotsql.lark.

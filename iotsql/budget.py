@@ -66,6 +66,14 @@ def start_budget(seconds: float | None) -> Token[TimeBudget | None] | None:
     return _CURRENT.set(TimeBudget(seconds))
 
 
+def pause_budget() -> Token[TimeBudget | None] | None:
+    """Set the running time budget aside (for work that is not the evaluation's: a sink called
+    inline); `stop_budget(token)` brings it back."""
+    if _CURRENT.get() is None:
+        return None
+    return _CURRENT.set(None)
+
+
 def stop_budget(token: Token[TimeBudget | None] | None) -> None:
     if token is not None:
         _CURRENT.reset(token)

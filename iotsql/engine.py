@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,11 +21,22 @@ from typing import Any
 
 from iotsql import report_text
 from iotsql.actions.base import ActionRequest, Sink
-from iotsql.actions.recording import Recorder, RecordingSink
+from iotsql.actions.recording import Recorder
 from iotsql.actions.types import republished_context
-from iotsql.budget import PublishBudget, start_budget, stop_budget
+from iotsql.budget import PublishBudget, pause_budget, start_budget, stop_budget
+from iotsql.delivery import (
+    CALLER_LOOP,
+    EventLoopThread,
+    SinkCall,
+    SinkThreads,
+    describe,
+    is_coroutine_sink,
+    is_instant,
+    run_to_completion,
+)
 from iotsql.errors import (
     BudgetExceededError,
+    DeadLetterWarning,
     IotSqlError,
     LimitExceededError,
     ResourceAlreadyExistsError,
@@ -161,6 +173,39 @@ class DeadLetter:
     def __str__(self) -> str:
         return report_text.dead_letter_text(self)
 
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly record of the letter, what a dead-letter file holds (one per line):
+        the message (body in base64, context), the failures and the failed requests
+        (`ActionRequest.to_json()`)."""
+        context = self.message.context
+        return {
+            "ruleName": self.rule_name,
+            "topic": self.topic,
+            "at": self.at,
+            "message": {
+                "topic": self.message.topic,
+                "base64Payload": base64.b64encode(self.message.body).decode("ascii"),
+                "context": {
+                    "clientid": context.clientid, "principal": context.principal,
+                    "timestamp": context.timestamp, "accountid": context.accountid,
+                    "sourceip": context.sourceip, "traceid": context.traceid,
+                    "protocol": context.protocol,
+                    "userProperties": [list(pair) for pair in context.user_properties],
+                    "mqttProperties": dict(context.mqtt_properties),
+                },
+            },
+            "failures": [_failure_json(f) for f in self.failures],
+            "errorActionFailure": (None if self.error_action_failure is None
+                                   else _failure_json(self.error_action_failure)),
+            "evaluationError": self.evaluation_error,
+            "requests": [request.to_json() for request in self.requests],
+        }  # fmt: skip
+
+
+def _failure_json(report: ActionReport) -> dict[str, Any]:
+    return {"ruleName": report.rule_name, "action": report.action_type,
+            "errorAction": report.is_error_action, "error": report.error}  # fmt: skip
+
 
 # ---- the engine -------------------------------------------------------------------------------
 
@@ -188,8 +233,14 @@ class RulesEngine:
         region: str = "us-east-1",
         plugins: bool = False,
         feed_back_republish: bool | None = None,
+        dead_letter_file: str | Path | None = None,
     ) -> None:
         self.limits = DEFAULT_LIMITS if limits is None or limits == DEFAULT_LIMITS else limits
+        #: Where dead letters past `Limits.max_dead_letters` go, oldest first, as JSON lines
+        #: (`DeadLetter.to_json()`); without it they are dropped and counted.
+        self.dead_letter_file = None if dead_letter_file is None else Path(dead_letter_file)
+        self.spilled_dead_letters = 0
+        self.dropped_dead_letters = 0
         self.provider = provider
         self.account_id = account_id
         self.region = region
@@ -202,9 +253,10 @@ class RulesEngine:
         self._feed_back = feed_back_republish
         self._lock = threading.RLock()
         self._dead_lock = threading.Lock()
-        self._sink_threads: _SinkThreads | None = None
+        self._sink_threads: SinkThreads | None = None
         self._active: dict[int, int] = {}  # publishes in progress per thread, for close()
         self._active_lock = threading.Lock()
+        self._loops = EventLoopThread()  # started only if a coroutine sink needs it
         if plugins:
             self.load_sink_plugins()
         for action_type, sink in (sinks or {}).items():
@@ -426,8 +478,13 @@ class RulesEngine:
         context: Context | Mapping[str, Any] | None = None,
     ) -> PublishReport:
         """`publish` for asyncio servers: evaluation runs in a worker thread so the event loop
-        never waits on rules or sinks, and concurrent publishes proceed independently."""
-        return await asyncio.to_thread(self.publish, topic, payload, context)
+        never waits on rules or sinks, and concurrent publishes proceed independently.
+        Coroutine sinks (`async def`) run on this event loop, awaited before this returns."""
+        token = CALLER_LOOP.set(asyncio.get_running_loop())  # to_thread copies the context
+        try:
+            return await asyncio.to_thread(self.publish, topic, payload, context)
+        finally:
+            CALLER_LOOP.reset(token)
 
     def _publish_one(
         self,
@@ -466,9 +523,7 @@ class RulesEngine:
                 for name in names:
                     rule = rules.get(name)
                     if rule is not None and not rule.disabled:
-                        out.append(
-                            self._start_rule(rule, message, effective, depth, runs, budget)
-                        )
+                        out.append(self._start_rule(rule, message, effective, depth, runs, budget))
         if runs:
             self._settle(runs, budget)
         if ingest is None and self._subscribers:
@@ -476,25 +531,40 @@ class RulesEngine:
         return report
 
     def _notify_subscribers(self, topic: str, message: Message) -> None:
-        """Deliver to each matching subscriber; a subscriber that fails is ignored, one that
-        hangs is given up on after `Limits.action_timeout` (it keeps its thread)."""
+        """Deliver to each matching subscriber like a sink (inline when instant, else in a
+        worker thread or, for a coroutine function, on an event loop); a subscriber that fails
+        is ignored, one that hangs is given up on after `Limits.action_timeout`. Only a
+        KeyboardInterrupt raised inline goes on, once every subscriber had its turn."""
         pending = []
+        interrupted: KeyboardInterrupt | None = None
+        args = (topic, message.body, message.context)
+        timeout = self.limits.action_timeout
         for topic_filter, callback in self._subscribers:
-            if filter_matches(topic_filter, topic):
-                if self.limits.action_timeout is None or _is_instant(callback):
-                    try:
-                        callback(topic, message.body, message.context)
-                    except Exception:  # a subscriber's failure is its own; the publish stands
-                        continue
-                else:
-                    call = _Call(callback, (topic, message.body, message.context), 0.0)
-                    self._threads().submit(call)
-                    pending.append(call)
+            if not filter_matches(topic_filter, topic):
+                continue
+            if is_coroutine_sink(callback):
+                pending.append(SinkCall.of_coroutine(callback, args, timeout or 0.0, self._loops))
+            elif timeout is None or is_instant(callback):
+                try:
+                    result = callback(*args)
+                    if inspect.isawaitable(result):
+                        run_to_completion(result, self._loops)
+                except KeyboardInterrupt as err:
+                    interrupted = err
+                except BaseException:  # (a subscriber's failure is its own)
+                    continue
+            else:
+                call = SinkCall(callback, args, 0.0)
+                self._threads().submit(call)
+                pending.append(call)
         if pending:
-            deadline = time.monotonic() + (self.limits.action_timeout or 0.0)
+            deadline = None if timeout is None else time.monotonic() + timeout
             for call in pending:
-                if not call.done.wait(max(0.0, deadline - time.monotonic())):
-                    call.abandoned = True
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not call.done.wait(left):
+                    call.give_up()
+        if interrupted is not None:
+            raise interrupted
 
     # ---- evaluation and dispatch --------------------------------------------------------------
     #
@@ -553,7 +623,7 @@ class RulesEngine:
         if output is None:
             return RuleReport(rule.name, False)
         report = RuleReport(rule.name, True, output)
-        pending: list[tuple[ActionReport, _Call, float]] = []
+        pending: list[tuple[ActionReport, SinkCall, float]] = []
         actions = report.actions
         unsettled = False  # an action in flight (not ok yet) or failed
         for action in rule.actions:
@@ -579,7 +649,7 @@ class RulesEngine:
         """The report of a rule whose evaluation spent a budget: not fired, `error` says why,
         every action failed with that reason (for the error action); with no action to
         report, the message goes straight to the dead letters."""
-        reason = _describe(err)
+        reason = describe(err)
         report = RuleReport(rule.name, False, error=str(err))
         report.actions = [
             ActionReport(rule.name, action.key, None, False, reason,
@@ -637,7 +707,7 @@ class RulesEngine:
         action: BoundAction,
         output: Output,
         is_error_action: bool,
-        pending: list[tuple[ActionReport, _Call, float]],
+        pending: list[tuple[ActionReport, SinkCall, float]],
         budget: PublishBudget,
     ) -> ActionReport:
         """Render one action and hand it to its sink: an instant sink is called now, any other
@@ -656,7 +726,7 @@ class RulesEngine:
                 params, body, None if is_error_action else output, message
             )
         except Exception as err:  # a rendering failure is this action's failure, not the rule's
-            return ActionReport(rule.name, action.key, None, False, _describe(err),
+            return ActionReport(rule.name, action.key, None, False, describe(err),
                                 is_error_action=is_error_action, resource=resource,
                                 failed_action=kind.shape)  # fmt: skip
         request = ActionRequest(
@@ -689,20 +759,44 @@ class RulesEngine:
         sink: Sink,
         request: ActionRequest,
         report: ActionReport,
-        pending: list[tuple[ActionReport, _Call, float]],
+        pending: list[tuple[ActionReport, SinkCall, float]],
     ) -> None:
         """Call `sink` inline when it is instant (or time-outs are off) and fill `report`;
-        otherwise start it in a worker thread and add it to `pending`."""
+        otherwise start it in a worker thread, or on an event loop when it is a coroutine
+        function, and add it to `pending`. Whatever the sink raises fails the action; a
+        KeyboardInterrupt raised inline is re-raised once the message is a dead letter."""
         timeout = self.limits.action_timeout
-        if timeout is None or _is_instant(sink):
-            try:
-                report.result = sink(request)
-            except Exception as err:
-                report.error = _describe(err)
+        if is_coroutine_sink(sink):
+            call = SinkCall.of_coroutine(sink, (request,), timeout or 0.0, self._loops)
+            if timeout is None:
+                call.done.wait()
+                _wait_all([(report, call, 0.0)])
             else:
-                report.ok = True
+                pending.append((report, call, time.monotonic() + timeout))
             return
-        call = _Call(sink, (request,), timeout)
+        if timeout is None or is_instant(sink):
+            # Not part of the rule's evaluation: a sink does not spend its time budget (and a
+            # sink publishing into the engine gets budgets of its own).
+            budget = pause_budget()
+            try:
+                result = sink(request)
+                if inspect.isawaitable(result):  # a plain callable returning a coroutine
+                    result = run_to_completion(result, self._loops)
+            except BaseException as err:  # (every failure is the action's)
+                report.error = describe(err)
+                if isinstance(err, KeyboardInterrupt):
+                    self._bury(DeadLetter(request.rule_name, request.message.topic,
+                                          request.message, [report], requests=[request],
+                                          evaluation_error="interrupted (KeyboardInterrupt) "
+                                          "while a sink ran; the publish stopped"))  # fmt: skip
+                    raise
+            else:
+                report.result = result
+                report.ok = True
+            finally:
+                stop_budget(budget)
+            return
+        call = SinkCall(sink, (request,), timeout)
         self._threads().submit(call)
         pending.append((report, call, time.monotonic() + timeout))
 
@@ -732,6 +826,7 @@ class RulesEngine:
                 threads.close()
             else:
                 threads.close(max(0.0, deadline - time.monotonic()))
+        self._loops.close()  # the loop thread of coroutine sinks, if one was started
 
     def __enter__(self) -> RulesEngine:
         return self
@@ -739,20 +834,54 @@ class RulesEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _threads(self) -> _SinkThreads:
+    def _threads(self) -> SinkThreads:
         threads = self._sink_threads
         if threads is None:
             with self._lock:
                 threads = self._sink_threads
                 if threads is None:
-                    threads = self._sink_threads = _SinkThreads(self.limits.max_action_threads)
+                    threads = self._sink_threads = SinkThreads(self.limits.max_action_threads)
         return threads
 
     # ---- dead letters -----------------------------------------------------------------------
 
     def _bury(self, letter: DeadLetter) -> None:
+        """Keep `letter`; past `Limits.max_dead_letters`, the oldest leave memory for the
+        dead-letter file (or are dropped, counted, with a DeadLetterWarning)."""
         with self._dead_lock:
             self.dead_letters.append(letter)
+            overflow = len(self.dead_letters) - self.limits.max_dead_letters
+            if overflow <= 0:
+                return
+            oldest = self.dead_letters[:overflow]
+            del self.dead_letters[:overflow]
+            self._spill(oldest)
+
+    def _spill(self, letters: list[DeadLetter]) -> None:
+        """Write `letters` to the dead-letter file (under the dead-letter lock, so the file
+        keeps their order), or drop them when there is none or it cannot be written."""
+        path = self.dead_letter_file
+        if path is not None:
+            try:
+                lines = "".join(
+                    json.dumps(letter.to_json(), separators=(",", ":"), default=str) + "\n"
+                    for letter in letters
+                )
+                with path.open("a", encoding="utf-8") as handle:
+                    handle.write(lines)
+            except (OSError, ValueError, TypeError, RecursionError):
+                pass  # counted as dropped below: a full disk must not fail the publish
+            else:
+                self.spilled_dead_letters += len(letters)
+                return
+        self.dropped_dead_letters += len(letters)
+        warnings.warn(
+            "dead letters dropped: more than Limits.max_dead_letters were kept and the engine "
+            "has no dead_letter_file it can write the oldest to (engine.dropped_dead_letters "
+            "counts them)",
+            DeadLetterWarning,
+            stacklevel=4,
+        )
 
     def drain_dead_letters(self) -> list[DeadLetter]:
         """Remove and return every dead letter."""
@@ -764,7 +893,7 @@ class RulesEngine:
         """Hand a dead letter's failed requests to the sinks registered now (with the same
         time-out as a publish); the ones that fail again go back to the dead-letter list."""
         reports = []
-        pending: list[tuple[ActionReport, _Call, float]] = []
+        pending: list[tuple[ActionReport, SinkCall, float]] = []
         for request in letter.requests:
             report = ActionReport(letter.rule_name, request.action_type, request, False)
             self._deliver(self.sink_for(request.action_type), request, report, pending)
@@ -777,122 +906,19 @@ class RulesEngine:
         return reports
 
 
-# ---- sinks in worker threads ---------------------------------------------------------------------
+# ---- waiting for sinks ---------------------------------------------------------------------------
 
 
-def _is_instant(sink: Any) -> bool:
-    """Whether `sink` is called inline, without a time-out: the engine's recorder
-    (RecordingSink), or any sink with a true `instant` attribute (it promises never to block)."""
-    return type(sink) is RecordingSink or getattr(sink, "instant", False) is True
-
-
-class _Call:
-    """One call of a sink (or subscriber) handed to a worker thread."""
-
-    __slots__ = ("abandoned", "args", "done", "error", "fn", "result", "timeout")
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float = 0.0) -> None:
-        self.fn = fn
-        self.args = args
-        self.timeout = timeout
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-        #: Set when the caller stopped waiting: a call still queued is then never made.
-        self.abandoned = False
-
-    def run(self) -> None:
-        try:
-            if not self.abandoned:
-                self.result = self.fn(*self.args)
-        except BaseException as err:  # everything is the sink's failure, nothing kills the thread
-            self.error = err
-        finally:
-            self.done.set()
-
-
-class _SinkThreads:
-    """The engine's worker threads for sinks: daemon threads (a hung sink never keeps the
-    interpreter from exiting), started on demand up to `max_threads` and ended after
-    IDLE_SECONDS without work. Python cannot stop a thread, so a sink that hangs keeps its
-    thread for as long as it hangs; the action is reported as timed out meanwhile."""
-
-    IDLE_SECONDS = 30.0
-
-    def __init__(self, max_threads: int) -> None:
-        self.max_threads = max(1, max_threads)
-        self._cond = threading.Condition(threading.Lock())
-        self._tasks: deque[_Call] = deque()
-        self._threads = 0
-        self._idle = 0
-        self._closed = False
-        self._started: list[threading.Thread] = []
-
-    @property
-    def threads(self) -> int:
-        return self._threads
-
-    def close(self, wait: float = 1.0) -> None:
-        """End the threads: idle ones now, busy ones after their queued calls. Waits up to
-        `wait` seconds for them (a sink that hangs keeps its thread until it returns)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-            started = list(self._started)
-        deadline = time.monotonic() + wait
-        for thread in started:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def submit(self, call: _Call) -> None:
-        with self._cond:
-            self._tasks.append(call)
-            if len(self._tasks) <= self._idle:
-                self._cond.notify()
-                return
-            if self._threads >= self.max_threads:
-                # Every thread is busy: the call waits for one (its time-out still runs). Calls
-                # whose caller gave up are dropped so that hung sinks cannot grow the queue.
-                if len(self._tasks) > 4 * self.max_threads:
-                    self._tasks = deque(t for t in self._tasks if not t.abandoned)
-                return
-            self._threads += 1
-            self._started = [t for t in self._started if t.is_alive()]
-        thread = threading.Thread(target=self._work, name="iotsql-sink", daemon=True)
-        try:
-            thread.start()
-        except RuntimeError:  # the system refuses more threads: the call waits for one
-            with self._cond:
-                self._threads -= 1
-            return
-        with self._cond:
-            self._started.append(thread)
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while not self._tasks:
-                    if self._closed:
-                        self._threads -= 1
-                        return
-                    self._idle += 1
-                    woken = self._cond.wait(self.IDLE_SECONDS)
-                    self._idle -= 1
-                    if not woken and not self._tasks:
-                        self._threads -= 1
-                        return
-                call = self._tasks.popleft()
-            call.run()
-
-
-def _wait_all(pending: list[tuple[ActionReport, _Call, float]]) -> None:
+def _wait_all(pending: list[tuple[ActionReport, SinkCall, float]]) -> None:
     """Wait for calls started by `RulesEngine._deliver` (each until its own deadline) and
-    complete their reports; a call still running at its deadline is a failed action."""
+    complete their reports; a call still running at its deadline is a failed action (a
+    coroutine sink is cancelled; a thread cannot be)."""
     for report, call, deadline in pending:
         if not call.done.wait(max(0.0, deadline - time.monotonic())):
-            call.abandoned = True
+            call.give_up()
             report.error = f"action timed out after {call.timeout:g} s"
         elif call.error is not None:
-            report.error = _describe(call.error)
+            report.error = describe(call.error)
         else:
             report.ok = True
             report.result = call.result
@@ -912,7 +938,7 @@ class _RuleRun:
         depth: int,
         report: RuleReport,
         variables: list[Any],
-        pending: list[tuple[ActionReport, _Call, float]],
+        pending: list[tuple[ActionReport, SinkCall, float]],
         budget: PublishBudget,
     ) -> None:
         self.rule = rule
@@ -937,11 +963,6 @@ def _is_sink(value: Any) -> bool:
     except (TypeError, ValueError):
         return True
     return len(params) >= 1
-
-
-def _describe(err: BaseException) -> str:
-    text = str(err)
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def error_action_message(

@@ -199,3 +199,8 @@ class ResourceNotFoundError(IotSqlError):
     """A rule that does not exist (AWS: ResourceNotFoundException / UnauthorizedException)."""
 
     code = "ResourceNotFoundException"
+
+
+class DeadLetterWarning(UserWarning):
+    """Dead letters were dropped: more than `Limits.max_dead_letters` were kept and the engine
+    has no dead-letter file to write the oldest to (or it could not be written)."""

@@ -77,6 +77,10 @@ class Limits:
     #: letters) with a message naming the limit.
     max_republishes_per_publish: int = 256
     max_actions_per_publish: int = 10_000
+    #: iotsql's own: dead letters the engine keeps in memory; past it the oldest are written
+    #: to the engine's dead-letter file (`RulesEngine(dead_letter_file=...)`), or, without one,
+    #: dropped, counted (`engine.dropped_dead_letters`) and warned about (DeadLetterWarning).
+    max_dead_letters: int = 10_000
 
     def per_statement_limit(self, function: str) -> int | None:
         """How many calls of the external function `function` (`get_dynamodb`,

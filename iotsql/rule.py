@@ -581,6 +581,10 @@ class BoundAction:
         #: `render(params, payload, output, message)` of this action (ActionType.render, or
         #: the one ActionType.bind made for how this action's fields are written).
         self.render = kind.render if kind.bind is None else kind.bind(params, self._rendered)
+        if key == "http":
+            from iotsql.actions.destinations import check_http_action
+
+            check_http_action(params, path)
 
     def _compile(self, value: Any, rule: CompiledRule, path: str, field_path: str) -> Any:
         if isinstance(value, Mapping):

@@ -34,9 +34,9 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import IO, Any, Final
-from urllib.parse import urlsplit
 
 from iotsql.actions.base import ActionRequest
+from iotsql.actions.destinations import endpoint
 from iotsql.errors import ActionError
 
 __all__ = ["HttpActionError", "HttpSink"]
@@ -162,14 +162,12 @@ class HttpSink:
         headers: Iterable[tuple[str, str]] = (),
         body: bytes | str | None = b"",
     ) -> dict[str, Any]:
-        """Send one HTTP action request with AWS's timeout and retry rules."""
-        scheme = urlsplit(url).scheme.lower()
-        if scheme not in ("http", "https"):
-            raise HttpActionError(
-                f"{_FAILED} Reason: unsupported URL scheme {scheme or '(none)'!r}; "
-                "only http:// and https:// URLs can be used.",
-                url=url,
-            )
+        """Send one HTTP action request with AWS's timeout and retry rules. A URL that is not
+        a well-formed http(s) URL raises HttpActionError before anything is sent."""
+        try:
+            endpoint(url)
+        except ValueError as err:
+            raise HttpActionError(f"{_FAILED} Reason: {err}.", url=str(url)) from None
         data = body.encode("utf-8") if isinstance(body, str) else (body or b"")
         header_list = list(headers)
         if not any(name.lower() == "content-type" for name, _ in header_list):

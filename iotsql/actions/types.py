@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from iotsql.actions import influxdb
 from iotsql.actions.base import ActionType
+from iotsql.actions.destinations import check_destination
 from iotsql.errors import IotSqlError
 from iotsql.message import DEFAULT_ACCOUNT_ID, Context
 from iotsql.topics import validate_topic
@@ -411,12 +412,9 @@ def _kafka(params: Params, payload: bytes, output: Output | None, message: Messa
 
 def _http(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
     url = str(params["url"])
-    confirmation = params.get("confirmationUrl")
-    if confirmation and not url.startswith(confirmation):
-        raise ValueError(
-            f"HttpAction failed: the url {url!r} does not begin with the confirmationUrl "
-            f"{confirmation!r}"
-        )
+    confirmation = params.get("confirmationUrl") or None
+    # Compared as parsed URLs: a text prefix lets `...:12000` through under `...:1`.
+    check_destination(url, None if confirmation is None else str(confirmation))
     batching = params.get("enableBatching") is True
     if batching and not _is_json(payload):
         raise ValueError("HttpAction failed: binary payloads cannot be batched")

@@ -1288,7 +1288,9 @@ def parse_epoch_millis(text: str, pattern: str) -> int | None:
     if compiled is None or len(text) > MAX_PATTERN_LENGTH:
         return None
     try:
-        match = compiled.expression.fullmatch(text, timeout=time_left(current_limits().regex_timeout))
+        match = compiled.expression.fullmatch(
+            text, timeout=time_left(current_limits().regex_timeout)
+        )
     except TimeoutError:
         check_time()  # the evaluation's budget spent: the rule fails, else only this call
         return None

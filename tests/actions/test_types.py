@@ -641,7 +641,7 @@ def test_http_keeps_sigv4_auth_and_batching() -> None:
 
 
 def test_http_url_must_begin_with_the_confirmation_url() -> None:
-    with pytest.raises(ValueError, match="does not begin with the confirmationUrl"):
+    with pytest.raises(ValueError, match="is not under the confirmationUrl"):
         render("http", {**HTTP, "url": "https://other.example.com/x"}, {"a": 1})
 
 

@@ -349,7 +349,7 @@ def test_unencodable_text_is_an_iotsql_error() -> None:
     with pytest.raises(InvalidPayloadError, match="lone surrogate"):
         engine.publish("a", "\ud800")
     with pytest.raises(InvalidPayloadError):
-        iotsql.compile("SELECT * FROM 'a'").evaluate("{\"a\": \"\ud800\"}")
+        iotsql.compile("SELECT * FROM 'a'").evaluate('{"a": "\ud800"}')
     with pytest.raises(IotSqlError):
         engine.create_topic_rule("R", {"sql": "SELECT * FROM 'a/\udc80'", "actions": []})
     # A surrogate inside an already-decoded JSON value is kept, as a \u escape.

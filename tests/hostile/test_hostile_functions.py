@@ -181,7 +181,9 @@ def test_huge_date_patterns_are_undefined_in_bounded_time(call: str) -> None:
     call = call.replace("'9' * 100", "'" + "9" * 100_000 + "'")
     values = {"p": "yyyy" * 15_000, "q": "'" + "x" * 60_000 + "'", "t": "1" * 60_000}
     # Only what the call reads: together they would pass max_payload_bytes, which evaluate honours.
-    payload = {name: value for name, value in values.items() if f"{name})" in call or f"{name}," in call}
+    payload = {
+        name: value for name, value in values.items() if f"{name})" in call or f"{name}," in call
+    }
     assert _value(f"SELECT {call} AS r FROM 'a'", payload) == {}
 
 
