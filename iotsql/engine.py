@@ -344,7 +344,9 @@ class RulesEngine:
         from iotsql.loaders import load_rules as load_definitions
 
         created = []
-        for loaded in load_definitions(source, format, parameters=parameters, validate=False):
+        loaded_rules = load_definitions(source, format, parameters=parameters, validate=False,
+                                        limits=self.limits)  # fmt: skip
+        for loaded in loaded_rules:
             try:
                 if replace and loaded.name in self._rules:
                     created.append(self.replace_topic_rule(loaded.name, loaded.payload))
@@ -1014,29 +1016,37 @@ def _republish_payload(request: ActionRequest) -> bytes:
 # ---- loading rule definitions ------------------------------------------------------------------
 
 
-def iter_rule_definitions(source: Any) -> Iterable[tuple[str, Mapping[str, Any]]]:
-    """(name, topicRulePayload) pairs from the JSON shapes `RulesEngine.load_rules` accepts."""
+def iter_rule_definitions(
+    source: Any, where: str = "rules"
+) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """(name, topicRulePayload) pairs from the JSON shapes `RulesEngine.load_rules` accepts;
+    errors name `where` (the file) and the place in it."""
     data = source
     if isinstance(source, Path) or (
         isinstance(source, str) and not source.lstrip().startswith(("{", "["))
     ):
         path = Path(source)
+        where = str(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise RuleValidationError(f"no such file: {path}", str(path)) from None
+            raise RuleValidationError(f"no such file: {path}", where) from None
         except json.JSONDecodeError as err:
             raise RuleValidationError(
-                f"invalid JSON: {err.msg} (line {err.lineno})", str(path)
+                f"invalid JSON: {err.msg} (line {err.lineno})", where
             ) from None
+        except RecursionError:
+            raise RuleValidationError("JSON nested too deeply to read", where) from None
     elif isinstance(source, (str, bytes)):
         try:
             data = json.loads(source)
         except json.JSONDecodeError as err:
             raise RuleValidationError(
-                f"invalid JSON: {err.msg} (line {err.lineno})", "rules"
+                f"invalid JSON: {err.msg} (line {err.lineno})", where
             ) from None
-    yield from _definitions(data, "rules")
+        except RecursionError:
+            raise RuleValidationError("JSON nested too deeply to read", where) from None
+    yield from _definitions(data, where)
 
 
 def _definitions(data: Any, where: str) -> Iterable[tuple[str, Mapping[str, Any]]]:

@@ -81,6 +81,14 @@ class Limits:
     #: to the engine's dead-letter file (`RulesEngine(dead_letter_file=...)`), or, without one,
     #: dropped, counted (`engine.dropped_dead_letters`) and warned about (DeadLetterWarning).
     max_dead_letters: int = 10_000
+    #: iotsql's own, for the loaders (`iotsql.load_rules`, `RulesEngine.load_rules`, `iotsql
+    #: check`): the size of one file (CloudFormation's own maximum is 1 MB), its nesting, the
+    #: values it holds once YAML aliases are expanded, and the instances one Terraform resource
+    #: may expand to with count or for_each (AWS: 1,000 topic rules per account and region).
+    max_document_bytes: int = 16 * 1024 * 1024
+    max_document_depth: int = 64
+    max_document_nodes: int = 1_000_000
+    max_resource_instances: int = 1_000
 
     def per_statement_limit(self, function: str) -> int | None:
         """How many calls of the external function `function` (`get_dynamodb`,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from iotsql.errors import IotSqlError, RuleValidationError
+from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, using_limits
 from iotsql.loaders.base import (
     FORMATS,
     SQL_VERSION_DEFAULT,
@@ -39,6 +40,7 @@ from iotsql.loaders.base import (
     RuleSqlError,
     source_error,
 )
+from iotsql.loaders.bounds import check_data, check_file_size
 from iotsql.loaders.placeholders import ACCOUNT_ID, PARTITION, REGION, Environment
 
 __all__ = [
@@ -101,9 +103,11 @@ def load_rules(
     *,
     parameters: Mapping[str, Any] | None = None,
     validate: bool = True,
+    limits: Limits | None = None,
 ) -> list[LoadedRule]:
     """Every topic rule defined in `path_or_text`: a path (a file, or a folder of Terraform
-    files), the text of a document, or an already-decoded JSON value."""
+    files), the text of a document, or an already-decoded JSON value. `limits` bound what a
+    file may cost (`Limits.max_document_*`, `max_resource_instances`) and validate the rules."""
     if format is not None and format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     given = dict(parameters or {})
@@ -112,7 +116,14 @@ def load_rules(
         str(given.get("AWS::Region", REGION)),
         str(given.get("AWS::Partition", PARTITION)),
     )
-    rules = [rule.with_default_warnings() for rule in _load(path_or_text, format, given, env)]
+    with using_limits(limits or DEFAULT_LIMITS):
+        try:
+            rules = [rule.with_default_warnings()
+                     for rule in _load(path_or_text, format, given, env)]
+        except RecursionError:  # a last resort: the bounds above stop what they foresee
+            raise RuleValidationError(
+                "nested too deeply to load (lower Limits.max_document_depth)", _label(path_or_text)
+            ) from None
     seen: dict[str, LoadedRule] = {}
     for rule in rules:
         if rule.name in seen:
@@ -120,17 +131,25 @@ def load_rules(
                                f"by {seen[rule.name].resource}")  # fmt: skip
         seen[rule.name] = rule
         if validate:
-            _validate(rule)
+            _validate(rule, limits)
     return rules
 
 
-def _validate(rule: LoadedRule) -> None:
+def _validate(rule: LoadedRule, limits: Limits | None) -> None:
     from iotsql.rule import TopicRule
 
     try:
-        TopicRule(rule.name, rule.payload)
+        TopicRule(rule.name, rule.payload, limits=limits)
     except IotSqlError as err:
         raise rule.locate(err) from err
+
+
+def _label(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)) and not (
+        isinstance(source, str) and ("\n" in source or source.lstrip().startswith(("{", "[")))
+    ):
+        return os.fspath(source)
+    return "<rules>" if isinstance(source, (Mapping, list)) else "<text>"
 
 
 def _load(
@@ -139,12 +158,16 @@ def _load(
     from iotsql.loaders import cloudformation, serverless, terraform
 
     label, path, text, data = _read(source)
+    if data is not None:  # decoded data handed in: never parsed, so never checked yet
+        check_data(data, label, current_limits())
     if path is not None and path.is_dir():
         if fmt not in (None, "terraform"):
             raise RuleValidationError(f"a folder can only hold Terraform files, not {fmt}", label)
         files, tfvars = terraform.config_files(path)
         if not files:
             raise RuleValidationError("no .tf or .tf.json files in this folder", label)
+        for file in (*files, *tfvars):
+            check_file_size(file.stat().st_size, str(file))
         return terraform.load_configuration(
             [(str(p), p.read_text(encoding="utf-8")) for p in files], parameters, env, "terraform",
             [(str(p), p.read_text(encoding="utf-8")) for p in tfvars], str(path),
@@ -179,7 +202,7 @@ def _load_cli(data: Any, label: str) -> list[LoadedRule]:
     from iotsql.engine import iter_rule_definitions
 
     rules = []
-    for name, payload in iter_rule_definitions(data):
+    for name, payload in iter_rule_definitions(data, where=label):
         resource = name
         origins = {"topicRulePayload": f"{resource}.topicRulePayload", "ruleName": resource}
         rules.append(LoadedRule(name, dict(payload), label, resource, "aws-cli", None, origins))
@@ -200,6 +223,7 @@ def _read(source: Any) -> tuple[str, Path | None, str | None, Any]:
         if path.is_dir():
             return label, path, None, None
         try:
+            check_file_size(path.stat().st_size, label)  # before it is read into memory
             return label, path, path.read_text(encoding="utf-8"), None
         except FileNotFoundError:
             raise RuleValidationError(f"no such file: {path}", label) from None

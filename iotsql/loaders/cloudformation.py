@@ -26,7 +26,9 @@ from typing import Any
 import yaml
 
 from iotsql.errors import RuleValidationError
+from iotsql.limits import current_limits
 from iotsql.loaders.base import LoadedRule, source_error
+from iotsql.loaders.bounds import check_json_depth, check_size, check_yaml
 from iotsql.loaders.model import CLOUDFORMATION, Converter
 from iotsql.loaders.parameters import give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, cfn_kind
@@ -93,28 +95,51 @@ def _construct_unknown(loader: TemplateLoader, suffix: str, node: yaml.Node) -> 
     return _construct_intrinsic(f"Fn::{suffix}")(loader, node)
 
 
-TemplateLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-for _tag in ("Ref", "Condition"):
-    TemplateLoader.add_constructor(f"!{_tag}", _construct_intrinsic(_tag))
-for _tag in ("Sub", "GetAtt", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
-             "FindInMap", "ImportValue", "Base64", "Cidr", "GetAZs", "Transform",
-             "ToJsonString", "Length"):  # fmt: skip
-    TemplateLoader.add_constructor(f"!{_tag}", _construct_intrinsic(f"Fn::{_tag}"))
-TemplateLoader.add_multi_constructor("!", _construct_unknown)
+#: The same loader on libyaml's parser when PyYAML has it (some 10 times faster on a large
+#: template); the constructors, and so the data, are the same.
+FastTemplateLoader: type[Any] = TemplateLoader
+if getattr(yaml, "CSafeLoader", None) is not None:
+
+    class _CTemplateLoader(yaml.CSafeLoader):  # type: ignore[misc,name-defined]
+        pass
+
+    _CTemplateLoader.yaml_implicit_resolvers = TemplateLoader.yaml_implicit_resolvers
+    FastTemplateLoader = _CTemplateLoader
+
+_LOADERS: tuple[Any, ...] = (TemplateLoader, FastTemplateLoader)
+for _loader in _LOADERS:
+    _loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    for _tag in ("Ref", "Condition"):
+        _loader.add_constructor(f"!{_tag}", _construct_intrinsic(_tag))
+    for _tag in ("Sub", "GetAtt", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
+                 "FindInMap", "ImportValue", "Base64", "Cidr", "GetAZs", "Transform",
+                 "ToJsonString", "Length"):  # fmt: skip
+        _loader.add_constructor(f"!{_tag}", _construct_intrinsic(f"Fn::{_tag}"))
+    _loader.add_multi_constructor("!", _construct_unknown)
 
 
 def parse_document(text: str, file: str) -> Any:
     """A JSON or YAML document (JSON is tried first when the text starts like JSON, for its
-    error messages). Errors are RuleValidationErrors naming the file, the line and the column."""
+    error messages). Errors are RuleValidationErrors naming the file, the line and the column.
+    The document's size, nesting and expanded size are checked before it is built (bounds.py),
+    with the limits in force (`Limits.max_document_*`)."""
+    limits = current_limits()
+    check_size(text, file, limits)
     if text.lstrip().startswith(("{", "[")):
+        check_json_depth(text, file, limits)
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise RuleValidationError(
                 f"invalid JSON: {err.msg} (line {err.lineno}, column {err.colno})", file
             ) from None
+        except RecursionError:  # only with a max_document_depth far above the default
+            raise RuleValidationError("JSON nested too deeply to read", file) from None
+    check_yaml(text, file, limits)
     try:
-        data = yaml.load(text, Loader=TemplateLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=FastTemplateLoader)  # SafeLoader's constructors
+    except RecursionError:  # only with a max_document_depth far above the default
+        raise RuleValidationError("YAML nested too deeply to read", file) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         problem = getattr(err, "problem", None) or str(err)
@@ -167,6 +192,13 @@ class Template:
         self._condition_values: dict[str, bool] = {}
         self._names: dict[str, str] = {}
         self._busy: set[str] = set()
+        limits = current_limits()
+        self.max_depth = limits.max_document_depth
+        self.max_text = limits.max_document_bytes
+        #: How deep evaluation is (intrinsics, conditions and references nest): bounded by
+        #: Limits.max_document_depth, so that a hostile template is an error, never a
+        #: RecursionError.
+        self._depth = 0
 
     def _section(self, data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
         section = data.get(name) or {}
@@ -185,6 +217,18 @@ class Template:
 
     def resolve(self, value: Any, path: str) -> Any:
         """`value` with every intrinsic function evaluated (`_NO_VALUE` for AWS::NoValue)."""
+        if not isinstance(value, (Mapping, list)):
+            return value
+        if self._depth >= self.max_depth:
+            raise self.fail(path, f"intrinsic functions and values nested more than "
+                                  f"Limits.max_document_depth ({self.max_depth}) deep")  # fmt: skip
+        self._depth += 1
+        try:
+            return self._resolve(value, path)
+        finally:
+            self._depth -= 1
+
+    def _resolve(self, value: Any, path: str) -> Any:
         if isinstance(value, Mapping):
             if len(value) == 1:
                 ((key, argument),) = value.items()
@@ -306,7 +350,17 @@ class Template:
         handler = _FUNCTIONS.get(key)
         if handler is None:
             raise self.fail(path, f"{key} cannot be evaluated outside CloudFormation")
-        return handler(self, argument, path)
+        result = handler(self, argument, path)
+        if isinstance(result, str):
+            self.check_text(len(result), key, path)
+        return result
+
+    def check_text(self, size: int, key: str, path: str) -> None:
+        """A string an intrinsic makes is at most Limits.max_document_bytes: YAML aliases let
+        a small file join a long string to itself many times."""
+        if size > self.max_text:
+            raise self.fail(path, f"{key} makes a string of more than "
+                                  f"Limits.max_document_bytes ({self.max_text:,}) characters")  # fmt: skip
 
     def _args(self, key: str, argument: Any, count: int, path: str) -> list[Any]:
         if not isinstance(argument, list) or len(argument) != count:
@@ -331,7 +385,15 @@ class Template:
         if not isinstance(argument, str):
             raise self.fail(path, "Fn::Sub takes a string, or a string and an object of variables")
 
+        made = [len(argument)]
+
         def substitute(match: re.Match[str]) -> str:
+            text = _substitute(match)
+            made[0] += len(text)  # checked as it grows: a variable may be long and repeated
+            self.check_text(made[0], "Fn::Sub", path)
+            return text
+
+        def _substitute(match: re.Match[str]) -> str:
             inner = match.group(1)
             if inner.startswith("!"):
                 return "${" + inner[1:] + "}"
@@ -370,6 +432,8 @@ class Template:
         texts = [_text(v) for v in values]
         if any(t is None for t in texts):
             raise self.fail(path, f"Fn::Join can only join strings, not {values!r}")
+        size = sum(len(t) for t in texts if t is not None) + len(delimiter) * len(texts)
+        self.check_text(size, "Fn::Join", path)  # before the string is made
         return delimiter.join(t for t in texts if t is not None)
 
     def select(self, argument: Any, path: str) -> Any:
@@ -406,6 +470,16 @@ class Template:
         return self._condition_values[name]
 
     def boolean(self, value: Any, path: str) -> bool:
+        if self._depth >= self.max_depth:
+            raise self.fail(path, f"conditions nested more than Limits.max_document_depth "
+                                  f"({self.max_depth}) deep")  # fmt: skip
+        self._depth += 1
+        try:
+            return self._boolean(value, path)
+        finally:
+            self._depth -= 1
+
+    def _boolean(self, value: Any, path: str) -> bool:
         if isinstance(value, Mapping) and len(value) == 1:
             ((key, argument),) = value.items()
             if key == "Condition":
@@ -448,14 +522,27 @@ class Template:
         return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
     def cidr(self, argument: Any, path: str) -> list[str]:
+        """`Fn::Cidr [block, count, cidrBits]`: `count` subnets (CloudFormation: 1 to 256) of
+        `cidrBits` host bits each."""
         block, count, bits = (self.string(a, path, "Fn::Cidr's arguments")
                               for a in self._args("Fn::Cidr", argument, 3, path))  # fmt: skip
+        if not count.strip().isdigit() or not 1 <= int(count) <= 256:
+            raise self.fail(path, f"Fn::Cidr: the count must be a number from 1 to 256, not "
+                                  f"{count!r}")  # fmt: skip
+        if not bits.strip().isdigit():
+            raise self.fail(path, f"Fn::Cidr: cidrBits must be a number, not {bits!r}")
         try:
             network = ipaddress.ip_network(block, strict=False)
-            subnets = network.subnets(new_prefix=network.max_prefixlen - int(bits))
+            new_prefix = network.max_prefixlen - int(bits)
+            if not network.prefixlen <= new_prefix <= network.max_prefixlen:
+                raise ValueError(f"{bits} host bits do not fit in {network}")
+            subnets = network.subnets(new_prefix=new_prefix)
             return [str(next(subnets)) for _ in range(int(count))]
-        except (ValueError, StopIteration) as err:
-            raise self.fail(path, f"Fn::Cidr: {err or 'not enough addresses'}") from None
+        except StopIteration:
+            raise self.fail(path, f"Fn::Cidr: {block} has fewer than {count} subnets of "
+                                  f"{bits} host bits") from None  # fmt: skip
+        except ValueError as err:
+            raise self.fail(path, f"Fn::Cidr: {err}") from None
 
     def get_azs(self, argument: Any, path: str) -> list[str]:
         region = _text(self.resolve(argument, path)) or self.env.region

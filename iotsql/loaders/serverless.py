@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from iotsql.errors import RuleValidationError
+from iotsql.limits import current_limits
 from iotsql.loaders.base import LoadedRule, source_error
 from iotsql.loaders.cloudformation import Template
 from iotsql.loaders.model import CLOUDFORMATION, Converter
@@ -68,11 +69,24 @@ def _split_fallbacks(text: str) -> list[str]:
 class Variables:
     """Resolves the `${...}` variables of one service."""
 
-    def __init__(self, root: Mapping[str, Any], parameters: Mapping[str, Any], env: Environment):
+    def __init__(
+        self,
+        root: Mapping[str, Any],
+        parameters: Mapping[str, Any],
+        env: Environment,
+        fail: Callable[[str, str], RuleValidationError] | None = None,
+    ):
         self.root = root
         self.parameters = parameters
         self.env = env
+        self.fail = fail or (lambda path, message: RuleValidationError(message, path))
         self._depth = 0
+        #: The `self:` addresses being resolved, outermost first: one seen again is a cycle.
+        self._resolving: list[str] = []
+        #: Each address resolved once: variables referring to each other twice at each level
+        #: would otherwise take 2**depth lookups.
+        self._resolved: dict[str, Any] = {}
+        self._max_text = current_limits().max_document_bytes
         self._stage: str | None = None
 
     @property
@@ -109,11 +123,25 @@ class Variables:
                 return value
             elif isinstance(value, (str, int, float, bool)):
                 replacement = str(value).lower() if isinstance(value, bool) else str(value)
+                if "${" in replacement:
+                    # A resolved value is final: its own `${...}` (left unresolved) must not be
+                    # looked up again here, which would repeat the work at every level.
+                    hidden.append(replacement)
+                    replacement = f"\x00{len(hidden) - 1}\x00"
             else:
                 hidden.append(match.group(0))
                 replacement = f"\x00{len(hidden) - 1}\x00"
             text = text[: match.start()] + replacement + text[match.end() :]
+            self._check_length(len(text) + sum(map(len, hidden)))
         return re.sub("\x00(\\d+)\x00", lambda m: hidden[int(m.group(1))], text)
+
+    def _check_length(self, size: int) -> None:
+        """A value variables make is at most Limits.max_document_bytes long: each one may
+        repeat another, doubling at every level."""
+        if size > self._max_text:
+            raise self.fail(self._resolving[0] if self._resolving else "",
+                            f"variables make a value longer than Limits.max_document_bytes "
+                            f"({self._max_text:,} characters)")  # fmt: skip
 
     def _variable(self, content: str) -> Any:
         for candidate in _split_fallbacks(content):
@@ -160,19 +188,33 @@ class Variables:
 
     def _self(self, path: str) -> Any:
         value: Any = self.root
-        for part in [p for p in path.split(".") if p]:
+        parts = [p for p in path.split(".") if p]
+        for part in parts:
             if isinstance(value, Mapping) and part in value:
                 value = value[part]
             elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
                 value = value[int(part)]
             else:
                 return _UNRESOLVED
+        address = ".".join(parts)
+        # A value that refers to itself, or to something being resolved that contains it,
+        # would never end: the framework refuses it, and so does this loader.
+        for outer in self._resolving:
+            if address == outer or outer.startswith(address + "."):  # itself, or what holds it
+                chain = " -> ".join(f"${{self:{a}}}" for a in [*self._resolving, address])
+                raise self.fail(self._resolving[0] or "self",
+                                f"the variable refers to itself: {chain}")  # fmt: skip
+        if address in self._resolved:
+            return self._resolved[address]
         if self._depth > 20:
             return _UNRESOLVED
         self._depth += 1
+        self._resolving.append(address)
         try:
-            return self.resolve(value)
+            resolved = self._resolved[address] = self.resolve(value)
+            return resolved
         finally:
+            self._resolving.pop()
             self._depth -= 1
 
 
@@ -190,7 +232,7 @@ def load_serverless(
 
     if not isinstance(data, Mapping):
         raise fail("", "a serverless.yml must be an object")
-    variables = Variables(data, parameters, env)
+    variables = Variables(data, parameters, env, fail)
     provider = variables.resolve(data.get("provider")) or {}
     if "AWS::Region" not in parameters and isinstance(provider, Mapping):
         region = parameters.get("region", provider.get("region"))

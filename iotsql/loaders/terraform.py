@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from iotsql.errors import RuleValidationError
+from iotsql.limits import current_limits
 from iotsql.loaders.base import LoadedRule, source_error
+from iotsql.loaders.bounds import check_json_depth, check_size
 from iotsql.loaders.model import TERRAFORM, Converter, _fold, _members, _unquote
 from iotsql.loaders.parameters import give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, tf_kind
@@ -549,6 +551,13 @@ class Configuration:
         self.data: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._local_values: dict[str, Any] = {}
         self._busy: set[str] = set()
+        limits = current_limits()
+        self.max_depth = limits.max_document_depth
+        self.max_text = limits.max_document_bytes
+        self.max_instances = limits.max_resource_instances
+        #: How deep evaluation is (values, and locals referring to locals): bounded by
+        #: Limits.max_document_depth, so that it is an error, never a RecursionError.
+        self._depth = 0
         for file, document in documents:
             for name, body in _labelled(document.get("variable")):
                 self.variables[name] = body
@@ -567,6 +576,16 @@ class Configuration:
     def evaluate(self, raw: Any, scope: Scope) -> Any:
         if raw is None or isinstance(raw, (bool, int, float)):
             return raw
+        if self._depth >= self.max_depth:
+            raise HclError(f"values and references nested more than Limits.max_document_depth "
+                           f"({self.max_depth}) deep")  # fmt: skip
+        self._depth += 1
+        try:
+            return self._evaluate(raw, scope)
+        finally:
+            self._depth -= 1
+
+    def _evaluate(self, raw: Any, scope: Scope) -> Any:
         if isinstance(raw, list):
             return [self.evaluate(item, scope) for item in raw]
         if isinstance(raw, Mapping):
@@ -644,6 +663,7 @@ class Configuration:
             return parts[0][1]
         texts: list[str] = []
         missing: list[str] = []
+        size = 0
         for _, value in parts:
             if isinstance(value, Unresolved):
                 texts.append(value.text)
@@ -653,13 +673,22 @@ class Configuration:
                     texts.append(_to_text(value) if value is not None else "")
                 except ValueError as err:
                     raise HclError(str(err)) from None
+            size += len(texts[-1])
+            self.check_text(size)  # locals can double a string at each step
         return Unresolved("".join(texts), tuple(missing)) if missing else "".join(texts)
+
+    def check_text(self, size: int) -> None:
+        if size > self.max_text:
+            raise HclError(f"the value is longer than Limits.max_document_bytes "
+                           f"({self.max_text:,} characters)")  # fmt: skip
 
     def expression(self, text: str, scope: Scope) -> Any:
         try:
             node = _Parser(text).parse()
         except _Unsupported:
             return Unresolved(text, (text,))
+        except RecursionError:
+            raise HclError("the expression is nested too deeply to read") from None
         try:
             return self.node(node, scope, text)
         except HclError as err:
@@ -691,10 +720,16 @@ class Configuration:
         function = _EVALUATED.get(name)
         if function is None or any(isinstance(a, Unresolved) for a in args):
             return Unresolved(source, (source,))
+        if name == "format" and args and isinstance(args[0], str) and re.search(r"\d{6,}", args[0]):
+            raise HclError(f"{name}(): a width or precision this large makes a value longer "
+                           f"than Limits.max_document_bytes")  # fmt: skip
         try:
-            return function(*args)
+            result = function(*args)
         except Exception:
             return Unresolved(source, (source,))
+        if isinstance(result, (str, list)):
+            self.check_text(len(result))  # concat, join, replace...: measured once made
+        return result
 
     def reference(self, node: Any, scope: Scope, source: str) -> Any:
         steps: list[tuple[str, Any]] = []
@@ -874,10 +909,26 @@ class Configuration:
             missing = [*getattr(count, "missing", ()), *getattr(each, "missing", ())]
             raise fail(base, "count or for_each cannot be evaluated locally: give the variables "
                              f"they use a value: {give_value(_variable(missing))}")  # fmt: skip
+        # Each instance is a topic rule: at most Limits.max_resource_instances (AWS allows
+        # 1,000 rules per account and region), checked before any is made.
         if count is not None:
-            for index in range(int(count)):
+            try:
+                number = int(count)
+            except (TypeError, ValueError):
+                raise fail(f"{base}.count", f"must be a whole number, not {count!r}") from None
+            if not 0 <= number <= self.max_instances:
+                raise fail(f"{base}.count", f"count = {number}: a resource expands to at most "
+                           f"Limits.max_resource_instances ({self.max_instances:,}) "
+                           "instances")  # fmt: skip
+            for index in range(number):
                 yield f"{base}[{index}]", Scope(count_index=index)
         elif each is not None:
+            if not isinstance(each, (Mapping, list, tuple, set)):
+                raise fail(f"{base}.for_each", f"must be a map or a set, not {each!r}")
+            if len(each) > self.max_instances:
+                raise fail(f"{base}.for_each", f"for_each over {len(each):,} items: a resource "
+                           f"expands to at most Limits.max_resource_instances "
+                           f"({self.max_instances:,}) instances")  # fmt: skip
             pairs = each.items() if isinstance(each, Mapping) else ((v, v) for v in each)
             for key, value in pairs:
                 yield f'{base}["{key}"]', Scope(each=(key, value))
@@ -931,6 +982,9 @@ def parse_hcl(text: str, file: str) -> Mapping[str, Any]:
             "reading .tf files needs python-hcl2: pip install 'iotsql[terraform]' (or load the "
             "output of `terraform show -json` instead)", file,
         ) from None  # fmt: skip
+    limits = current_limits()
+    check_size(text, file, limits)
+    check_json_depth(text, file, limits, brackets="[{(")
     options = getattr(hcl2, "SerializationOptions", None)
     try:
         if options is not None:
@@ -985,6 +1039,9 @@ def tfvars_values(tfvars: list[tuple[str, str]], env: Environment) -> dict[str, 
 
 def _parse_config(label: str, text: str) -> Mapping[str, Any]:
     if label.endswith(".json"):
+        limits = current_limits()
+        check_size(text, label, limits)
+        check_json_depth(text, label, limits)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:

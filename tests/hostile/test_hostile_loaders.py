@@ -1,0 +1,249 @@
+"""Hostile infrastructure files (issue #12): self-referencing variables, huge expansions, alias
+bombs, huge and deeply nested documents. Each load ends quickly in a RuleValidationError naming
+the file and the place, never a hang, a RecursionError or exhausted memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import iotsql
+from iotsql import Limits, RuleValidationError
+from iotsql.loaders import cloudformation
+
+RULE = """
+  Rule:
+    Type: AWS::IoT::TopicRule
+    Properties:
+      TopicRulePayload:
+        Sql: {sql}
+        AwsIotSqlVersion: '2016-03-23'
+        Actions: []
+"""
+
+
+def _refused(path: Path | str, match: str, seconds: float = 5.0, **kwargs: Any) -> str:
+    """Load `path`, expecting a RuleValidationError naming the file that matches `match`,
+    within `seconds` and without a large allocation; returns the error's text."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    with pytest.raises(RuleValidationError, match=match or None) as info:
+        iotsql.load_rules(path, **kwargs)
+    assert time.monotonic() - started < seconds
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 300
+    text = str(info.value)
+    assert text.startswith(str(path)), text  # the file is named first
+    return text
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---- serverless variables ----------------------------------------------------------------------
+
+SERVERLESS = """service: s
+custom:
+{custom}
+functions:
+  f:
+    handler: h
+    events:
+      - iot:
+          sql: "SELECT * FROM '${{self:custom.a}}'"
+"""
+
+
+@pytest.mark.parametrize(
+    "custom",
+    [
+        "  a: ${self:custom.b}\n  b: ${self:custom.a}",
+        "  a: x${self:custom.a}",
+        "  a: ${self:custom}",  # what holds it
+        "  a: ${self:custom.b}\n  b: ${self:custom.c}\n  c: '${opt:x, self:custom.a}'",
+    ],
+)
+def test_serverless_variables_that_refer_to_themselves(tmp_path: Path, custom: str) -> None:
+    path = _write(tmp_path, "serverless.yml", SERVERLESS.format(custom=custom))
+    text = _refused(path, "the variable refers to itself", 2.0)
+    assert ": custom.a: " in text and "${self:custom.a}" in text
+
+
+def test_serverless_variables_referring_to_each_other_without_a_cycle(tmp_path: Path) -> None:
+    chain = "\n".join(f"  v{i}: ${{self:custom.v{i + 1}}}${{self:custom.v{i + 1}}}"
+                      for i in range(15))  # fmt: skip
+    custom = f"  a: a/${{self:custom.b.c}}/${{self:custom}}\n  b:\n    c: ok\n{chain}\n  v15: x"
+    path = _write(tmp_path, "serverless.yml", SERVERLESS.format(custom=custom).replace(
+        "'${self:custom.a}'", "'${self:custom.b.c}/${self:custom.v0}'"))  # fmt: skip
+    started = time.monotonic()
+    (rule,) = iotsql.load_rules(path, validate=False)  # (a topic far too long for AWS)
+    assert time.monotonic() - started < 2.0
+    assert rule.sql == "SELECT * FROM 'ok/" + "x" * 2**15 + "'"
+
+
+# ---- CloudFormation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", ["0", "257", "100000000", "'-1'", "x"])
+def test_cidr_counts_outside_1_to_256(tmp_path: Path, count: str) -> None:
+    sql = f"!Join ['', ['SELECT * FROM a', !Select [0, !Cidr ['10.0.0.0/8', {count}, 8]]]]"
+    path = _write(tmp_path, "t.yaml", "Resources:" + RULE.format(sql=sql))
+    text = _refused(path, "Fn::Cidr: the count must be a number from 1 to 256", 2.0)
+    assert "Resources.Rule.Properties.TopicRulePayload.Sql" in text
+
+
+def test_cidr_counts_within_1_to_256(tmp_path: Path) -> None:
+    sql = "!Join ['', [\"SELECT * FROM '\", !Select [255, !Cidr ['10.0.0.0/8', 256, 8]], \"'\"]]"
+    path = _write(tmp_path, "t.yaml", "Resources:" + RULE.format(sql=sql))
+    (rule,) = iotsql.load_rules(path)
+    assert rule.sql == "SELECT * FROM '10.0.255.0/24'"
+
+
+def _bomb(levels: int, width: int = 10) -> str:
+    text = "x: &a0 [" + ", ".join(["lol"] * width) + "]\n"
+    for level in range(1, levels + 1):
+        text += f"x{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]\n"
+    return text
+
+
+def test_a_billion_laughs_referenced_from_an_intrinsic(tmp_path: Path) -> None:
+    sql = "!Join ['', ['SELECT * FROM a', !Join ['', *a8]]]"  # 10**9 strings once expanded
+    path = _write(tmp_path, "t.yaml", _bomb(8) + "Resources:" + RULE.format(sql=sql))
+    text = _refused(path, r"more than Limits.max_document_nodes \(1,000,000\) values once its "
+                          r"YAML aliases are expanded", 3.0)  # fmt: skip
+    assert "(at line" in text
+    # Aliases are fine within the limit, which is configurable.
+    small = _write(tmp_path, "s.yaml", _bomb(2) + "Resources:" + RULE.format(
+        sql="!Join ['', [\"SELECT * FROM '\", !Join ['', *a0], \"'\"]]"))  # fmt: skip
+    (rule,) = iotsql.load_rules(small)
+    assert rule.sql == "SELECT * FROM '" + "lol" * 10 + "'"
+    _refused(small, "max_document_nodes", limits=Limits(max_document_nodes=50))
+
+
+def test_a_long_string_joined_to_itself_through_aliases(tmp_path: Path) -> None:
+    long = "x" * 1_000_000
+    sql = "!Join ['', [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s]]"
+    path = _write(tmp_path, "t.yaml", f"s: &s {long}\nResources:" + RULE.format(sql=sql))
+    _refused(path, "Fn::Join makes a string of more than Limits.max_document_bytes", 5.0)
+
+
+def test_a_50_mb_template_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    topic = "  T{n}:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: topic-name-{n}\n"
+    text = "Resources:\n" + "".join(topic.format(n=n) for n in range(650_000))
+    assert len(text) > 50_000_000
+    path = _write(tmp_path, "t.yaml", text)
+    _refused(path, r"the file is [\d,]+ bytes, more than Limits.max_document_bytes", 2.0)
+    # Within a raised limit it is read with libyaml's parser when PyYAML has it.
+    assert cloudformation.FastTemplateLoader.__mro__[1].__name__ in ("CSafeLoader", "SafeLoader")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "place"),
+    [
+        ("alias.yaml", "Resources:" + RULE.format(sql="&a [x, *a]"), "line 6"),
+        ("join.yaml", "Resources:" + RULE.format(sql="{{'Fn::Join': ['', [" * 250 + "'x'" +
+                                                 "]]}}" * 250), "line 6"),  # fmt: skip
+        ("deep.yaml", "Resources:\n  X: " + "[" * 10_000 + "]" * 10_000 + "\n", "line 2"),
+        ("deep.json", '{"Resources": ' + "[" * 100_000 + "]" * 100_000 + "}", "line 1"),
+        ("join.json", json.dumps({"Resources": {"Rule": {"Type": "AWS::IoT::TopicRule",
+                                  "Properties": {"TopicRulePayload": {"Sql": "x"}}}}})[:-5]
+                      + '"Sql": ' + '{"Fn::Join": ["", [' * 250 + '"x"' + "]]}" * 250 + "}}}}",
+         "line 1"),  # fmt: skip
+    ],
+)
+def test_recursion_ends_in_an_error_naming_the_place(
+    tmp_path: Path, name: str, text: str, place: str
+) -> None:
+    path = _write(tmp_path, name, text)
+    message = _refused(path, "", 5.0)
+    assert place in message, message
+    assert "RecursionError" not in message
+
+
+def test_conditions_nested_deeper_than_the_limit(tmp_path: Path) -> None:
+    conditions = "".join(f"  C{i}: !Condition C{i + 1}\n" for i in range(200))
+    conditions += "  C200: !Equals [a, a]\n"
+    rule = RULE.replace("    Type: AWS::IoT::TopicRule\n", "    Type: AWS::IoT::TopicRule\n"
+                        "    Condition: C0\n")  # fmt: skip
+    path = _write(tmp_path, "t.yaml", "Conditions:\n" + conditions + "Resources:" +
+                  rule.format(sql="\"SELECT * FROM 'a'\""))  # fmt: skip
+    text = _refused(path, "conditions nested more than Limits.max_document_depth")
+    assert ": Conditions.C" in text
+
+
+def test_decoded_data_with_a_cycle_or_too_deep() -> None:
+    template: dict[str, Any] = {"Resources": {}}
+    template["Resources"]["Loop"] = template
+    with pytest.raises(RuleValidationError, match="contains itself") as info:
+        iotsql.load_rules(template)
+    assert info.value.field == "<rules>: Resources.Loop"
+    deep: Any = "x"
+    for _ in range(5_000):
+        deep = [deep]
+    with pytest.raises(RuleValidationError, match="max_document_depth"):
+        iotsql.load_rules({"Resources": {"R": deep}})
+
+
+def test_a_yaml_list_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "rules.yaml", "- a\n- b\n")
+    text = _refused(path, "a rule definition must be a JSON object")
+    assert text.startswith(f"{path}[0]: ")
+
+
+# ---- Terraform -----------------------------------------------------------------------------------
+
+TF_RULE = """
+resource "aws_iot_topic_rule" "r" {{
+  {meta}
+  name        = "r_${{{index}}}"
+  enabled     = true
+  sql         = "SELECT * FROM 'a'"
+  sql_version = "2016-03-23"
+}}
+"""
+
+
+def test_terraform_count_is_capped(tmp_path: Path) -> None:
+    path = _write(tmp_path, "main.tf", TF_RULE.format(meta="count = 100000000",
+                                                      index="count.index"))  # fmt: skip
+    text = _refused(path, r"count = 100000000: a resource expands to at most "
+                          r"Limits.max_resource_instances \(1,000\)", 5.0)  # fmt: skip
+    assert ": aws_iot_topic_rule.r.count: " in text
+    three = _write(tmp_path, "three.tf", TF_RULE.format(meta="count = 3", index="count.index"))
+    assert [r.name for r in iotsql.load_rules(three)] == ["r_0", "r_1", "r_2"]
+    _refused(three, "max_resource_instances", limits=Limits(max_resource_instances=2))
+
+
+def test_terraform_for_each_is_capped(tmp_path: Path) -> None:
+    entries = ", ".join(f'k{i} = "v"' for i in range(1_001))
+    text = f'variable "m" {{\n  default = {{ {entries} }}\n}}\n' + TF_RULE.format(
+        meta="for_each = var.m", index="each.key")  # fmt: skip
+    path = _write(tmp_path, "main.tf", text)
+    assert ": aws_iot_topic_rule.r.for_each: " in _refused(path, "for_each over 1,001 items")
+
+
+def test_terraform_locals_that_refer_to_themselves_or_grow(tmp_path: Path) -> None:
+    cycle = 'locals {\n  a = [local.b]\n  b = [local.a]\n}\n'
+    path = _write(tmp_path, "cycle.tf", cycle + TF_RULE.format(meta="", index="local.a[0]"))
+    assert "refers to itself" in _refused(path, "aws_iot_topic_rule.r")
+    chain = "locals {\n" + "".join(f"  l{i} = local.l{i + 1}\n" for i in range(500))
+    chain += '  l500 = "x"\n}\n'
+    path = _write(tmp_path, "chain.tf", chain + TF_RULE.format(meta="", index="local.l0"))
+    _refused(path, "nested more than Limits.max_document_depth")
+    doubling = "locals {\n  d0 = \"xxxxxxxx\"\n" + "".join(
+        f'  d{i + 1} = "${{local.d{i}}}${{local.d{i}}}"\n' for i in range(40)) + "}\n"  # fmt: skip
+    path = _write(tmp_path, "grow.tf", doubling + TF_RULE.format(meta="", index="local.d40"))
+    _refused(path, "longer than Limits.max_document_bytes", 10.0)
+
+
+def test_terraform_nested_too_deeply(tmp_path: Path) -> None:
+    path = _write(tmp_path, "deep.tf", 'locals {\n  a = ' + "[" * 10_000 + "]" * 10_000 + "\n}\n")
+    assert "(at line 2, column" in _refused(path, "nested more than Limits.max_document_depth")
