@@ -145,18 +145,25 @@ def test_a_50_mb_template_is_refused_before_it_is_parsed(tmp_path: Path) -> None
     assert cloudformation.FastTemplateLoader.__mro__[1].__name__ in ("CSafeLoader", "SafeLoader")
 
 
+_JOINS = "{'Fn::Join': ['', [" * 250 + "'x'" + "]]}" * 250
+_JSON_RULE = {"Type": "AWS::IoT::TopicRule", "Properties": {"TopicRulePayload": {"Sql": "S"}}}
+_JSON_JOINS = json.dumps({"Resources": {"Rule": _JSON_RULE}}).replace(
+    '"S"', '{"Fn::Join": ["", [' * 250 + '"x"' + "]]}" * 250
+)
+
+
 @pytest.mark.parametrize(
     ("name", "text", "place"),
     [
         ("alias.yaml", "Resources:" + RULE.format(sql="&a [x, *a]"), "line 6"),
-        ("join.yaml", "Resources:" + RULE.format(sql="{{'Fn::Join': ['', [" * 250 + "'x'" +
-                                                 "]]}}" * 250), "line 6"),  # fmt: skip
+        (
+            "join.yaml",
+            "Resources:" + RULE.format(sql=_JOINS),
+            "line 6",
+        ),
         ("deep.yaml", "Resources:\n  X: " + "[" * 10_000 + "]" * 10_000 + "\n", "line 2"),
         ("deep.json", '{"Resources": ' + "[" * 100_000 + "]" * 100_000 + "}", "line 1"),
-        ("join.json", json.dumps({"Resources": {"Rule": {"Type": "AWS::IoT::TopicRule",
-                                  "Properties": {"TopicRulePayload": {"Sql": "x"}}}}})[:-5]
-                      + '"Sql": ' + '{"Fn::Join": ["", [' * 250 + '"x"' + "]]}" * 250 + "}}}}",
-         "line 1"),  # fmt: skip
+        ("join.json", _JSON_JOINS, "line 1"),
     ],
 )
 def test_recursion_ends_in_an_error_naming_the_place(
@@ -231,7 +238,7 @@ def test_terraform_for_each_is_capped(tmp_path: Path) -> None:
 
 
 def test_terraform_locals_that_refer_to_themselves_or_grow(tmp_path: Path) -> None:
-    cycle = 'locals {\n  a = [local.b]\n  b = [local.a]\n}\n'
+    cycle = "locals {\n  a = [local.b]\n  b = [local.a]\n}\n"
     path = _write(tmp_path, "cycle.tf", cycle + TF_RULE.format(meta="", index="local.a[0]"))
     assert "refers to itself" in _refused(path, "aws_iot_topic_rule.r")
     chain = "locals {\n" + "".join(f"  l{i} = local.l{i + 1}\n" for i in range(500))
@@ -245,5 +252,5 @@ def test_terraform_locals_that_refer_to_themselves_or_grow(tmp_path: Path) -> No
 
 
 def test_terraform_nested_too_deeply(tmp_path: Path) -> None:
-    path = _write(tmp_path, "deep.tf", 'locals {\n  a = ' + "[" * 10_000 + "]" * 10_000 + "\n}\n")
+    path = _write(tmp_path, "deep.tf", "locals {\n  a = " + "[" * 10_000 + "]" * 10_000 + "\n}\n")
     assert "(at line 2, column" in _refused(path, "nested more than Limits.max_document_depth")
