@@ -89,6 +89,9 @@ class Limits:
     max_document_depth: int = 64
     max_document_nodes: int = 1_000_000
     max_resource_instances: int = 1_000
+    #: iotsql's own: one line of a JSON-lines input (`iotsql replay`): a message's topic,
+    #: payload (base64 or escaped text takes more than the 128 KB body) and context.
+    max_input_line_bytes: int = 1024 * 1024
 
     def per_statement_limit(self, function: str) -> int | None:
         """How many calls of the external function `function` (`get_dynamodb`,

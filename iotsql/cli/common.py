@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from iotsql.errors import IotSqlError
+from iotsql.limits import DEFAULT_LIMITS
 from iotsql.message import Context
 from iotsql.values import UNDEFINED, Binary, SqlVersion, json_text
 
@@ -116,32 +117,57 @@ def print_output(output: Output, *, pretty: bool, raw: bool) -> None:
 # ---- arguments: text, bytes, JSON ----------------------------------------------------------------
 
 
-def read_source(spec: str, what: str, *, stdin_used: list[str] | None = None) -> tuple[bytes, str]:
+def read_source(
+    spec: str,
+    what: str,
+    *,
+    stdin_used: list[str] | None = None,
+    limit: int | None = None,
+    limit_name: str = "Limits.max_document_bytes",
+) -> tuple[bytes, str]:
     """The bytes an argument names: `@path` (a file), `-` (stdin) or the argument itself.
     Returns (bytes, where they came from). `stdin_used` guards against two arguments both
-    reading stdin."""
+    reading stdin. At most `limit` bytes are read (`limit_name` says which limit that is):
+    `@/dev/zero` or an endless pipe is an error, not exhausted memory."""
+    limit = DEFAULT_LIMITS.max_document_bytes if limit is None else limit
     if spec == "-":
         if stdin_used is not None:
             if stdin_used:
                 raise CliError(f"{what} and {stdin_used[0]} cannot both read stdin ('-')")
             stdin_used.append(what)
-        return sys.stdin.buffer.read(), "<stdin>"
-    if spec.startswith("@"):
+        data, source = sys.stdin.buffer.read(limit + 1), "<stdin>"
+    elif spec.startswith("@"):
         path = Path(spec[1:]).expanduser()
         try:
-            return path.read_bytes(), str(path)
+            with path.open("rb") as handle:
+                data, source = handle.read(limit + 1), str(path)
         except FileNotFoundError:
             raise CliError(f"{what}: no such file: {path}") from None
         except IsADirectoryError:
             raise CliError(f"{what}: {path} is a folder, not a file") from None
         except OSError as error:
             raise CliError(f"{what}: cannot read {path}: {error.strerror or error}") from None
-    return spec.encode("utf-8"), "<argument>"
+    else:
+        try:  # argv bytes that are not UTF-8 come back as they were given
+            data, source = spec.encode("utf-8", "surrogateescape"), "<argument>"
+        except UnicodeEncodeError as error:
+            raise CliError(f"{what}: the argument is not text (character {error.start})") from None
+    if len(data) > limit:
+        raise CliError(f"{what}: {source} is larger than {limit:,} bytes ({limit_name})")
+    return data, source
 
 
-def read_text(spec: str, what: str, *, stdin_used: list[str] | None = None) -> tuple[str, str]:
+def read_text(
+    spec: str,
+    what: str,
+    *,
+    stdin_used: list[str] | None = None,
+    limit: int | None = None,
+    limit_name: str = "Limits.max_document_bytes",
+) -> tuple[str, str]:
     """`read_source` decoded as UTF-8 text."""
-    data, source = read_source(spec, what, stdin_used=stdin_used)
+    data, source = read_source(spec, what, stdin_used=stdin_used, limit=limit,
+                               limit_name=limit_name)  # fmt: skip
     try:
         return data.decode("utf-8"), source
     except UnicodeDecodeError as error:
@@ -151,14 +177,16 @@ def read_text(spec: str, what: str, *, stdin_used: list[str] | None = None) -> t
 def read_json(spec: str, what: str, *, stdin_used: list[str] | None = None) -> Any:
     """A JSON argument (`JSON`, `@file` or `-`); invalid JSON is an error naming the spot."""
     text, source = read_text(spec, what, stdin_used=stdin_used)
+    where = "" if source == "<argument>" else f" in {source}"
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        where = "" if source == "<argument>" else f" in {source}"
         raise CliError(
             f"{what} is not valid JSON{where}: {error.msg} "
             f"(line {error.lineno}, column {error.colno})"
         ) from None
+    except RecursionError:
+        raise CliError(f"{what} is nested too deeply to read{where}") from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -221,7 +249,9 @@ def load_payload(spec: str | None, *, stdin_used: list[str] | None = None) -> Pa
     """The `--payload` argument: JSON text, `@file` or `-`; absent means `{}`."""
     if spec is None:
         return Payload.of(DEFAULT_PAYLOAD)
-    body, source = read_source(spec, "--payload", stdin_used=stdin_used)
+    body, source = read_source(spec, "--payload", stdin_used=stdin_used,
+                               limit=DEFAULT_LIMITS.max_payload_bytes,
+                               limit_name="Limits.max_payload_bytes: the broker refuses a larger payload")  # fmt: skip
     return Payload.of(body, source)
 
 

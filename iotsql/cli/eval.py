@@ -23,6 +23,7 @@ from iotsql.cli.common import (
 )
 from iotsql.cli.explain import explain_lines, undefined_items, why_not
 from iotsql.errors import SqlParseError
+from iotsql.limits import DEFAULT_LIMITS
 from iotsql.rule import CompiledRule
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     stdin_used: list[str] = []
-    sql, _ = read_text(args.sql, "SQL", stdin_used=stdin_used)
+    sql, _ = read_text(args.sql, "SQL", stdin_used=stdin_used,
+                       limit=DEFAULT_LIMITS.max_sql_bytes, limit_name="Limits.max_sql_bytes")  # fmt: skip
     payload = load_payload(args.payload, stdin_used=stdin_used)
     context = context_from_args(args, stdin_used)
     try:

@@ -24,6 +24,7 @@ from iotsql.cli.common import CliError, dumps, err, is_tty, new_parser
 from iotsql.engine import PublishReport, RulesEngine
 from iotsql.errors import IotSqlError, ResourceAlreadyExistsError, SqlParseError
 from iotsql.loaders.parameters import ParametersFileError, parameter_hint, read_parameters
+from iotsql.limits import DEFAULT_LIMITS
 
 if TYPE_CHECKING:
     from iotsql.cli.common import Subparsers
@@ -59,7 +60,9 @@ Every action request (ActionRequest.to_json()) is printed as one JSON line, repu
 messages run through the rules again, and a summary ends on stderr: per rule (messages
 matched, fired, actions delivered, errors), then the messages replayed, the time it took and
 the rate, and the messages that matched no rule (with their first topics). A bad line is
-reported with its number and skipped.
+reported with its number and skipped: invalid JSON, a payload over 128 KB, a line over
+1 MiB (Limits.max_input_line_bytes) or nested too deeply to read. A line with no end within
+16 MiB stops the replay.
 
 exit status: 0 every line was replayed; 1 a line could not be; 2 the rules are invalid.
 """
@@ -373,8 +376,34 @@ def _accept(request: ActionRequest) -> None:
 _accept.instant = True  # type: ignore[attr-defined]  # never blocks: no worker thread needed
 
 
-def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    yield from enumerate(stream, 1)
+class TooLong(Exception):
+    """A line of MESSAGES without an end within what replay reads of one line."""
+
+
+def _lines(stream: IO[bytes], limit: int, give_up: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """(number, line, bytes read) for each line of `stream`, reading at most `limit` bytes of
+    a line at a time: a longer line comes as None (reported and skipped), its rest read and
+    dropped; a line with no end within `give_up` bytes (`/dev/zero`) raises TooLong, since
+    nothing after it could ever be read."""
+    number = 0
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield number, line, len(line)
+            continue
+        skipped = len(line)
+        while not line.endswith(b"\n"):
+            line = stream.readline(64 * 1024)
+            if not line:
+                break
+            skipped += len(line)
+            if skipped > give_up:
+                raise TooLong(f"line {number} has no end within {give_up:,} bytes "
+                              "(Limits.max_document_bytes): the rest is not read")  # fmt: skip
+        yield number, None, skipped
 
 
 def run(args: argparse.Namespace) -> int:
@@ -407,17 +436,23 @@ def run(args: argparse.Namespace) -> int:
     messages = bad = requests = 0
     done = 0
     started = time.monotonic()
+    limit = DEFAULT_LIMITS.max_input_line_bytes
     try:
-        for number, raw in _lines(source):
-            done += len(raw)
+        for number, raw, size in _lines(source, limit, DEFAULT_LIMITS.max_document_bytes):
+            done += size
             progress.update(done, number)
-            if not raw.strip():
+            if raw is not None and not raw.strip():
                 continue
             try:
+                if raw is None:
+                    raise BadLine(f"the line is longer than {limit:,} bytes "
+                                  "(Limits.max_input_line_bytes): skipped")  # fmt: skip
                 topic, body, context = parse_message(raw.decode("utf-8").strip())
                 report = engine.publish(topic, body, context)
             except UnicodeDecodeError:
                 error_text = "not UTF-8 text"
+            except RecursionError:
+                error_text = "the message is nested too deeply to read"
             except (BadLine, IotSqlError, ValueError, TypeError) as error:
                 error_text = str(error) or type(error).__name__
             else:
@@ -438,6 +473,10 @@ def run(args: argparse.Namespace) -> int:
             bad += 1
             progress.close()
             err(f"{name}:{number}: {error_text}")
+    except TooLong as error:
+        bad += 1
+        progress.close()
+        err(f"{name}: {error}")
     finally:
         progress.close()
         if source is not sys.stdin.buffer:

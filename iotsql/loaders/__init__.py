@@ -40,7 +40,7 @@ from iotsql.loaders.base import (
     RuleSqlError,
     source_error,
 )
-from iotsql.loaders.bounds import check_data, check_file_size
+from iotsql.loaders.bounds import check_data, read_bounded
 from iotsql.loaders.placeholders import ACCOUNT_ID, PARTITION, REGION, Environment
 
 __all__ = [
@@ -166,11 +166,9 @@ def _load(
         files, tfvars = terraform.config_files(path)
         if not files:
             raise RuleValidationError("no .tf or .tf.json files in this folder", label)
-        for file in (*files, *tfvars):
-            check_file_size(file.stat().st_size, str(file))
         return terraform.load_configuration(
-            [(str(p), p.read_text(encoding="utf-8")) for p in files], parameters, env, "terraform",
-            [(str(p), p.read_text(encoding="utf-8")) for p in tfvars], str(path),
+            [(str(p), read_bounded(p, str(p))) for p in files], parameters, env, "terraform",
+            [(str(p), read_bounded(p, str(p))) for p in tfvars], str(path),
         )  # fmt: skip
     name = path.name if path is not None else ""
     if data is None:
@@ -223,8 +221,7 @@ def _read(source: Any) -> tuple[str, Path | None, str | None, Any]:
         if path.is_dir():
             return label, path, None, None
         try:
-            check_file_size(path.stat().st_size, label)  # before it is read into memory
-            return label, path, path.read_text(encoding="utf-8"), None
+            return label, path, read_bounded(path, label), None
         except FileNotFoundError:
             raise RuleValidationError(f"no such file: {path}", label) from None
         except (OSError, UnicodeDecodeError) as err:

@@ -17,6 +17,7 @@ or the path of the field), never in a RecursionError, a hang or exhausted memory
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -42,10 +43,20 @@ def check_file_size(size: int, file: str, limits: Limits | None = None) -> None:
     limits = limits or current_limits()
     if size > limits.max_document_bytes:
         raise RuleValidationError(
-            f"the file is {size:,} bytes, more than Limits.max_document_bytes "
-            f"({limits.max_document_bytes:,}); raise it to load a file this large",
+            f"the file is larger than Limits.max_document_bytes ({limits.max_document_bytes:,} "
+            "bytes); raise it to load a file this large",
             file,
         )
+
+
+def read_bounded(path: Path, file: str) -> str:
+    """A file's UTF-8 text, reading no more than `Limits.max_document_bytes` (+1 to know it is
+    larger): a device or a pipe (`/dev/zero`) has no size to check beforehand."""
+    limit = current_limits().max_document_bytes
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    check_file_size(len(data), file)
+    return data.decode("utf-8")
 
 
 def _where(mark: Any) -> str:
