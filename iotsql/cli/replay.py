@@ -23,8 +23,8 @@ from iotsql.cli.check import diagnostic_of_error
 from iotsql.cli.common import CliError, dumps, err, is_tty, new_parser
 from iotsql.engine import PublishReport, RulesEngine
 from iotsql.errors import IotSqlError, ResourceAlreadyExistsError, SqlParseError
-from iotsql.loaders.parameters import ParametersFileError, parameter_hint, read_parameters
 from iotsql.limits import DEFAULT_LIMITS
+from iotsql.loaders.parameters import ParametersFileError, parameter_hint, read_parameters
 
 if TYPE_CHECKING:
     from iotsql.cli.common import Subparsers

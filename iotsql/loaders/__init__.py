@@ -118,8 +118,9 @@ def load_rules(
     )
     with using_limits(limits or DEFAULT_LIMITS):
         try:
-            rules = [rule.with_default_warnings()
-                     for rule in _load(path_or_text, format, given, env)]
+            rules = [
+                rule.with_default_warnings() for rule in _load(path_or_text, format, given, env)
+            ]
         except RecursionError:  # a last resort: the bounds above stop what they foresee
             raise RuleValidationError(
                 "nested too deeply to load (lower Limits.max_document_depth)", _label(path_or_text)
