@@ -274,3 +274,20 @@ def test_urls_under_the_confirmation_url_are_sent(confirmation: str, url: str) -
 def test_http_sink_send_refuses_a_malformed_url(url: str) -> None:
     with pytest.raises(HttpActionError, match="HttpAction failed to make a request"):
         HttpSink(timeout=0.5).send(url, body=b"{}")
+
+
+def test_close_stops_the_loop_thread_of_coroutine_sinks() -> None:
+    async def sink(request: ActionRequest) -> None:
+        await asyncio.sleep(0)
+
+    def loop_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "iotsql-async-sinks" and t.is_alive()]
+
+    engine = _engine(sqs=sink)
+    assert engine.publish("in/x", b"{}").rules[0].actions[0].ok
+    assert loop_threads()
+    engine.close()
+    assert not loop_threads()
+    assert engine.publish("in/x", b"{}").rules[0].actions[0].ok  # still usable: a new loop
+    engine.close()
+    assert not loop_threads()
