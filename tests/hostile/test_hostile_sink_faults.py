@@ -280,14 +280,15 @@ def test_close_stops_the_loop_thread_of_coroutine_sinks() -> None:
     async def sink(request: ActionRequest) -> None:
         await asyncio.sleep(0)
 
-    def loop_threads() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == "iotsql-async-sinks" and t.is_alive()]
+    def loop_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "iotsql-async-sinks" and t.is_alive()}
 
+    others = loop_threads()  # engines of other tests that were not closed
     engine = _engine(sqs=sink)
     assert engine.publish("in/x", b"{}").rules[0].actions[0].ok
-    assert loop_threads()
+    assert loop_threads() - others
     engine.close()
-    assert not loop_threads()
+    assert not loop_threads() - others
     assert engine.publish("in/x", b"{}").rules[0].actions[0].ok  # still usable: a new loop
     engine.close()
-    assert not loop_threads()
+    assert not loop_threads() - others
