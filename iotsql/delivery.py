@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
@@ -87,6 +89,8 @@ class EventLoopThread:
                                               name="iotsql-async-sinks", daemon=True)  # fmt: skip
                     thread.start()
                     self._loop, self._thread = loop, thread
+                    # An engine dropped without close() does not leave its loop thread behind.
+                    weakref.finalize(self, _stop, loop)
         return loop
 
     @staticmethod
@@ -103,8 +107,13 @@ class EventLoopThread:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
+            _stop(loop)
             thread.join(wait)
+
+
+def _stop(loop: asyncio.AbstractEventLoop) -> None:
+    with contextlib.suppress(RuntimeError):  # closed already
+        loop.call_soon_threadsafe(loop.stop)
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:
