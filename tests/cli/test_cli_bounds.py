@@ -72,7 +72,7 @@ def test_replay_of_an_endless_file(rules: Path) -> None:
     stderr = _clean(result)
     assert result.returncode == 1
     assert "/dev/zero: line 1 has no end within 16,777,216 bytes" in stderr
-    assert "0 messages replayed, 0 action requests, 1 bad line" in stderr
+    assert "0 messages replayed" in stderr and "0 action requests, 1 bad line" in stderr
 
 
 def test_replay_skips_lines_too_long_or_too_deep_and_replays_the_rest(
@@ -95,7 +95,7 @@ def test_replay_skips_lines_too_long_or_too_deep_and_replays_the_rest(
     assert f"{messages}:4: payload size (bytes) limit exceeded: 200000 > 131072" in stderr
     printed = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert [request["topic"] for request in printed] == ["a/1", "a/5"]
-    assert "2 messages replayed, 2 action requests, 3 bad lines" in stderr
+    assert "2 messages replayed" in stderr and "2 action requests, 3 bad lines" in stderr
     # The same from stdin.
     piped = iotsql("replay", str(rules), "-", stdin=messages.read_bytes())
     assert piped.returncode == 1 and piped.stdout == result.stdout
