@@ -77,3 +77,21 @@ def test_the_readme_says_how_to_set_up() -> None:
     assert setup in readme
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert ci.index("python -m pip install -e '.[dev]'") + 1 == ci.index("python -m pytest")
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has imported after running `code`."""
+    probe = f"{code}\nimport sys; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=ROOT, check=True)  # fmt: skip
+    return set(result.stdout.split())
+
+
+def test_import_iotsql_imports_only_what_is_used() -> None:
+    """`import iotsql` loads the public names on first use (docs/architecture.md, "Import
+    cost"): the parser's grammar library, the engine's threads, asyncio, the loaders and the
+    REPL's prompt_toolkit wait until something needs them."""
+    loaded = _modules_after("import iotsql")
+    assert not {"asyncio", "prompt_toolkit", "lark", "iotsql.engine", "iotsql.loaders",
+                "iotsql.rule", "concurrent.futures"} & loaded  # fmt: skip
+    assert {name for name in loaded if name.startswith("iotsql")} == {"iotsql"}
