@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from iotsql.limits import Limits
     from iotsql.loaders import LoadedRule, load_rules
     from iotsql.message import Context, Message
+    from iotsql.output import Output
     from iotsql.parser import parse, parse_expression
-    from iotsql.rule import CompiledRule, Explanation, Output, TopicRule, compile
+    from iotsql.rule import CompiledRule, Explanation, TopicRule, compile
     from iotsql.templates import CompiledTemplate, render_template
     from iotsql.topics import TopicIndex, filter_matches, validate_filter, validate_topic
     from iotsql.values import UNDEFINED, SqlVersion
@@ -78,7 +79,7 @@ _HOMES = {
     "parse_expression": "iotsql.parser",
     "CompiledRule": "iotsql.rule",
     "Explanation": "iotsql.rule",
-    "Output": "iotsql.rule",
+    "Output": "iotsql.output",
     "TopicRule": "iotsql.rule",
     "compile": "iotsql.rule",
     "CompiledTemplate": "iotsql.templates",

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import threading
@@ -22,11 +21,17 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import Future
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iotsql.actions.recording import RecordingSink
+
+if TYPE_CHECKING:
+    import asyncio
+    from concurrent.futures import Future
+
+# asyncio (and concurrent.futures) are imported where a coroutine sink needs them, not here:
+# they cost more to import than the rest of the engine, and most programs never use them.
 
 
 def is_instant(sink: Any) -> bool:
@@ -84,6 +89,8 @@ class EventLoopThread:
             with self._lock:
                 loop = self._loop
                 if loop is None:
+                    import asyncio
+
                     loop = asyncio.new_event_loop()
                     thread = threading.Thread(target=self._run, args=(loop,),
                                               name="iotsql-async-sinks", daemon=True)  # fmt: skip
@@ -121,6 +128,8 @@ async def _awaited(awaitable: Awaitable[Any]) -> Any:
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:
+    import asyncio
+
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -131,6 +140,9 @@ def schedule(coroutine: Coroutine[Any, Any, Any], own: EventLoopThread) -> Futur
     """Start `coroutine` on the caller's loop (publish_async) or the engine's loop thread; a
     concurrent Future for its result. Never on the loop running in this thread, which would
     wait on itself: a fresh loop in a thread of its own then."""
+    import asyncio
+    from concurrent.futures import Future
+
     here = _current_loop()
     loop = CALLER_LOOP.get()
     if loop is None or loop is here or loop.is_closed():
@@ -176,6 +188,8 @@ class SinkCall:
             if not self.abandoned:
                 result = self.fn(*self.args)
                 if inspect.isawaitable(result):  # a plain callable returning a coroutine
+                    import asyncio
+
                     result = asyncio.run(_awaited(result))
                 self.result = result
         except BaseException as err:  # everything is the sink's failure, nothing kills the thread

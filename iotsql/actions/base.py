@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from iotsql.message import Message
-    from iotsql.rule import Output
+    from iotsql.output import Output
 
 
 @dataclass(frozen=True, repr=False)

@@ -43,7 +43,7 @@ from iotsql.parser import parse_expression
 
 if TYPE_CHECKING:
     from iotsql.message import Message
-    from iotsql.rule import Output
+    from iotsql.output import Output
 
 __all__ = ["InfluxDBActionError", "InfluxDBDestination", "InfluxDBSink"]
 

@@ -35,7 +35,7 @@ from iotsql.values import encode_json
 
 if TYPE_CHECKING:
     from iotsql.message import Message
-    from iotsql.rule import Output
+    from iotsql.output import Output
 
 Params = Mapping[str, Any]
 Rendered = tuple[bytes, Mapping[str, Any]]

@@ -20,7 +20,7 @@ from iotsql.message import Context
 from iotsql.values import UNDEFINED, Binary, SqlVersion, json_text
 
 if TYPE_CHECKING:
-    from iotsql.rule import Output
+    from iotsql.output import Output
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 

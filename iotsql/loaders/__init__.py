@@ -32,6 +32,7 @@ from typing import Any
 
 from iotsql.errors import IotSqlError, RuleValidationError
 from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, using_limits
+from iotsql.loaders.awscli import iter_rule_definitions
 from iotsql.loaders.base import (
     FORMATS,
     SQL_VERSION_DEFAULT,
@@ -198,8 +199,6 @@ def _load(
 
 
 def _load_cli(data: Any, label: str) -> list[LoadedRule]:
-    from iotsql.engine import iter_rule_definitions
-
     rules = []
     for name, payload in iter_rule_definitions(data, where=label):
         resource = name

@@ -16,7 +16,8 @@ from iotsql.actions.base import ActionRequest
 from iotsql.actions.schema import action_shape_names, model
 from iotsql.actions.types import ACTION_TYPES
 from iotsql.message import Message
-from iotsql.rule import Output, TopicRule
+from iotsql.output import Output
+from iotsql.rule import TopicRule
 
 ROLE = "arn:aws:iam::123456789012:role/aws_iot"
 STAMP = 1700000000123  # 2023-11-14T22:13:20.123Z

@@ -24,8 +24,8 @@ from iotsql.functions.external import (
 )
 from iotsql.functions.registry import lookup
 from iotsql.message import Message, Run
+from iotsql.output import Output
 from iotsql.providers import InMemoryProvider
-from iotsql.rule import Output
 from iotsql.values import UNDEFINED, Binary
 
 V1 = "2015-10-08"
