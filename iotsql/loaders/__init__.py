@@ -24,6 +24,7 @@ errors are RuleValidationErrors whose `field` names the file and the field in it
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -43,13 +44,16 @@ from iotsql.loaders.base import (
 )
 from iotsql.loaders.bounds import check_data, read_bounded
 from iotsql.loaders.placeholders import ACCOUNT_ID, PARTITION, REGION, Environment
+from iotsql.loaders.positions import FilePosition, SourceDocument, Syntax
 
 __all__ = [
     "FORMATS",
     "SQL_VERSION_DEFAULT",
+    "FilePosition",
     "LoadWarning",
     "LoadedRule",
     "RuleSqlError",
+    "SourceDocument",
     "detect_format",
     "load_rules",
 ]
@@ -157,6 +161,32 @@ def _label(source: Any) -> str:
 def _load(
     source: Any, fmt: str | None, parameters: dict[str, Any], env: Environment
 ) -> list[LoadedRule]:
+    documents: dict[str, SourceDocument] = {}
+    rules = _load_documents(source, fmt, parameters, env, documents)
+    if not documents:
+        return rules
+    return [
+        dataclasses.replace(rule, document=documents[rule.file]) if rule.file in documents
+        else rule
+        for rule in rules
+    ]  # fmt: skip
+
+
+def document_syntax(name: str, text: str) -> Syntax:
+    """How a file's text is written: HCL (`.tf`), JSON or YAML."""
+    if name.endswith(".tf"):
+        return "hcl"
+    return "json" if text.lstrip().startswith(("{", "[")) else "yaml"
+
+
+def _load_documents(
+    source: Any,
+    fmt: str | None,
+    parameters: dict[str, Any],
+    env: Environment,
+    documents: dict[str, SourceDocument],
+) -> list[LoadedRule]:
+    """The rules of `source`; `documents` receives the text of each file read, by label."""
     from iotsql.loaders import cloudformation, serverless, terraform
 
     label, path, text, data = _read(source)
@@ -168,8 +198,11 @@ def _load(
         files, tfvars = terraform.config_files(path)
         if not files:
             raise RuleValidationError("no .tf or .tf.json files in this folder", label)
+        texts = [(str(p), read_bounded(p, str(p))) for p in files]
+        for name, content in texts:
+            documents[name] = SourceDocument(name, content, document_syntax(name, content))
         return terraform.load_configuration(
-            [(str(p), read_bounded(p, str(p))) for p in files], parameters, env, "terraform",
+            texts, parameters, env, "terraform",
             [(str(p), read_bounded(p, str(p))) for p in tfvars], str(path),
         )  # fmt: skip
     name = path.name if path is not None else ""
@@ -178,6 +211,9 @@ def _load(
         hcl = name.endswith(".tf") or (
             not text.lstrip().startswith(("{", "["))
             and (fmt == "terraform" or (fmt is None and not name and _HCL.search(text) is not None))
+        )
+        documents[label] = SourceDocument(
+            label, text, "hcl" if hcl else document_syntax(name, text)
         )
         if hcl:
             directory = str(path.parent) if path is not None else "."

@@ -11,6 +11,7 @@ from typing import Any
 
 from iotsql.errors import IotSqlError, RuleValidationError, SqlParseError
 from iotsql.loaders.model import CLOUDFORMATION, TERRAFORM
+from iotsql.loaders.positions import FilePosition, SourceDocument, TextOrigin
 
 #: The formats `load_rules` reads.
 FORMATS = ("cloudformation", "sam", "serverless", "terraform", "terraform-json", "aws-cli")
@@ -21,9 +22,11 @@ class RuleSqlError(SqlParseError, RuleValidationError):
     `column` within the statement, the caret excerpt) and a RuleValidationError whose `field`
     names the file and the resource."""
 
-    def __init__(self, error: SqlParseError, field: str) -> None:
+    def __init__(self, error: SqlParseError, field: str, file: str = "", path: str = "") -> None:
         # Not SqlParseError.__init__: its super() is RuleValidationError's in this class.
         self.field = field
+        self.file = file
+        self.path = path
         self.message = f"{field}: invalid SQL: {error.message}"
         self.sql = error.sql
         self.line = error.line
@@ -34,9 +37,21 @@ class RuleSqlError(SqlParseError, RuleValidationError):
         Exception.__init__(self, self._render())
 
 
+class SourceError(RuleValidationError):
+    """A RuleValidationError about a field of a file: `file`, and `path` the dotted path of the
+    field in the file's own spelling (`Resources.R.Properties.TopicRulePayload.Sql`), which
+    `SourceDocument.locate` turns into a line and a column."""
+
+    def __init__(self, message: str, file: str, path: str) -> None:
+        super().__init__(message, f"{file}: {path}" if path else file)
+        self.file = file
+        self.path = path
+        self.detail = message
+
+
 def source_error(file: str, path: str, message: str) -> RuleValidationError:
     """An error about the field at `path` (dotted, in the file's spelling) of `file`."""
-    return RuleValidationError(message, f"{file}: {path}" if path else file)
+    return SourceError(message, file, path)
 
 
 #: The code of the warning for a rule that does not set awsIotSqlVersion.
@@ -66,7 +81,9 @@ class LoadedRule:
     `RulesEngine.create_topic_rule(name, payload)` takes; `file` and `resource` say where it came
     from (`template.yaml`, `HighTempRule`; `main.tf`, `aws_iot_topic_rule.high_temp`;
     `serverless.yml`, `functions.alerts.events[0].iot`), `line` where the resource starts when
-    known.
+    known. `document` is the file it was read from (None for rules given as decoded data): with
+    it, `sql_position` and `position_of` say where in the file a place of the SQL or a field of
+    the payload was written.
     """
 
     name: str
@@ -78,6 +95,7 @@ class LoadedRule:
     origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     #: Warnings about the definition (`sql-version-default` when it omits awsIotSqlVersion).
     warnings: tuple[LoadWarning, ...] = field(default=(), compare=False)
+    document: SourceDocument | None = field(default=None, repr=False, compare=False)
 
     @property
     def topic_rule_payload(self) -> dict[str, Any]:
@@ -117,17 +135,49 @@ class LoadedRule:
         """The `aws iot create-topic-rule --cli-input-json` form."""
         return {"ruleName": self.name, "topicRulePayload": self.payload}
 
-    def field_for(self, api_field: str) -> str:
-        """The file's field for a field of the API payload (`topicRulePayload.actions[0].sqs`)."""
+    def source_path(self, api_field: str) -> str:
+        """The path in the file of a field of the API payload (`topicRulePayload.actions[0].sqs`
+        -> `Resources.R.Properties.TopicRulePayload.Actions[0].Sqs`)."""
         best = ""
         for candidate in self.origins:
             if (api_field == candidate or api_field.startswith((candidate + ".", candidate + "[")))\
                     and len(candidate) > len(best):  # fmt: skip
                 best = candidate
         if not best:
-            return f"{self.file}: {self.resource}"
+            return self.resource
         suffix = api_field[len(best) :]
-        return f"{self.file}: {self.origins[best]}{_restyle(suffix, self._style)}"
+        return f"{self.origins[best]}{_restyle(suffix, self._style)}"
+
+    def field_for(self, api_field: str) -> str:
+        """The file's field for a field of the API payload (`topicRulePayload.actions[0].sqs`)."""
+        return f"{self.file}: {self.source_path(api_field)}"
+
+    # ---- positions in the file ----------------------------------------------------------------
+
+    def sql_origin(self) -> TextOrigin | None:
+        """Where each character of the SQL is in the file (None when the file is not known)."""
+        from iotsql.loaders.rule_positions import sql_origin
+
+        return sql_origin(self)
+
+    def sql_position(
+        self, line: int, column: int, end_line: int | None = None, end_column: int | None = None
+    ) -> FilePosition:
+        """The place in the file of a place in the SQL (1-based line and column of the
+        statement, as SqlParseError has them); where the text is not written literally in the
+        file (an evaluated variable), the place of what produced it; without the file, the
+        rule's own place (`exact` False)."""
+        origin = self.sql_origin()
+        if origin is None:
+            return self.position_of("topicRulePayload.sql")
+        return origin.locate(line, column, end_line, end_column)
+
+    def position_of(self, api_field: str) -> FilePosition:
+        """The place in the file of a field of the API payload (its key), or of the nearest of
+        its parents written in the file (`exact` False)."""
+        from iotsql.loaders.rule_positions import field_position
+
+        return field_position(self, api_field)
 
     @property
     def _style(self) -> str:
@@ -141,13 +191,14 @@ class LoadedRule:
         """`error`, raised by CreateTopicRule for this rule's payload, restated with the field of
         the file it came from."""
         if isinstance(error, SqlParseError):
-            return RuleSqlError(error, self.field_for("topicRulePayload.sql"))
+            path = self.source_path("topicRulePayload.sql")
+            return RuleSqlError(error, f"{self.file}: {path}", self.file, path)
         if isinstance(error, RuleValidationError):
             text = str(error)
             prefix = f"{error.field}: "
             message = text[len(prefix) :] if text.startswith(prefix) else text
-            return RuleValidationError(message, self.field_for(error.field))
-        return RuleValidationError(str(error), self.field_for("topicRulePayload"))
+            return SourceError(message, self.file, self.source_path(error.field))
+        return SourceError(str(error), self.file, self.source_path("topicRulePayload"))
 
 
 def _restyle(suffix: str, style: str) -> str:
