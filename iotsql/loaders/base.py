@@ -5,11 +5,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iotsql.errors import IotSqlError, RuleValidationError, SqlParseError
+from iotsql.loaders.cfn_schema import SchemaProblem
 from iotsql.loaders.model import CLOUDFORMATION, TERRAFORM
 from iotsql.loaders.positions import FilePosition, SourceDocument, TextOrigin
 
@@ -47,6 +48,18 @@ class SourceError(RuleValidationError):
         self.file = file
         self.path = path
         self.detail = message
+
+
+class SchemaError(SourceError):
+    """Properties of a CloudFormation resource its schema refuses: `problems` has each of them
+    (cfn_schema.SchemaProblem: kind, path, message, hint); the error names the first."""
+
+    def __init__(self, file: str, problems: Sequence[SchemaProblem]) -> None:
+        first = problems[0]
+        more = len(problems) - 1
+        message = str(first) + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+        super().__init__(message, file, first.path)
+        self.problems = list(problems)
 
 
 def source_error(file: str, path: str, message: str) -> RuleValidationError:

@@ -27,8 +27,10 @@ import yaml
 
 from iotsql.errors import RuleValidationError
 from iotsql.limits import current_limits
-from iotsql.loaders.base import LoadedRule, source_error
+from iotsql.loaders import cfn_schema
+from iotsql.loaders.base import LoadedRule, SchemaError, source_error
 from iotsql.loaders.bounds import check_json_depth, check_size, check_yaml
+from iotsql.loaders.cfn_schema import TOPIC_RULE
 from iotsql.loaders.model import CLOUDFORMATION, Converter
 from iotsql.loaders.parameters import give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, cfn_kind
@@ -39,6 +41,8 @@ STACK_NAME = "iotsql-stack"
 _NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "AWS::NoValue"})()
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _SUB_NAME = re.compile(r"[A-Za-z0-9_.:]+")
+#: The properties of a SAM function's IoTRule event (SAM's specification).
+_IOT_RULE_EVENT = ("Sql", "AwsIotSqlVersion")
 
 
 # ---- reading YAML and JSON ---------------------------------------------------------------------
@@ -375,6 +379,9 @@ class Template:
         if logical_id not in self.resources:
             raise self.fail(path, f"Fn::GetAtt: {logical_id!r} is not a resource of the template")
         resource_type = self.resource_type(logical_id)
+        problem = cfn_schema.attribute_problem(resource_type, attribute)
+        if problem is not None:
+            raise self.fail(path, f"Fn::GetAtt {logical_id}.{attribute}: {problem}")
         return self.placeholders.cfn_attribute(resource_type, self.physical_name(logical_id),
                                                attribute)  # fmt: skip
 
@@ -581,13 +588,9 @@ class Template:
         properties = resource.get("Properties")
         if not isinstance(properties, Mapping):
             raise self.fail(base, "is required: an AWS::IoT::TopicRule needs a TopicRulePayload")
-        for key in properties:
-            if key not in ("RuleName", "TopicRulePayload", "Tags"):
-                raise self.fail(
-                    f"{base}.{key}",
-                    "unknown property of AWS::IoT::TopicRule "
-                    "(it has RuleName, TopicRulePayload, Tags)",
-                )
+        problems = cfn_schema.check_properties(TOPIC_RULE, properties, self.at(base))
+        if problems:
+            raise SchemaError(self.file, problems)
         if properties.get("TopicRulePayload") is None:
             raise self.fail(f"{base}.TopicRulePayload", "is required")
         origins = {"ruleName": f"Resources.{logical_id}"}
@@ -623,9 +626,10 @@ class Template:
             if not isinstance(event_properties, Mapping):
                 raise self.fail(path, "is required: an IoTRule event needs a Sql property")
             for key in event_properties:
-                if key not in ("Sql", "AwsIotSqlVersion"):
-                    raise self.fail(f"{path}.{key}", "unknown property of an IoTRule event "
-                                                     "(it has Sql, AwsIotSqlVersion)")  # fmt: skip
+                if key not in _IOT_RULE_EVENT:
+                    hint = cfn_schema.did_you_mean(key, list(_IOT_RULE_EVENT))
+                    raise self.fail(f"{path}.{key}", "unknown property of an IoTRule event (it has "
+                                    f"Sql, AwsIotSqlVersion){'; ' + hint if hint else ''}")  # fmt: skip
             payload = {**event_properties, "RuleDisabled": False,
                        "Actions": [{"Lambda": {"FunctionArn": arn}}]}  # fmt: skip
             converter = Converter(CLOUDFORMATION, self.fail)

@@ -26,6 +26,7 @@ from typing import Any
 from iotsql.errors import RuleValidationError
 from iotsql.limits import current_limits
 from iotsql.loaders.base import LoadedRule, source_error
+from iotsql.loaders.cfn_schema import did_you_mean
 from iotsql.loaders.cloudformation import Template
 from iotsql.loaders.model import CLOUDFORMATION, Converter
 from iotsql.loaders.parameters import give_value
@@ -285,9 +286,9 @@ def _iot_rule(
         raise fail(path, "must be an object with at least sql")
     for key in event:
         if key not in _IOT_KEYS:
-            raise fail(
-                f"{path}.{key}", f"unknown property of an iot event (it has {', '.join(_IOT_KEYS)})"
-            )
+            hint = did_you_mean(str(key), list(_IOT_KEYS))
+            raise fail(f"{path}.{key}", f"unknown property of an iot event (it has "
+                                        f"{', '.join(_IOT_KEYS)}){'; ' + hint if hint else ''}")  # fmt: skip
     sql = event.get("sql")
     if sql is None:
         raise fail(f"{path}.sql", "is required")
