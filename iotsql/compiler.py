@@ -42,6 +42,7 @@ from iotsql.operators import (
     op_neg,
     op_not,
 )
+from iotsql.sql_habits import function_habit
 from iotsql.values import (
     DECIMAL_CONTEXT,
     INT_LIMIT,
@@ -836,7 +837,9 @@ class Compiler:
     def _call(self, node: ast.Call, scope: _Scope) -> Compiled:
         spec = self.registry.get(node.name.lower())
         if spec is None:
-            raise self.error(f"unknown function {node.name}()", node.pos)
+            habit = function_habit(node.name, list(self.registry))
+            raise self.error(f"unknown function {node.name}()", node.pos,
+                             hint=habit.hint if habit else None)  # fmt: skip
         if not spec.available_in(self.version):
             raise self.error(
                 f"function {spec.name}() needs SQL version {spec.since.value} or later "

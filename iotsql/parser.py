@@ -15,6 +15,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from iotsql import ast
 from iotsql.errors import SqlParseError
 from iotsql.limits import DEFAULT_LIMITS
+from iotsql.sql_habits import habit_at
 
 #: Deepest expression nesting accepted by default (`Limits.max_nesting_depth`). Evaluation
 #: recurses once per level, so this keeps every statement far from Python's recursion limit;
@@ -329,8 +330,9 @@ def _accepted(err: UnexpectedToken) -> set[str]:
 def _hint_for(sql: str, err: UnexpectedInput) -> str | None:
     offset = getattr(err, "pos_in_stream", None)
     char = sql[offset] if offset is not None and 0 <= offset < len(sql) else ""
-    if char == "`":
-        return "AWS IoT SQL has no backtick identifiers; use get(obj, 'key') for odd key names"
+    habit = habit_at(sql, offset) if offset is not None else None
+    if habit is not None:  # LIKE, BETWEEN, IS NULL, `;`, FORM...: the fix AWS IoT SQL has
+        return habit.hint
     if isinstance(err, UnexpectedToken):
         previous = getattr(err, "token_history", None)
         prev = previous[-1] if previous else None
