@@ -37,10 +37,12 @@ from iotsql.loaders.awscli import iter_rule_definitions
 from iotsql.loaders.base import (
     FORMATS,
     SQL_VERSION_DEFAULT,
+    DuplicateRuleError,
     LoadedRule,
     LoadWarning,
     RuleSqlError,
-    source_error,
+    collecting_errors,
+    refuse,
 )
 from iotsql.loaders.bounds import check_data, read_bounded
 from iotsql.loaders.placeholders import ACCOUNT_ID, PARTITION, REGION, Environment
@@ -133,12 +135,28 @@ def load_rules(
     seen: dict[str, LoadedRule] = {}
     for rule in rules:
         if rule.name in seen:
-            raise source_error(rule.file, rule.resource, f"the rule name {rule.name} is also used "
-                               f"by {seen[rule.name].resource}")  # fmt: skip
+            refuse(DuplicateRuleError(f"the rule name {rule.name} is also used by "
+                                      f"{seen[rule.name].resource}", rule.file, rule.resource))  # fmt: skip
+            continue
         seen[rule.name] = rule
         if validate:
             _validate(rule, limits)
     return rules
+
+
+def load_with_errors(
+    path_or_text: Any, format: str | None = None, *, parameters: Mapping[str, Any] | None = None
+) -> tuple[list[LoadedRule], list[RuleValidationError]]:
+    """Every rule that could be read, unvalidated, and the error of each resource (or of the
+    whole file) that could not: what `iotsql check` reports, every problem rather than the
+    first."""
+    with collecting_errors() as errors:
+        try:
+            rules = load_rules(path_or_text, format, parameters=parameters, validate=False)
+        except RuleValidationError as error:
+            errors.append(error)
+            rules = []
+    return rules, errors
 
 
 def _validate(rule: LoadedRule, limits: Limits | None) -> None:

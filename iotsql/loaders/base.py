@@ -5,14 +5,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from iotsql.errors import IotSqlError, RuleValidationError, SqlParseError
 from iotsql.loaders.cfn_schema import SchemaProblem
 from iotsql.loaders.model import CLOUDFORMATION, TERRAFORM
 from iotsql.loaders.positions import FilePosition, SourceDocument, TextOrigin
+
+_T = TypeVar("_T")
 
 #: The formats `load_rules` reads.
 FORMATS = ("cloudformation", "sam", "serverless", "terraform", "terraform-json", "aws-cli")
@@ -50,6 +54,14 @@ class SourceError(RuleValidationError):
         self.detail = message
 
 
+class DuplicateRuleError(SourceError):
+    """Two rules of the files loaded have one name."""
+
+
+class GetAttError(SourceError):
+    """`Fn::GetAtt` of an attribute the target's resource type does not have."""
+
+
 class SchemaError(SourceError):
     """Properties of a CloudFormation resource its schema refuses: `problems` has each of them
     (cfn_schema.SchemaProblem: kind, path, message, hint); the error names the first."""
@@ -60,6 +72,59 @@ class SchemaError(SourceError):
         message = str(first) + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
         super().__init__(message, file, first.path)
         self.problems = list(problems)
+
+
+class DocumentError(RuleValidationError):
+    """A file that is not valid YAML, JSON or HCL: `file`, and the `line` and `column` of the
+    problem when the parser said."""
+
+    def __init__(self, message: str, file: str, line: int | None = None,
+                 column: int | None = None) -> None:  # fmt: skip
+        where = f" (line {line}, column {column})" if line is not None else ""
+        super().__init__(f"{message}{where}", file)
+        self.file = file
+        self.line = line
+        self.column = column
+        self.detail = message
+
+
+#: Where the loaders put the error of each resource they skip, while `collecting_errors`.
+_COLLECTED: ContextVar[list[RuleValidationError] | None] = ContextVar(
+    "iotsql_loader_errors", default=None
+)
+
+
+@contextmanager
+def collecting_errors() -> Iterator[list[RuleValidationError]]:
+    """Within the block, a resource whose definition is refused is skipped and its error
+    appended to the list yielded, instead of ending the load (`iotsql check` reports every
+    resource's problems, not the first one's)."""
+    errors: list[RuleValidationError] = []
+    token = _COLLECTED.set(errors)
+    try:
+        yield errors
+    finally:
+        _COLLECTED.reset(token)
+
+
+def per_resource(load: Callable[[], _T]) -> _T | None:
+    """`load()` for one resource: its error is raised, or, while collecting, recorded (None)."""
+    errors = _COLLECTED.get()
+    if errors is None:
+        return load()
+    try:
+        return load()
+    except RuleValidationError as error:
+        errors.append(error)
+        return None
+
+
+def refuse(error: RuleValidationError) -> None:
+    """Raise `error`, or, while collecting, record it."""
+    errors = _COLLECTED.get()
+    if errors is None:
+        raise error
+    errors.append(error)
 
 
 def source_error(file: str, path: str, message: str) -> RuleValidationError:

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 import yaml
@@ -28,7 +29,14 @@ import yaml
 from iotsql.errors import RuleValidationError
 from iotsql.limits import current_limits
 from iotsql.loaders import cfn_schema
-from iotsql.loaders.base import LoadedRule, SchemaError, source_error
+from iotsql.loaders.base import (
+    DocumentError,
+    GetAttError,
+    LoadedRule,
+    SchemaError,
+    per_resource,
+    source_error,
+)
 from iotsql.loaders.bounds import check_json_depth, check_size, check_yaml
 from iotsql.loaders.cfn_schema import TOPIC_RULE
 from iotsql.loaders.model import CLOUDFORMATION, Converter
@@ -134,9 +142,7 @@ def parse_document(text: str, file: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:
-            raise RuleValidationError(
-                f"invalid JSON: {err.msg} (line {err.lineno}, column {err.colno})", file
-            ) from None
+            raise DocumentError(f"invalid JSON: {err.msg}", file, err.lineno, err.colno) from None
         except RecursionError:  # only with a max_document_depth far above the default
             raise RuleValidationError("JSON nested too deeply to read", file) from None
     check_yaml(text, file, limits)
@@ -147,8 +153,8 @@ def parse_document(text: str, file: str) -> Any:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         problem = getattr(err, "problem", None) or str(err)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise RuleValidationError(f"invalid YAML: {problem}{where}", file) from None
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        raise DocumentError(f"invalid YAML: {problem}", file, line, column) from None
     if data is None:
         raise RuleValidationError("the file is empty", file)
     return data
@@ -381,7 +387,8 @@ class Template:
         resource_type = self.resource_type(logical_id)
         problem = cfn_schema.attribute_problem(resource_type, attribute)
         if problem is not None:
-            raise self.fail(path, f"Fn::GetAtt {logical_id}.{attribute}: {problem}")
+            raise GetAttError(f"Fn::GetAtt {logical_id}.{attribute}: {problem}", self.file,
+                              self.at(path))  # fmt: skip
         return self.placeholders.cfn_attribute(resource_type, self.physical_name(logical_id),
                                                attribute)  # fmt: skip
 
@@ -575,12 +582,16 @@ class Template:
             if kind not in ("AWS::IoT::TopicRule", "AWS::Serverless::Function"):
                 continue
             condition = resource.get("Condition")
-            if condition is not None and not self.condition(condition, f"Resources.{logical_id}"):
+            if condition is not None and not per_resource(
+                partial(self.condition, condition, f"Resources.{logical_id}")
+            ):
                 continue
             if kind == "AWS::IoT::TopicRule":
-                rules.append(self.topic_rule(logical_id, resource, fmt))
+                rule = per_resource(partial(self.topic_rule, logical_id, resource, fmt))
+                rules.extend([rule] if rule is not None else [])
             else:
-                rules.extend(self.sam_events(logical_id, resource, fmt))
+                events = per_resource(partial(self.sam_events, logical_id, resource, fmt))
+                rules.extend(events or [])
         return rules
 
     def topic_rule(self, logical_id: str, resource: Mapping[str, Any], fmt: str) -> LoadedRule:

@@ -21,11 +21,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from iotsql.errors import RuleValidationError
 from iotsql.limits import current_limits
-from iotsql.loaders.base import LoadedRule, source_error
+from iotsql.loaders.base import LoadedRule, per_resource, source_error
 from iotsql.loaders.cfn_schema import did_you_mean
 from iotsql.loaders.cloudformation import Template
 from iotsql.loaders.model import CLOUDFORMATION, Converter
@@ -270,9 +271,12 @@ def load_serverless(
                 continue
             count += 1
             path = f"functions.{key}.events[{index}].iot"
-            rules.append(_iot_rule(event["iot"], variables, path, f"functions.{key}", arn,
-                                   f"{normalize_name(key)}IotTopicRule{count}", file, fmt, fail,
-                                   getattr(event, "line", None)))  # fmt: skip
+            logical_id = f"{normalize_name(key)}IotTopicRule{count}"
+            rule = per_resource(partial(
+                _iot_rule, event["iot"], variables, path, f"functions.{key}", arn, logical_id,
+                file, fmt, fail, getattr(event, "line", None),
+            ))  # fmt: skip
+            rules.extend([rule] if rule is not None else [])
     rules.extend(_resources(data, variables, file, parameters, env, function_resources, fmt))
     return rules
 

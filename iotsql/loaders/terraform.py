@@ -27,12 +27,13 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from iotsql.errors import RuleValidationError
 from iotsql.limits import current_limits
-from iotsql.loaders.base import LoadedRule, source_error
+from iotsql.loaders.base import DocumentError, LoadedRule, per_resource, source_error
 from iotsql.loaders.bounds import check_json_depth, check_size
 from iotsql.loaders.model import TERRAFORM, Converter, _fold, _members, _unquote
 from iotsql.loaders.parameters import give_value
@@ -220,7 +221,8 @@ def load_state(data: Mapping[str, Any], file: str, env: Environment, fmt: str) -
             if unknown.get(address):
                 config = expressions.get(re.sub(r"\[[^\]]*\]", "", address))
                 values = _fill(values, unknown[address], config, resolve)
-            rules.append(topic_rule(values, address, file, fmt, fail))
+            rule = per_resource(partial(topic_rule, values, address, file, fmt, fail))
+            rules.extend([rule] if rule is not None else [])
     return rules
 
 
@@ -875,26 +877,39 @@ class Configuration:
             def fail(path: str, message: str, file: str = file) -> RuleValidationError:
                 return source_error(file, path, message)
 
-            for address, scope in self.instances(body, base, fail):
-                values: dict[str, Any] = {}
-                for key, raw in body.items():
-                    name = _unquote(str(key))
-                    if name in _META or name in ("count", "for_each", "lifecycle", "depends_on",
-                                                 "provider"):  # fmt: skip
-                        continue
-                    try:
-                        value = self.evaluate({name: raw}, scope)
-                    except HclError as err:
-                        raise fail(f"{address}.{name}", str(err)) from None
-                    for item_name, item in value.items():
-                        if item_name in ("sql", "name") and isinstance(item, Unresolved):
-                            missing = ", ".join("${" + m + "}" for m in item.missing)
-                            raise fail(f"{address}.{item_name}", f"cannot evaluate {missing} "
-                                       "locally: give the variables it uses a default, or "
-                                       f"{give_value(_variable(item.missing))}")  # fmt: skip
-                        values[item_name] = _settle(item)
-                rules.append(topic_rule(values, address, file, fmt, fail, strict=True))
+            instances = per_resource(partial(self._instances, body, base, fail))
+            for address, scope in instances or []:
+                rule = per_resource(partial(self._rule, address, scope, body, fail, file, fmt))
+                rules.extend([rule] if rule is not None else [])
         return rules
+
+    def _rule(
+        self, address: str, scope: Scope, body: Mapping[str, Any],
+        fail: Callable[[str, str], RuleValidationError], file: str, fmt: str,
+    ) -> LoadedRule:  # fmt: skip
+        values: dict[str, Any] = {}
+        for key, raw in body.items():
+            name = _unquote(str(key))
+            if name in _META or name in ("count", "for_each", "lifecycle", "depends_on",
+                                         "provider"):  # fmt: skip
+                continue
+            try:
+                value = self.evaluate({name: raw}, scope)
+            except HclError as err:
+                raise fail(f"{address}.{name}", str(err)) from None
+            for item_name, item in value.items():
+                if item_name in ("sql", "name") and isinstance(item, Unresolved):
+                    missing = ", ".join("${" + m + "}" for m in item.missing)
+                    raise fail(f"{address}.{item_name}", f"cannot evaluate {missing} "
+                               "locally: give the variables it uses a default, or "
+                               f"{give_value(_variable(item.missing))}")  # fmt: skip
+                values[item_name] = _settle(item)
+        return topic_rule(values, address, file, fmt, fail, strict=True)
+
+    def _instances(
+        self, body: Mapping[str, Any], base: str, fail: Callable[[str, str], RuleValidationError]
+    ) -> list[tuple[str, Scope]]:
+        return list(self.instances(body, base, fail))
 
     def instances(
         self, body: Mapping[str, Any], base: str, fail: Callable[[str, str], RuleValidationError]
@@ -993,10 +1008,9 @@ def parse_hcl(text: str, file: str) -> Mapping[str, Any]:
         return dict(hcl2.loads(text))
     except Exception as err:
         line, column = getattr(err, "line", None), getattr(err, "column", None)
-        where = f" (line {line}, column {column})" if line is not None else ""
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         first = re.sub(r"\s*at line \d+, column \d+\.?$", "", first)
-        raise RuleValidationError(f"invalid HCL{where}: {first}", file) from None
+        raise DocumentError(f"invalid HCL: {first}", file, line, column) from None
 
 
 def load_configuration(
@@ -1045,9 +1059,7 @@ def _parse_config(label: str, text: str) -> Mapping[str, Any]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise RuleValidationError(
-                f"invalid JSON: {err.msg} (line {err.lineno}, column {err.colno})", label
-            ) from None
+            raise DocumentError(f"invalid JSON: {err.msg}", label, err.lineno, err.colno) from None
         if not isinstance(data, Mapping):
             raise RuleValidationError("a Terraform JSON file holds an object", label)
         return data
