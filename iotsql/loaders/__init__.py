@@ -39,6 +39,7 @@ from iotsql.loaders.base import (
     SQL_VERSION_DEFAULT,
     DuplicateRuleError,
     LoadedRule,
+    LoadSession,
     LoadWarning,
     RuleSqlError,
     collecting_errors,
@@ -115,6 +116,17 @@ def load_rules(
     """Every topic rule defined in `path_or_text`: a path (a file, or a folder of Terraform
     files), the text of a document, or an already-decoded JSON value. `limits` bound what a
     file may cost (`Limits.max_document_*`, `max_resource_instances`) and validate the rules."""
+    return _load_rules(path_or_text, format, parameters, validate, limits, None)
+
+
+def _load_rules(
+    path_or_text: Any,
+    format: str | None,
+    parameters: Mapping[str, Any] | None,
+    validate: bool,
+    limits: Limits | None,
+    preread: tuple[str, Path | None, str | None, Any] | None,
+) -> list[LoadedRule]:
     if format is not None and format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}")
     given = dict(parameters or {})
@@ -126,7 +138,8 @@ def load_rules(
     with using_limits(limits or DEFAULT_LIMITS):
         try:
             rules = [
-                rule.with_default_warnings() for rule in _load(path_or_text, format, given, env)
+                rule.with_default_warnings()
+                for rule in _load(path_or_text, format, given, env, preread)
             ]
         except RecursionError:  # a last resort: the bounds above stop what they foresee
             raise RuleValidationError(
@@ -145,18 +158,28 @@ def load_rules(
 
 
 def load_with_errors(
-    path_or_text: Any, format: str | None = None, *, parameters: Mapping[str, Any] | None = None
-) -> tuple[list[LoadedRule], list[RuleValidationError]]:
-    """Every rule that could be read, unvalidated, and the error of each resource (or of the
-    whole file) that could not: what `iotsql check` reports, every problem rather than the
-    first."""
-    with collecting_errors() as errors:
+    path_or_text: Any,
+    format: str | None = None,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    text: str | None = None,
+    data: Any = None,
+) -> tuple[list[LoadedRule], LoadSession]:
+    """Every rule that could be read, unvalidated, and the session of the load: the error of
+    each resource (or of the whole file) that could not be read, and the evaluated definitions.
+    This is what `iotsql check` reports: every problem rather than the first. `text` or `data`
+    is the content of the file `path_or_text` when the caller has read it already."""
+    with collecting_errors() as session:
         try:
-            rules = load_rules(path_or_text, format, parameters=parameters, validate=False)
+            preread = None
+            if text is not None or data is not None:
+                path = Path(path_or_text)
+                preread = (os.fspath(path_or_text), path, text, data)
+            rules = _load_rules(path_or_text, format, parameters, False, None, preread)
         except RuleValidationError as error:
-            errors.append(error)
+            session.errors.append(error)
             rules = []
-    return rules, errors
+    return rules, session
 
 
 def _validate(rule: LoadedRule, limits: Limits | None) -> None:
@@ -177,10 +200,14 @@ def _label(source: Any) -> str:
 
 
 def _load(
-    source: Any, fmt: str | None, parameters: dict[str, Any], env: Environment
+    source: Any,
+    fmt: str | None,
+    parameters: dict[str, Any],
+    env: Environment,
+    preread: tuple[str, Path | None, str | None, Any] | None = None,
 ) -> list[LoadedRule]:
     documents: dict[str, SourceDocument] = {}
-    rules = _load_documents(source, fmt, parameters, env, documents)
+    rules = _load_documents(source, fmt, parameters, env, documents, preread)
     if not documents:
         return rules
     return [
@@ -203,12 +230,13 @@ def _load_documents(
     parameters: dict[str, Any],
     env: Environment,
     documents: dict[str, SourceDocument],
+    preread: tuple[str, Path | None, str | None, Any] | None = None,
 ) -> list[LoadedRule]:
     """The rules of `source`; `documents` receives the text of each file read, by label."""
     from iotsql.loaders import cloudformation, serverless, terraform
 
-    label, path, text, data = _read(source)
-    if data is not None:  # decoded data handed in: never parsed, so never checked yet
+    label, path, text, data = preread or _read(source)
+    if data is not None and preread is None:  # decoded data handed in: never parsed or checked
         check_data(data, label, current_limits())
     if path is not None and path.is_dir():
         if fmt not in (None, "terraform"):
@@ -238,6 +266,8 @@ def _load_documents(
             return terraform.load_configuration([(label, text)], parameters, env, "terraform",
                                                 directory=directory)  # fmt: skip
         data = cloudformation.parse_document(text, label)
+    elif text is not None:
+        documents[label] = SourceDocument(label, text, document_syntax(name, text))
     fmt = fmt or detect_format(data, name)
     if fmt in ("cloudformation", "sam"):
         return cloudformation.load_template(data, label, parameters, env, fmt)

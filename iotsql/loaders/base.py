@@ -88,43 +88,57 @@ class DocumentError(RuleValidationError):
         self.detail = message
 
 
-#: Where the loaders put the error of each resource they skip, while `collecting_errors`.
-_COLLECTED: ContextVar[list[RuleValidationError] | None] = ContextVar(
-    "iotsql_loader_errors", default=None
-)
+@dataclass
+class LoadSession:
+    """What a load collected for `iotsql check`: the error of each resource skipped, and the
+    evaluated definitions (a CloudFormation `Template`, a Terraform `Configuration`, the data of
+    `terraform show -json`), for checks across resources."""
+
+    errors: list[RuleValidationError] = field(default_factory=list)
+    definitions: list[Any] = field(default_factory=list)
+
+
+_SESSION: ContextVar[LoadSession | None] = ContextVar("iotsql_load_session", default=None)
 
 
 @contextmanager
-def collecting_errors() -> Iterator[list[RuleValidationError]]:
+def collecting_errors() -> Iterator[LoadSession]:
     """Within the block, a resource whose definition is refused is skipped and its error
-    appended to the list yielded, instead of ending the load (`iotsql check` reports every
+    recorded in the session yielded, instead of ending the load (`iotsql check` reports every
     resource's problems, not the first one's)."""
-    errors: list[RuleValidationError] = []
-    token = _COLLECTED.set(errors)
+    session = LoadSession()
+    token = _SESSION.set(session)
     try:
-        yield errors
+        yield session
     finally:
-        _COLLECTED.reset(token)
+        _SESSION.reset(token)
 
 
 def per_resource(load: Callable[[], _T]) -> _T | None:
     """`load()` for one resource: its error is raised, or, while collecting, recorded (None)."""
-    errors = _COLLECTED.get()
-    if errors is None:
+    session = _SESSION.get()
+    if session is None:
         return load()
     try:
         return load()
     except RuleValidationError as error:
-        errors.append(error)
+        session.errors.append(error)
         return None
+
+
+def register_definition(definition: Any) -> None:
+    """Keep an evaluated definition for the checks across resources (while collecting)."""
+    session = _SESSION.get()
+    if session is not None:
+        session.definitions.append(definition)
 
 
 def refuse(error: RuleValidationError) -> None:
     """Raise `error`, or, while collecting, record it."""
-    errors = _COLLECTED.get()
-    if errors is None:
+    session = _SESSION.get()
+    if session is None:
         raise error
-    errors.append(error)
+    session.errors.append(error)
 
 
 def source_error(file: str, path: str, message: str) -> RuleValidationError:

@@ -35,6 +35,7 @@ from iotsql.loaders.base import (
     LoadedRule,
     SchemaError,
     per_resource,
+    register_definition,
     source_error,
 )
 from iotsql.loaders.bounds import check_json_depth, check_size, check_yaml
@@ -209,6 +210,7 @@ class Template:
         #: Limits.max_document_depth, so that a hostile template is an error, never a
         #: RecursionError.
         self._depth = 0
+        register_definition(self)
 
     def _section(self, data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
         section = data.get(name) or {}

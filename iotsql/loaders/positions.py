@@ -25,7 +25,7 @@ import difflib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Syntax = Literal["yaml", "json", "hcl", "sql"]
 
@@ -370,7 +370,7 @@ class SourceDocument:
         self.syntax = syntax
         self._root: Node | None = None
         self._built = False
-        self._origins: dict[tuple[str, str], TextOrigin | None] = {}
+        self._origins: dict[tuple[Any, str], TextOrigin | None] = {}
 
     @property
     def file(self) -> str:
@@ -422,10 +422,12 @@ class SourceDocument:
             key = self.source.span(node.key_start, node.key_end, exact)
         return Located(node, exact, key, self.source.span(node.start, node.end, exact))
 
-    def string(self, path: str, actual: str | None = None) -> TextOrigin | None:
+    def string(
+        self, path: str | Sequence[str | int], actual: str | None = None
+    ) -> TextOrigin | None:
         """The origin of the string at `path`, aligned to `actual` (the string the loader made of
         it) when given; None when the path does not lead to a string written in the file."""
-        cache_key = (path, actual if actual is not None else "\x00")
+        cache_key = (path if isinstance(path, str) else tuple(path), actual or "\x00")
         if cache_key in self._origins:
             return self._origins[cache_key]
         found = self.node(path)

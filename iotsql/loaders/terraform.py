@@ -33,7 +33,13 @@ from typing import Any
 
 from iotsql.errors import RuleValidationError
 from iotsql.limits import current_limits
-from iotsql.loaders.base import DocumentError, LoadedRule, per_resource, source_error
+from iotsql.loaders.base import (
+    DocumentError,
+    LoadedRule,
+    per_resource,
+    register_definition,
+    source_error,
+)
 from iotsql.loaders.bounds import check_json_depth, check_size
 from iotsql.loaders.model import TERRAFORM, Converter, _fold, _members, _unquote
 from iotsql.loaders.parameters import give_value
@@ -172,6 +178,7 @@ def load_state(data: Mapping[str, Any], file: str, env: Environment, fmt: str) -
                        " (terraform show -json plan)")  # fmt: skip
     if not isinstance(root, Mapping):
         return []
+    register_definition(data)
     modules = list(_modules(root))
     known = {res.get("address"): res for module in modules for res in module.get("resources") or []}
     unknown = {
@@ -572,6 +579,7 @@ class Configuration:
             for kind, named in _labelled(document.get("data")):
                 for name, body in _labelled(named):
                     self.data[(kind, name)] = body
+        register_definition(self)
 
     # ---- evaluation -------------------------------------------------------------------------
 

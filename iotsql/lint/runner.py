@@ -1,0 +1,243 @@
+"""`iotsql check` over statements, files and folders: which files hold rules, loading them with
+every resource's error kept, the findings of each rule and across resources, filtered by the
+options.
+
+- `.sql` files (and statements): one statement, checked as written;
+- `.tf` / `.tf.json`: the Terraform module of their folder is loaded (variables and locals are
+  shared across its files), and the findings in the files asked for are reported;
+- `.yaml`, `.yml`, `.json`, `.template` (and any file named explicitly): CloudFormation and SAM
+  templates, serverless.yml, `terraform show -json` output, AWS CLI rule JSON. A file that
+  mentions no topic rule (`AWS::IoT::TopicRule`, `IoTRule`, `aws_iot_topic_rule`, `sql:`,
+  `iot:`) is skipped unread, as is one that parses but is none of these: pre-commit hands the
+  hook every YAML and JSON file of a repository.
+
+Folders are walked recursively, skipping hidden folders, `node_modules`, `.terraform`, and the
+build output of SAM (`.aws-sam`) and the Serverless Framework (`.serverless`); `cdk.out` is
+checked (it is where a CDK app's templates are).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from iotsql.errors import RuleValidationError
+from iotsql.lint.codes import CODES
+from iotsql.lint.config import Options
+from iotsql.lint.crossref import lambda_permission_findings
+from iotsql.lint.findings import Finding
+from iotsql.lint.rules import check_rule, load_error_findings
+from iotsql.lint.sql import lint
+from iotsql.loaders import detect_format, document_syntax, load_with_errors
+from iotsql.loaders.base import DocumentError, LoadedRule, LoadSession, SourceError
+from iotsql.loaders.positions import SourceDocument, SourceFile, TextOrigin
+
+_SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv"})
+_DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json", ".template")
+_TFVARS = (".tfvars", ".tfvars.json")
+#: What a file defining a topic rule contains, in any of the formats.
+_MENTIONS_RULES = re.compile(
+    r"AWS::IoT::TopicRule|IoTRule|aws_iot_topic_rule|\bsql[\"']?\s*:|\biot[\"']?\s*:"
+)
+
+
+@dataclass
+class Report:
+    """The findings, what was checked, and the inputs that could not be read (exit status 2)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files: set[str] = field(default_factory=set)
+    rules: int = 0
+    statements: set[str] = field(default_factory=set)
+    unreadable: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def count(self, severity: str) -> int:
+        return sum(1 for finding in self.findings if finding.severity == severity)
+
+    @property
+    def exit_status(self) -> int:
+        """2 when an input could not be read, 1 when any finding is an error, else 0."""
+        if self.unreadable:
+            return 2
+        return 1 if any(finding.is_error for finding in self.findings) else 0
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A statement given on the command line (or read from stdin / `@file`)."""
+
+    sql: str
+    label: str = "sql"
+
+
+def check(targets: Iterable[Statement | Path], options: Options) -> Report:
+    """Check statements and paths; the findings are sorted by file and place."""
+    report = Report()
+    documents: list[Path] = []
+    terraform: dict[Path, set[Path] | None] = {}
+    for target in targets:
+        if isinstance(target, Statement):
+            _statement(target, options, report)
+            continue
+        for path, explicit in _files(target, options, report):
+            if path.suffix == ".sql":
+                _sql_file(path, options, report)
+            elif path.name.endswith((".tf", ".tf.json")):
+                folder = path.parent
+                if explicit:
+                    wanted = terraform.setdefault(folder, set())
+                    if wanted is not None:
+                        wanted.add(path)
+                else:
+                    terraform[folder] = None
+            elif not path.name.endswith(_TFVARS):
+                documents.append(path)
+    for path in documents:
+        _document(path, options, report)
+    for folder, wanted in terraform.items():
+        _terraform(folder, wanted, options, report)
+    report.findings = sorted(
+        (_finalised(finding, options) for finding in report.findings
+         if options.reports(finding.code, finding.file)),
+        key=Finding.sort_key,
+    )  # fmt: skip
+    return report
+
+
+def _finalised(finding: Finding, options: Options) -> Finding:
+    severity = options.severity(finding.severity)
+    return finding if severity == finding.severity else finding.promoted()
+
+
+def _files(target: Path, options: Options, report: Report) -> Iterator[tuple[Path, bool]]:
+    """The files of a target: itself (explicit), or the files of interest under a folder."""
+    if target.is_file():
+        yield target, True
+        return
+    if not target.is_dir():
+        report.unreadable.append(f"{target}: no such file or folder")
+        return
+    for folder, subfolders, names in os.walk(target):
+        subfolders[:] = sorted(
+            name for name in subfolders
+            if not name.startswith(".") and name not in _SKIPPED_FOLDERS
+            and not options.excluded(Path(folder) / name)
+        )  # fmt: skip
+        for name in sorted(names):
+            path = Path(folder) / name
+            if options.excluded(path):
+                continue
+            if name.endswith((*_DOCUMENT_SUFFIXES, ".sql", ".tf")):
+                yield path, False
+
+
+def _read(path: Path, report: Report) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        report.unreadable.append(f"{path}: not UTF-8 text (byte {error.start})")
+    except OSError as error:
+        report.unreadable.append(f"{path}: cannot read it: {error.strerror or error}")
+    return None
+
+
+# ---- statements --------------------------------------------------------------------------------
+
+
+def _statement(statement: Statement, options: Options, report: Report) -> None:
+    report.statements.add(statement.label)
+    _lint_text(statement.sql, statement.label, options, report)
+
+
+def _sql_file(path: Path, options: Options, report: Report) -> None:
+    text = _read(path, report)
+    if text is not None:
+        report.files.add(str(path))
+        _lint_text(text, str(path), options, report)
+
+
+def _lint_text(sql: str, label: str, options: Options, report: Report) -> None:
+    report.sources[label] = sql
+    report.rules += 1
+    origin = TextOrigin.verbatim(SourceFile(label, sql), 0, len(sql))
+    for diagnostic in lint(sql, options.sql_version):
+        where = origin.locate(diagnostic.line, diagnostic.column, diagnostic.line,
+                              diagnostic.end_column)  # fmt: skip
+        code = diagnostic.code if diagnostic.code in CODES else "sql-warning"
+        report.findings.append(Finding.at(code, diagnostic.message, where, hint=diagnostic.hint,
+                                          expected=diagnostic.expected))  # fmt: skip
+
+
+# ---- infrastructure files ----------------------------------------------------------------------
+
+
+def _document(path: Path, options: Options, report: Report) -> None:
+    from iotsql.loaders.cloudformation import parse_document
+
+    text = _read(path, report)
+    if text is None or _MENTIONS_RULES.search(text) is None:
+        return
+    label = str(path)
+    report.sources[label] = text
+    try:
+        data = parse_document(text, label)
+    except DocumentError as error:
+        report.files.add(label)
+        report.findings.extend(load_error_findings(error, "", {}))
+        return
+    except RuleValidationError:
+        return  # an empty document
+    try:
+        fmt = detect_format(data, path.name)
+    except RuleValidationError:
+        return  # not infrastructure code this checks
+    report.files.add(label)
+    rules, session = load_with_errors(path, fmt, parameters=options.parameters, text=text,
+                                      data=data)  # fmt: skip
+    _report_load(rules, session, fmt, None, report)
+
+
+def _terraform(folder: Path, wanted: set[Path] | None, options: Options, report: Report) -> None:
+    from iotsql.loaders.terraform import config_files
+
+    files, _ = config_files(folder)
+    texts = {}
+    for path in files:
+        text = _read(path, report)
+        if text is not None:
+            texts[str(path)] = text
+    if not any("aws_iot_topic_rule" in text for text in texts.values()):
+        return
+    report.sources.update(texts)
+    names = {str(p) for p in wanted} if wanted is not None else set(texts)
+    report.files.update(names & set(texts))
+    rules, session = load_with_errors(folder, "terraform", parameters=options.parameters)
+    _report_load(rules, session, "terraform", names, report)
+
+
+def _report_load(
+    rules: list[LoadedRule],
+    session: LoadSession,
+    fmt: str,
+    files: set[str] | None,
+    report: Report,
+) -> None:
+    documents = {rule.file: rule.document for rule in rules if rule.document is not None}
+    for error in session.errors:
+        file = error.file if isinstance(error, SourceError) else None
+        if file and file in report.sources and file not in documents:
+            text = report.sources[file]
+            documents[file] = SourceDocument(file, text, document_syntax(file, text))
+    found: list[Finding] = []
+    for error in session.errors:
+        found.extend(load_error_findings(error, fmt, documents))
+    for rule in rules:
+        if files is None or rule.file in files:
+            report.rules += 1
+        found.extend(check_rule(rule))
+    found.extend(lambda_permission_findings(rules, session.definitions))
+    report.findings.extend(f for f in found if files is None or f.file in files)
