@@ -38,7 +38,7 @@ def _descriptor(code: Code) -> dict[str, Any]:
         "help": {
             "text": f"{code.title}\nFix: {code.fix}",
             "markdown": f"{code.title}\n\n**Fix:** {code.fix}",
-        },  # fmt: skip
+        },
         "helpUri": code.help_uri,
         "defaultConfiguration": {"level": _LEVEL[code.severity], "enabled": code.default},
         "properties": {"tags": ["aws-iot", code.severity], "cfnLintId": code.cfn_lint_id},
