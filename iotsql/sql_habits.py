@@ -88,10 +88,12 @@ def habit_at(sql: str, offset: int) -> Habit | None:
         return Habit("backtick-quote", "AWS IoT SQL has no backtick quoting: quote a topic "
                      "filter with single quotes (FROM 'a/b') and read an odd key with "
                      "get(*, 'my-key')")  # fmt: skip
-    if char == "=" and offset > 0 and sql[offset - 1] == "=":
+    if char == "=" and (sql.startswith("==", offset) or (offset > 0 and sql[offset - 1] == "=")):
         return Habit("double-equals", "use =")
-    if char == "!" and sql.startswith("!=", offset):
-        return Habit("bang-equals", 'use <> for "not equal"')
+    if char == "!":
+        if sql.startswith("!=", offset):
+            return Habit("bang-operator", 'use <> for "not equal"')
+        return Habit("bang-operator", "use NOT for negation")
     if char == "," and _OPEN_IN.search(sql, 0, offset):
         return Habit("in-parentheses", "AWS IoT SQL's IN takes an array: write IN ['a', 'b'] "
                      "with square brackets")  # fmt: skip
@@ -121,6 +123,9 @@ def habit_at(sql: str, offset: int) -> Habit | None:
                      f"NULL: use {fix}")  # fmt: skip
     if word in _CLAUSES:
         return Habit("unsupported-clause", _CLAUSES[word])
+    before = re.search(r"([A-Za-z_]+)\s*$", sql[:offset])
+    if word == "BY" and before is not None and before.group(1).upper() in ("ORDER", "GROUP"):
+        return Habit("unsupported-clause", _CLAUSES[before.group(1).upper()])  # `OR` + `DER BY`
     typo = keyword_typo(word)
     if typo is not None:
         return Habit("keyword-typo", f"did you mean {typo}?")

@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from iotsql.errors import IotSqlError, RuleValidationError, SqlParseError
+from iotsql.errors import (
+    IotSqlError,
+    RepublishTopicSpaceError,
+    RuleValidationError,
+    SqlParseError,
+)
 from iotsql.lint.codes import CODES
 from iotsql.lint.findings import Finding
 from iotsql.lint.sql import Diagnostic, lint
@@ -103,7 +108,7 @@ def _payload_findings(rule: LoadedRule, payload: dict[str, Any]) -> list[Finding
     except RuleValidationError as error:
         field = error.field
         message = _strip_field(str(error), field).splitlines()[0]
-        code = "republish-loop" if "topic space" in message else "invalid-rule"
+        code = "republish-loop" if isinstance(error, RepublishTopicSpaceError) else "invalid-rule"
         if field.endswith("awsIotSqlVersion"):
             code = "sql-version-invalid"
         where = _template_position(rule, field, message) or rule.position_of(field)

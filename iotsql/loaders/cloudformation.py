@@ -35,11 +35,12 @@ from iotsql.loaders.base import (
     LoadedRule,
     SchemaError,
     per_resource,
+    refuse,
     register_definition,
     source_error,
 )
 from iotsql.loaders.bounds import check_json_depth, check_size, check_yaml
-from iotsql.loaders.cfn_schema import TOPIC_RULE
+from iotsql.loaders.cfn_schema import TOPIC_RULE, SchemaProblem
 from iotsql.loaders.model import CLOUDFORMATION, Converter
 from iotsql.loaders.parameters import give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, cfn_kind
@@ -388,9 +389,9 @@ class Template:
             raise self.fail(path, f"Fn::GetAtt: {logical_id!r} is not a resource of the template")
         resource_type = self.resource_type(logical_id)
         problem = cfn_schema.attribute_problem(resource_type, attribute)
-        if problem is not None:
-            raise GetAttError(f"Fn::GetAtt {logical_id}.{attribute}: {problem}", self.file,
-                              self.at(path))  # fmt: skip
+        if problem is not None:  # while collecting, the placeholder stands in
+            refuse(GetAttError(f"Fn::GetAtt {logical_id}.{attribute}: {problem}", self.file,
+                               self.at(path)))  # fmt: skip
         return self.placeholders.cfn_attribute(resource_type, self.physical_name(logical_id),
                                                attribute)  # fmt: skip
 
@@ -602,8 +603,8 @@ class Template:
         if not isinstance(properties, Mapping):
             raise self.fail(base, "is required: an AWS::IoT::TopicRule needs a TopicRulePayload")
         problems = cfn_schema.check_properties(TOPIC_RULE, properties, self.at(base))
-        if problems:
-            raise SchemaError(self.file, problems)
+        if problems:  # while collecting (iotsql check), the rest of the rule is still read
+            refuse(SchemaError(self.file, problems))
         if properties.get("TopicRulePayload") is None:
             raise self.fail(f"{base}.TopicRulePayload", "is required")
         origins = {"ruleName": f"Resources.{logical_id}"}
@@ -638,11 +639,14 @@ class Template:
             event_properties = self.resolve(event.get("Properties"), path)
             if not isinstance(event_properties, Mapping):
                 raise self.fail(path, "is required: an IoTRule event needs a Sql property")
-            for key in event_properties:
-                if key not in _IOT_RULE_EVENT:
-                    hint = cfn_schema.did_you_mean(key, list(_IOT_RULE_EVENT))
-                    raise self.fail(f"{path}.{key}", "unknown property of an IoTRule event (it has "
-                                    f"Sql, AwsIotSqlVersion){'; ' + hint if hint else ''}")  # fmt: skip
+            unknown = [
+                SchemaProblem("unknown-property", self.at(f"{path}.{key}"),
+                              "unknown property of an IoTRule event (it has Sql, "
+                              "AwsIotSqlVersion)", cfn_schema.did_you_mean(key, list(_IOT_RULE_EVENT)))
+                for key in event_properties if key not in _IOT_RULE_EVENT
+            ]  # fmt: skip
+            if unknown:
+                raise SchemaError(self.file, unknown)
             payload = {**event_properties, "RuleDisabled": False,
                        "Actions": [{"Lambda": {"FunctionArn": arn}}]}  # fmt: skip
             converter = Converter(CLOUDFORMATION, self.fail)

@@ -26,8 +26,8 @@ from typing import Any
 
 from iotsql.errors import RuleValidationError
 from iotsql.limits import current_limits
-from iotsql.loaders.base import LoadedRule, per_resource, source_error
-from iotsql.loaders.cfn_schema import did_you_mean
+from iotsql.loaders.base import LoadedRule, SchemaError, per_resource, source_error
+from iotsql.loaders.cfn_schema import SchemaProblem, did_you_mean
 from iotsql.loaders.cloudformation import Template
 from iotsql.loaders.model import CLOUDFORMATION, Converter
 from iotsql.loaders.parameters import give_value
@@ -288,11 +288,13 @@ def _iot_rule(
     event = variables.resolve(raw)
     if not isinstance(event, Mapping):
         raise fail(path, "must be an object with at least sql")
-    for key in event:
-        if key not in _IOT_KEYS:
-            hint = did_you_mean(str(key), list(_IOT_KEYS))
-            raise fail(f"{path}.{key}", f"unknown property of an iot event (it has "
-                                        f"{', '.join(_IOT_KEYS)}){'; ' + hint if hint else ''}")  # fmt: skip
+    unknown = [
+        SchemaProblem("unknown-property", f"{path}.{key}", "unknown property of an iot event "
+                      f"(it has {', '.join(_IOT_KEYS)})", did_you_mean(str(key), list(_IOT_KEYS)))
+        for key in event if key not in _IOT_KEYS
+    ]  # fmt: skip
+    if unknown:
+        raise SchemaError(file, unknown)
     sql = event.get("sql")
     if sql is None:
         raise fail(f"{path}.sql", "is required")

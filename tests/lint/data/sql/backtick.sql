@@ -1,0 +1,3 @@
+SELECT temperature,
+       `battery-level` AS battery
+FROM 'sensors/+/data'

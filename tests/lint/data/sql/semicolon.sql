@@ -1,0 +1,1 @@
+SELECT temperature FROM 'sensors/+/data' WHERE temperature > 30;
