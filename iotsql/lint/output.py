@@ -22,7 +22,7 @@ from iotsql.loaders.positions import SourceFile
 
 def render(report: Report, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(to_json(report), indent=2, ensure_ascii=False)
+        return json.dumps(to_json(report), separators=(",", ":"), ensure_ascii=False)
     if fmt == "github":
         return "\n".join(github_line(finding) for finding in report.findings)
     if fmt == "sarif":
@@ -65,18 +65,26 @@ def _text_finding(finding: Finding, source: SourceFile | None) -> str:
 
 
 def summary(report: Report) -> str:
+    """`All checks passed (...)` or `Found N errors, M warnings (...)`, saying what was checked:
+    rules in files, statements and the SQL version they were checked for."""
+
     def count(n: int, word: str) -> str:
         return f"{n} {word}{'' if n == 1 else 's'}"
 
-    checked = f"{count(report.rules, 'rule')}"
-    if report.files:
-        checked += f" in {count(len(report.files), 'file')}"
+    checked = []
+    in_files = report.rules - len(report.statements)
+    if report.files or in_files:
+        checked.append(f"{count(in_files, 'rule')} in {count(len(report.files), 'file')}")
+    if report.statements:
+        checked.append(f"{count(len(report.statements), 'statement')}, SQL version "
+                       f"{report.sql_version}")  # fmt: skip
+    what = "; ".join(checked) or "nothing to check"
     if not report.findings:
-        return f"All checks passed ({checked})."
+        return f"All checks passed ({what})."
     parts = [count(report.count("error"), "error"), count(report.count("warning"), "warning")]
     if report.count("info"):
         parts.append(count(report.count("info"), "info"))
-    return f"Found {', '.join(parts)} ({checked})."
+    return f"Found {', '.join(parts)} ({what})."
 
 
 # ---- json ------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class Report:
     statements: set[str] = field(default_factory=set)
     unreadable: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    sql_version: str = "2016-03-23"
 
     def count(self, severity: str) -> int:
         return sum(1 for finding in self.findings if finding.severity == severity)
@@ -77,7 +78,7 @@ class Statement:
 
 def check(targets: Iterable[Statement | Path], options: Options) -> Report:
     """Check statements and paths; the findings are sorted by file and place."""
-    report = Report()
+    report = Report(sql_version=options.sql_version)
     documents: list[Path] = []
     terraform: dict[Path, set[Path] | None] = {}
     for target in targets:

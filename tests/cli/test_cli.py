@@ -67,7 +67,7 @@ def test_module_entry_point_and_main_agree() -> None:
     from iotsql.cli import main
 
     assert main(["check", "SELECT a FROM 'b'"]) == 0
-    assert main(["check", "SELECT a FROM my topic"]) == 2
+    assert main(["check", "SELECT a FROM my topic"]) == 1
     assert main(["eval", "--no-such-option", "x"]) == 2
 
 
@@ -229,21 +229,26 @@ def test_eval_prints_warnings_and_explains() -> None:
 def test_check_valid_statement() -> None:
     result = iotsql("check", RULE)
     assert result.returncode == 0
-    assert result.stdout == "ok: valid for SQL version 2016-03-23\n"
+    assert result.stdout == "All checks passed (1 statement, SQL version 2016-03-23).\n"
 
 
 def test_check_hyphenated_key_is_a_warning() -> None:
     result = iotsql("check", "SELECT state.reported.battery-level AS b FROM 'a'")
     assert result.returncode == 0
-    assert "sql:1:8: warning: `state.reported.battery-level` subtracts `level`" in result.stdout
+    assert (
+        "sql:1:8: hyphenated-key warning: `state.reported.battery-level` subtracts `level`"
+        in result.stdout
+    )
     assert "hint: write get(state.reported, 'battery-level')" in result.stdout
-    assert "\n         " + "^" * len("state.reported.battery-level") + "\n" in result.stdout
-    assert result.stdout.endswith("valid for SQL version 2016-03-23 (0 errors, 1 warning)\n")
+    assert "\n   |        " + "^" * len("state.reported.battery-level") + "\n" in result.stdout
+    assert result.stdout.endswith(
+        "Found 0 errors, 1 warning (1 statement, SQL version 2016-03-23).\n"
+    )
 
 
 def test_check_json_format_for_an_error() -> None:
     result = iotsql("check", "SELECT a\nFROM my topic", "--format", "json")
-    assert result.returncode == 2
+    assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["ok"] is False and report["warnings"] == []
     (error,) = report["errors"]
