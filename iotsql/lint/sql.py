@@ -379,8 +379,11 @@ def lint(sql: str, sql_version: SqlVersion | str = DEFAULT_VERSION) -> list[Diag
     warnings = lint_statement(sql, statement)
     try:
         rule = CompiledRule(sql, sql_version)
-    except SqlParseError as error:
-        found = [*warnings, diagnostic_of_error(error)]
+    except SqlParseError as error:  # it parses: what the compiler refuses is not syntax
+        diagnostic = diagnostic_of_error(error)
+        if diagnostic.code == "syntax":
+            diagnostic = dataclasses.replace(diagnostic, code="invalid-sql")
+        found = [*warnings, diagnostic]
     except IotSqlError as error:
         found = [*warnings, Diagnostic("error", "invalid-sql", str(error))]
     else:
