@@ -137,8 +137,8 @@ def keyword_typo(word: str) -> str | None:
     upper = word.upper()
     if len(upper) < 3 or upper in KEYWORDS:
         return None
-    for keyword in KEYWORDS:  # a transposition or one letter off (`FORM`, `SELCT`, `WHRE`)
-        if len(keyword) >= 4 and sorted(keyword) == sorted(upper):
+    for keyword in KEYWORDS:  # a transposition (`FORM`, `ADN`) or one letter off (`SELCT`)
+        if len(keyword) >= 3 and sorted(keyword) == sorted(upper):
             return keyword
     close = difflib.get_close_matches(upper, [k for k in KEYWORDS if len(k) >= 3], n=1,
                                       cutoff=0.8)  # fmt: skip

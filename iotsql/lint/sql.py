@@ -285,8 +285,9 @@ _SCALAR_LITERALS = (ast.StringLit, ast.IntLit, ast.DecimalLit, ast.BoolLit, ast.
 
 def _statement_shape(statement: ast.Statement, source: _Source) -> Iterator[Diagnostic]:
     if statement.topic is None:
-        pos = statement.select.pos if statement.select.pos is not ast.NOPOS else statement.pos
-        end = pos.end_column if pos.end_line == pos.line else None
+        pos = statement.pos
+        keyword = re.match(r"\s*\w+", source.sql[source.offset(pos.line, pos.column) :])
+        end = pos.column + len(keyword.group(0).strip()) if keyword else None
         yield Diagnostic(
             "warning", "from-missing",
             "the statement has no FROM: the rule receives only messages published to its Basic "
@@ -388,4 +389,5 @@ def lint(sql: str, sql_version: SqlVersion | str = DEFAULT_VERSION) -> list[Diag
         found = [*warnings, Diagnostic("error", "invalid-sql", str(error))]
     else:
         found = [*warnings, *_compiler_warnings(rule, statement)]
-    return sorted(found, key=lambda d: (d.line, d.column))
+    unique = {(d.code, d.line, d.column): d for d in reversed(found)}  # the first of each
+    return sorted(unique.values(), key=lambda d: (d.line, d.column))

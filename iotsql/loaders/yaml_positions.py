@@ -206,6 +206,7 @@ def _flow(
             continue
         emit(char, i, i + 1)
         i += 1
+    flush()  # blanks before the closing quote are content
     return chars, starts, ends
 
 
