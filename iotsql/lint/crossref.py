@@ -119,9 +119,19 @@ def _cloudformation(template: Any) -> tuple[set[str], set[str]]:
             principal = _resolved(template, properties.get("Principal"), path)
             action = _resolved(template, properties.get("Action"), path)
             if _grants_iot(principal, action):
-                target = _resolved(template, properties.get("FunctionName"), path)
+                raw = properties.get("FunctionName")
+                target = None if _imports(raw) else _resolved(template, raw, path)
                 permitted.add(function_name(target) or _ANY)
     return functions, permitted
+
+
+def _imports(value: Any) -> bool:
+    """Whether a value depends on another stack's export (unknown here)."""
+    if isinstance(value, Mapping):
+        return "Fn::ImportValue" in value or any(_imports(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_imports(v) for v in value)
+    return False
 
 
 def _resolved(template: Any, value: Any, path: str) -> Any:
