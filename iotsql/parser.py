@@ -411,9 +411,23 @@ def _convert(sql: str, err: UnexpectedInput) -> SqlParseError:
 
 def parse(sql: str, max_depth: int = MAX_NESTING_DEPTH) -> ast.Statement:
     """Parse one AWS IoT SQL statement into its AST, or raise `SqlParseError`. An expression
-    nested deeper than `max_depth` levels (`Limits.max_nesting_depth`) is a parse error."""
+    nested deeper than `max_depth` levels (`Limits.max_nesting_depth`) is a parse error.
+
+    The ASTs of the last statements parsed are kept (they are immutable): a statement is parsed
+    once when it is linted, compiled and bound into a topic rule in turn (`iotsql check`), or
+    given to several engines."""
     if not isinstance(sql, str):
         raise SqlParseError(f"the statement must be a string, not {type(sql).__name__}")
+    if len(sql) > _CACHED_LENGTH:
+        return _parse(sql, max_depth)
+    return _cached_parse(sql, max_depth)
+
+
+#: Statements longer than this are parsed each time rather than kept.
+_CACHED_LENGTH = 8192
+
+
+def _parse(sql: str, max_depth: int) -> ast.Statement:
     if not sql.strip():
         raise SqlParseError("empty statement: a rule needs at least SELECT", sql, 1, 1)
     _reject_comments(sql)
@@ -439,6 +453,8 @@ def parse(sql: str, max_depth: int = MAX_NESTING_DEPTH) -> ast.Statement:
     assert isinstance(result, ast.Statement)
     return result
 
+
+_cached_parse = functools.lru_cache(maxsize=1024)(_parse)
 
 _EXPRESSION_PREFIX = "SELECT VALUE "
 

@@ -123,10 +123,24 @@ def diagnostic_of_error(error: SqlParseError, switch: str = "--sql-version") -> 
 # ---- walking the AST ---------------------------------------------------------------------------
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of an AST node type that can hold nodes (not its positions)."""
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        fields = tuple(
+            f.name for f in dataclasses.fields(kind) if f.name not in ("pos", "topic_pos")
+        )
+        _FIELDS[kind] = fields
+    return fields
+
+
 def children(node: Any) -> Iterator[Any]:
     """The AST nodes directly under `node`, in source order."""
-    for item in dataclasses.fields(node):
-        value = getattr(node, item.name)
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
         if isinstance(value, tuple):
             for element in value:
                 if isinstance(element, tuple):  # ObjectLit entries: (key, expr)

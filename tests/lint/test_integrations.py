@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,8 @@ def test_the_pre_commit_hook_runs_with_try_repo(tmp_path: Path) -> None:
         "PIP_NO_BUILD_ISOLATION": "0",
         "VIRTUAL_ENV": "",
     }
+    if sys.prefix != sys.base_prefix:  # in a virtualenv: its packages are not the base's
+        env["PYTHONPATH"] = os.pathsep.join(site.getsitepackages())
     result = subprocess.run(
         [sys.executable, "-m", "pre_commit", "try-repo", str(hooks), "iotsql-check",
          "--all-files", "--color", "never"],
