@@ -424,7 +424,7 @@ def parse(sql: str, max_depth: int = MAX_NESTING_DEPTH) -> ast.Statement:
 
 
 #: Statements longer than this are parsed each time rather than kept.
-_CACHED_LENGTH = 8192
+_CACHED_LENGTH = 4096
 
 
 def _parse(sql: str, max_depth: int) -> ast.Statement:
@@ -454,7 +454,7 @@ def _parse(sql: str, max_depth: int) -> ast.Statement:
     return result
 
 
-_cached_parse = functools.lru_cache(maxsize=1024)(_parse)
+_cached_parse = functools.lru_cache(maxsize=256)(_parse)
 
 _EXPRESSION_PREFIX = "SELECT VALUE "
 
