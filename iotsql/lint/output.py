@@ -1,7 +1,7 @@
 """The outputs of `iotsql check`:
 
 - `text`, for people: `file:line:col: CODE severity: message`, the line of the file with a
-  caret under the spot, the hint, then a summary;
+  caret under the spot, the rule (and its resource), the hint, then a summary;
 - `json`, for scripts and editors: `{"ok", "summary", "errors", "warnings", "infos"}`, each
   finding with its code, severity, message, hint, file, line, column, endLine, endColumn, rule
   and resource;
@@ -57,6 +57,11 @@ def _text_finding(finding: Finding, source: SourceFile | None) -> str:
         lead = "".join("\t" if ch == "\t" else " " for ch in line[: finding.column - 1])
         lines.append(f" {number} | {line}")
         lines.append(f" {gutter} | {lead}{'^' * width}")
+    if finding.rule and finding.resource and finding.resource != finding.rule:
+        lines.append(f"   rule: {finding.rule} ({finding.resource})")
+    elif finding.rule or finding.resource:
+        lines.append(f"   {'rule' if finding.rule else 'resource'}: "
+                     f"{finding.rule or finding.resource}")  # fmt: skip
     if finding.expected and finding.code == "syntax":
         lines.append("   expected one of: " + ", ".join(finding.expected))
     if finding.hint:

@@ -219,6 +219,7 @@ def test_text_output(project: Path, run_check: Callable[..., Run]) -> None:
         "sam/template.yaml:18:33: is-null error: unexpected 'IS'\n"
         " 18 |               WHERE temperature IS NOT NULL\n"
         "    |                                 ^^\n"
+        "   rule: HandlerReadings (Handler.Events.Readings)\n"
         "   hint: AWS IoT SQL has no IS NOT NULL: use NOT isNull(x) for a null value, NOT "
         "isUndefined(x) for a missing key\n"
         "Found 1 error, 0 warnings (3 rules in 1 file).\n"
