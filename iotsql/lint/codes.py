@@ -87,6 +87,11 @@ _ALL = (
          "x IN ['a', 'b'].", "W9124"),
     Code("sql-warning", "warning", "Another warning of the SQL compiler.",
          "See the message.", "W9125"),
+    Code("call-limit", "warning",
+         "An external function called more often than AWS allows in one statement (one "
+         "get_dynamodb(), aws_lambda()...): the rule ends without invoking any actions.",
+         "Call the function once (SET @item = get_dynamodb(...), then read @item), or split the "
+         "work into rules.", "W9126"),
     # ---- the rule and the template -----------------------------------------------------------
     Code("sql-version-default", "warning",
          "The rule has no awsIotSqlVersion: the API uses 2015-10-08 (the console proposes "

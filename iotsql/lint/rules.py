@@ -20,6 +20,8 @@ from iotsql.lint.codes import CODES
 from iotsql.lint.findings import Finding
 from iotsql.lint.sql import Diagnostic, lint
 from iotsql.loaders.base import (
+    SQL_VERSION_DEFAULT,
+    VERSION_FIELD,
     DocumentError,
     DuplicateRuleError,
     GetAttError,
@@ -31,10 +33,6 @@ from iotsql.loaders.positions import FilePosition, SourceDocument
 from iotsql.loaders.rule_positions import locate_path
 from iotsql.values import SqlVersion
 
-#: How each format spells awsIotSqlVersion.
-VERSION_FIELD = {"cloudformation": "AwsIotSqlVersion", "sam": "AwsIotSqlVersion",
-                 "serverless": "sqlVersion", "terraform": "sql_version",
-                 "terraform-json": "sql_version", "aws-cli": "awsIotSqlVersion"}  # fmt: skip
 _API_DEFAULT_VERSION = "2015-10-08"
 _VERSIONS = tuple(v.value for v in SqlVersion)
 _WHERE = re.compile(r"\(line (\d+), column (\d+)\)")
@@ -53,14 +51,16 @@ def check_rule(rule: LoadedRule) -> list[Finding]:
         findings.append(Finding.at(code, message, where, hint=hint, rule=rule.name,
                                    resource=rule.resource, expected=expected))  # fmt: skip
 
-    if version is None:
-        at("sql-version-default",
-           f"rule {rule.name} sets no {field}: the API runs it as {_API_DEFAULT_VERSION}, while "
-           "the console and most examples assume 2016-03-23",
-           rule.position_of("topicRulePayload"),
-           f"set {field} explicitly (2016-03-23 has nested queries, SELECT VALUE of arrays and "
-           "the later functions)")  # fmt: skip
-    elif str(version) not in _VERSIONS:
+    for warning in rule.warnings:  # the loaders' (sql-version-default)
+        if warning.code == SQL_VERSION_DEFAULT:
+            at(warning.code, warning.message, rule.position_of("topicRulePayload.awsIotSqlVersion"),
+               f"set {field} explicitly (2016-03-23 has nested queries, SELECT VALUE of arrays "
+               "and the later functions)")  # fmt: skip
+        else:
+            file, _, path = warning.field.partition(": ")
+            at(warning.code if warning.code in CODES else "sql-warning", warning.message,
+               locate_path(rule.format, file, path, rule.document, rule.line))  # fmt: skip
+    if version is not None and str(version) not in _VERSIONS:
         at("sql-version-invalid", f"{field} {version!r} is not an AWS IoT SQL version",
            rule.position_of("topicRulePayload.awsIotSqlVersion"),
            f"use {', '.join(_VERSIONS)}")  # fmt: skip

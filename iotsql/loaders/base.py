@@ -149,6 +149,11 @@ def source_error(file: str, path: str, message: str) -> RuleValidationError:
 #: The code of the warning for a rule that does not set awsIotSqlVersion.
 SQL_VERSION_DEFAULT = "sql-version-default"
 
+#: How each format spells awsIotSqlVersion.
+VERSION_FIELD = {"cloudformation": "AwsIotSqlVersion", "sam": "AwsIotSqlVersion",
+                 "serverless": "sqlVersion", "terraform": "sql_version",
+                 "terraform-json": "sql_version", "aws-cli": "awsIotSqlVersion"}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class LoadWarning:

@@ -228,3 +228,16 @@ def test_rules_given_as_data_have_no_file_positions() -> None:
     (rule,) = iotsql.load_rules({"R": {"sql": "SELECT * FROM 'a'", "actions": []}})
     assert rule.document is None and rule.sql_origin() is None
     assert not rule.sql_position(1, 1).exact
+
+
+def test_a_rule_without_sql_version_carries_the_warning(tmp_path: Path) -> None:
+    path = tmp_path / "main.tf"
+    path.write_text(FORMATS["main.tf"], encoding="utf-8")
+    (rule,) = iotsql.load_rules(path)
+    assert rule.warnings == ()
+    (rule,) = iotsql.load_rules({"R": {"sql": "SELECT * FROM 'a'", "actions": []}})
+    (warning,) = rule.warnings
+    assert (warning.code, warning.field) == (
+        "sql-version-default", "<rules>: R.topicRulePayload.awsIotSqlVersion",
+    )  # fmt: skip
+    assert "so AWS runs it as 2015-10-08" in warning.message
