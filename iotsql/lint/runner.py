@@ -43,6 +43,8 @@ _SCHEMA_CODES = frozenset({"unknown-property", "missing-property", "invalid-valu
 _MENTIONS_RULES = re.compile(
     r"AWS::IoT::TopicRule|IoTRule|aws_iot_topic_rule|\bsql[\"']?\s*:|\biot[\"']?\s*:"
 )
+#: What only a file defining topic rules contains: a syntax error in it is reported.
+_DEFINES_RULES = re.compile(r"AWS::IoT::TopicRule|IoTRule|aws_iot_topic_rule|topicRulePayload")
 
 
 @dataclass
@@ -188,6 +190,8 @@ def _document(path: Path, options: Options, report: Report) -> None:
     try:
         data = parse_document(text, label)
     except DocumentError as error:
+        if _DEFINES_RULES.search(text) is None:
+            return  # broken or multi-document YAML that only mentions `sql:` or `iot:`
         report.files.add(label)
         report.findings.extend(load_error_findings(error, "", {}))
         return

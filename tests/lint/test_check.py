@@ -79,9 +79,11 @@ def test_every_finding_of_every_format_at_its_place(
 def test_unrelated_yaml_and_json_files_are_passed_over(
     project: Path, run_check: Callable[..., Run]
 ) -> None:
-    result = run_check(
-        "unrelated/package.json", "unrelated/compose.yaml", "unrelated/tsconfig.json"
+    Path("unrelated/k8s.yaml").write_text(
+        "kind: ConfigMap\ndata: {sql: 'SELECT 1'}\n---\nkind: Secret\n", encoding="utf-8"
     )
+    result = run_check("unrelated/package.json", "unrelated/compose.yaml",
+                       "unrelated/tsconfig.json", "unrelated/k8s.yaml")  # fmt: skip
     assert result.status == 0
     assert result.stdout == "All checks passed (nothing to check).\n"
 
