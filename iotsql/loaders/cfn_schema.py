@@ -47,8 +47,8 @@ SAM_TYPES = {
     "AWS::Serverless::GraphQLApi": "AWS::AppSync::GraphQLApi",
 }
 #: Members of the API model CloudFormation's schema does not have (for the derived schema).
-_NOT_IN_CLOUDFORMATION = {("Action", "salesforce"), ("DynamoDBAction", "operation"),
-                          ("IotAnalyticsAction", "channelArn")}  # fmt: skip
+_NOT_IN_CLOUDFORMATION = {("Action", "salesforce"), ("Action", "influxDB"),
+                          ("DynamoDBAction", "operation"), ("IotAnalyticsAction", "channelArn")}  # fmt: skip
 
 ProblemKind = Literal["unknown-property", "missing-property", "invalid-value"]
 

@@ -90,8 +90,9 @@ def _hook_repository(target: Path) -> None:
     for name in ("iotsql", "grammar"):
         shutil.copytree(REPOSITORY / name, target / name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
-    for name in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
-        shutil.copy(REPOSITORY / name, target / name)
+    for name in ("pyproject.toml", "README.md", "LICENSE", ".pre-commit-hooks.yaml"):
+        if (REPOSITORY / name).exists():
+            shutil.copy(REPOSITORY / name, target / name)
     _git(target, "init", "-q")
     _git(target, "add", "-A")
     _git(target, "commit", "-q", "-m", "hooks")
