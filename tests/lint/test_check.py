@@ -353,3 +353,33 @@ def test_each_documented_example_produces_its_code(
     assert args, f"{name}: no example"
     result = run_check(*args, "--select", "ALL", "--format", "json", "--isolated")
     assert name in codes(result), result.stdout
+
+
+def test_folders_skip_build_output_and_options_from_another_file(
+    project: Path, run_check: Callable[..., Run]
+) -> None:
+    bad = Path("sam/template.yaml").read_text(encoding="utf-8")
+    for folder in (".aws-sam/build", "node_modules/pkg", ".serverless", "cdk.out"):
+        Path(folder).mkdir(parents=True)
+        (Path(folder) / "template.yaml").write_text(bad, encoding="utf-8")
+    Path("sam/event.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n"
+        "    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        E:\n"
+        "          Type: IoTRule\n          Properties: {SQL: \"SELECT * FROM 'a'\"}\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    Path("settings.toml").write_text('[tool.iotsql]\nselect = ["is-null", "unknown-property"]\n',
+                                     encoding="utf-8")  # fmt: skip
+    result = run_check(".", "--config", "settings.toml", "--exclude", "plan", "--format", "json")
+    places = sorted((f["file"], f["line"], f["column"], f["code"]) for f in findings(result))
+    assert places == [
+        ("cdk.out/template.yaml", 18, 33, "is-null"),
+        ("cloudformation/template.yaml", 42, 15, "unknown-property"),
+        ("cloudformation/template.yaml", 43, 15, "unknown-property"),
+        ("cloudformation/template.yaml", 44, 13, "unknown-property"),
+        ("sam/event.yaml", 9, 24, "unknown-property"),
+        ("sam/template.yaml", 18, 33, "is-null"),
+        ("serverless/serverless.yml", 28, 11, "unknown-property"),
+    ]
+    event = next(f for f in findings(result) if f["file"] == "sam/event.yaml")
+    assert event["hint"] == "did you mean Sql?"
