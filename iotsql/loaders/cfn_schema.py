@@ -14,7 +14,9 @@ of a type are its schema's `readOnlyProperties`; any other attribute is confirme
 Without cfn-lint (`pip install 'iotsql[cloudformation]'`), the `AWS::IoT::TopicRule` schema is
 derived from AWS's IoT service model that iotsql ships (the CloudFormation names are the API's
 with an upper-case first letter; the few members CloudFormation lacks are left out), and
-`Fn::GetAtt` attributes are not checked.
+`Fn::GetAtt` attributes are not checked. With cfn-lint, the members of that derived schema that
+cfn-lint's lacks are added to it: an action newer than the installed cfn-lint (InfluxDB in
+cfn-lint 1.51) is accepted under its CloudFormation name, still case-sensitively.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ SAM_TYPES = {
     "AWS::Serverless::GraphQLApi": "AWS::AppSync::GraphQLApi",
 }
 #: Members of the API model CloudFormation's schema does not have (for the derived schema).
-_NOT_IN_CLOUDFORMATION = {("Action", "salesforce"), ("Action", "influxDB"),
-                          ("DynamoDBAction", "operation"), ("IotAnalyticsAction", "channelArn")}  # fmt: skip
+_NOT_IN_CLOUDFORMATION = {("Action", "salesforce"), ("DynamoDBAction", "operation"),
+                          ("IotAnalyticsAction", "channelArn")}  # fmt: skip
 
 ProblemKind = Literal["unknown-property", "missing-property", "invalid-value"]
 
@@ -155,9 +157,26 @@ def resource_schema(resource_type: str) -> dict[str, Any] | None:
     schema = _read_schema_files(resource_type)
     if schema is None and available():
         schema = _schema_from_api(resource_type)
-    if schema is None and resource_type == TOPIC_RULE and not available():
-        schema = _derived_topic_rule_schema()
+    if resource_type == TOPIC_RULE:
+        derived = _derived_topic_rule_schema()
+        schema = derived if schema is None else _newer_members(schema, derived)
     return schema
+
+
+def _newer_members(schema: dict[str, Any], derived: dict[str, Any]) -> dict[str, Any]:
+    """cfn-lint's TopicRule schema with the members the IoT model iotsql ships has and it lacks
+    (an action CloudFormation added after that cfn-lint release, such as InfluxDB): a template
+    using them is not refused for being newer than the installed cfn-lint."""
+    merged: dict[str, Any] = json.loads(json.dumps(schema))
+    definitions = merged.setdefault("definitions", {})
+    for name, definition in derived["definitions"].items():
+        if name not in definitions:
+            definitions[name] = definition
+            continue
+        properties = definitions[name].setdefault("properties", {})
+        for member, spec in definition.get("properties", {}).items():
+            properties.setdefault(member, spec)
+    return merged
 
 
 def _derived_topic_rule_schema() -> dict[str, Any]:
