@@ -159,12 +159,18 @@ def _looks_like_sql(text: str) -> bool:
     return bool(words) and (words[0].upper() in ("SELECT", "SET") or len(text.split()) > 1)
 
 
+#: Files read as topic rule definitions even when given as `@FILE`.
+RULE_FILE_SUFFIXES = (".yaml", ".yml", ".json", ".template", ".tf")
+
+
 def targets_of(args: argparse.Namespace) -> list[Statement | Path]:
     """Statements (text, `@file`, `-`) and paths, as the arguments give them."""
     targets: list[Statement | Path] = []
     stdin_used: list[str] = []
     for spec in args.targets or ["."]:
-        if spec == "-" or spec.startswith("@"):
+        if spec.startswith("@") and spec.lower().endswith(RULE_FILE_SUFFIXES):
+            targets.append(Path(spec[1:]))  # `@template.yaml`: a file of rule definitions
+        elif spec == "-" or spec.startswith("@"):
             sql, source = read_text(spec, "SQL", stdin_used=stdin_used)
             targets.append(Statement(sql, "sql" if source == "<argument>" else source))
         elif Path(spec).exists():

@@ -2,9 +2,10 @@
 
 - `text`, for people: `file:line:col: CODE severity: message`, the line of the file with a
   caret under the spot, the rule (and its resource), the hint, then a summary;
-- `json`, for scripts and editors: `{"ok", "summary", "errors", "warnings", "infos"}`, each
-  finding with its code, severity, message, hint, file, line, column, endLine, endColumn, rule
-  and resource;
+- `json`, for scripts and editors: `{"ok", "sqlVersion", "rules", "summary", "errors",
+  "warnings", "infos"}` (`sqlVersion`: of the statements and .sql files; `rules`: each rule
+  checked, with the SQL version it was checked for), each finding with its code, severity,
+  message, hint, file, line, column, endLine, endColumn, rule and resource;
 - `github`: GitHub Actions workflow commands (`::error file=...,line=...::message`), which
   annotate the lines of a pull request;
 - `sarif`: SARIF 2.1.0 (sarif.py), for GitHub code scanning and other viewers.
@@ -101,6 +102,8 @@ def to_json(report: Report) -> dict[str, Any]:
         by_severity[finding.severity].append(finding.to_json())
     return {
         "ok": not by_severity["error"],
+        "sqlVersion": report.sql_version,
+        "rules": report.checked,
         "summary": {
             "files": len(report.files),
             "rules": report.rules,

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from iotsql.errors import RuleValidationError
 from iotsql.lint.codes import CODES
@@ -58,6 +59,8 @@ class Report:
     unreadable: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
     sql_version: str = "2016-03-23"
+    #: Each rule checked: its name, resource, file and the SQL version it was checked for.
+    checked: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, severity: str) -> int:
         return sum(1 for finding in self.findings if finding.severity == severity)
@@ -167,6 +170,8 @@ def _sql_file(path: Path, options: Options, report: Report) -> None:
 def _lint_text(sql: str, label: str, options: Options, report: Report) -> None:
     report.sources[label] = sql
     report.rules += 1
+    report.checked.append({"rule": None, "resource": None, "file": label, "format": "sql",
+                           "sqlVersion": options.sql_version})  # fmt: skip
     origin = TextOrigin.verbatim(SourceFile(label, sql), 0, len(sql))
     for diagnostic in lint(sql, options.sql_version):
         where = origin.locate(diagnostic.line, diagnostic.column, diagnostic.line,
@@ -244,6 +249,9 @@ def _report_load(
     for rule in rules:
         if files is None or rule.file in files:
             report.rules += 1
+            report.checked.append({"rule": rule.name, "resource": rule.resource,
+                                   "file": rule.file, "format": rule.format,
+                                   "sqlVersion": rule.sql_version})  # fmt: skip
         found.extend(check_rule(rule))
     found.extend(lambda_permission_findings(rules, session.definitions))
     # a value the schema refuses is refused by CreateTopicRule too: one finding is enough

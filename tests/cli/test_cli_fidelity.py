@@ -48,16 +48,17 @@ def test_check_prints_sql_version_default_for_a_rule_file(tmp_path: Path) -> Non
     assert result.returncode == 0
     first, *rest = result.stdout.splitlines()
     assert first == (
-        "template.yaml: Resources.NoVersion.Properties.TopicRulePayload.AwsIotSqlVersion: "
-        "warning: the rule does not set awsIotSqlVersion, so AWS runs it as 2015-10-08 (the "
-        "API's default; the console defaults to 2016-03-23): set it explicitly "
-        "[sql-version-default]"
+        "template.yaml:5:7: sql-version-default warning: the rule does not set "
+        "awsIotSqlVersion, so AWS runs it as 2015-10-08 (the API's default; the console "
+        "defaults to 2016-03-23): set it explicitly"
     )
     # Versioned is linted at 2016-03-23 (encode() is fine there), NoVersion at 2015-10-08.
-    assert rest[-1] == "valid: 2 rule(s), 0 error(s), 1 warning(s)"
+    assert rest[-1] == "Found 0 errors, 1 warning (2 rules in 1 file)."
     data = json.loads(iotsql("check", "@template.yaml", "--format", "json", cwd=tmp_path).stdout)
     assert [r["sqlVersion"] for r in data["rules"]] == ["2015-10-08", "2016-03-23"]
-    assert data["rules"][0]["warnings"][0]["code"] == "sql-version-default"
+    assert [(w["code"], w["rule"]) for w in data["warnings"]] == [
+        ("sql-version-default", "NoVersion")
+    ]
 
 
 def test_check_warns_about_a_call_limit_and_eval_says_the_rule_terminates() -> None:
