@@ -49,6 +49,7 @@ examples:
   iotsql check --format sarif -o iotsql.sarif .   # for GitHub code scanning
   iotsql check --format github .                  # annotations in a GitHub Actions log
   iotsql check --ignore from-missing --extend-select no-error-action infra/
+  iotsql check --parameters Stage=prod --parameters-file prod.tfvars infra/
 
 Arguments are files and folders (CloudFormation and SAM templates, serverless.yml, Terraform
 .tf/.tf.json and `terraform show -json` output, AWS CLI rule JSON, .sql files), or statements
@@ -96,8 +97,15 @@ def register(subparsers: Subparsers) -> None:
         "(default: 2016-03-23); rules in templates use their own",
     )  # fmt: skip
     parser.add_argument(
-        "--parameter", "-P", action="append", default=[], metavar="NAME=VALUE",
-        help="a CloudFormation parameter, Terraform variable or Serverless option (stage=prod)",
+        "--parameters", "--parameter", "-P", dest="parameters", action="append", default=[],
+        metavar="KEY=VALUE",
+        help="a CloudFormation parameter, Terraform variable or Serverless option (stage=prod); "
+        "repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--parameters-file", metavar="FILE", action="append", default=[],
+        help="parameter values from a file (CloudFormation JSON, .tfvars, JSON or YAML object, "
+        "KEY=VALUE lines); repeatable, later files win",
     )  # fmt: skip
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="skip files and folders matching GLOB")  # fmt: skip
@@ -137,8 +145,9 @@ def options_of(args: argparse.Namespace) -> Options:
             changes["format"] = args.format
         if args.exclude:
             changes["exclude"] = (*options.exclude, *args.exclude)
-        if args.parameter:
-            changes["parameters"] = {**options.parameters, **_parameters(args.parameter)}
+        if args.parameters or args.parameters_file:
+            changes["parameters"] = {**options.parameters, **_parameter_files(args),
+                                     **_parameters(args.parameters)}  # fmt: skip
     except ConfigError as error:
         raise CliError(str(error)) from None
     return replace(options, **changes)
@@ -148,10 +157,26 @@ def _parameters(items: list[str]) -> dict[str, str]:
     parameters = {}
     for item in items:
         name, separator, value = item.partition("=")
-        if not separator or not name:
-            raise ConfigError(f"--parameter takes NAME=VALUE, not {item!r}")
-        parameters[name] = value
+        if not separator or not name.strip():
+            raise ConfigError(f"--parameters takes KEY=VALUE, not {item!r}")
+        parameters[name.strip()] = value
     return parameters
+
+
+def _parameter_files(args: argparse.Namespace) -> dict[str, Any]:
+    from iotsql.loaders.parameters import ParametersFileError, read_parameters
+
+    values: dict[str, Any] = {}
+    for path in args.parameters_file:
+        try:
+            values.update(read_parameters(path))
+        except ParametersFileError as error:
+            raise ConfigError(f"--parameters-file: {error}") from None
+    return values
+
+
+#: How the loaders ask for a parameter value they were not given, in this command's terms.
+PARAMETER_HINT = "give it with --parameters {name}=VALUE (or in a --parameters-file, or [tool.iotsql.parameters])"
 
 
 def _looks_like_sql(text: str) -> bool:
@@ -184,8 +209,11 @@ def targets_of(args: argparse.Namespace) -> list[Statement | Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from iotsql.loaders.parameters import parameter_hint
+
     options = options_of(args)
-    report = check(targets_of(args), options)
+    with parameter_hint(PARAMETER_HINT):
+        report = check(targets_of(args), options)
     for problem in report.unreadable:
         sys.stdout.flush()
         sys.stderr.write(f"iotsql check: error: {problem}\n")

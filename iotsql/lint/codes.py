@@ -120,7 +120,7 @@ _ALL = (
          "The definition cannot be evaluated (a Ref or variable to nothing, a bad intrinsic "
          "function, a value only a deployment knows used in the SQL).",
          "Fix the reference, give the parameter a default or pass its value "
-         "(--parameter NAME=VALUE).", "E9208"),
+         "(--parameters NAME=VALUE).", "E9208"),
     Code("duplicate-rule-name", "error", "Two rules with one name.",
          "Rename one of them.", "E9209"),
     Code("lambda-permission-missing", "warning",

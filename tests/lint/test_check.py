@@ -208,8 +208,16 @@ def test_parameters_from_the_command_line(project: Path, run_check: Callable[...
     without = findings(run_check("param.yaml", "--format", "json"))
     assert [(f["code"], f["line"], f["column"]) for f in without] == [("template-error", 2, 3)]
     assert "Topic" in without[0]["message"] and "no Default" in without[0]["message"]
+    assert "give it with --parameters Topic=VALUE" in without[0]["message"]
     given = findings(run_check("param.yaml", "--format", "json", "-P", "Topic=plant/a"))
     assert [(f["code"], f["line"], f["column"]) for f in given] == [("like-operator", 9, 55)]
+    Path("prod.json").write_text('[{"ParameterKey": "Topic", "ParameterValue": "plant/b"}]',
+                                 encoding="utf-8")  # fmt: skip
+    from_file = findings(run_check("param.yaml", "--format", "json", "--parameters-file",
+                                   "prod.json"))  # fmt: skip
+    assert [(f["code"], f["line"]) for f in from_file] == [("like-operator", 9)]
+    missing = run_check("param.yaml", "--parameters-file", "nope.json")
+    assert missing.status == 2 and "--parameters-file: nope.json: no such file" in missing.stderr
 
 
 # ---- outputs -----------------------------------------------------------------------------------
