@@ -7,6 +7,8 @@ is measured and records runs.
 - `baselines`: the hand-written rules, trie and publish;
 - `timing`: CPU time per slice, best of several rounds, runs interleaved;
 - one module per section: `rules`, `routing`, `engine`, `compile`, `memory`;
+- `check`: `iotsql check` on a folder of 500 rules across formats (`python benchmarks/check.py`,
+  not a section of `iotsql bench`);
 - `report`: results, targets, text and JSON; `runner`: `run()`.
 
 The package is part of the wheel so that `iotsql bench` measures an installed iotsql; the

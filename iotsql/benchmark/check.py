@@ -1,4 +1,4 @@
-"""The `check` section of `iotsql bench`: `iotsql check` on a folder of 500 topic rules across
+"""The benchmark of `iotsql check` (`python benchmarks/check.py`): `iotsql check` on a folder of 500 topic rules across
 the formats it reads, next to the bare work of reading them (each file parsed with PyYAML, json
 or python-hcl2, and each statement compiled with `iotsql.CompiledRule`), in the same process.
 
