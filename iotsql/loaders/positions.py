@@ -319,6 +319,9 @@ def string_origin(node: Node) -> TextOrigin | None:
         argument = node.child(key)
         if argument is None:
             return None
+        if key == "Fn::Sub" and argument.kind == "list":  # [text, {variables}]
+            items = argument.items()
+            return string_origin(items[0]) if items else None
         if key == "Fn::Sub":
             return string_origin(argument)
         if key == "Fn::Join" and argument.kind == "list":

@@ -241,3 +241,34 @@ def test_a_rule_without_sql_version_carries_the_warning(tmp_path: Path) -> None:
         "sql-version-default", "<rules>: R.topicRulePayload.awsIotSqlVersion",
     )  # fmt: skip
     assert "so AWS runs it as 2015-10-08" in warning.message
+
+
+SUB_WITH_VARIABLES = {
+    "template.yaml": (
+        "Parameters:\n  Topic: {Type: String, Default: t}\nResources:\n  R:\n"
+        "    Type: AWS::IoT::TopicRule\n    Properties:\n      TopicRulePayload:\n"
+        "        AwsIotSqlVersion: '2016-03-23'\n        Sql:\n          Fn::Sub:\n"
+        "            - \"SELECT * FROM '${Topic}/${X}' WHERE a = 1\"\n"
+        "            - X: a-much-longer-value\n        Actions: []\n"
+    ),
+    "template.json": (
+        '{"Parameters": {"Topic": {"Type": "String", "Default": "t"}},\n "Resources": {"R": {\n'
+        '  "Type": "AWS::IoT::TopicRule", "Properties": {"TopicRulePayload": {\n'
+        '   "AwsIotSqlVersion": "2016-03-23", "Actions": [],\n'
+        '   "Sql": {"Fn::Sub": ["SELECT * FROM \'${Topic}/${X}\' WHERE a = 1",\n'
+        '                       {"X": "a-much-longer-value"}]}}}}}}\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SUB_WITH_VARIABLES))
+def test_fn_sub_with_a_variable_map_keeps_the_literal_text_in_place(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path(name).write_text(SUB_WITH_VARIABLES[name], encoding="utf-8")
+    (rule,) = iotsql.load_rules(name)
+    assert rule.sql == "SELECT * FROM 't/a-much-longer-value' WHERE a = 1"
+    where = rule.sql_position(1, rule.sql.index("WHERE") + 1)
+    line = SUB_WITH_VARIABLES[name].splitlines()[where.line - 1]
+    assert where.exact and line[where.column - 1 :].startswith("WHERE a = 1")
