@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from lint_support import REPOSITORY, SCHEMAS, Run
+from lint_support import REPOSITORY, Run, sarif_schema
 
 from iotsql.lint.codes import CODES
 
@@ -289,7 +289,7 @@ def _in_output_order(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_sarif_is_valid_against_the_published_schema(
     project: Path, run_check: Callable[..., Run]
 ) -> None:
-    schema = json.loads((SCHEMAS / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+    schema = sarif_schema()
     result = run_check(".", "SELECT a FROM 'b' WHERE a LIKE 'x'", "--format", "sarif",
                        "--output", "out.sarif")  # fmt: skip
     assert result.status == 1 and result.stdout == ""
