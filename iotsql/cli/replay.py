@@ -24,7 +24,9 @@ from iotsql.cli.common import CliError, dumps, err, is_tty, new_parser
 from iotsql.engine import PublishReport, RulesEngine
 from iotsql.errors import IotSqlError, ResourceAlreadyExistsError, SqlParseError
 from iotsql.limits import DEFAULT_LIMITS
+from iotsql.loaders.base import LoadedRule, RuleSqlError
 from iotsql.loaders.parameters import ParametersFileError, parameter_hint, read_parameters
+from iotsql.loaders.positions import SourceDocument
 
 if TYPE_CHECKING:
     from iotsql.cli.common import Subparsers
@@ -167,12 +169,21 @@ def load_payload_file(engine: RulesEngine, spec: str, name: str | None) -> None:
     try:
         engine.create_topic_rule(rule_name, payload)
     except SqlParseError as error:
-        raise CliError(f"{source}: invalid SQL\n{diagnostic_of_error(error).render()}") from None
+        # where the statement is in the file, as for RULES files
+        raise CliError(str(payload_rule(rule_name, payload, source).locate(error))) from None
     except IotSqlError as error:
         raise CliError(f"{source}: {error}") from None
 
 
 _RULE_NAME = re.compile(r"[A-Za-z0-9_]{1,128}")
+
+
+def payload_rule(name: str, payload: dict[str, Any], source: Path) -> LoadedRule:
+    """The rule of a --topic-rule-payload file, knowing its file (for the places of errors)."""
+    text = source.read_text(encoding="utf-8")
+    document = SourceDocument(str(source), text, "json")
+    return LoadedRule(name, payload, str(source), name, "aws-cli",
+                      origins={"topicRulePayload.sql": "sql"}, document=document)  # fmt: skip
 
 
 def load_rules(engine: RulesEngine, path: str, parameters: dict[str, Any] | None = None) -> None:
@@ -187,6 +198,8 @@ def load_rules(engine: RulesEngine, path: str, parameters: dict[str, Any] | None
     except UnicodeDecodeError:
         raise CliError(f"{source}: not UTF-8 text") from None
     except SqlParseError as error:
+        if isinstance(error, RuleSqlError) and error.position is not None:
+            raise CliError(str(error)) from None  # at its place in the file
         where = getattr(error, "field", None) or str(source)
         diagnostic = diagnostic_of_error(error)
         prefix = f"{where}: invalid SQL: "

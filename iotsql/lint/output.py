@@ -46,18 +46,10 @@ def text(report: Report) -> str:
 def _text_finding(finding: Finding, source: SourceFile | None) -> str:
     lines = [f"{finding.file}:{finding.line}:{finding.column}: {finding.code} "
              f"{finding.severity}: {finding.message}"]  # fmt: skip
-    line = source.line_text(finding.line) if source is not None else ""
-    if line.strip():
-        number = str(finding.line)
-        gutter = " " * len(number)
-        width = 1
-        if finding.end_line in (None, finding.line) and finding.end_column:
-            width = max(1, finding.end_column - finding.column)
-        width = max(1, min(width, len(line) - finding.column + 1))
-        # the caret under the spot: the line's own tabs keep it aligned
-        lead = "".join("\t" if ch == "\t" else " " for ch in line[: finding.column - 1])
-        lines.append(f" {number} | {line}")
-        lines.append(f" {gutter} | {lead}{'^' * width}")
+    if source is not None:
+        excerpt = source.excerpt(finding.line, finding.column, finding.end_line,
+                                 finding.end_column)  # fmt: skip
+        lines.extend(excerpt.splitlines())
     if finding.rule and finding.resource and finding.resource != finding.rule:
         lines.append(f"   rule: {finding.rule} ({finding.resource})")
     elif finding.rule or finding.resource:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from iotsql.errors import IotSqlError, RuleValidationError, SqlParseError
 from iotsql.loaders.cfn_schema import SchemaProblem
 from iotsql.loaders.model import CLOUDFORMATION, TERRAFORM
-from iotsql.loaders.positions import FilePosition, SourceDocument, TextOrigin
+from iotsql.loaders.positions import FilePosition, SourceDocument, SourceFile, TextOrigin
 
 _T = TypeVar("_T")
 
@@ -25,21 +25,59 @@ FORMATS = ("cloudformation", "sam", "serverless", "terraform", "terraform-json",
 class RuleSqlError(SqlParseError, RuleValidationError):
     """The SQL of a rule read from a file does not parse. It is both a SqlParseError (`line`,
     `column` within the statement, the caret excerpt) and a RuleValidationError whose `field`
-    names the file and the resource."""
+    names the file and the resource. `position` is where the problem is in the file (None for
+    rules given as decoded data); `str()` starts with it (`template.yaml:15:28: ...`) and shows
+    the file's line with a caret under the spot when the SQL is written there literally."""
 
-    def __init__(self, error: SqlParseError, field: str, file: str = "", path: str = "") -> None:
+    def __init__(
+        self,
+        error: SqlParseError,
+        field: str,
+        file: str = "",
+        path: str = "",
+        position: FilePosition | None = None,
+        source: SourceFile | None = None,
+        hint: str | None = None,
+    ) -> None:
         # Not SqlParseError.__init__: its super() is RuleValidationError's in this class.
         self.field = field
         self.file = file
         self.path = path
+        self.position = position
         self.message = f"{field}: invalid SQL: {error.message}"
+        self.detail = error.message
         self.sql = error.sql
         self.line = error.line
         self.column = error.column
         self.end_column = error.end_column
         self.expected = error.expected
-        self.hint = error.hint
+        self.hint = hint or error.hint
+        self._source = source
         Exception.__init__(self, self._render())
+
+    @property
+    def file_excerpt(self) -> str:
+        """The file's line with a caret under the spot; "" unless the spot was found exactly."""
+        where = self.position
+        if where is None or not where.exact or self._source is None:
+            return ""
+        return self._source.excerpt(where.line, where.column, where.end_line, where.end_column)
+
+    def _render(self) -> str:
+        where = self.position
+        if where is None:
+            return super()._render()
+        # not exact: the statement is not written in the file as it was evaluated (a variable,
+        # an interpolation), so the place is the field's and the excerpt the statement's
+        of = "the statement" if where.exact else "the statement as evaluated"
+        parts = [f"{where}: {self.path}: invalid SQL: {self.detail} (line {self.line}, column "
+                 f"{self.column} of {of})"]  # fmt: skip
+        if self.expected:
+            parts.append("expected one of: " + ", ".join(self.expected))
+        parts.append(self.file_excerpt or self.excerpt)
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "\n".join(parts)
 
 
 class SourceError(RuleValidationError):
@@ -289,13 +327,33 @@ class LoadedRule:
         the file it came from."""
         if isinstance(error, SqlParseError):
             path = self.source_path("topicRulePayload.sql")
-            return RuleSqlError(error, f"{self.file}: {path}", self.file, path)
+            end_line = error.line if error.end_column is not None else None
+            where = self.sql_position(error.line, error.column, end_line, error.end_column)
+            source = self.document.source if self.document is not None else None
+            if source is not None and where.exact and not _written_as_is(error, source, where):
+                where = replace(where, exact=False)
+            # a hint naming the version field names it as this format spells it
+            hint = (error.hint or "").replace(
+                "awsIotSqlVersion", VERSION_FIELD.get(self.format, "awsIotSqlVersion")
+            )
+            return RuleSqlError(error, f"{self.file}: {path}", self.file, path,
+                                where if source is not None else None, source, hint)  # fmt: skip
         if isinstance(error, RuleValidationError):
             text = str(error)
             prefix = f"{error.field}: "
             message = text[len(prefix) :] if text.startswith(prefix) else text
             return SourceError(message, self.file, self.source_path(error.field))
         return SourceError(str(error), self.file, self.source_path("topicRulePayload"))
+
+
+def _written_as_is(error: SqlParseError, source: SourceFile, where: FilePosition) -> bool:
+    """Whether the file has the statement's character at the error where `where` says, rather
+    than what produced it (a variable evaluated into the statement)."""
+    at = SourceFile("", error.sql).offset(error.line, error.column)
+    if at >= len(error.sql):  # the end of the statement: placed just after its last character
+        return True
+    offset = source.offset(where.line, where.column)
+    return source.text[offset : offset + 1] == error.sql[at]
 
 
 def _restyle(suffix: str, style: str) -> str:

@@ -78,6 +78,22 @@ class SourceFile:
         end = starts[line] if line < len(starts) else len(self.text)
         return self.text[starts[line - 1] : end].rstrip("\r\n")
 
+    def excerpt(self, line: int, column: int, end_line: int | None = None,
+                end_column: int | None = None) -> str:  # fmt: skip
+        """Line `line` of the file behind its number (` 15 | ...`) and, under it, a caret (a run
+        of carets up to `end_column` on the same line) at `column`; "" for a blank line."""
+        text = self.line_text(line)
+        if not text.strip():
+            return ""
+        width = 1
+        if end_line in (None, line) and end_column:
+            width = max(1, end_column - column)
+        width = max(1, min(width, len(text) - column + 1))
+        # the line's own tabs keep the caret aligned
+        lead = "".join("\t" if ch == "\t" else " " for ch in text[: column - 1])
+        number = str(line)
+        return f" {number} | {text}\n {' ' * len(number)} | {lead}{'^' * width}"
+
     def span(self, start: int, end: int, exact: bool = True) -> FilePosition:
         line, column = self.line_column(start)
         end_line, end_column = self.line_column(max(end, start))

@@ -447,12 +447,17 @@ def test_replay_bad_lines_are_reported_and_skipped(replay_files: Path) -> None:
 def test_replay_invalid_rules(tmp_path: Path) -> None:
     rules = [{"ruleName": "Bad", "topicRulePayload": {"sql": "SELECT a FROM my topic",
                                                       "actions": []}}]  # fmt: skip
-    (tmp_path / "rules.json").write_text(json.dumps(rules), encoding="utf-8")
+    text = json.dumps(rules)
+    (tmp_path / "rules.json").write_text(text, encoding="utf-8")
     (tmp_path / "m.jsonl").write_text("", encoding="utf-8")
     result = iotsql("replay", "rules.json", "m.jsonl", cwd=tmp_path)
     assert result.returncode == 2
-    assert "rules.json: Bad.topicRulePayload.sql: invalid SQL\n" in result.stderr
-    assert "sql:1:18: error: unexpected 'topic'" in result.stderr and "^^^^^" in result.stderr
+    column = text.index("my topic") + len("my ") + 1  # the place in the file, not in the SQL
+    assert result.stderr.startswith(
+        f"iotsql replay: error: rules.json:1:{column}: Bad.topicRulePayload.sql: invalid SQL: "
+        "unexpected 'topic' (line 1, column 18 of the statement)\n"
+    ), result.stderr
+    assert f" 1 | {text}\n   | {' ' * (column - 1)}^^^^^\n" in result.stderr
     result = iotsql("replay", "nope.json", "m.jsonl", cwd=tmp_path)
     assert result.returncode == 2 and "RULES: no such file: nope.json" in result.stderr
     (tmp_path / "rules.json").write_text(json.dumps(RULES), encoding="utf-8")

@@ -184,7 +184,9 @@ def test_topic_rule_payload_mistakes(folder: Path) -> None:
          "name the rule with --rule-name"),
         (["--topic-rule-payload", "input.json"],
          "input.json is a create-topic-rule input (ruleName, topicRulePayload): give it as RULES"),
-        (["--topic-rule-payload", "bad_sql.json"], "bad_sql.json: invalid SQL\nsql:1:10: error"),
+        (["--topic-rule-payload", "bad_sql.json"],
+         "bad_sql.json:1:19: sql: invalid SQL: unexpected 'FORM' (line 1, column 10 of the "
+         "statement)"),
         (["--topic-rule-payload", "my-rule.json", "--topic-rule-payload", "input.json",
           "--rule-name", "X"], "--rule-name names the rule of one --topic-rule-payload file"),
         ([], "no rules: give RULES files, or --topic-rule-payload FILE"),

@@ -538,8 +538,13 @@ def test_bad_sql_is_both_a_parse_error_and_a_validation_error(write: Any) -> Non
         exc.value.field == "template.yaml: Resources.HighTempRule.Properties.TopicRulePayload.Sql"
     )
     assert (exc.value.line, exc.value.column) == (1, 18)
+    where = exc.value.position
+    assert where is not None and where.exact
+    line = text.splitlines()[where.line - 1]
+    assert line[where.column - 1 : where.end_column - 1] == "topic"
     assert error(exc).startswith(
-        "template.yaml: Resources.HighTempRule.Properties.TopicRulePayload.Sql: invalid SQL"
+        f"template.yaml:{where.line}:{where.column}: "
+        "Resources.HighTempRule.Properties.TopicRulePayload.Sql: invalid SQL"
     )
     assert "^^^^^" in error(exc)
 
