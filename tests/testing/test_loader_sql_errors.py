@@ -213,3 +213,17 @@ def test_the_pytest_plugin_reports_the_place_in_the_file(pytester: pytest.Pytest
         "aws_iot_topic_rule.hot.sql: invalid SQL: unexpected 'FORM'*",
         f"*hint: {hint}",
     ])  # fmt: skip
+
+
+def test_the_error_docs_testing_md_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/testing.md's example: its walkthrough template with `FORM` for `FROM`."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text("utf-8")
+    template = doc.split("```yaml", 1)[1].split("\n", 1)[1].split("```", 1)[0]
+    assert template.count("FROM 'greenhouse/+/telemetry'") == 1
+    shown = next(block.split("```", 1)[0] for block in doc.split("```text\n")[1:]
+                 if block.startswith("iotsql: cannot load the rules: "))  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    Path("template.yaml").write_text(template.replace("FROM 'greenhouse", "FORM 'greenhouse"))
+    with pytest.raises(RuleSqlError) as exc:
+        iotsql.load_rules("template.yaml")
+    assert f"iotsql: cannot load the rules: {exc.value}\n" == shown
