@@ -108,3 +108,19 @@ def test_close_from_a_sink_does_not_wait_for_its_own_publish() -> None:
     report = engine.publish("t/1", b"{}")
     assert time.monotonic() - began < 1.0
     assert not report.failures
+
+
+def test_after_close_a_publish_starts_worker_threads_again() -> None:
+    before = sink_threads()
+    delivered: list[bytes] = []
+    engine = iotsql.RulesEngine()
+    engine.register_sink("sqs", lambda request: delivered.append(request.payload))
+    engine.create_topic_rule("R", RULE)
+    engine.publish("t/1", b'{"n": 1}')
+    engine.close()
+    assert sink_threads() - before == set()
+    report = engine.publish("t/2", b'{"n": 2}')  # a worker thread again, not inline
+    assert not report.failures and sink_threads() - before
+    engine.close()
+    assert sink_threads() - before == set()
+    assert delivered == [b'{"n":1}', b'{"n":2}']
