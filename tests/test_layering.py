@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "iotsql"
 #: layer of its top-level name (`iotsql.actions.types` to `actions`). A top-level module that is
 #: not listed counts as a host: nothing listed below the hosts may import it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "limits", "suggest", "report_text"),
+    ("errors", "limits", "suggest", "report_text", "sql_habits"),
     ("values", "budget", "ast"),
     ("message", "operators", "topics", "parser", "output"),
     ("functions",),
@@ -28,6 +28,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("loaders", "hosts", "testing"),
     ("moto", "ministack", "bridge"),  # hosts; unlisted modules land here
+    ("lint",),
+    ("cfnlint",),
     ("benchmark",),
     ("cli", "__main__"),
 )
