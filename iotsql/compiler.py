@@ -425,9 +425,16 @@ class Compiler:
                     continue
                 if kind == 2:
                     if type(value) is dict:
-                        size += json_size_at_least(value, max_output - size)
-                        if size > max_output:
-                            raise output_too_big(size, max_output)
+                        if value is doc:
+                            # `*`: the message itself, no larger than the payload limit, and a
+                            # merge adds its keys once however often it is written. Walking it
+                            # on every message would cost more than the rest of the rule; what
+                            # it adds to other items is caught by the exact check of to_bytes.
+                            size += len(value)
+                        else:
+                            size += json_size_at_least(value, max_output - size)
+                            if size > max_output:
+                                raise output_too_big(size, max_output)
                         out.update(value)
                     continue
                 value = store(value, whole)
