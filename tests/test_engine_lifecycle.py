@@ -69,7 +69,7 @@ def test_close_with_a_timeout_does_not_wait_for_a_hung_sink() -> None:
     time.sleep(0.1)
     began = time.monotonic()
     engine.close(timeout=0.3)
-    assert time.monotonic() - began < 2.0
+    assert time.monotonic() - began < 10.0  # the sink hangs for 30 s
     release.set()
     publisher.join(5)
 
@@ -99,14 +99,14 @@ def test_close_from_a_sink_does_not_wait_for_its_own_publish() -> None:
     engine = iotsql.RulesEngine()
 
     def closing(request: ActionRequest) -> None:
-        engine.close(timeout=5)
+        engine.close(timeout=60)
 
     closing.instant = True  # type: ignore[attr-defined]
     engine.register_sink("sqs", closing)
     engine.create_topic_rule("R", RULE)
     began = time.monotonic()
     report = engine.publish("t/1", b"{}")
-    assert time.monotonic() - began < 1.0
+    assert time.monotonic() - began < 10.0  # waiting for itself would last the whole minute
     assert not report.failures
 
 

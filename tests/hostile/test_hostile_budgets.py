@@ -12,6 +12,7 @@ import tracemalloc
 from typing import Any
 
 import pytest
+from cost import cpu_at_most
 from hostile_support import LAMBDA, S3_ERROR, SQS, bounded
 
 import iotsql
@@ -118,12 +119,11 @@ def test_thirty_hostile_regexes_share_one_budget() -> None:
     items = ", ".join(f"regexp_matches(s, '{CATASTROPHIC}') AS r{i}" for i in range(30))
     rule = iotsql.compile(f"SELECT {items} FROM 'a'", limits=SLOW)
     assert rule.timed
-    started = time.monotonic()
-    with pytest.raises(BudgetExceededError) as info:
+    # 30 calls of 0.2 s each, 6 s of CPU time without the shared budget (the regex package's
+    # own time-out counts this process's CPU time, which the load of the machine does not
+    # stretch); the budget itself is wall-clock time, which only ends it sooner.
+    with cpu_at_most(3.0), pytest.raises(BudgetExceededError) as info:
         rule.evaluate({"s": "a" * 40})
-    # 30 calls of 0.2 s each, 6 s without the shared budget; the regex package's own time-out
-    # counts CPU time, so a loaded machine stretches one call: generous bound.
-    assert time.monotonic() - started < 3.0
     assert info.value.limit == "evaluation time (seconds)" and info.value.maximum == 0.5
     assert str(info.value).startswith("evaluation time (seconds) limit exceeded: ")
 
@@ -131,20 +131,16 @@ def test_thirty_hostile_regexes_share_one_budget() -> None:
 def test_a_nested_query_shares_the_budget_element_by_element() -> None:
     sql = f"SELECT (SELECT VALUE regexp_matches(e, '{CATASTROPHIC}') FROM arr AS e) AS r FROM 'a'"
     rule = iotsql.compile(sql, limits=SLOW)
-    started = time.monotonic()
-    with pytest.raises(BudgetExceededError, match="evaluation time"):
+    with cpu_at_most(3.0), pytest.raises(BudgetExceededError, match="evaluation time"):
         rule.evaluate({"arr": ["a" * 40] * 200})  # 200 x 0.2 s = 40 s without the budget
-    assert time.monotonic() - started < 3.0
 
 
 def test_many_calls_of_linear_functions_share_the_budget() -> None:
     # md2 runs in Python: ~0.4 s on 60 KB, 16 s for 40 calls.
     items = ", ".join(f"md2(s) AS h{i}" for i in range(40))
     rule = iotsql.compile(f"SELECT {items} FROM 'a'", limits=SLOW)
-    started = time.monotonic()
-    with pytest.raises(BudgetExceededError):
+    with cpu_at_most(3.0), pytest.raises(BudgetExceededError):
         rule.evaluate({"s": "x" * 60_000})
-    assert time.monotonic() - started < 3.0
     # So do many calls of fast ones past LINEAR_CALLS_UNTIMED: each checks the deadline.
     hashes = ", ".join(f"sha512(s) AS h{i}" for i in range(40))
     assert iotsql.compile(f"SELECT {hashes} FROM 'a'").timed
@@ -164,7 +160,9 @@ def test_external_lookups_stop_when_the_budget_is_spent() -> None:
     rule = iotsql.compile(f"SELECT {items} FROM 'a'", limits=SLOW)
     with pytest.raises(BudgetExceededError):
         rule.evaluate(b"{}", provider=provider)
-    assert 2 <= len(calls) <= 5  # 20 calls, 4 s, without the budget
+    # 20 calls, 4 s, without the budget; with it, at most 3 fit in 0.5 s (each sleeps 0.2 s),
+    # fewer when the machine is loaded, and the first is always made.
+    assert 1 <= len(calls) <= 3
 
 
 def test_cheap_statements_pay_for_no_budget() -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cost import HANG_SECONDS, waits_at_most
 from hostile_support import LAMBDA, S3_ERROR, SNS, SQS, bounded
 
 import iotsql
@@ -65,12 +66,12 @@ def test_a_raising_sink_fails_its_action_only() -> None:
 
 def test_a_hanging_sink_times_out_without_blocking_other_rules(release: threading.Event) -> None:
     delivered: list[str] = []
-    engine = _engine(sqs=lambda request: release.wait(60),
+    engine = _engine(sqs=lambda request: release.wait(HANG_SECONDS),
                      sns=lambda request: delivered.append(request.rule_name))  # fmt: skip
     _rule(engine, "Hangs", [SQS, SNS], S3_ERROR)
     for name in ("B", "C", "D"):
         _rule(engine, name, [SNS])
-    report = bounded(lambda: engine.publish("in/x", b"{}"), 1.5)  # one time-out, not four
+    report = waits_at_most(lambda: engine.publish("in/x", b"{}"), 10.0)  # not the hang
     hangs = report.rules[0]
     assert hangs.actions[0].error == "action timed out after 0.2 s"
     assert sorted(delivered) == ["B", "C", "D", "Hangs"]
@@ -80,7 +81,30 @@ def test_a_hanging_sink_times_out_without_blocking_other_rules(release: threadin
     )
     # The next messages are served too, each bounded by the time-out.
     for _ in range(3):
-        assert bounded(lambda: engine.publish("in/y", b"{}"), 1.5).rules[1].actions[0].ok
+        assert waits_at_most(lambda: engine.publish("in/y", b"{}"), 10.0).rules[1].actions[0].ok
+
+
+def test_the_actions_of_every_rule_run_at_once_so_hangs_cost_one_time_out() -> None:
+    # Each call waits until all four are in flight: only a publish that starts the actions of
+    # every matching rule before waiting for any (one time-out whatever the number of rules)
+    # delivers them; one that called them in turn would see the first time out. Likewise for
+    # the error actions of the rules whose actions failed. No clock is read.
+    actions = threading.Barrier(4)
+    errors = threading.Barrier(4)
+
+    def meet(barrier: threading.Barrier) -> Any:
+        return lambda request: barrier.wait(HANG_SECONDS)
+
+    def boom(request: ActionRequest) -> None:
+        raise RuntimeError("down")
+
+    engine = _engine(Limits(action_timeout=20.0), sqs=meet(actions), sns=boom, s3=meet(errors))
+    for name in ("A", "B", "C", "D"):
+        _rule(engine, name, [SQS, SNS], S3_ERROR)
+    report = engine.publish("in/x", b"{}")
+    assert [[a.ok for a in rule.actions] for rule in report.rules] == [[True, False]] * 4
+    assert all(rule.error_action is not None and rule.error_action.ok for rule in report.rules)
+    assert engine.dead_letters == []
 
 
 def test_a_slow_sink_within_the_time_out_succeeds() -> None:
@@ -90,7 +114,7 @@ def test_a_slow_sink_within_the_time_out_succeeds() -> None:
 
     engine = _engine(sqs=slow)
     _rule(engine, "Slow", [SQS, SQS, SQS])
-    report = bounded(lambda: engine.publish("in/x", b"{}"), 1.0)
+    report = waits_at_most(lambda: engine.publish("in/x", b"{}"), 10.0)
     assert [(a.ok, a.result) for a in report.rules[0].actions] == [(True, "sent")] * 3
 
 
@@ -113,9 +137,9 @@ def test_a_hanging_error_action_leaves_a_dead_letter(release: threading.Event) -
     def boom(request: ActionRequest) -> None:
         raise RuntimeError("down")
 
-    engine = _engine(sqs=boom, s3=lambda request: release.wait(60))
+    engine = _engine(sqs=boom, s3=lambda request: release.wait(HANG_SECONDS))
     _rule(engine, "A", [SQS], S3_ERROR)
-    bounded(lambda: engine.publish("in/x", b"{}"), 1.5)
+    waits_at_most(lambda: engine.publish("in/x", b"{}"), 10.0)
     (letter,) = engine.dead_letters
     assert letter.error_action_failure is not None
     assert letter.error_action_failure.error == "action timed out after 0.2 s"
@@ -144,8 +168,8 @@ def test_dead_letters_drain_and_replay_once_the_sink_works(release: threading.Ev
         assert all(report.ok for report in engine.replay_dead_letter(letter))
     assert received == [b'{"n":0}', b'{"n":1}', b'{"n":2}'] and engine.dead_letters == []
     # A replay into a hanging sink is bounded by the time-out as well.
-    engine.register_sink("sqs", lambda request: release.wait(60))
-    (report,) = bounded(lambda: engine.replay_dead_letter(letters[0]), 1.5)
+    engine.register_sink("sqs", lambda request: release.wait(HANG_SECONDS))
+    (report,) = waits_at_most(lambda: engine.replay_dead_letter(letters[0]), 10.0)
     assert report.error == "action timed out after 0.2 s"
     assert len(engine.dead_letters) == 1
 
@@ -195,10 +219,10 @@ def test_sinks_raising_base_exceptions_fail_their_action() -> None:
 
 def test_hung_sinks_beyond_the_thread_limit_still_time_out(release: threading.Event) -> None:
     engine = _engine(Limits(action_timeout=0.1, max_action_threads=2),
-                     sqs=lambda request: release.wait(60))  # fmt: skip
+                     sqs=lambda request: release.wait(HANG_SECONDS))  # fmt: skip
     _rule(engine, "A", [SQS, SQS, SQS, SQS])
     for _ in range(3):
-        report = bounded(lambda: engine.publish("in/x", b"{}"), 1.0)
+        report = waits_at_most(lambda: engine.publish("in/x", b"{}"), 10.0)
         assert all(a.error == "action timed out after 0.1 s" for a in report.rules[0].actions)
     threads = engine._sink_threads
     assert threads is not None and threads.threads == 2
@@ -216,10 +240,10 @@ def test_hung_sinks_beyond_the_thread_limit_still_time_out(release: threading.Ev
 def test_a_hanging_subscriber_is_given_up_on(release: threading.Event) -> None:
     seen: list[str] = []
     engine = _engine()
-    engine.subscribe("in/#", lambda topic, payload, context: release.wait(60))
+    engine.subscribe("in/#", lambda topic, payload, context: release.wait(HANG_SECONDS))
     engine.subscribe("in/#", lambda topic, payload, context: seen.append(topic))
     engine.subscribe("in/#", lambda topic, payload, context: 1 / 0)
-    bounded(lambda: engine.publish("in/x", b"{}"), 1.0)
+    waits_at_most(lambda: engine.publish("in/x", b"{}"), 10.0)
     assert seen == ["in/x"]
 
 
