@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from iotsql.errors import IotSqlError
 from iotsql.limits import DEFAULT_LIMITS
+from iotsql.loaders.bounds import read_at_most
 from iotsql.message import Context
 from iotsql.values import UNDEFINED, Binary, SqlVersion, json_text
 
@@ -135,12 +136,12 @@ def read_source(
             if stdin_used:
                 raise CliError(f"{what} and {stdin_used[0]} cannot both read stdin ('-')")
             stdin_used.append(what)
-        data, source = sys.stdin.buffer.read(limit + 1), "<stdin>"
+        data, source = read_at_most(sys.stdin.buffer, limit + 1), "<stdin>"
     elif spec.startswith("@"):
         path = Path(spec[1:]).expanduser()
         try:
             with path.open("rb") as handle:
-                data, source = handle.read(limit + 1), str(path)
+                data, source = read_at_most(handle, limit + 1), str(path)
         except FileNotFoundError:
             raise CliError(f"{what}: no such file: {path}") from None
         except IsADirectoryError:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -49,12 +49,30 @@ def check_file_size(size: int, file: str, limits: Limits | None = None) -> None:
         )
 
 
+#: What `read_at_most` reads at a time.
+READ_CHUNK = 64 * 1024
+
+
+def read_at_most(handle: BinaryIO, limit: int) -> bytes:
+    """Up to `limit` bytes of `handle`, a chunk at a time: `handle.read(limit)` would allocate
+    `limit` bytes up front (16 MiB for a file limit), whatever the file holds."""
+    chunks: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = handle.read(min(left, READ_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def read_bounded(path: Path, file: str) -> str:
     """A file's UTF-8 text, reading no more than `Limits.max_document_bytes` (+1 to know it is
     larger): a device or a pipe (`/dev/zero`) has no size to check beforehand."""
     limit = current_limits().max_document_bytes
     with path.open("rb") as handle:
-        data = handle.read(limit + 1)
+        data = read_at_most(handle, limit + 1)
     check_file_size(len(data), file)
     return data.decode("utf-8")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import resource
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,21 @@ def test_a_50_mb_template_is_refused_before_it_is_parsed(tmp_path: Path) -> None
         _refused("/dev/zero", "the file is larger than Limits.max_document_bytes", 5.0)
     # Within a raised limit it is read with libyaml's parser when PyYAML has it.
     assert cloudformation.FastTemplateLoader.__mro__[1].__name__ in ("CSafeLoader", "SafeLoader")
+
+
+def test_a_small_file_is_read_without_allocating_the_file_limit(tmp_path: Path) -> None:
+    # Reading up to the limit in one call would allocate Limits.max_document_bytes (16 MiB)
+    # for any file; a chunk at a time allocates what the file holds.
+    path = _write(tmp_path, "t.yaml", "Resources:" + RULE.format(sql="\"SELECT * FROM 'a'\""))
+    iotsql.load_rules(path)  # imports and caches, once
+    tracemalloc.start()
+    try:
+        (rule,) = iotsql.load_rules(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert rule.sql == "SELECT * FROM 'a'"
+    assert peak < 2_000_000, f"{peak:,} bytes"
 
 
 _JOINS = "{'Fn::Join': ['', [" * 250 + "'x'" + "]]}" * 250
