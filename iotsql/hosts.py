@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from iotsql.engine import DeadLetter, RulesEngine
 from iotsql.errors import IotSqlError, ResourceNotFoundError
@@ -180,11 +180,15 @@ def describe_dead_letter(letter: DeadLetter) -> str:
     return f"dead letter: rule {letter.rule_name}, topic {letter.topic!r}: {why}"
 
 
+#: Dead letters a host keeps for inspection once it has logged them (`DeadLetterLog.letters`).
+DEAD_LETTER_LOG_SIZE: Final = 1000
+
+
 class DeadLetterLog:
     """Takes the dead letters out of engines, logs each one (WARNING) and keeps the last
     `keep` of them for inspection, so a long-running host neither loses nor hoards them."""
 
-    def __init__(self, logger: logging.Logger, keep: int = 1000) -> None:
+    def __init__(self, logger: logging.Logger, keep: int = DEAD_LETTER_LOG_SIZE) -> None:
         self.logger = logger
         self.letters: deque[DeadLetter] = deque(maxlen=keep)
 

@@ -153,9 +153,14 @@ def to_exact(value: int | float | Decimal) -> Decimal:
     return Decimal(value)
 
 
+#: The longest string that converts to a Decimal: 34 digits, an exponent, and the zeros a
+#: writer may put around them; the regular expression that checks the form is not run on more.
+MAX_DECIMAL_STRING: Final = 1100
+
+
 def parse_decimal_string(text: str) -> Decimal | UndefinedType:
     """The string-to-Decimal conversion: only strings AWS's regular expression accepts."""
-    if len(text) > 1100 or DECIMAL_STRING.fullmatch(text) is None:
+    if len(text) > MAX_DECIMAL_STRING or DECIMAL_STRING.fullmatch(text) is None:
         return UNDEFINED
     try:
         return DECIMAL_CONTEXT.create_decimal(text)

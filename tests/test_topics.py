@@ -196,3 +196,17 @@ def test_a_matcher_past_its_budget_starts_again(monkeypatch: pytest.MonkeyPatch)
         if not matchers or index._matcher is not matchers[-1]:
             matchers.append(index._matcher)
     assert len(matchers) > 1
+
+
+def test_a_filter_remembers_a_bounded_number_of_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile_filter's predicate remembers the answers for the topics it saw, up to
+    _MATCH_CACHE_SIZE of them: past it, it forgets them and answers the same."""
+    from iotsql import topics as topics_module
+
+    monkeypatch.setattr(topics_module, "_MATCH_CACHE_SIZE", 4)
+    matches = compile_filter("devices/+/data")
+    remembered = next(cell.cell_contents for cell in matches.__closure__ or ()
+                      if isinstance(cell.cell_contents, dict))  # fmt: skip
+    for number in range(20):
+        assert matches(f"devices/d{number}/data") and not matches(f"devices/d{number}")
+        assert len(remembered) <= 4

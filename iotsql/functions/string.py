@@ -206,9 +206,13 @@ def upper(value: Any) -> Any:
     return U if text is U else _bounded(text.upper())
 
 
+#: lpad and rpad add at most this many spaces (AWS documents the clamp to 0..1000).
+MAX_PAD: Final = 1000
+
+
 def _pad(value: Any, count: Any, on_left: bool) -> Any:
     text = to_string(value)
-    spaces = round_down_clamped(count, 0, 1000)
+    spaces = round_down_clamped(count, 0, MAX_PAD)
     if text is U or spaces is U:
         return U
     padding = " " * spaces

@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from iotsql.errors import RuleValidationError
 from iotsql.limits import current_limits
@@ -66,6 +66,10 @@ def _split_fallbacks(text: str) -> list[str]:
         current.append(char)
     parts.append("".join(current).strip())
     return parts
+
+
+#: Variables one string may hold (a longer one is refused, naming where it is).
+MAX_VARIABLES_PER_STRING: Final = 100
 
 
 class Variables:
@@ -112,8 +116,9 @@ class Variables:
         return value
 
     def _string(self, text: str) -> Any:
+        original = text
         hidden: list[str] = []
-        for _ in range(100):
+        for _ in range(MAX_VARIABLES_PER_STRING):
             match = _VARIABLE.search(text)
             if match is None:
                 break
@@ -135,6 +140,11 @@ class Variables:
                 replacement = f"\x00{len(hidden) - 1}\x00"
             text = text[: match.start()] + replacement + text[match.end() :]
             self._check_length(len(text) + sum(map(len, hidden)))
+        else:
+            if _VARIABLE.search(text) is not None:
+                raise self.fail(self._resolving[0] if self._resolving else "",
+                                f"more than {MAX_VARIABLES_PER_STRING} variables in one "
+                                f"string: {original[:80]!r}")  # fmt: skip
         return re.sub("\x00(\\d+)\x00", lambda m: hidden[int(m.group(1))], text)
 
     def _check_length(self, size: int) -> None:

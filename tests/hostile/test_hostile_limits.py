@@ -4,6 +4,7 @@ names it (at compile time or at publish time, as AWS does), and changeable."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import re
 from pathlib import Path
@@ -30,6 +31,72 @@ def test_every_limit_is_documented(name: str) -> None:
     default = getattr(DEFAULT_LIMITS, name)
     shown = f"{default:_}".replace("_", ",") if isinstance(default, int) else str(default)
     assert shown in row or str(default) in row, f"the row of {name} does not show {default}"
+
+
+# ---- the fixed internal bounds ------------------------------------------------------------------
+
+PACKAGE = Path(iotsql.__file__).resolve().parent
+#: Constants whose names look like bounds but are rules of the semantics, not bounds on cost.
+NOT_BOUNDS = {
+    "JODA_MAX_YEAR": "Joda-Time's range of years, which parse_time follows",
+    "_MAX_OFFSET_SECONDS": "java.time's range of zone offsets",
+}
+_CONSTANT = re.compile(r"^(_?[A-Z0-9_]*(?:MAX_[A-Z0-9_]*|_BUDGET|_CACHE_SIZE))\s*(?::[^=]*)?=",
+                       re.MULTILINE)  # fmt: skip
+_CACHE = re.compile(r"@functools\.lru_cache\(maxsize=(\d+)\)\s*\ndef (\w+)"
+                    r"|^(\w+): Final = _Cache\((\d+)\)", re.MULTILINE)  # fmt: skip
+
+
+def _fixed_rows() -> list[list[str]]:
+    text = DOCS.read_text(encoding="utf-8").split("## Fixed internal bounds", 1)[1]
+    rows = [[cell.strip() for cell in line.strip("|").split(" | ")]
+            for line in text.splitlines() if line.startswith("| ")]  # fmt: skip
+    return [row for row in rows[1:] if row[0] != "---"]
+
+
+def _code_bounds() -> list[str]:
+    """`iotsql/module.py` `NAME` of every bound-like constant and sized cache in the code."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).as_posix()
+        if relative.startswith("iotsql/benchmark/"):  # targets of the benchmarks, not bounds
+            continue
+        text = path.read_text(encoding="utf-8")
+        names = [m.group(1) for m in _CONSTANT.finditer(text) if m.group(1) not in NOT_BOUNDS]
+        names += [m.group(2) or m.group(3) for m in _CACHE.finditer(text)
+                  if int(m.group(1) or m.group(4)) > 1]  # fmt: skip
+        found += [f"`{relative}` `{name}`" for name in names]
+    return found
+
+
+def _documented_value(value: str) -> float:
+    power = re.match(r"(\d+)\^(\d+)", value)
+    if power:
+        return float(int(power.group(1)) ** int(power.group(2)))
+    number = re.match(r"[\d,]+(?:\.\d+)?", value)
+    assert number, value
+    return float(number.group(0).replace(",", ""))
+
+
+@pytest.mark.parametrize("row", _fixed_rows(), ids=lambda row: row[0])
+def test_every_fixed_bound_shows_the_value_of_its_constant(row: list[str]) -> None:
+    bound, value, where, _ = row
+    place = re.fullmatch(r"`(iotsql/[\w/]+)\.py` `([\w.]+)`", where)
+    assert place, f"{bound}: the row does not name a constant ({where})"
+    target: Any = importlib.import_module(place.group(1).replace("/", "."))
+    for attribute in place.group(2).split("."):
+        target = getattr(target, attribute)
+    if hasattr(target, "cache_info"):
+        target = target.cache_info().maxsize
+    elif hasattr(target, "size"):  # the regex cache
+        target = target.size
+    assert float(target) == _documented_value(value), f"{bound}: the code says {target}"
+
+
+def test_every_bound_in_the_code_has_its_row() -> None:
+    text = DOCS.read_text(encoding="utf-8").split("## Fixed internal bounds", 1)[1]
+    missing = [place for place in _code_bounds() if place not in text]
+    assert not missing, f"docs/limits.md's fixed internal bounds do not list {missing}"
 
 
 def test_the_documented_example_runs() -> None:

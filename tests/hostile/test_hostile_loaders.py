@@ -87,6 +87,18 @@ def test_serverless_variables_referring_to_each_other_without_a_cycle(tmp_path: 
     assert rule.sql == "SELECT * FROM 'ok/" + "x" * 2**15 + "'"
 
 
+def test_serverless_strings_hold_at_most_100_variables(tmp_path: Path) -> None:
+    def load(count: int) -> Path:
+        sql = "SELECT * FROM 'a' WHERE b = '" + "${self:custom.v}" * count + "'"
+        text = SERVERLESS.format(custom="  v: x").replace("SELECT * FROM '${self:custom.a}'", sql)
+        return _write(tmp_path, "serverless.yml", text)
+
+    (rule,) = iotsql.load_rules(load(100), validate=False)
+    assert rule.sql.endswith("'" + "x" * 100 + "'")
+    text = _refused(load(101), "more than 100 variables in one string: ")
+    assert "SELECT * FROM 'a' WHERE b = '${self:custom.v}" in text
+
+
 # ---- CloudFormation ------------------------------------------------------------------------------
 
 

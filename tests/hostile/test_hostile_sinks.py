@@ -17,6 +17,7 @@ import iotsql
 from iotsql import Limits
 from iotsql.actions.base import ActionRequest
 from iotsql.actions.recording import CallbackSink, RecordingSink
+from iotsql.delivery import SinkThreads
 
 FAST = Limits(action_timeout=0.2)
 
@@ -215,6 +216,20 @@ def test_sinks_raising_base_exceptions_fail_their_action() -> None:
     _rule(engine, "A", [SQS, SNS])
     (sqs, sns) = engine.publish("in/x", b"{}").rules[0].actions
     assert (sqs.ok, sqs.error, sns.ok) == (False, "SystemExit: 3", True)
+
+
+def test_idle_worker_threads_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SinkThreads, "IDLE_SECONDS", 0.05)
+    engine = _engine(sqs=lambda request: "sent")
+    _rule(engine, "A", [SQS, SQS, SQS])
+    assert all(a.ok for a in engine.publish("in/x", b"{}").rules[0].actions)
+    threads = engine._sink_threads
+    assert threads is not None and threads.threads >= 1
+    deadline = time.monotonic() + 10  # a wait for the threads, not a measure of speed
+    while threads.threads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threads.threads == 0
+    assert engine.publish("in/x", b"{}").rules[0].actions[0].ok  # new ones start on demand
 
 
 def test_hung_sinks_beyond_the_thread_limit_still_time_out(release: threading.Event) -> None:
