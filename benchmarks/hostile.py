@@ -443,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.list:
         for name, (what, _) in CASES.items():
-            print(f"{name}: {what}")
+            print(f"{name}\t{what}")
         return 0
     names = args.case or list(CASES)
     unknown = [name for name in names if name not in CASES]

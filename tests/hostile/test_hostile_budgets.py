@@ -204,6 +204,17 @@ def test_without_an_error_action_a_rule_over_its_budget_leaves_a_dead_letter() -
     assert letter.message.body == report.message.body
 
 
+def test_a_rule_without_actions_over_its_budget_leaves_a_dead_letter() -> None:
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Big", {"sql": "SELECT s AS a, s AS b FROM 'a'", "actions": [],
+                                     "errorAction": S3_ERROR})  # fmt: skip
+    report = engine.publish("a", json.dumps(BIG))
+    assert "output size (bytes)" in (report.rules[0].error or "")
+    (letter,) = engine.dead_letters
+    assert "output size (bytes)" in (letter.evaluation_error or "") and letter.requests == []
+    assert engine.recorder["s3"].requests == []  # no action failed: nothing to report there
+
+
 def test_templates_are_in_the_rules_budget() -> None:
     engine = iotsql.RulesEngine(limits=SLOW)
     key = "".join(f"${{regexp_substr(s, '{CATASTROPHIC}')}}" for _ in range(30))

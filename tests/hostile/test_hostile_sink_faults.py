@@ -157,6 +157,34 @@ def test_a_keyboard_interrupt_is_re_raised_once_the_message_is_kept() -> None:
     assert "interrupted" in (letter.evaluation_error or "")
 
 
+def test_a_keyboard_interrupt_in_a_worker_thread_is_an_action_failure() -> None:
+    def sink(request: ActionRequest) -> None:
+        raise KeyboardInterrupt
+
+    engine = _engine(sqs=sink)  # not instant: called in a worker thread
+    report = engine.publish("in/x", b'{"v": 1}')  # returns: the interrupt was not the caller's
+    assert report.rules[0].actions[0].error == "KeyboardInterrupt"
+    (body,) = engine.recorder["s3"].bodies
+    assert body["failures"][0]["errorMessage"] == "KeyboardInterrupt"
+    assert engine.dead_letters == []
+
+
+@pytest.mark.parametrize("instant", [True, False])
+def test_a_sink_may_publish_into_the_engine_again(instant: bool) -> None:
+    engine = _engine()
+
+    def forward(request: ActionRequest) -> str:
+        if request.topic == "in/x":
+            engine.publish("in/again", request.payload)
+        return "forwarded"
+
+    forward.instant = instant  # type: ignore[attr-defined]
+    engine.register_sink("sqs", forward)
+    report = engine.publish("in/x", b'{"v": 1}')
+    assert report.rules[0].actions[0].result == "forwarded"
+    assert engine.dead_letters == [] and engine.recorder["s3"].requests == []
+
+
 def test_subscribers_raising_base_exceptions_do_not_break_the_publish() -> None:
     seen: list[str] = []
 
