@@ -16,6 +16,9 @@ or the path of the field), never in a RecursionError, a hang or exhausted memory
 
 from __future__ import annotations
 
+import io
+import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -54,8 +57,13 @@ READ_CHUNK = 64 * 1024
 
 
 def read_at_most(handle: BinaryIO, limit: int) -> bytes:
-    """Up to `limit` bytes of `handle`, a chunk at a time: `handle.read(limit)` would allocate
-    `limit` bytes up front (16 MiB for a file limit), whatever the file holds."""
+    """Up to `limit` bytes of `handle`. `handle.read(limit)` would allocate `limit` bytes up
+    front (16 MiB for a file limit) whatever the file holds: a regular file is read in one call
+    of its own size (and one byte more, should it have grown), anything else (a pipe, a device
+    such as /dev/zero) a chunk at a time."""
+    size = _remaining(handle)
+    if size is not None:
+        return handle.read(min(limit, size + 1))
     chunks: list[bytes] = []
     left = limit
     while left > 0:
@@ -67,11 +75,26 @@ def read_at_most(handle: BinaryIO, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _remaining(handle: BinaryIO) -> int | None:
+    """The bytes left in `handle` if it is a regular file, else None."""
+    try:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return max(0, info.st_size - handle.tell())
+    except (OSError, ValueError, io.UnsupportedOperation):  # no descriptor: a stream
+        return None
+
+
 def read_bounded(path: Path, file: str) -> str:
-    """A file's UTF-8 text, reading no more than `Limits.max_document_bytes` (+1 to know it is
-    larger): a device or a pipe (`/dev/zero`) has no size to check beforehand."""
+    """A file's UTF-8 text, refused before it is read when its size is over
+    `Limits.max_document_bytes`, and read no further than that (+1 to know it is larger): a
+    device or a pipe (`/dev/zero`) has no size to check beforehand."""
     limit = current_limits().max_document_bytes
     with path.open("rb") as handle:
+        size = _remaining(handle)
+        if size is not None:
+            check_file_size(size, file)
         data = read_at_most(handle, limit + 1)
     check_file_size(len(data), file)
     return data.decode("utf-8")

@@ -157,7 +157,7 @@ def test_a_50_mb_template_is_refused_before_it_is_parsed(tmp_path: Path) -> None
     assert cloudformation.FastTemplateLoader.__mro__[1].__name__ in ("CSafeLoader", "SafeLoader")
 
 
-def test_a_small_file_is_read_without_allocating_the_file_limit(tmp_path: Path) -> None:
+def test_files_are_read_without_allocating_the_file_limit(tmp_path: Path) -> None:
     # Reading up to the limit in one call would allocate Limits.max_document_bytes (16 MiB)
     # for any file; a chunk at a time allocates what the file holds.
     path = _write(tmp_path, "t.yaml", "Resources:" + RULE.format(sql="\"SELECT * FROM 'a'\""))
@@ -169,6 +169,15 @@ def test_a_small_file_is_read_without_allocating_the_file_limit(tmp_path: Path) 
     finally:
         tracemalloc.stop()
     assert rule.sql == "SELECT * FROM 'a'"
+    assert peak < 2_000_000, f"{peak:,} bytes"
+    # A file over the limit is refused on its size, before any of it is read.
+    big = _write(tmp_path, "big.yaml", "#" * (Limits().max_document_bytes + 1_000))
+    tracemalloc.start()
+    try:
+        _refused(big, "the file is larger than Limits.max_document_bytes")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert peak < 2_000_000, f"{peak:,} bytes"
 
 
