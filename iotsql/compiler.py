@@ -361,14 +361,16 @@ class Compiler:
             identity = self.expr(items[0].expr, scope).fn
             return SelectPlan(identity, (("*", identity),), False, True)
 
-        # Each entry: (kind, key, closure); kinds: 0 key, 1 nested alias path, 2 merge.
+        # Each entry: (kind, key, closure); kinds: 0 key, 1 nested alias path, 2 merge, 3 merge
+        # of the message's document (a `*` of the statement itself, not of a nested query).
         plan: list[tuple[int, Any, Closure]] = []
         named: list[tuple[str, Closure]] = []
         for item in items:
             compiled = self.expr(item.expr, scope)
             fn = compiled.fn
             if item.alias is None and isinstance(item.expr, (ast.Wildcard, ast.ObjectLit)):
-                plan.append((2, None, fn))
+                document = isinstance(item.expr, ast.Wildcard) and not scope.nested
+                plan.append((3 if document else 2, None, fn))
                 named.append(("*" if isinstance(item.expr, ast.Wildcard) else "{...}", fn))
             elif item.alias is not None and len(item.alias) > 1:
                 plan.append((1, item.alias, fn))
@@ -419,20 +421,27 @@ class Compiler:
         def build_mixed(doc: Any, run: Run) -> Any:
             out: dict[str, Any] = {}
             size = 0
+            # The message's document merged by `*` and not measured yet, and a bound of its
+            # measure: the body's length (every character, number and separator the measure
+            # counts is in the body). It is measured only once that bound could reach the
+            # limit: the same refusals, without walking the document on every message.
+            unmeasured = None
+            bound = 0
             for kind, key, fn in steps:
                 value = fn(doc, run)
                 if value is U:
                     continue
-                if kind == 2:
+                if kind >= 2:
                     if type(value) is dict:
-                        if value is doc:
-                            # `*`: the message itself, no larger than the payload limit, and a
-                            # merge adds its keys once however often it is written. Walking it
-                            # on every message would cost more than the rest of the rule; what
-                            # it adds to other items is caught by the exact check of to_bytes.
-                            size += len(value)
+                        if kind == 3 and unmeasured is None and run is not None:
+                            bound = len(run.message.body)
+                            unmeasured = value
                         else:
                             size += json_size_at_least(value, max_output - size)
+                        if size + bound > max_output:
+                            if unmeasured is not None:
+                                size += json_size_at_least(unmeasured, max_output - size)
+                                unmeasured, bound = None, 0
                             if size > max_output:
                                 raise output_too_big(size, max_output)
                         out.update(value)
@@ -443,8 +452,12 @@ class Compiler:
                 t = type(value)
                 if t is str or t is dict or t is list:
                     size += json_size_at_least(value, max_output - size)
-                    if size > max_output:
-                        raise output_too_big(size, max_output)
+                    if size + bound > max_output:
+                        if unmeasured is not None:
+                            size += json_size_at_least(unmeasured, max_output - size)
+                            unmeasured, bound = None, 0
+                        if size > max_output:
+                            raise output_too_big(size, max_output)
                 if kind == 0:
                     out[key] = value
                     continue

@@ -16,13 +16,19 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from iotsql import report_text
-from iotsql.actions.base import ActionRequest, Sink
+from iotsql.actions.base import ActionRequest, ActionType, Sink
 from iotsql.actions.recording import Recorder
 from iotsql.actions.types import republished_context
-from iotsql.budget import PublishBudget, pause_budget, start_budget, stop_budget
+from iotsql.budget import (
+    PublishBudget,
+    current_budget,
+    pause_budget,
+    start_budget,
+    stop_budget,
+)
 from iotsql.delivery import (
     CALLER_LOOP,
     EventLoopThread,
@@ -42,7 +48,7 @@ from iotsql.errors import (
     ResourceNotFoundError,
     RuleTerminatedError,
 )
-from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, using_limits
+from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, pop_limits, push_limits
 from iotsql.message import Context, Message
 from iotsql.output import Output
 from iotsql.rule import BoundAction, TopicRule
@@ -253,8 +259,13 @@ class RulesEngine:
         self._lock = threading.RLock()
         self._dead_lock = threading.Lock()
         self._sink_threads: SinkThreads | None = None
-        self._active: dict[int, int] = {}  # publishes in progress per thread, for close()
-        self._active_lock = threading.Lock()
+        # Publishes in progress per thread, for close(). Each thread writes only its own key
+        # (an atomic dict operation), so a publish pays no lock; close() reads a copy.
+        self._active: dict[int, int] = {}
+        #: topic -> (rule names, the topic the rules see, whether it is Basic Ingest) for topics
+        #: already validated and matched: a device publishes on its topics again and again.
+        #: Replaced, under self._lock, whenever the rules change (_store, _unstore).
+        self._routes: dict[str, tuple[tuple[str, ...], str, bool]] = {}
         self._loops = EventLoopThread()  # started only if a coroutine sink needs it
         self._sink_kinds: dict[int, tuple[Sink, int]] = {}
         if plugins:
@@ -373,11 +384,13 @@ class RulesEngine:
         self._rules[rule.name] = rule
         if rule.topic_filter is not None:
             self._index.add(rule.topic_filter, rule.name)
+        self._routes = {}
 
     def _unstore(self, rule: TopicRule) -> None:
         del self._rules[rule.name]
         if rule.topic_filter is not None:
             self._index.remove(rule.topic_filter, rule.name)
+        self._routes = {}
 
     # ---- sinks and subscribers --------------------------------------------------------------
 
@@ -418,6 +431,7 @@ class RulesEngine:
 
     # ---- publishing -------------------------------------------------------------------------
 
+    @overload
     def publish(
         self,
         topic: str,
@@ -425,23 +439,61 @@ class RulesEngine:
         context: Context | Mapping[str, Any] | None = None,
         *,
         depth: int = 0,
-    ) -> PublishReport:
+        report: Literal[True] = True,
+    ) -> PublishReport: ...
+
+    @overload
+    def publish(
+        self,
+        topic: str,
+        payload: Any,
+        context: Context | Mapping[str, Any] | None = None,
+        *,
+        depth: int = 0,
+        report: Literal[False],
+    ) -> None: ...
+
+    @overload
+    def publish(
+        self,
+        topic: str,
+        payload: Any,
+        context: Context | Mapping[str, Any] | None = None,
+        *,
+        depth: int = 0,
+        report: bool,
+    ) -> PublishReport | None: ...
+
+    def publish(
+        self,
+        topic: str,
+        payload: Any,
+        context: Context | Mapping[str, Any] | None = None,
+        *,
+        depth: int = 0,
+        report: bool = True,
+    ) -> PublishReport | None:
         """Route one message through every matching enabled rule and dispatch their actions.
         Messages that republish actions feed back are processed before this returns, as
         `report.republished`. `depth`: how many republish actions produced this message, for
         a host whose republished messages come back through a broker (the loop guard,
-        `Limits.max_republish_depth`, counts from it)."""
+        `Limits.max_republish_depth`, counts from it).
+
+        `report=False`: return None and build no report, for callers that do not read it
+        (replay, bridges, load generators); everything else is the same: the deliveries,
+        error actions, dead letters, republished messages, subscribers and limits."""
         me = threading.get_ident()
         active = self._active
-        with self._active_lock:
-            active[me] = active.get(me, 0) + 1
+        active[me] = active.get(me, 0) + 1
         try:
-            return self._publish(topic, payload, context, depth)
+            if report:
+                return self._publish(topic, payload, context, depth)
+            self._publish_quietly(topic, payload, context, depth)
+            return None
         finally:
-            with self._active_lock:
-                left = active.pop(me) - 1
-                if left:
-                    active[me] = left
+            left = active.pop(me) - 1
+            if left:
+                active[me] = left
 
     def _publish(
         self, topic: str, payload: Any, context: Context | Mapping[str, Any] | None, depth: int
@@ -449,22 +501,48 @@ class RulesEngine:
         # One budget for the whole chain: every republished message fed back below spends
         # from the same counters (PublishBudget), so fan-out ends as surely as depth.
         budget = PublishBudget(self.limits)
-        report = self._publish_one(topic, payload, context, depth, budget)
+        report = self._publish_one(topic, payload, context, depth, budget, None)
+        assert report is not None
         if not self._feeds_back():
             return report
         pending = deque([report])
         while pending:
             current = pending.popleft()
-            for request in _republish_requests(current):
+            for request in _republish_requests(current.rules):
                 # A republished message is a new message: its context is the action's headers.
                 sub = self._publish_one(
                     _republish_topic(request), _republish_payload(request),
                     republished_context(request.params, request.message.context),
-                    request.depth + 1, budget,
+                    request.depth + 1, budget, None,
                 )  # fmt: skip
+                assert sub is not None
                 current.republished.append(sub)
                 pending.append(sub)
         return report
+
+    def _publish_quietly(
+        self, topic: str, payload: Any, context: Context | Mapping[str, Any] | None, depth: int
+    ) -> None:
+        """`_publish` without the reports: each message keeps only the reports of its rules
+        that have a republish action or an action not delivered at once (what the loop below
+        and the error actions read), in the same order, so the same messages are fed back in
+        the same order."""
+        budget = PublishBudget(self.limits)
+        kept: list[RuleReport] = []
+        self._publish_one(topic, payload, context, depth, budget, kept)
+        if not kept or not self._feeds_back():
+            return
+        pending = deque([kept])
+        while pending:
+            for request in _republish_requests(pending.popleft()):
+                sub: list[RuleReport] = []
+                self._publish_one(
+                    _republish_topic(request), _republish_payload(request),
+                    republished_context(request.params, request.message.context),
+                    request.depth + 1, budget, sub,
+                )  # fmt: skip
+                if sub:
+                    pending.append(sub)
 
     def _feeds_back(self) -> bool:
         """Republished messages re-enter this engine unless a custom republish sink (a real
@@ -497,42 +575,65 @@ class RulesEngine:
         context: Context | Mapping[str, Any] | None,
         depth: int,
         budget: PublishBudget,
-    ) -> PublishReport:
-        validate_topic(topic, self.limits)
+        kept: list[RuleReport] | None,
+    ) -> PublishReport | None:
+        """One message through its rules: its PublishReport; or, with `kept` (a quiet
+        publish), None, the reports a quiet publish keeps appended to `kept`."""
+        route = self._routes.get(topic)
+        names, effective, ingest = route if route is not None else self._route(topic)
         message = Message(payload, topic, context)
         size = len(message.body)
         if size > self.limits.max_payload_bytes:
             raise LimitExceededError("payload size (bytes)", size, self.limits.max_payload_bytes)
-        ingest = parse_basic_ingest(topic)
-        report = PublishReport(topic, message, basic_ingest=ingest is not None)
+        report = None
+        if kept is None:
+            report = PublishReport(topic, message, basic_ingest=ingest)
+            kept = report.rules
+            quiet = False
+        else:
+            quiet = True
         # Rules are replaced in place and looked up one by one (atomic dict reads): a rule
         # being replaced is seen either old or new, a deleted one is skipped.
         rules = self._rules
-        if ingest is not None:
-            names = [ingest.rule_name]
-            effective = ingest.topic
-        else:
-            with self._lock:
-                names = self._index.match(topic)
-            effective = topic
         runs: list[_RuleRun] = []
-        out = report.rules
-        if self.limits is current_limits():
+        token = None if self.limits is current_limits() else push_limits(self.limits)
+        try:  # templates and functions see the engine's limits
             for name in names:
                 rule = rules.get(name)
                 if rule is not None and not rule.disabled:
-                    out.append(self._start_rule(rule, message, effective, depth, runs, budget))
-        else:
-            with using_limits(self.limits):  # templates and functions see the engine's limits
-                for name in names:
-                    rule = rules.get(name)
-                    if rule is not None and not rule.disabled:
-                        out.append(self._start_rule(rule, message, effective, depth, runs, budget))
+                    if rule.timed:
+                        done = self._start_rule(rule, message, effective, depth, runs, budget,
+                                                quiet)  # fmt: skip
+                    else:  # (no budget to start: one call less on the hot path)
+                        done = self._run_rule(rule, message, effective, depth, runs, budget, quiet)
+                    if done is not None:
+                        kept.append(done)
+        finally:
+            if token is not None:
+                pop_limits(token)
         if runs:
             self._settle(runs, budget)
-        if ingest is None and self._subscribers:
+        if not ingest and self._subscribers:
             self._notify_subscribers(topic, message)
         return report
+
+    def _route(self, topic: str) -> tuple[tuple[str, ...], str, bool]:
+        """The names of the rules `topic` goes to, the topic they see (a Basic Ingest topic
+        without its prefix) and whether it is Basic Ingest; the topic is validated first."""
+        route = self._routes.get(topic)
+        if route is None:
+            validate_topic(topic, self.limits)
+            ingest = parse_basic_ingest(topic)
+            with self._lock:  # the index and the cache of this set of rules, together
+                if ingest is not None:
+                    route = ((ingest.rule_name,), ingest.topic, True)
+                else:
+                    route = (tuple(self._index.match(topic)), topic, False)
+                routes = self._routes
+                if len(routes) >= _ROUTES_KEPT:
+                    routes.clear()
+                routes[topic] = route
+        return route
 
     def _notify_subscribers(self, topic: str, message: Message) -> None:
         """Deliver to each matching subscriber like a sink (inline when instant, else in a
@@ -588,14 +689,16 @@ class RulesEngine:
         depth: int,
         runs: list[_RuleRun],
         budget: PublishBudget,
-    ) -> RuleReport:
+        quiet: bool,
+    ) -> RuleReport | None:
         """Evaluate `rule` and start its actions; a rule with actions in flight or failed is
         added to `runs` for `_settle`. The rule's time budget (`Limits.evaluation_timeout`)
         covers its evaluation and the rendering of its actions; only rules whose worst case
-        could reach it pay for one (`TopicRule.timed`)."""
-        token = start_budget(self.limits.evaluation_timeout) if rule.timed else None
+        could reach it pay for one (`TopicRule.timed`). `quiet`: the report only when a
+        quiet publish keeps it (`_run_rule`)."""
+        token = start_budget(self.limits.evaluation_timeout)
         try:
-            return self._run_rule(rule, message, topic, depth, runs, budget)
+            return self._run_rule(rule, message, topic, depth, runs, budget, quiet)
         finally:
             stop_budget(token)
 
@@ -607,15 +710,18 @@ class RulesEngine:
         depth: int,
         runs: list[_RuleRun],
         budget: PublishBudget,
-    ) -> RuleReport:
+        quiet: bool,
+    ) -> RuleReport | None:
+        """`_start_rule` within the rule's time budget. Quiet, the rule's report is made only
+        when it is kept: a failed evaluation, an action not delivered at once (in flight or
+        failed), a republish action; it then lists those actions only."""
         variables: list[Any] = []
         try:
             if rule.termination is not None:  # AWS ends the rule without invoking any actions
                 raise RuleTerminatedError(rule.termination)
-            output = rule.compiled.run(
-                message, topic, provider=self.provider, rule_name=rule.name,
-                variables_out=variables,
-            )  # fmt: skip
+            # The engine's limits are in force (_publish_one) and so is the rule's time budget
+            # (_start_rule; TopicRule.timed covers the statement's).
+            output = rule.compiled.execute(message, topic, self.provider, rule.name, variables)
             if output is not None and rule.actions:
                 output.to_bytes()  # an output over Limits.max_output_bytes fails the rule here
         except BudgetExceededError as err:
@@ -627,18 +733,22 @@ class RulesEngine:
             self._bury(DeadLetter(rule.name, message.topic, message, [], evaluation_error=str(err)))
             return RuleReport(rule.name, False, error=str(err))
         if output is None:
-            return RuleReport(rule.name, False)
-        report = RuleReport(rule.name, True, output)
+            return None if quiet else RuleReport(rule.name, False)
+        report = None if quiet else RuleReport(rule.name, True, output)
         pending: list[tuple[ActionReport, SinkCall, float]] = []
-        actions = report.actions
         unsettled = False  # an action in flight (not ok yet) or failed
         for action in rule.actions:
             done = self._begin(rule, message, topic, depth, variables, action, output, False,
-                               pending, budget)  # fmt: skip
-            actions.append(done)
+                               pending, budget, quiet)  # fmt: skip
+            if done is None:  # quiet, and delivered
+                continue
+            if report is None:
+                report = RuleReport(rule.name, True, output)
+            report.actions.append(done)
             if not done.ok:
                 unsettled = True
         if unsettled:
+            assert report is not None
             runs.append(_RuleRun(rule, message, topic, depth, report, variables, pending, budget))
         return report
 
@@ -691,6 +801,7 @@ class RulesEngine:
                     run.report.error_action = self._begin(
                         rule, run.message, run.topic, run.depth, run.variables,
                         rule.error_action, Output(None, error_message), True, run.pending, budget,
+                        False,
                     )  # fmt: skip
                 finally:
                     stop_budget(token)
@@ -715,16 +826,21 @@ class RulesEngine:
         is_error_action: bool,
         pending: list[tuple[ActionReport, SinkCall, float]],
         budget: PublishBudget,
-    ) -> ActionReport:
+        quiet: bool,
+    ) -> ActionReport | None:
         """Render one action and hand it to its sink: an instant sink is called now, any other
-        one in a worker thread (added to `pending`; `_wait_all` completes its report)."""
+        one in a worker thread (added to `pending`; `_wait_all` completes its report).
+        `quiet`: None instead of the report of an action that is not a republish and was
+        delivered at once (nothing reads it)."""
         kind = action.action_type
-        resource = ""
+        params = None
         try:
-            params = action.render_params(
-                message, topic, variables, self.provider, rule.sql_version.value
-            )
-            resource = kind.resource(params)
+            constant = action.constant_params
+            params = (
+                dict(constant) if constant is not None
+                else action.render_params(message, topic, variables, self.provider,
+                                          rule.version_text)
+            )  # fmt: skip
             body = output.to_bytes()
             if not kind.supports_binary and not output.is_json:
                 raise ValueError(f"{kind.shape} does not support binary payloads")
@@ -733,31 +849,53 @@ class RulesEngine:
             )
         except Exception as err:  # a rendering failure is this action's failure, not the rule's
             return ActionReport(rule.name, action.key, None, False, describe(err),
-                                is_error_action=is_error_action, resource=resource,
-                                failed_action=kind.shape)  # fmt: skip
+                                is_error_action=is_error_action,
+                                resource=_resource(kind, params), failed_action=kind.shape)  # fmt: skip
         request = ActionRequest(
-            rule_name=rule.name, action_type=action.key, params=params, payload=delivered,
-            message=message, topic=topic, request=downstream,
-            output=None if is_error_action else output, is_error_action=is_error_action,
-            depth=depth,
+            rule.name, action.key, params, delivered, message, topic, downstream,
+            None if is_error_action else output, is_error_action, depth,
         )  # fmt: skip
-        report = ActionReport(rule.name, action.key, request, False, None,
-                              is_error_action=is_error_action, resource=resource,
-                              failed_action=kind.shape)  # fmt: skip
         republish = action.key == "republish"
+        error = None
         if republish and depth >= self.limits.max_republish_depth:
-            report.error = (
+            error = (
                 f"republish loop stopped: the message was republished {depth} times "
                 f"(limit {self.limits.max_republish_depth})"
             )
-            return report
-        # Charged after rendering, so that a refused request is kept whole in the dead letters
-        # (ready to be replayed); rendering costs no more than the actions already allowed.
-        refusal = budget.spend(republish)
-        if refusal is not None:
-            report.error = refusal
-            return report
-        self._deliver(self.sink_for(action.key), request, report, pending)
+        elif not republish and budget.actions < budget.max_actions:
+            budget.actions += 1  # PublishBudget.spend when it cannot refuse, without a call
+        else:
+            # Charged after rendering, so that a refused request is kept whole in the dead
+            # letters (ready to be replayed); rendering costs no more than the actions allowed.
+            error = budget.spend(republish)
+        if error is None:
+            sink = self._sinks.get(action.key) or self.sink_for(action.key)
+            if quiet and not republish:
+                known = self._sink_kinds.get(id(sink))
+                if (known[1] if known is not None else self._classify(sink)) == _INLINE:
+                    if current_budget() is None:  # no time budget to set aside: call it here
+                        try:
+                            result = sink(request)
+                            if result is not None and inspect.isawaitable(result):
+                                run_to_completion(result, self._loops)
+                            return None
+                        except BaseException as err:  # (every failure is the action's)
+                            delivered_ok, outcome = False, err
+                    else:
+                        delivered_ok, outcome = self._call_inline(sink, request)
+                    if delivered_ok:
+                        return None
+                    report = ActionReport(rule.name, action.key, request, False, None,
+                                          is_error_action=is_error_action,
+                                          resource=_resource(kind, params),
+                                          failed_action=kind.shape)  # fmt: skip
+                    self._inline_failed(report, request, outcome)
+                    return report
+        report = ActionReport(rule.name, action.key, request, False, error,
+                              is_error_action=is_error_action, resource=_resource(kind, params),
+                              failed_action=kind.shape)  # fmt: skip
+        if error is None:
+            self._deliver(sink, request, report, pending)
         return report
 
     def _deliver(
@@ -783,31 +921,45 @@ class RulesEngine:
                 pending.append((report, call, time.monotonic() + timeout))
             return
         if kind == _INLINE:
-            # Not part of the rule's evaluation: a sink does not spend its time budget (and a
-            # sink publishing into the engine gets budgets of its own).
-            budget = pause_budget()
-            try:
-                result = sink(request)
-                if result is not None and inspect.isawaitable(result):  # returned a coroutine
-                    result = run_to_completion(result, self._loops)
-            except BaseException as err:  # (every failure is the action's)
-                report.error = describe(err)
-                if isinstance(err, KeyboardInterrupt):
-                    self._bury(DeadLetter(request.rule_name, request.message.topic,
-                                          request.message, [report], requests=[request],
-                                          evaluation_error="interrupted (KeyboardInterrupt) "
-                                          "while a sink ran; the publish stopped"))  # fmt: skip
-                    raise
-            else:
-                report.result = result
+            delivered_ok, outcome = self._call_inline(sink, request)
+            if delivered_ok:
+                report.result = outcome
                 report.ok = True
-            finally:
-                stop_budget(budget)
+            else:
+                self._inline_failed(report, request, outcome)
             return
         assert timeout is not None  # _THREAD only with a time-out
         call = SinkCall(sink, (request,), timeout)
         self._threads().submit(call)
         pending.append((report, call, time.monotonic() + timeout))
+
+    def _call_inline(self, sink: Sink, request: ActionRequest) -> tuple[bool, Any]:
+        """Call an instant sink: (True, what it returned) or (False, what it raised). Not part
+        of the rule's evaluation: a sink does not spend its time budget (and a sink publishing
+        into the engine gets budgets of its own)."""
+        budget = pause_budget()
+        try:
+            result = sink(request)
+            if result is not None and inspect.isawaitable(result):  # returned a coroutine
+                result = run_to_completion(result, self._loops)
+        except BaseException as err:  # (every failure is the action's)
+            return False, err
+        finally:
+            stop_budget(budget)
+        return True, result
+
+    def _inline_failed(
+        self, report: ActionReport, request: ActionRequest, err: BaseException
+    ) -> None:
+        """An instant sink raised `err`: the action failed. A KeyboardInterrupt is re-raised
+        once the message is a dead letter."""
+        report.error = describe(err)
+        if isinstance(err, KeyboardInterrupt):
+            self._bury(DeadLetter(request.rule_name, request.message.topic, request.message,
+                                  [report], requests=[request],
+                                  evaluation_error="interrupted (KeyboardInterrupt) "
+                                  "while a sink ran; the publish stopped"))  # fmt: skip
+            raise err
 
     def close(self, timeout: float | None = None) -> None:
         """Release what the engine holds, so that nothing outlives it: wait for the publishes
@@ -822,8 +974,7 @@ class RulesEngine:
         # Polled, so that a publish pays for no notification. A publish of this very thread
         # (close() called from a sink) cannot end while it waits: it is not waited for.
         while True:
-            with self._active_lock:
-                others = any(thread != me for thread in self._active)
+            others = any(thread != me for thread in tuple(self._active))  # a copy: atomic
             if not others or (deadline is not None and time.monotonic() >= deadline):
                 break
             time.sleep(0.005)
@@ -932,8 +1083,22 @@ class RulesEngine:
 #: How a sink is called (RulesEngine._classify).
 _INLINE, _THREAD, _COROUTINE = 0, 1, 2
 
+#: Topics whose route a RulesEngine keeps (RulesEngine._route); past it, it starts afresh.
+_ROUTES_KEPT = 4096
+
 
 # ---- waiting for sinks ---------------------------------------------------------------------------
+
+
+def _resource(kind: ActionType, params: Mapping[str, Any] | None) -> str:
+    """The `failedResource` of an action (its queue, table, topic...), worked out only for the
+    reports: "" when its parameters could not be rendered or name none."""
+    if params is None:
+        return ""
+    try:
+        return kind.resource(params)
+    except Exception:  # (a resource that cannot be named is not the action's failure)
+        return ""
 
 
 def _wait_all(pending: list[tuple[ActionReport, SinkCall, float]]) -> None:
@@ -1019,9 +1184,10 @@ def error_action_message(
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 
-def _republish_requests(report: PublishReport) -> list[ActionRequest]:
+def _republish_requests(rules: list[RuleReport]) -> list[ActionRequest]:
+    """The republish requests that were delivered, in the order of the rules and actions."""
     out = []
-    for rule in report.rules:
+    for rule in rules:
         for action in (*rule.actions, *_opt(rule.error_action)):
             if action.ok and action.request is not None and action.action_type == "republish":
                 out.append(action.request)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from iotsql.output import Output
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, init=False)
 class ActionRequest:
     """One action of one rule for one message, with every `${...}` rendered.
 
@@ -41,6 +41,33 @@ class ActionRequest:
     output: Output | None = None
     is_error_action: bool = False
     depth: int = 0
+
+    def __init__(
+        self,
+        rule_name: str,
+        action_type: str,
+        params: Mapping[str, Any],
+        payload: bytes,
+        message: Message,
+        topic: str,
+        request: Mapping[str, Any] | None = None,
+        output: Output | None = None,
+        is_error_action: bool = False,
+        depth: int = 0,
+    ) -> None:
+        # Written into the instance's dict at once: a frozen dataclass's own __init__ calls
+        # object.__setattr__ per field, a third of the cost of a publish's dispatch.
+        fields = self.__dict__
+        fields["rule_name"] = rule_name
+        fields["action_type"] = action_type
+        fields["params"] = params
+        fields["payload"] = payload
+        fields["message"] = message
+        fields["topic"] = topic
+        fields["request"] = {} if request is None else request
+        fields["output"] = output
+        fields["is_error_action"] = is_error_action
+        fields["depth"] = depth
 
     def __repr__(self) -> str:  # one line, not the nested reprs of the message and request
         from iotsql.report_text import request_repr

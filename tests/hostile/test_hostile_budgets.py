@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from cost import cpu_at_most
 from hostile_support import LAMBDA, S3_ERROR, SQS, bounded
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import iotsql
 from iotsql import LimitExceededError, Limits
@@ -25,6 +27,7 @@ from iotsql.errors import (
     SqlParseError,
 )
 from iotsql.providers import InMemoryProvider
+from iotsql.values import json_size_at_least
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 CATASTROPHIC = "(a|aa)+b"  # exponential backtracking on a run of a's without a b
@@ -266,6 +269,41 @@ def test_every_built_value_is_bounded(sql: str) -> None:
     # The limit is configurable.
     big = Limits(max_output_bytes=400_000)
     assert iotsql.compile(sql, limits=big).evaluate(BIG) is not None
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    document=st.dictionaries(st.text(max_size=8), _JSON_VALUES, max_size=6),
+    copy=st.text(max_size=60),
+    limit=st.integers(1, 400),
+    with_context=st.booleans(),
+)
+def test_the_merged_document_counts_as_when_it_is_walked(
+    document: dict[str, Any], copy: str, limit: int, with_context: bool
+) -> None:
+    """`SELECT *, ...` measures the message's document only when the body's length says it
+    could reach the limit (compiler, build_mixed): the refusals are those of a walk of the
+    whole document, whether the statement reads the context (the body is at hand) or not."""
+    document = {**document, "s": copy}
+    extra = ", topic() AS t" if with_context else ""
+    rule = iotsql.compile(f"SELECT *, s AS copy{extra} FROM 'a/b'",
+                          limits=Limits(max_output_bytes=limit))  # fmt: skip
+    measure = json_size_at_least(document, 10**9) + len(copy) + 2 + (5 if with_context else 0)
+    body = json.dumps(document).encode()
+    if measure > limit:
+        with pytest.raises(BudgetExceededError, match=r"output size \(bytes\)"):
+            rule.evaluate(body, topic="a/b")  # refused before the output is made
+    else:
+        out = rule.evaluate(body, topic="a/b")
+        assert out is not None and out.value["copy"] == copy
 
 
 def test_string_additions_are_refused_before_they_are_joined() -> None:

@@ -1,0 +1,220 @@
+"""`RulesEngine.publish(..., report=False)` builds no report and does everything else the same
+(docs/engine.md, "Publishing without a report"): two engines with the same rules and sinks, one
+publishing with reports and one without, deliver the same requests to every sink in the same
+order, send the same error actions, keep the same dead letters, feed back the same republished
+messages and notify the same subscribers, on generated rules, sink failures and messages."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import iotsql
+from iotsql.actions.base import ActionRequest
+from iotsql.limits import Limits
+
+ROLE = "arn:aws:iam::123456789012:role/r"
+V2 = "2016-03-23"
+
+#: (name, sql): a WHERE that drops some messages, a projection, a context function, the
+#: Basic Ingest target, an evaluation that fails (no provider), a binary pass-through.
+STATEMENTS = {
+    "All": "SELECT * FROM 'dev/+'",
+    "Hot": "SELECT t, topic(2) AS device FROM 'dev/#' WHERE t > 10",
+    "Value": "SELECT VALUE t FROM 'dev/+/x'",
+    "Ping": "SELECT * FROM 'ping/+'",
+    "Pong": "SELECT *, topic() AS came_from FROM 'pong/+'",
+    "Fails": "SELECT get_dynamodb('t', 'k', 'v', '" + ROLE + "') AS x FROM 'dev/+'",
+    "Ingested": "SELECT t * 2 AS double FROM 'unused/topic'",
+}
+
+SQS = {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/q", "roleArn": ROLE}}
+SNS = {"sns": {"targetArn": "arn:aws:sns:us-east-1:1:t", "roleArn": ROLE}}
+LAMBDA = {"lambda": {"functionArn": "arn:aws:lambda:us-east-1:1:function:f"}}
+TEMPLATED = {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/${topic(2)}",
+                     "roleArn": ROLE}}  # fmt: skip
+#: Ping and Pong republish to each other: a loop the depth guard and the budgets end.
+REPUBLISH = {
+    "Ping": {"republish": {"topic": "pong/${topic(2)}", "roleArn": ROLE}},
+    "Pong": {"republish": {"topic": "ping/${topic(2)}", "roleArn": ROLE}},
+}
+ACTIONS = [SQS, SNS, LAMBDA, TEMPLATED]
+ERROR_ACTIONS = [None, SQS, SNS, {"republish": {"topic": "errors/x", "roleArn": ROLE}}]
+
+
+def _record(log: list[Any], fails: Callable[[ActionRequest], bool]) -> Callable[..., Any]:
+    def sink(request: ActionRequest) -> str:
+        log.append(_request_key(request))
+        if fails(request):
+            raise RuntimeError(f"refused {request.action_type}")
+        return "ok"
+
+    return sink
+
+
+def _without_trace_id(payload: bytes) -> bytes:
+    """An error-action message without its trace id, a fresh uuid per message."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(body, dict) or "cloudwatchTraceId" not in body:
+        return payload
+    del body["cloudwatchTraceId"]
+    return json.dumps(body, sort_keys=True).encode()
+
+
+def _request_key(request: ActionRequest) -> tuple[Any, ...]:
+    payload = _without_trace_id(request.payload)
+    arguments = dict(request.request.get("arguments", {}))
+    arguments.pop("MessageBody", None)  # the payload, compared above
+    arguments.pop("Message", None)
+    arguments.pop("Payload", None)
+    arguments.pop("payload", None)
+    return (request.rule_name, request.action_type, request.topic, payload,
+            request.is_error_action, request.depth, sorted(request.params.items()),
+            request.request.get("operation"), sorted(map(str, arguments.items())))  # fmt: skip
+
+
+def _letter_key(letter: iotsql.DeadLetter) -> tuple[Any, ...]:
+    return (letter.rule_name, letter.topic, letter.message.body, letter.evaluation_error,
+            [(f.rule_name, f.action_type, f.error, f.is_error_action, f.resource)
+             for f in letter.failures],
+            None if letter.error_action_failure is None else letter.error_action_failure.error,
+            [_request_key(r) for r in letter.requests])  # fmt: skip
+
+
+class World:
+    """One engine, its sinks' logs and its subscribers' log."""
+
+    def __init__(self, rules: dict[str, dict[str, Any]], failing: frozenset[str],
+                 threaded: bool, limits: Limits) -> None:  # fmt: skip
+        self.engine = iotsql.RulesEngine(limits=limits)
+        self.log: list[Any] = []
+        self.threaded_log: list[Any] = []
+        self.heard: list[tuple[str, bytes]] = []
+        lock = threading.Lock()
+
+        def fails(request: ActionRequest) -> bool:
+            return request.action_type in failing or (
+                request.is_error_action and "error" in failing
+            )
+
+        for action_type in ("sqs", "sns"):
+            sink = _record(self.log, fails)
+            sink.instant = True  # type: ignore[attr-defined]
+            self.engine.register_sink(action_type, sink)
+        if threaded:  # called in a worker thread, under the action time-out
+            recorded = _record(self.threaded_log, fails)
+
+            def in_thread(request: ActionRequest) -> str:
+                with lock:
+                    return recorded(request)  # type: ignore[no-any-return]
+
+            self.engine.register_sink("lambda", in_thread)
+        else:
+            sink = _record(self.log, fails)
+            sink.instant = True  # type: ignore[attr-defined]
+            self.engine.register_sink("lambda", sink)
+        self.engine.subscribe("#", lambda topic, body, context: self.heard.append(
+            (topic, _without_trace_id(body))))  # fmt: skip
+        for name, payload in rules.items():
+            self.engine.create_topic_rule(name, payload)
+
+    def publish(self, topic: str, body: bytes, report: bool) -> tuple[str, Any]:
+        try:
+            result = self.engine.publish(topic, body, report=report)
+        except iotsql.IotSqlError as err:
+            return "error", (type(err).__name__, str(err))
+        return "ok", None if result is None else type(result).__name__
+
+    def outcome(self) -> dict[str, Any]:
+        return {
+            "log": self.log,
+            "threaded": sorted(self.threaded_log, key=repr),
+            "heard": self.heard,
+            "dead": [_letter_key(letter) for letter in self.engine.dead_letters],
+            "recorded": [_request_key(r) for r in self.engine.recorder.requests],
+        }
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[Any, ...]:
+    names = draw(st.sets(st.sampled_from(sorted(STATEMENTS)), min_size=1))
+    rules = {}
+    for name in sorted(names):
+        actions = draw(st.lists(st.sampled_from(ACTIONS), max_size=3))
+        if name in REPUBLISH and draw(st.booleans()):
+            actions.append(REPUBLISH[name])
+        payload: dict[str, Any] = {"sql": STATEMENTS[name], "awsIotSqlVersion": V2,
+                                   "actions": actions}  # fmt: skip
+        error_action = draw(st.sampled_from(ERROR_ACTIONS))
+        if error_action is not None:
+            payload["errorAction"] = error_action
+        rules[name] = payload
+    failing = frozenset(draw(st.sets(st.sampled_from(["sqs", "sns", "lambda", "error"]))))
+    threaded = draw(st.booleans())
+    depth = draw(st.sampled_from([2, 8]))
+    republishes = draw(st.sampled_from([3, 256]))
+    actions_budget = draw(st.sampled_from([5, 10_000]))
+    limits = Limits(max_republish_depth=depth, max_republishes_per_publish=republishes,
+                    max_actions_per_publish=actions_budget)  # fmt: skip
+    topics = ["dev/a", "dev/b/x", "dev/c/d", "ping/a", "pong/b", "other/z",
+              "$aws/rules/Ingested/anything", "$aws/rules/Missing/x", "bad/+/topic"]  # fmt: skip
+    bodies = [b'{"t": 5}', b'{"t": 25.0}', b'{"t": "hot"}', b"\x00binary", b"[1, 2]", b'{"u": 1}']
+    messages = draw(st.lists(st.tuples(st.sampled_from(topics), st.sampled_from(bodies)),
+                             min_size=1, max_size=6))  # fmt: skip
+    return rules, failing, threaded, limits, messages
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_a_quiet_publish_does_what_a_reported_one_does(scenario: tuple[Any, ...]) -> None:
+    rules, failing, threaded, limits, messages = scenario
+    loud = World(rules, failing, threaded, limits)
+    quiet = World(rules, failing, threaded, limits)
+    try:
+        for topic, body in messages:
+            said = loud.publish(topic, body, True)
+            kept = quiet.publish(topic, body, False)
+            assert said[0] == kept[0]
+            if said[0] == "error":
+                assert said == kept
+            else:
+                assert said[1] == "PublishReport" and kept[1] is None
+        assert quiet.outcome() == loud.outcome()
+    finally:
+        loud.engine.close()
+        quiet.engine.close()
+
+
+def test_a_republish_loop_is_fed_back_and_stopped_the_same_way() -> None:
+    rules = {
+        name: {"sql": STATEMENTS[name], "awsIotSqlVersion": V2,
+               "actions": [REPUBLISH[name], SQS], "errorAction": SNS}
+        for name in ("Ping", "Pong")
+    }  # fmt: skip
+    limits = Limits(max_republish_depth=5)
+    loud = World(rules, frozenset(), False, limits)
+    quiet = World(rules, frozenset(), False, limits)
+    report = loud.engine.publish("ping/a", b'{"n": 1}')
+    assert quiet.engine.publish("ping/a", b'{"n": 1}', report=False) is None
+    assert len(report.requests) > 5  # the chain ran
+    assert any("republish loop stopped" in (f.error or "") for f in report.failures)
+    assert quiet.outcome() == loud.outcome()
+    assert [topic for topic, _ in quiet.heard][:3] == ["ping/a", "pong/a", "ping/a"]
+
+
+@pytest.mark.parametrize("report", [True, False])
+def test_an_invalid_topic_or_payload_raises_either_way(report: bool) -> None:
+    engine = iotsql.RulesEngine(limits=Limits(max_payload_bytes=10))
+    with pytest.raises(iotsql.IotSqlError):
+        engine.publish("a/+", b"{}", report=report)
+    with pytest.raises(iotsql.IotSqlError):
+        engine.publish("a/b", b'{"long": "payload"}', report=report)
