@@ -18,9 +18,7 @@ class Output:
 
     __slots__ = ("_body", "_max_bytes", "value")
 
-    def __init__(
-        self, value: Any, body: bytes | None = None, *, max_bytes: int | None = None
-    ) -> None:
+    def __init__(self, value: Any, body: bytes | None = None, max_bytes: int | None = None) -> None:
         self.value = value
         self._body = body
         #: Limits.max_output_bytes of the rule that made it: `to_bytes` refuses a larger body.

@@ -92,7 +92,9 @@ class CompiledRule:
         "_compiled",
         "_condition",
         "_matches",
+        "_max_output",
         "_needs_run",
+        "_passthrough",
         "_select",
         "_sets",
         "_timed",
@@ -150,6 +152,9 @@ class CompiledRule:
         self._where = compiled.where
         self._condition = compiled.condition
         self._select = compiled.select.build
+        #: The SELECT is the document itself (`SELECT *`, `SELECT VALUE *`): no call to make.
+        self._passthrough = compiled.select.passthrough
+        self._max_output = limits.max_output_bytes
         self._whole_ints = self.sql_version.whole_decimals_are_ints
         self._needs_run = compiled.needs_run
         self._version = self.sql_version.value
@@ -306,11 +311,11 @@ class CompiledRule:
             condition = self._condition
             if condition is not None and not condition(doc, run):
                 return None
-            value = self._select(doc, run)
+            value = doc if self._passthrough else self._select(doc, run)
         except RecursionError:
             raise EvaluationError("the message is nested too deeply to evaluate") from None
         if type(value) is dict:
-            return Output(value, max_bytes=self.limits.max_output_bytes)
+            return Output(value, None, self._max_output)
         if value is U:
             return Output(b"", b"")
         if isinstance(value, bytes):
@@ -318,7 +323,7 @@ class CompiledRule:
         if value is doc:
             # A lone `*` on a body that is not a JSON object passes the body through unchanged.
             return Output(body, body)
-        return Output(value, max_bytes=self.limits.max_output_bytes)
+        return Output(value, None, self._max_output)
 
     #: `run(message, topic, provider, rule_name, variables_out)` for a caller that has already
     #: put in force what `run` would: this rule's limits (`current_limits()` is `self.limits`)

@@ -26,14 +26,17 @@ def test_every_section_runs(report: Report) -> None:
     assert [r.rule for r in report.rules] == ["R1", "R2", "R3", "R4", "R5"]
     for rule in report.rules:
         assert rule.messages == MESSAGES
-        figures = (rule.iotsql_us, rule.hand_us, rule.publish_us, rule.hand_publish_us)
+        figures = (rule.iotsql_us, rule.hand_us, rule.publish_us, rule.hand_publish_us,
+                   rule.quiet_publish_us)  # fmt: skip
         assert all(us > 0 for figure in figures for us in figure.values())
         assert set(rule.hand_us) == set(rule.ratio) == set(rule.publish_ratio)
+        assert set(rule.hand_us) == set(rule.quiet_publish_ratio)
         assert "json" in rule.hand_us
     assert report.routing is not None
     assert [p.rules for p in report.routing.points] == routing.scale_sizes(RULES)
     assert report.engine is not None and report.engine.rules == RULES + 5
     assert report.engine.messages == MESSAGES and report.engine.ratio > 0
+    assert report.engine.report_ratio > 0 and report.engine.quiet_publish_us > 0
     assert report.compile is not None and report.compile.texts == RULES
     assert report.memory is not None and report.memory.engine_kb_per_rule > 0
     assert set(report.elapsed_s) == set(runner.SECTIONS)
@@ -61,10 +64,13 @@ def test_text_and_json_output(report: Report) -> None:
     data = json.loads(json.dumps(report.to_json()))
     assert {t["name"] for t in data["targets"]} >= {"compile rules/s", "engine KB per rule"}
     libraries = len(data["rules"][0]["hand_us"])
-    # evaluate and publish per rule and library; routing ratio and growth; engine; compile;
-    # memory
+    # evaluate and publish (report=False) per rule and library; routing ratio and growth;
+    # engine; compile; memory
     assert len(data["targets"]) == 2 * 5 * libraries + 5 and data["routing"]["growth"] > 0
     assert data["rules"][0]["publish_ratio"]["json"] > 0 and data["engine"]["ratio"] > 0
+    assert data["rules"][0]["quiet_publish_ratio"]["json"] > 0
+    assert data["engine"]["report_ratio"] > 0
+    assert any("publish(report=False)" in t["name"] for t in data["targets"])
     assert (
         data["environment"]["load_average"] is None or len(data["environment"]["load_average"]) == 3
     )

@@ -208,10 +208,15 @@ def _sqs(params: Params, payload: bytes, output: Output | None, message: Message
         delivered = base64.b64encode(payload)
         body = delivered.decode("ascii")
     else:
-        body = _text(payload, "Failed to send message to SQS")
+        try:  # (_text, written out: SQS is the action of most rules)
+            body = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(
+                "Failed to send message to SQS: the message payload is not valid UTF-8 text"
+            ) from None
         delivered = payload
-    args = {"QueueUrl": params["queueUrl"], "MessageBody": body}
-    return delivered, _request("sqs", "SendMessage", args)
+    arguments = {"QueueUrl": params["queueUrl"], "MessageBody": body}
+    return delivered, {"service": "sqs", "operation": "SendMessage", "arguments": arguments}
 
 
 def _sns(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
