@@ -715,7 +715,8 @@ class RulesEngine:
         """`_start_rule` within the rule's time budget. Quiet, the rule's report is made only
         when it is kept: a failed evaluation, an action not delivered at once (in flight or
         failed), a republish action; it then lists those actions only."""
-        variables: list[Any] = []
+        # The SET values, for the action templates; a statement without SET writes none.
+        variables: list[Any] = [] if rule.has_variables else _NO_VARIABLES
         try:
             if rule.termination is not None:  # AWS ends the rule without invoking any actions
                 raise RuleTerminatedError(rule.termination)
@@ -1082,6 +1083,10 @@ class RulesEngine:
 
 #: How a sink is called (RulesEngine._classify).
 _INLINE, _THREAD, _COROUTINE = 0, 1, 2
+
+#: The variables of every rule without SET (never written: `_execute` extends the list only
+#: for a statement that has variables).
+_NO_VARIABLES: list[Any] = []
 
 #: Topics whose route a RulesEngine keeps (RulesEngine._route); past it, it starts afresh.
 _ROUTES_KEPT = 4096

@@ -630,7 +630,7 @@ class TopicRule:
 
     __slots__ = (
         "actions", "arn", "compiled", "created_at", "description", "disabled", "error_action",
-        "name", "payload", "sql_version", "termination", "timed", "version_text",
+        "has_variables", "name", "payload", "sql_version", "termination", "timed", "version_text",
     )  # fmt: skip
 
     def __init__(
@@ -680,6 +680,8 @@ class TopicRule:
         #: `sql_version.value`, read on every action the rule renders.
         self.version_text: str = self.sql_version.value
         self.compiled = CompiledRule(str(payload["sql"]), self.sql_version, limits)
+        #: Whether the statement SETs variables (which the action templates may read).
+        self.has_variables = bool(self.compiled.variable_names)
         self.disabled = bool(payload.get("ruleDisabled", False))
         self.description = str(payload.get("description") or "")
         self.actions = tuple(

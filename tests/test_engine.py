@@ -370,3 +370,39 @@ def test_close_ends_the_sink_threads_and_the_engine_stays_usable(engine: RulesEn
     engine.publish("t", b"{}")  # new threads start on demand
     assert len(delivered) == 2
     engine.close()
+
+
+# ---- the routes a publish remembers ---------------------------------------------------------
+
+
+def test_a_remembered_route_follows_every_change_of_the_rules() -> None:
+    """A topic's route (validated, matched) is remembered until a rule is created, replaced or
+    deleted: each change is seen by the next publish on a topic already routed."""
+    engine = RulesEngine()
+    sql = rule("SELECT * FROM 'fleet/+/data'", sqs())
+    assert engine.publish("fleet/a/data", b"{}").fired == []
+    engine.create_topic_rule("First", sql)
+    assert engine.publish("fleet/a/data", b"{}").fired == ["First"]
+    engine.create_topic_rule("Second", {**sql, "sql": "SELECT * FROM 'fleet/#'"})
+    assert engine.publish("fleet/a/data", b"{}").fired == ["First", "Second"]
+    engine.replace_topic_rule("First", {**sql, "sql": "SELECT * FROM 'other/+'"})
+    assert engine.publish("fleet/a/data", b"{}").fired == ["Second"]
+    engine.disable_topic_rule("Second")
+    assert engine.publish("fleet/a/data", b"{}").fired == []
+    engine.enable_topic_rule("Second")
+    engine.delete_topic_rule("Second")
+    assert engine.publish("fleet/a/data", b"{}").fired == []
+    with pytest.raises(iotsql.InvalidTopicError):  # an invalid topic is never remembered
+        engine.publish("fleet/+/data", b"{}")
+    with pytest.raises(iotsql.InvalidTopicError):
+        engine.publish("fleet/+/data", b"{}")
+
+
+def test_more_topics_than_the_engine_remembers_are_routed_alike() -> None:
+    engine = RulesEngine()
+    engine.create_topic_rule("Even", rule("SELECT * FROM 'd/+/even'", sqs()))
+    topics = [f"d/{n}/{'even' if n % 2 == 0 else 'odd'}" for n in range(10_000)]
+    for _ in range(2):
+        fired = [engine.publish(topic, b"{}", report=False) for topic in topics]
+        assert fired == [None] * len(topics)
+    assert len(engine.recorder["sqs"].requests) == 2 * 5_000
