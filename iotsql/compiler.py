@@ -446,18 +446,22 @@ class Compiler:
                                 raise output_too_big(size, max_output)
                         out.update(value)
                     continue
-                value = store(value, whole)
-                if value is U:
-                    continue
                 t = type(value)
-                if t is str or t is dict or t is list:
+                if t is Decimal or t is float or t is Binary:  # (what `store` converts)
+                    value = store(value, whole)
+                    if value is U:
+                        continue
+                    t = type(value)
+                if t is str:
+                    size += len(value) + 2  # (json_size_at_least of a string)
+                elif t is dict or t is list:
                     size += json_size_at_least(value, max_output - size)
-                    if size + bound > max_output:
-                        if unmeasured is not None:
-                            size += json_size_at_least(unmeasured, max_output - size)
-                            unmeasured, bound = None, 0
-                        if size > max_output:
-                            raise output_too_big(size, max_output)
+                if size + bound > max_output:  # (true only just after size grew)
+                    if unmeasured is not None:
+                        size += json_size_at_least(unmeasured, max_output - size)
+                        unmeasured, bound = None, 0
+                    if size > max_output:
+                        raise output_too_big(size, max_output)
                 if kind == 0:
                     out[key] = value
                     continue
@@ -912,7 +916,12 @@ class Compiler:
         invoke = _invoker(spec, self.whole_ints)
         if spec.pure and all(c.is_const for c in compiled) and not spec.raw_star:
             return _constant(invoke(None, [c.const for c in compiled]))
-        closure = _call_closure(spec, tuple(fns), self.whole_ints)
+        if len(compiled) == 1 and compiled[0].is_const and not spec.raw_star:
+            # `topic(3)`: a context (or impure) function of a constant, called without
+            # evaluating its argument on every message.
+            closure = _call_on_constant(spec, compiled[0].const, self.whole_ints)
+        else:
+            closure = _call_closure(spec, tuple(fns), self.whole_ints)
         if limit is not None and self.counts_calls:
             closure = _counted_call(spec.name, limit, closure)
         if self.check_calls and spec.cost == "linear":
@@ -1189,6 +1198,27 @@ def _invoker(spec: FunctionSpec, whole_ints: bool) -> Callable[[Run | None, list
         return result
 
     return invoke
+
+
+def _call_on_constant(spec: FunctionSpec, argument: Any, whole_ints: bool) -> Closure:
+    """`_call_closure` of a function whose one argument is a constant."""
+    impl = spec.impl
+    if argument is U and spec.propagate_undefined:
+        return lambda doc, run: U
+    context = spec.context
+
+    def call_constant(doc: Any, run: Run) -> Any:
+        try:
+            result = impl(run, argument) if context else impl(argument)
+        except IotSqlError:
+            raise
+        except Exception:
+            return U
+        if whole_ints and (type(result) is float or type(result) is Decimal):
+            return whole_to_int(result)
+        return result
+
+    return call_constant
 
 
 def _call_closure(spec: FunctionSpec, fns: tuple[Closure, ...], whole_ints: bool) -> Closure:
