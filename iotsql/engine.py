@@ -630,7 +630,7 @@ class RulesEngine:
                 else:
                     route = (tuple(self._index.match(topic)), topic, False)
                 routes = self._routes
-                if len(routes) >= _ROUTES_KEPT:
+                if len(routes) >= _ROUTE_CACHE_SIZE:
                     routes.clear()
                 routes[topic] = route
         return route
@@ -1089,7 +1089,7 @@ _INLINE, _THREAD, _COROUTINE = 0, 1, 2
 _NO_VARIABLES: list[Any] = []
 
 #: Topics whose route a RulesEngine keeps (RulesEngine._route); past it, it starts afresh.
-_ROUTES_KEPT = 4096
+_ROUTE_CACHE_SIZE = 4096
 
 
 # ---- waiting for sinks ---------------------------------------------------------------------------
