@@ -55,8 +55,8 @@ class ActionRequest:
         is_error_action: bool = False,
         depth: int = 0,
     ) -> None:
-        # Written into the instance's dict at once: a frozen dataclass's own __init__ calls
-        # object.__setattr__ per field, a third of the cost of a publish's dispatch.
+        # Written into the instance's dict directly: a frozen dataclass's own __init__ calls
+        # object.__setattr__ per field, which timeit showed several times slower.
         fields = self.__dict__
         fields["rule_name"] = rule_name
         fields["action_type"] = action_type
