@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import importlib
 import json
 import logging
@@ -239,7 +238,7 @@ class MotoServiceSink:
                 "active) and no moto server endpoint is known, so the action was not sent: "
                 "install(endpoint_url=...) names the server"
             )
-        return self._sink(endpoint)(_in_region(request, engine.region))
+        return self._sink(endpoint)(request)
 
     def _sink(self, endpoint: str | None) -> Any:
         sink = self._sinks.get(endpoint)
@@ -271,20 +270,6 @@ class MotoServiceSink:
 
         return Boto3Sink(client_factory=client, endpoint_url=endpoint, region_name=region,
                          config=config.Config(ignore_configured_endpoint_urls=True))  # fmt: skip
-
-
-def _in_region(request: ActionRequest, region: str) -> ActionRequest:
-    """The Step Functions renderer builds the state machine ARN in us-east-1 (it knows only the
-    role ARN); AWS starts the state machine of the rule's own region."""
-    call = request.request
-    if call.get("service") != "stepfunctions" or region == "us-east-1":
-        return request
-    arguments = dict(call.get("arguments") or {})
-    parts = str(arguments.get("stateMachineArn", "")).split(":")
-    if len(parts) > 3:
-        parts[3] = region
-        arguments["stateMachineArn"] = ":".join(parts)
-    return dataclasses.replace(request, request={**call, "arguments": arguments})
 
 
 class MotoRepublishSink:

@@ -507,7 +507,16 @@ class BoundAction:
         "render", "timed",
     )  # fmt: skip
 
-    def __init__(self, key: str, params: Mapping[str, Any], rule: CompiledRule, path: str) -> None:
+    def __init__(
+        self,
+        key: str,
+        params: Mapping[str, Any],
+        rule: CompiledRule,
+        path: str,
+        *,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+    ) -> None:
         from iotsql.actions.types import ACTION_TYPES
 
         self.key = key
@@ -532,6 +541,9 @@ class BoundAction:
         #: `render(params, payload, output, message)` of this action (ActionType.render, or
         #: the one ActionType.bind made for how this action's fields are written).
         self.render = kind.render if kind.bind is None else kind.bind(params, self._rendered)
+        if kind.located:
+            located: Any = self.render  # it takes region= and account_id= too (ActionType.located)
+            self.render = functools.partial(located, region=region, account_id=account_id)
         if key == "http":
             from iotsql.actions.destinations import check_http_action
 
@@ -629,8 +641,9 @@ class TopicRule:
     the field."""
 
     __slots__ = (
-        "actions", "arn", "compiled", "created_at", "description", "disabled", "error_action",
-        "has_variables", "name", "payload", "sql_version", "termination", "timed", "version_text",
+        "account_id", "actions", "arn", "compiled", "created_at", "description", "disabled",
+        "error_action", "has_variables", "name", "payload", "region", "sql_version", "termination",
+        "timed", "version_text",
     )  # fmt: skip
 
     def __init__(
@@ -684,6 +697,9 @@ class TopicRule:
         self.has_variables = bool(self.compiled.variable_names)
         self.disabled = bool(payload.get("ruleDisabled", False))
         self.description = str(payload.get("description") or "")
+        #: Where the rule lives: its ARN, and the ARNs its actions build (Step Functions).
+        self.region = region
+        self.account_id = account_id
         self.actions = tuple(
             self._bind(action, f"topicRulePayload.actions[{i}]") for i, action in enumerate(actions)
         )
@@ -729,7 +745,8 @@ class TopicRule:
         from iotsql.actions.influxdb import check_element_templates
 
         check_element_templates(key, action[key], f"{path}.{key}", path.endswith("errorAction"))
-        return BoundAction(key, action[key], self.compiled, f"{path}.{key}")
+        return BoundAction(key, action[key], self.compiled, f"{path}.{key}", region=self.region,
+                           account_id=self.account_id)  # fmt: skip
 
     @property
     def topic_filter(self) -> str | None:

@@ -509,3 +509,28 @@ def test_loaders_warn_sql_version_default_when_a_rule_omits_the_version(
 def test_loaders_do_not_warn_when_the_version_is_set() -> None:
     (rule,) = iotsql.load_rules({"NoWarning": payload("SELECT v FROM 't'", sqs())})
     assert rule.warnings == ()
+
+
+# ---- ARNs the actions build: where the rule lives ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "account"),
+    [
+        ("arn:aws:iam::210987654321:role/r", "210987654321"),
+        ("role-without-account", "111122223333"),
+    ],
+)
+def test_step_functions_starts_the_state_machine_of_the_rules_own_region(
+    role: str, account: str
+) -> None:
+    engine = iotsql.RulesEngine(account_id="111122223333", region="eu-west-1")
+    engine.create_topic_rule("Start", payload(
+        "SELECT * FROM 'sfn'", {"stepFunctions": {"stateMachineName": "flow", "roleArn": role}}))  # fmt: skip
+    assert (engine.rule("Start").region, engine.rule("Start").account_id) == (
+        "eu-west-1", "111122223333")  # fmt: skip
+    engine.publish("sfn", b'{"v": 1}')
+    (request,) = engine.recorder["stepFunctions"].requests
+    assert request.request["arguments"]["stateMachineArn"] == (
+        f"arn:aws:states:eu-west-1:{account}:stateMachine:flow"
+    )

@@ -154,3 +154,6 @@ class ActionType:
         ]
         | None
     ) = None
+    #: Whether `render` also takes the rule's `region=` and `account_id=` (Step Functions names
+    #: a state machine of the rule's own region, so its ARN depends on where the rule lives).
+    located: bool = False

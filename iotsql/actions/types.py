@@ -41,7 +41,7 @@ Params = Mapping[str, Any]
 Rendered = tuple[bytes, Mapping[str, Any]]
 
 #: The region of the ARNs iotsql has to build (Step Functions takes a state machine ARN, the
-#: action names the state machine); the account comes from the action's role ARN.
+#: action names the state machine) when the renderer is called without the rule's region.
 DEFAULT_REGION = "us-east-1"
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -288,15 +288,24 @@ def _lambda(params: Params, payload: bytes, output: Output | None, message: Mess
 
 
 def _step_functions(
-    params: Params, payload: bytes, output: Output | None, message: Message
+    params: Params,
+    payload: bytes,
+    output: Output | None,
+    message: Message,
+    *,
+    region: str = DEFAULT_REGION,
+    account_id: str = DEFAULT_ACCOUNT_ID,
 ) -> Rendered:
+    """The action names a state machine; AWS starts the one of that name in the rule's own
+    region, in the account of the action's role (the rule's account when the role ARN has
+    none)."""
     _json_only(payload, output, "Failed to start the Step Functions execution")
     role = str(params.get("roleArn") or "").split(":")
     partition = role[1] if len(role) > 4 and role[1] else "aws"
-    account = role[4] if len(role) > 4 and role[4] else DEFAULT_ACCOUNT_ID
+    account = role[4] if len(role) > 4 and role[4] else account_id
     name = params["stateMachineName"]
     args: dict[str, Any] = {
-        "stateMachineArn": f"arn:{partition}:states:{DEFAULT_REGION}:{account}:stateMachine:{name}",
+        "stateMachineArn": f"arn:{partition}:states:{region}:{account}:stateMachine:{name}",
         "input": _text(payload, "Failed to start the Step Functions execution"),
     }
     if params.get("executionNamePrefix"):
@@ -684,9 +693,10 @@ def _type(
     binary: bool = True,
     templated_keys: str = "",
     bind: Any = None,
+    located: bool = False,
 ) -> ActionType:
     return ActionType(name, shape, frozenset(templated.split()), render, resource, binary, summary,
-                      frozenset(templated_keys.split()), bind)  # fmt: skip
+                      frozenset(templated_keys.split()), bind, located)  # fmt: skip
 
 
 _KAFKA_TEMPLATED = (
@@ -748,7 +758,7 @@ _CATALOGUE = (
           "Sends the message to an SQS queue"),
     _type("stepFunctions", "StepFunctionsAction", "stateMachineName executionNamePrefix",
           _step_functions, _param("stateMachineName"),
-          "Starts a Step Functions state machine with the output", binary=False),
+          "Starts a Step Functions state machine with the output", binary=False, located=True),
     _type("timestream", "TimestreamAction",
           "databaseName tableName dimensions.value timestamp.value", _timestream,
           _param("tableName"), "Writes each top-level key of the output as a Timestream measure",
