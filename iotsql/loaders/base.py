@@ -329,6 +329,11 @@ class LoadedRule:
             path = self.source_path("topicRulePayload.sql")
             end_line = error.line if error.end_column is not None else None
             where = self.sql_position(error.line, error.column, end_line, error.end_column)
+            statement = SourceFile("", error.sql)
+            if statement.offset(error.line, error.column) >= len(error.sql.rstrip()):
+                # the end of the statement: just after its last word, not past the newlines a
+                # block scalar ends with (that would be the next line of the file)
+                where = self.sql_position(*statement.line_column(len(error.sql.rstrip())))
             source = self.document.source if self.document is not None else None
             if source is not None and where.exact and not _written_as_is(error, source, where):
                 where = replace(where, exact=False)

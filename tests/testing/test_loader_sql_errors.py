@@ -85,6 +85,18 @@ CASES = {
         "    FORM 'sensors/#'\n  EOT\n}\n",
         "FORM", (2, 1), "did you mean FROM?",
     ),
+    "terraform json": (
+        "main.tf.json",
+        json.dumps({"resource": {"aws_iot_topic_rule": {"hot": {
+            "name": "hot", "enabled": True, "sql_version": "2016-03-23",
+            "sql": "SELECT \"k\" AS k FORM 'a'"}}}}, indent=2),
+        "FORM", (1, 17), "did you mean FROM?",
+    ),
+    "yaml with crlf line ends": (
+        "template.yaml",
+        _cfn("        Sql: >\n          SELECT a\n          FORM 'x'\n").replace("\n", "\r\n"),
+        "FORM", (1, 10), "did you mean FROM?",
+    ),
     "terraform plan json": (
         "plan.json",
         json.dumps({"format_version": "1.2", "values": {"root_module": {"resources": [
@@ -119,7 +131,7 @@ def test_load_rules_says_where_the_sql_error_is_in_the_file(
 ) -> None:
     name, text, target, sql_place, hint = CASES[case]
     monkeypatch.chdir(tmp_path)
-    Path(name).write_text(text, encoding="utf-8")
+    Path(name).write_bytes(text.encode("utf-8"))  # as written: CRLF stays CRLF
     with pytest.raises(RuleSqlError) as exc:
         iotsql.load_rules(name)
     error = exc.value
@@ -133,6 +145,7 @@ def test_load_rules_says_where_the_sql_error_is_in_the_file(
     assert first.startswith(f"{name}:{line}:{column}: ")
     assert f"(line {sql_place[0]}, column {sql_place[1]} of the statement)" in first
     file_line = text.splitlines()[line - 1]
+    assert file_line[column - 1 :].startswith(target)
     caret = rest[rest.index(f" {line} | {file_line}") + 1]
     assert caret.index("^") - len(f" {line} | ") == column - 1
     assert rest[-1] == f"hint: {hint}"
@@ -178,6 +191,28 @@ def test_an_evaluated_statement_is_placed_at_its_field(
     assert lines[0].startswith("main.tf:8:")
     assert "(line 1, column 10 of the statement as evaluated)" in lines[0]
     assert "SELECT * FORM 'a'" in lines and lines[-1] == "hint: did you mean FROM?"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("template.yaml", _cfn("        Sql: |\n          SELECT a FROM 'x' WHERE\n\n")),
+        ("main.tf", 'resource "aws_iot_topic_rule" "r" {\n  name = "r"\n  enabled = true\n'
+                    '  sql_version = "2016-03-23"\n  sql = "SELECT a FROM"\n}\n'),
+    ],
+)  # fmt: skip
+def test_the_end_of_the_statement_is_just_after_its_last_word(
+    name: str, text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path(name).write_text(text, encoding="utf-8")
+    with pytest.raises(RuleSqlError, match="unexpected end of statement") as exc:
+        iotsql.load_rules(name)
+    where = exc.value.position
+    assert where is not None and where.exact
+    last = "WHERE" if name.endswith(".yaml") else "FROM"
+    line, column = _expected_place(text, last)
+    assert (where.line, where.column) == (line, column + len(last))
 
 
 def test_rules_given_as_data_keep_the_sql_position_only() -> None:
