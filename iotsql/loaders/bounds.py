@@ -28,8 +28,9 @@ import yaml
 from iotsql.errors import RuleValidationError
 from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits
 
-#: The fastest PyYAML parser installed: libyaml's when PyYAML was built with it.
-CParser: Any = getattr(yaml, "CParser", None)
+#: The fastest PyYAML parser installed: libyaml's when PyYAML was built with it (PyYAML keeps it
+#: in `yaml.cyaml`; the `yaml` package itself exports only the C loaders).
+CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)
 
 
 def check_size(text: str | bytes, file: str, limits: Limits = DEFAULT_LIMITS) -> None:

@@ -290,3 +290,13 @@ def test_terraform_locals_that_refer_to_themselves_or_grow(tmp_path: Path) -> No
 def test_terraform_nested_too_deeply(tmp_path: Path) -> None:
     path = _write(tmp_path, "deep.tf", "locals {\n  a = " + "[" * 10_000 + "]" * 10_000 + "\n}\n")
     assert "(at line 2, column" in _refused(path, "nested more than Limits.max_document_depth")
+
+
+def test_the_alias_and_depth_scan_uses_libyaml_when_pyyaml_has_it() -> None:
+    """The scan reads every event of a template before it is loaded: libyaml's parser, not the
+    pure-Python one, wherever PyYAML was built with it (PyYAML keeps it in yaml.cyaml)."""
+    import yaml
+
+    from iotsql.loaders import bounds
+
+    assert (bounds.CParser is not None) == bool(yaml.__with_libyaml__)
