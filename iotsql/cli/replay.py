@@ -4,29 +4,27 @@ action would receive, one JSON line per action request, with a summary per rule.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import dataclasses
 import json
 import os
 import re
+import stat
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from iotsql.actions.base import ActionRequest
-from iotsql.actions.types import ACTION_TYPES
 from iotsql.cli.check import diagnostic_of_error
-from iotsql.cli.common import CliError, dumps, err, is_tty, new_parser
-from iotsql.engine import PublishReport, RulesEngine
+from iotsql.cli.common import CliError, err, is_tty, new_parser
+from iotsql.engine import RulesEngine
 from iotsql.errors import IotSqlError, ResourceAlreadyExistsError, SqlParseError
 from iotsql.limits import DEFAULT_LIMITS
 from iotsql.loaders.base import LoadedRule, RuleSqlError
 from iotsql.loaders.parameters import ParametersFileError, parameter_hint, read_parameters
 from iotsql.loaders.positions import SourceDocument
+from iotsql.replay.lines import BadLine, TooLong, decode_line, parse_message, read_lines
+from iotsql.replay.replayer import Replayer, RuleDefinitions, replay_engine, request_line
+from iotsql.replay.summary import summary_lines
 
 if TYPE_CHECKING:
     from iotsql.cli.common import Subparsers
@@ -82,8 +80,15 @@ def register(subparsers: Subparsers) -> None:
         "rules", metavar="RULES", nargs="*",
         help="files of topic rules: AWS CLI JSON, CloudFormation, Serverless or Terraform",
     )  # fmt: skip
-    parser.add_argument("messages", metavar="MESSAGES", help="a JSON-lines file, or - for stdin")
-    parser.add_argument("--out", "-o", metavar="FILE", help="write the requests to FILE")
+    parser.add_argument(
+        "messages", metavar="MESSAGES", nargs="+",
+        help="JSON-lines files (- for stdin), replayed one after the other",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", "-o", metavar="FILE",
+        help="write the requests to FILE (with --workers or --scheduler: to the folder FILE, "
+        "one part per partition)",
+    )  # fmt: skip
     parser.add_argument(
         "--topic-rule-payload", metavar="FILE", action="append", default=[],
         help="a rule from a topicRulePayload JSON file (file://FILE works too); repeatable",
@@ -101,6 +106,7 @@ def register(subparsers: Subparsers) -> None:
         help="parameter values from a file (CloudFormation JSON, .tfvars, JSON or YAML object, "
         "KEY=VALUE lines); repeatable, later files win",
     )  # fmt: skip
+    register_distributed(parser)
     parser.set_defaults(handler=run)
 
 
@@ -214,131 +220,6 @@ def load_rules(engine: RulesEngine, path: str, parameters: dict[str, Any] | None
         raise CliError(f"{source}: no topic rules found")
 
 
-class BadLine(Exception):
-    """A line of MESSAGES that is not a message."""
-
-
-_MESSAGE_KEYS = ("topic", "payload", "payloadText", "payloadBase64", "context")
-_PAYLOAD_KEYS = ("payload", "payloadText", "payloadBase64")
-
-
-def parse_message(line: str) -> tuple[str, bytes, Any]:
-    """(topic, body, context) of one line of MESSAGES."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise BadLine(f"invalid JSON: {error.msg} (column {error.colno})") from None
-    if not isinstance(data, dict):
-        raise BadLine('a message is a JSON object: {"topic": ..., "payload": ...}')
-    unknown = sorted(set(data) - set(_MESSAGE_KEYS))
-    if unknown:
-        raise BadLine(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(_MESSAGE_KEYS)}")
-    topic = data.get("topic")
-    if not isinstance(topic, str):
-        raise BadLine("'topic' (a string) is required")
-    given = [key for key in _PAYLOAD_KEYS if key in data]
-    if len(given) > 1:
-        raise BadLine(f"give one of {', '.join(_PAYLOAD_KEYS)}, not {' and '.join(given)}")
-    if "payload" in data:
-        body = json.dumps(data["payload"], ensure_ascii=False).encode("utf-8")
-    elif "payloadText" in data:
-        if not isinstance(data["payloadText"], str):
-            raise BadLine("'payloadText' must be a string")
-        body = data["payloadText"].encode("utf-8")
-    elif "payloadBase64" in data:
-        try:
-            body = base64.b64decode(str(data["payloadBase64"]), validate=True)
-        except (binascii.Error, ValueError):
-            raise BadLine("'payloadBase64' is not valid base64") from None
-    else:
-        body = b""
-    return topic, body, data.get("context")
-
-
-# ---- counting ------------------------------------------------------------------------------------
-
-
-@dataclass
-class RuleStats:
-    matched: int = 0
-    fired: int = 0
-    actions: int = 0
-    errors: int = 0
-
-
-def count(report: PublishReport, stats: dict[str, RuleStats]) -> None:
-    """Add one publish (and what it republished) to the per-rule counts."""
-    for rule in report.rules:
-        entry = stats.setdefault(rule.rule_name, RuleStats())
-        entry.matched += 1
-        entry.fired += rule.fired
-        handled = [*rule.actions, *([rule.error_action] if rule.error_action else [])]
-        entry.actions += sum(1 for action in handled if action.ok)
-        entry.errors += sum(1 for action in handled if not action.ok) + (rule.error is not None)
-    for sub in report.republished:
-        count(sub, stats)
-
-
-def _problems(report: PublishReport) -> list[str]:
-    """The rule evaluations and actions that failed for one publish."""
-    found = [f"rule {r.rule_name} failed: {r.error}" for r in report.errors]
-    for failure in report.failures:
-        kind = "error action" if failure.is_error_action else "action"
-        found.append(f"rule {failure.rule_name}: {kind} {failure.action_type} failed: "
-                     f"{failure.error}")  # fmt: skip
-    return found
-
-
-@dataclass
-class Totals:
-    """The counts of a whole replay: messages replayed (and those no rule matched, with the
-    first few of their topics), requests, bad lines, and the time the messages took."""
-
-    messages: int = 0
-    requests: int = 0
-    bad: int = 0
-    unmatched: int = 0
-    unmatched_topics: list[str] = dataclasses.field(default_factory=list)
-    elapsed: float = 0.0
-
-    SHOWN_TOPICS = 3
-
-    def add_unmatched(self, topic: str) -> None:
-        self.unmatched += 1
-        if len(self.unmatched_topics) < self.SHOWN_TOPICS and topic not in self.unmatched_topics:
-            self.unmatched_topics.append(topic)
-
-    def lines(self) -> list[str]:
-        took = f"{self.elapsed * 1000:.1f} ms" if self.elapsed < 1 else f"{self.elapsed:,.2f} s"
-        rate = f"{self.messages / self.elapsed:,.0f}" if self.elapsed > 0 else "-"
-        first = (
-            f"{_count(self.messages, 'message')} replayed in {took} ({rate} messages/s), "
-            f"{_count(self.requests, 'action request')}"
-        )
-        if self.bad:
-            first += f", {_count(self.bad, 'bad line')}"
-        if not self.unmatched:
-            return [first, "every message matched a rule" if self.messages else "no messages"]
-        topics = ", ".join(self.unmatched_topics)
-        more = " ..." if self.unmatched > len(self.unmatched_topics) else ""
-        return [first, f"{_count(self.unmatched, 'message')} matched no rule: {topics}{more}"]
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
-def summary_lines(stats: dict[str, RuleStats]) -> list[str]:
-    width = max([len("rule"), *(len(name) for name in stats)])
-    lines = [f"{'rule':<{width}}  matched  fired  actions  errors"]
-    for name, entry in stats.items():
-        lines.append(
-            f"{name:<{width}}  {entry.matched:>7}  {entry.fired:>5}  {entry.actions:>7}  "
-            f"{entry.errors:>6}"
-        )
-    return lines
-
-
 # ---- progress ------------------------------------------------------------------------------------
 
 
@@ -382,123 +263,244 @@ class Progress:
 # ---- the command ---------------------------------------------------------------------------------
 
 
-def _accept(request: ActionRequest) -> None:
-    """A sink that takes every request (the CLI prints them; nothing is kept in memory)."""
+#: Files taken as MESSAGES by their name, wherever they stand among the positional arguments.
+MESSAGES_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 
 
-_accept.instant = True  # type: ignore[attr-defined]  # never blocks: no worker thread needed
+def split_inputs(positionals: list[str]) -> tuple[list[str], list[str]]:
+    """RULES and MESSAGES from the positional arguments: the last one is MESSAGES, and so is
+    each one before it that is a JSON-lines file (`-`, a name ending in .jsonl, .ndjson or
+    .jsonlines, or a file whose first line is a message), back to the first that is not."""
+    cut = len(positionals) - 1
+    while cut > 0 and _is_messages(positionals[cut - 1]):
+        cut -= 1
+    return positionals[:cut], positionals[cut:]
 
 
-class TooLong(Exception):
-    """A line of MESSAGES without an end within what replay reads of one line."""
+def _is_messages(path: str) -> bool:
+    if path == "-" or path.lower().endswith(MESSAGES_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as stream:
+            for number, raw, _ in read_lines(stream, DEFAULT_LIMITS.max_input_line_bytes, 0):
+                if raw is None or number > 100:
+                    return False
+                if raw.strip():
+                    parse_message(raw.decode("utf-8").strip())
+                    return True
+    except (OSError, TooLong, BadLine, ValueError):
+        return False
+    return False
 
 
-def _lines(stream: IO[bytes], limit: int, give_up: int) -> Iterator[tuple[int, bytes | None, int]]:
-    """(number, line, bytes read) for each line of `stream`, reading at most `limit` bytes of
-    a line at a time: a longer line comes as None (reported and skipped), its rest read and
-    dropped; a line with no end within `give_up` bytes (`/dev/zero`) raises TooLong, since
-    nothing after it could ever be read."""
-    number = 0
-    while True:
-        line = stream.readline(limit + 1)
-        if not line:
-            return
-        number += 1
-        if len(line) <= limit or line.endswith(b"\n"):
-            yield number, line, len(line)
-            continue
-        skipped = len(line)
-        while not line.endswith(b"\n"):
-            line = stream.readline(64 * 1024)
-            if not line:
-                break
-            skipped += len(line)
-            if skipped > give_up:
-                raise TooLong(f"line {number} has no end within {give_up:,} bytes "
-                              "(Limits.max_document_bytes): the rest is not read")  # fmt: skip
-        yield number, None, skipped
+def _size(text: str) -> int:
+    """A size in bytes: 4096, 64k, 64KiB, 1.5MB, 1G (k, M, G count 1024s, with or without
+    "iB"; "kB", "MB", "GB" count 1000s)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(([kKmMgG])(i?B)?|B)?\s*", text.replace("_", ""))
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (say 4096, 64KiB, 16MiB, 1GB)")
+    number, _, prefix, unit = match.groups()
+    base = 1000 if unit == "B" else 1024
+    scale = base ** (" kmg".index(prefix.lower()) if prefix else 0)
+    value = int(float(number) * scale)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a block holds at least 1 byte, not {text!r}")
+    return value
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1 worker, not {value}")
+    return value
+
+
+def register_distributed(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "distributed replay (Dask: pip install 'iotsql[dask]'; see docs/cli.md)"
+    )
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", metavar="N", type=_workers,
+        help="replay on a Dask LocalCluster of N worker processes started for the replay",
+    )  # fmt: skip
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="replay on the Dask cluster of this scheduler (tcp://host:8786); its workers need "
+        "iotsql and the MESSAGES files at the same paths",
+    )  # fmt: skip
+    group.add_argument(
+        "--partition-by", choices=("block", "topic"), default=None,
+        help="block (default): each block of a file is a partition; topic: each topic's "
+        "messages in one partition, in input order",
+    )  # fmt: skip
+    group.add_argument(
+        "--blocksize", metavar="SIZE", type=_size,
+        help="bytes per block (64MiB, 4096...; default: a few blocks per worker, 1-64 MiB)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = RulesEngine(feed_back_republish=True)
-    for action_type in ACTION_TYPES:
-        engine.register_sink(action_type, _accept)
+    rules, messages = split_inputs([*args.rules, *args.messages])
+    args.rules = rules
+    distributed = args.workers is not None or args.scheduler is not None
+    if not distributed:
+        for option, value in (("--partition-by", args.partition_by),
+                              ("--blocksize", args.blocksize)):  # fmt: skip
+            if value is not None:
+                raise CliError(f"{option} splits a distributed replay: give --workers N or "
+                               "--scheduler ADDRESS with it")  # fmt: skip
+    if messages.count("-") > 1:
+        raise CliError("MESSAGES: - (stdin) can be read once")
+    if distributed and "-" in messages:
+        raise CliError("MESSAGES: - (stdin) cannot be split in blocks: a distributed replay "
+                       "reads files (save the stream to a file, or replay it without "
+                       "--workers and --scheduler)")  # fmt: skip
+    engine = replay_engine()
     load_all_rules(engine, args)
-    stats = {name: RuleStats() for name in engine.rules}
-    totals = Totals()
-    if args.messages == "-":
-        source: IO[bytes] = sys.stdin.buffer
-        total = None
-        name = "<stdin>"
-    else:
-        path = Path(args.messages)
-        try:
-            source = path.open("rb")
-            total = os.fstat(source.fileno()).st_size
-        except FileNotFoundError:
-            raise CliError(f"MESSAGES: no such file: {path}") from None
-        except OSError as error:
-            raise CliError(f"MESSAGES: cannot read {path}: {error.strerror or error}") from None
-        name = str(path)
+    if distributed:
+        return run_distributed(engine, messages, args)
+    return run_here(engine, messages, args)
+
+
+def _open_out(path: str | None) -> IO[str]:
+    if path is None:
+        return sys.stdout
     try:
-        sink = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
+        return open(path, "w", encoding="utf-8")
     except OSError as error:
-        source.close()
-        raise CliError(f"--out: cannot write {args.out}: {error.strerror or error}") from None
-    progress = Progress(sys.stderr, total)
-    messages = bad = requests = 0
-    done = 0
-    started = time.monotonic()
+        raise CliError(f"--out: cannot write {path}: {error.strerror or error}") from None
+
+
+def _total_size(messages: list[str]) -> int | None:
+    total = 0
+    for name in messages:
+        try:
+            info = os.stat(name) if name != "-" else None
+        except OSError:
+            return None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            return None
+        total += info.st_size
+    return total
+
+
+def run_here(engine: RulesEngine, messages: list[str], args: argparse.Namespace) -> int:
+    """The replay in this process: the files one after the other, each line as it is read."""
+    replayer = Replayer(engine)
+    for name in messages:
+        if name != "-" and not Path(name).exists():
+            raise CliError(f"MESSAGES: no such file: {name}")
+    sink = _open_out(args.out)
+    progress = Progress(sys.stderr, _total_size(messages))
     limit = DEFAULT_LIMITS.max_input_line_bytes
+    done = lines = 0
+    started = time.monotonic()
     try:
-        for number, raw, size in _lines(source, limit, DEFAULT_LIMITS.max_document_bytes):
-            done += size
-            progress.update(done, number)
-            if raw is not None and not raw.strip():
-                continue
+        for index, path in enumerate(messages):
+            name = "<stdin>" if path == "-" else path
+            source = _open_messages(path)
             try:
-                if raw is None:
-                    raise BadLine(f"the line is longer than {limit:,} bytes "
-                                  "(Limits.max_input_line_bytes): skipped")  # fmt: skip
-                topic, body, context = parse_message(raw.decode("utf-8").strip())
-                report = engine.publish(topic, body, context)
-            except UnicodeDecodeError:
-                error_text = "not UTF-8 text"
-            except RecursionError:
-                error_text = "the message is nested too deeply to read"
-            except (BadLine, IotSqlError, ValueError, TypeError) as error:
-                error_text = str(error) or type(error).__name__
-            else:
-                messages += 1
-                count(report, stats)
-                if not report.rules:
-                    totals.add_unmatched(topic)
-                for request in report.requests:
-                    sink.write(dumps(request.to_json()) + "\n")
-                    requests += 1
-                problems = _problems(report)
-                if problems:
-                    progress.close()
-                    for problem in problems:
-                        err(f"{name}:{number}: {problem}")
-                engine.drain_dead_letters()
-                continue
-            bad += 1
-            progress.close()
-            err(f"{name}:{number}: {error_text}")
-    except TooLong as error:
-        bad += 1
-        progress.close()
-        err(f"{name}: {error}")
+                for number, raw, size in read_lines(
+                    source, limit, DEFAULT_LIMITS.max_document_bytes
+                ):
+                    done += size
+                    lines += 1
+                    progress.update(done, lines)
+                    if raw is not None and not raw.strip():
+                        continue
+                    try:
+                        topic, body, context = decode_line(raw, limit)
+                        requests, problems = replayer.publish(topic, body, context, (index, number))
+                    except BadLine as error:
+                        replayer.totals.bad += 1
+                        progress.close()
+                        err(f"{name}:{number}: {error}")
+                        continue
+                    for request in requests:
+                        sink.write(request_line(request) + "\n")
+                    if problems:
+                        progress.close()
+                        for problem in problems:
+                            err(f"{name}:{number}: {problem}")
+            except TooLong as error:
+                replayer.totals.bad += 1
+                progress.close()
+                err(f"{name}: {error}")
+                break
+            finally:
+                if source is not sys.stdin.buffer:
+                    source.close()
     finally:
         progress.close()
-        if source is not sys.stdin.buffer:
-            source.close()
         if sink is not sys.stdout:
             sink.close()
         else:
             sys.stdout.flush()
-    totals.elapsed = time.monotonic() - started
-    totals.messages, totals.requests, totals.bad = messages, requests, bad
-    err("\n".join([*summary_lines(stats), *totals.lines()]))
-    return 1 if bad else 0
+    replayer.totals.elapsed = time.monotonic() - started
+    err("\n".join([*summary_lines(replayer.stats), *replayer.totals.lines()]))
+    return 1 if replayer.totals.bad else 0
+
+
+def _open_messages(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise CliError(f"MESSAGES: no such file: {path}") from None
+    except OSError as error:
+        raise CliError(f"MESSAGES: cannot read {path}: {error.strerror or error}") from None
+
+
+def run_distributed(engine: RulesEngine, messages: list[str], args: argparse.Namespace) -> int:
+    """The replay on a Dask cluster (iotsql.replay.distributed), printed as `run_here` prints
+    it, with one more line saying where it ran."""
+    from iotsql.replay.distributed import ReplayError, connect, replay
+
+    definitions = RuleDefinitions.of(engine)
+    engine.close()
+    progress = Progress(sys.stderr, None)
+    replayed = 0
+
+    def on_requests(lines: list[str]) -> None:
+        sys.stdout.write("\n".join(lines) + "\n")
+
+    def on_problem(path: str, number: int, text: str) -> None:
+        progress.close()
+        err(f"{'<stdin>' if path == '-' else path}:{number}: {text}")
+
+    def on_progress(done: int, total: int) -> None:
+        progress.total = total
+        progress.update(done, replayed)
+
+    try:
+        with connect(args.workers, args.scheduler) as cluster:
+            outcome = replay(
+                cluster, definitions, messages, limit=DEFAULT_LIMITS.max_input_line_bytes,
+                partition_by=args.partition_by or "block", blocksize=args.blocksize,
+                out_dir=args.out, on_requests=None if args.out else on_requests,
+                on_problem=on_problem, on_progress=on_progress,
+            )  # fmt: skip
+    except ReplayError as error:
+        progress.close()
+        raise CliError(str(error)) from None
+    finally:
+        progress.close()
+        sys.stdout.flush()
+    where = (
+        f"on {cluster.description} ({cluster.threads} thread{'s' * (cluster.threads != 1)}, "
+        f"ready in {cluster.startup:.1f} s): {_plural(outcome.blocks, 'block')}, "
+        f"{_plural(outcome.partitions, 'partition')} by {args.partition_by or 'block'}"
+    )
+    if args.out:
+        where += f", {_plural(len(outcome.parts), 'part')} in {args.out}"
+    err("\n".join([*summary_lines(outcome.stats), *outcome.totals.lines(), where]))
+    return 1 if outcome.totals.bad else 0
+
+
+def _plural(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
