@@ -98,6 +98,10 @@ class ReplayRun:
     messages_per_s: float
     requests: int
     startup_s: float = 0.0
+    #: CPU time of the publishing, per message: this process's, or the workers' tasks' added
+    #: up. Equal CPU per message with a lower speed-up means the workers lacked cores (a
+    #: shared machine), not that Dask added work.
+    cpu_us_per_message: float = 0.0
 
 
 @dataclass
@@ -141,7 +145,7 @@ def _replay_here(rules: Path, messages: Path) -> tuple[ReplayRun, Counter[str]]:
     replayer = Replayer(engine)
     limit = DEFAULT_LIMITS.max_input_line_bytes
     found: Counter[str] = Counter()
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.thread_time()
     with messages.open("rb") as stream:
         for number, raw, _ in read_lines(stream, limit, DEFAULT_LIMITS.max_document_bytes):
             try:
@@ -150,10 +154,11 @@ def _replay_here(rules: Path, messages: Path) -> tuple[ReplayRun, Counter[str]]:
             except BadLine:
                 continue
             found.update(request_line(request) for request in requests)
-    seconds = time.monotonic() - started
+    seconds, cpu = time.monotonic() - started, time.thread_time() - cpu
     engine.close()
     count = replayer.totals.messages
-    return ReplayRun(0, seconds, count / seconds, replayer.totals.requests), found
+    run = ReplayRun(0, seconds, count / seconds, replayer.totals.requests, 0.0, cpu / count * 1e6)
+    return run, found
 
 
 def _replay_on(workers: int, rules: Path, messages: Path, out: Path
@@ -169,8 +174,9 @@ def _replay_on(workers: int, rules: Path, messages: Path, out: Path
         outcome = replay(cluster, definitions, [str(messages)],
                          limit=DEFAULT_LIMITS.max_input_line_bytes, out_dir=str(out))  # fmt: skip
     seconds = outcome.totals.elapsed
-    run = ReplayRun(workers, seconds, outcome.totals.messages / seconds,
-                    outcome.totals.requests, cluster.startup)  # fmt: skip
+    count = outcome.totals.messages
+    run = ReplayRun(workers, seconds, count / seconds, outcome.totals.requests, cluster.startup,
+                    outcome.cpu_s / count * 1e6)  # fmt: skip
     return run, _part_lines(outcome.parts)
 
 
@@ -192,3 +198,21 @@ def bench_replay(messages: int = DEFAULT_REPLAY_MESSAGES, seed: int = 6) -> Repl
                 )
             runs.append(run)
     return ReplayResult(messages, here.requests, runs, identical=True)
+
+
+def replay_lines(r: ReplayResult) -> list[str]:
+    """The section as text: each run's throughput, and the ratio against its target."""
+    lines = [
+        f"Replay: {r.messages:,} messages, {r.requests:,} requests (the same multiset of request "
+        "lines in one process, on 1 and on 2 Dask workers)",
+    ]
+    for run in r.runs:
+        where = (f"{run.workers} Dask worker{'s' * (run.workers != 1)}" if run.workers
+                 else "one process, no Dask")  # fmt: skip
+        started = f" (cluster ready in {run.startup_s:.1f} s, not counted)" if run.workers else ""
+        lines.append(f"{where:<21} {run.messages_per_s:>10,.0f} messages/s  {run.seconds:6.2f} s"
+                     f"  {run.cpu_us_per_message:6.1f} µs CPU per message{started}")  # fmt: skip
+    mark = "PASS" if r.speedup >= TARGET_REPLAY_SPEEDUP else "MISS"
+    lines.append(f"2 workers / 1 worker: {r.speedup:.2f} (target >= {TARGET_REPLAY_SPEEDUP:g}): "
+                 f"{mark}")  # fmt: skip
+    return lines

@@ -15,6 +15,7 @@ from iotsql.benchmark.baselines import optional_orjson
 from iotsql.benchmark.compile import TARGET_COMPILE_PER_S, CompileResult
 from iotsql.benchmark.engine import TARGET_ENGINE_RATIO, EngineResult
 from iotsql.benchmark.memory import TARGET_KB_PER_RULE, MemoryResult
+from iotsql.benchmark.replay import TARGET_REPLAY_SPEEDUP, ReplayResult, replay_lines
 from iotsql.benchmark.routing import TARGET_ROUTING_GROWTH, TARGET_ROUTING_RATIO, RoutingResult
 from iotsql.benchmark.rules import TARGET_EVALUATE_RATIO, TARGET_PUBLISH_RATIO, RuleResult
 from iotsql.benchmark.timing import SLICE
@@ -42,6 +43,7 @@ class Report:
     engine: EngineResult | None = None
     compile: CompileResult | None = None
     memory: MemoryResult | None = None
+    replay: ReplayResult | None = None
     elapsed_s: dict[str, float] = field(default_factory=dict)
 
     def targets(self) -> list[Target]:
@@ -73,6 +75,11 @@ class Report:
             out.append(Target("engine KB per rule", m.engine_kb_per_rule,
                               f"< {TARGET_KB_PER_RULE:g}",
                               m.engine_kb_per_rule < TARGET_KB_PER_RULE))  # fmt: skip
+        if self.replay is not None:
+            speedup = self.replay.speedup
+            out.append(Target("replay 2 Dask workers/1", speedup,
+                              f">= {TARGET_REPLAY_SPEEDUP:g}",
+                              speedup >= TARGET_REPLAY_SPEEDUP))  # fmt: skip
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -87,6 +94,8 @@ class Report:
         if self.engine is not None:
             data["engine"]["ratio"] = self.engine.ratio
             data["engine"]["report_ratio"] = self.engine.report_ratio
+        if self.replay is not None:
+            data["replay"]["speedup"] = self.replay.speedup
         data["targets"] = [asdict(t) for t in self.targets()]
         data["passed"] = all(t.passed for t in self.targets())
         return data
@@ -243,6 +252,8 @@ def format_report(report: Report) -> str:
             f"{TARGET_KB_PER_RULE:g}): {_mark(m.engine_kb_per_rule < TARGET_KB_PER_RULE)}; a bare "
             f"CompiledRule: {m.compiled_kb_per_rule:.1f} KB",
         ]
+    if report.replay is not None:
+        lines += ["", *replay_lines(report.replay)]
     targets = report.targets()
     if targets:
         missed = [t.name for t in targets if not t.passed]

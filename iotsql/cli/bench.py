@@ -11,15 +11,18 @@ import sys
 from collections.abc import Sequence
 
 from iotsql.benchmark.errors import BenchmarkError
+from iotsql.benchmark.replay import DEFAULT_REPLAY_MESSAGES
 from iotsql.benchmark.report import format_report
 from iotsql.benchmark.runner import (
     DEFAULT_MESSAGES,
     DEFAULT_REPEAT,
     DEFAULT_RULES,
     DEFAULT_SEED,
+    OPTIONAL_SECTIONS,
     SECTIONS,
     run,
 )
+from iotsql.replay.distributed import ReplayError
 
 
 def _positive(text: str) -> int:
@@ -34,10 +37,11 @@ def _positive(text: str) -> int:
 
 def _sections(text: str) -> list[str]:
     chosen = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in chosen if s not in SECTIONS]
+    known = (*SECTIONS, *OPTIONAL_SECTIONS)
+    unknown = [s for s in chosen if s not in known]
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(
-            f"unknown section {', '.join(unknown) or '(none)'}: choose from {','.join(SECTIONS)}"
+            f"unknown section {', '.join(unknown) or '(none)'}: choose from {','.join(known)}"
         )
     return chosen
 
@@ -61,8 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"seed of the generated workload (default {DEFAULT_SEED})",
     )  # fmt: skip
     parser.add_argument(
-        "--section", type=_sections, default=list(SECTIONS), metavar=",".join(SECTIONS),
-        help="the sections to run, comma-separated (default: all)",
+        "--section", type=_sections, default=list(SECTIONS), metavar=",".join((*SECTIONS, *OPTIONAL_SECTIONS)),
+        help="the sections to run, comma-separated (default: all but replay, which starts Dask "
+        "clusters: --section replay runs it)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--replay-messages", type=_positive, default=DEFAULT_REPLAY_MESSAGES, metavar="N",
+        help=f"messages of the replay section (default {DEFAULT_REPLAY_MESSAGES:,})",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -76,10 +85,14 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"bench: {section}...", file=sys.stderr, flush=True)
 
     try:
-        report = run(args.section, args.messages, args.rules, args.repeat, args.seed, progress)
+        report = run(args.section, args.messages, args.rules, args.repeat, args.seed, progress,
+                     args.replay_messages)  # fmt: skip
     except BenchmarkError as err:
         print(f"iotsql bench: correctness check failed: {err}", file=sys.stderr)
         return 1
+    except ReplayError as err:  # the replay section: Dask missing, a cluster that failed
+        print(f"iotsql bench: error: {err}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

@@ -37,6 +37,8 @@ examples:
   iotsql replay main.tf serverless.yml --parameters-file prod.tfvars messages.jsonl
   iotsql replay --topic-rule-payload high-temp.json messages.jsonl
   mosquitto_sub -t '#' -F '{"topic":"%t","payload":%p}' | iotsql replay rules.json -
+  iotsql replay rules.json day1.jsonl day2.jsonl --workers 4 --out requests/
+  iotsql replay rules.json *.jsonl --scheduler tcp://10.0.0.5:8786 --partition-by topic
 
 RULES holds topic rules as the AWS CLI writes them (a get-topic-rule output, a
 create-topic-rule input, a list of those, {"rules": [...]}, {"Name": payload}), or the
@@ -63,6 +65,15 @@ the rate, and the messages that matched no rule (with their first topics). A bad
 reported with its number and skipped: invalid JSON, a payload over 128 KB, a line over
 1 MiB (Limits.max_input_line_bytes) or nested too deeply to read. A line with no end within
 16 MiB stops the replay.
+
+MESSAGES may be several files, replayed in order (the last file, and each JSON-lines file
+before it, are MESSAGES). --workers N replays on a Dask LocalCluster of N processes, and
+--scheduler ADDRESS on a running Dask cluster (pip install 'iotsql[dask]'): the files are cut
+in blocks (--blocksize), each block a partition, or with --partition-by topic each topic's
+messages in one partition in input order; republished messages stay in their partition;
+--out names a folder that gets one part-NNNNN.jsonl per partition; bad lines are reported
+with their file and line number as without Dask. With --scheduler, the workers need iotsql
+(the same version) and the files at the same paths. docs/cli.md says what is guaranteed.
 
 exit status: 0 every line was replayed; 1 a line could not be; 2 the rules are invalid.
 """
@@ -339,7 +350,7 @@ def register_distributed(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument(
         "--blocksize", metavar="SIZE", type=_size,
-        help="bytes per block (64MiB, 4096...; default: a few blocks per worker, 1-64 MiB)",
+        help="bytes per block (64MiB, 4096...; default: a few blocks per worker thread, 256 KiB to 64 MiB)",
     )  # fmt: skip
 
 

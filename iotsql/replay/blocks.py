@@ -26,7 +26,7 @@ from typing import IO
 from iotsql.replay.lines import SKIP_CHUNK
 
 #: Blocks at least this big when the size is chosen for the input (`choose_blocksize`).
-MIN_AUTO_BLOCKSIZE = 1 << 20
+MIN_AUTO_BLOCKSIZE = 256 << 10
 #: And at most this big.
 MAX_AUTO_BLOCKSIZE = 64 << 20
 #: Blocks per worker thread the chosen size aims at: enough to balance uneven blocks.

@@ -146,6 +146,9 @@ class Outcome:
     blocks: int
     partitions: int
     parts: list[str] = field(default_factory=list)
+    #: CPU seconds the partitions' publishing took on the workers, all added up (by topic,
+    #: reading and sorting the blocks comes on top).
+    cpu_s: float = 0.0
 
 
 #: Called with (file, line number, text) for each bad line and each problem of a message.
@@ -211,9 +214,12 @@ def replay(
     stats: dict[str, RuleStats] = {name: RuleStats() for name, _ in definitions.rules}
     totals = Totals()
     parts: list[str] = []
+    cpu = 0.0
     report = on_problem or (lambda path, number, text: None)
 
     def take(result: PartResult) -> None:
+        nonlocal cpu
+        cpu += result.cpu_s
         merge_stats(stats, result.stats)
         totals.merge(result.totals)
         if result.part is not None:
@@ -282,7 +288,7 @@ def replay(
         for diagnostic in sorted(found):
             report(*numbering.where(diagnostic))
     totals.elapsed = time.monotonic() - started
-    return Outcome(stats, totals, len(blocks), partitions, parts)
+    return Outcome(stats, totals, len(blocks), partitions, parts, cpu)
 
 
 def _prepare(folder: Path) -> None:

@@ -16,6 +16,7 @@ when complete, so a task Dask runs again never leaves half a part) or hands them
 from __future__ import annotations
 
 import os
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,8 @@ class PartResult:
     read: BlockRead | None
     requests: list[str] | None
     part: str | None
+    #: CPU time of the thread that ran the task, in seconds.
+    cpu_s: float = 0.0
 
 
 @dataclass
@@ -126,6 +129,7 @@ def replay_block(
     definitions: RuleDefinitions, block: Block, out_dir: str | None, limit: int
 ) -> PartResult:
     """Publish the messages of one block, in order: partition `block.index`."""
+    cpu = time.thread_time()
     replayer = _replayer(definitions)
     output = _Output(out_dir, block.index)
     read = BlockRead(block.index, block.file)
@@ -149,7 +153,7 @@ def replay_block(
         output.abandon()
         raise
     return PartResult(block.index, replayer.stats, replayer.totals, diagnostics, read,
-                      output.lines, part)  # fmt: skip
+                      output.lines, part, time.thread_time() - cpu)  # fmt: skip
 
 
 def split_block(block: Block, partitions: int, limit: int) -> Split:
@@ -185,6 +189,7 @@ def replay_buckets(
     *buckets: tuple[int, list[Item]],
 ) -> PartResult:  # fmt: skip
     """Publish partition `partition`'s messages: its bucket of every block, in block order."""
+    cpu = time.thread_time()
     replayer = _replayer(definitions)
     output = _Output(out_dir, partition)
     diagnostics: list[Diagnostic] = []
@@ -204,4 +209,4 @@ def replay_buckets(
         output.abandon()
         raise
     return PartResult(partition, replayer.stats, replayer.totals, diagnostics, None, output.lines,
-                      part)  # fmt: skip
+                      part, time.thread_time() - cpu)  # fmt: skip

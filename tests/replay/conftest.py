@@ -4,21 +4,11 @@ started by the tests themselves (no mock of Dask) and shared by the module."""
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-
-def require_dask() -> None:
-    """Skip without Dask (it is in the dev extra); in CI (IOTSQL_CI=1), fail instead."""
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        if os.environ.get("IOTSQL_CI") == "1":
-            raise
-        pytest.skip("Dask is not installed: pip install 'iotsql[dask]'")
+from dask_support import require_dask
 
 
 @pytest.fixture(scope="module")

@@ -87,7 +87,7 @@ def test_files_that_cannot_be_split_are_refused(tmp_path: Path) -> None:
 
 
 def test_the_block_size_gives_each_thread_a_few_blocks() -> None:
-    assert choose_blocksize(0, 2) == 1 << 20
+    assert choose_blocksize(0, 2) == 256 << 10
     assert choose_blocksize(800 << 20, 2) == 64 << 20
     assert choose_blocksize(80 << 20, 2) == 10 << 20
 

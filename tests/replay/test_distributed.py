@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dask_support import require_dask
 
 from iotsql.benchmark.replay import write_workload
 from iotsql.cli import main
@@ -128,8 +129,6 @@ def test_by_topic_each_topic_is_in_one_partition_in_order_with_its_republish_cha
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """With --workers: iotsql starts its own LocalCluster."""
-    from tests.replay.conftest import require_dask
-
     require_dask()
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps([
@@ -222,8 +221,6 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_an_unreachable_scheduler_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.replay.conftest import require_dask
-
     require_dask()
     import socket
 
@@ -283,3 +280,25 @@ def test_importing_iotsql_and_its_replay_command_does_not_import_dask() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, check=True)  # fmt: skip
     assert done.stdout.strip() == "[]"
+
+
+def test_workers_that_run_another_iotsql_are_refused(
+    tmp_path: Path, dask_cluster: Any, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import iotsql
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(RULES), encoding="utf-8")
+    messages = tmp_path / "m.jsonl"
+    messages.write_text('{"topic": "t/a"}\n', encoding="utf-8")
+    workers_run = iotsql.__version__
+    monkeypatch.setattr(iotsql, "__version__", "99.0")  # this process only: the workers keep theirs
+    status, out, err = replay(
+        [str(rules), str(messages), "--scheduler", dask_cluster.scheduler_address], capsys
+    )
+    assert status == 2 and out == ""
+    assert err[-1] == (
+        f"iotsql replay: error: the workers of {dask_cluster.scheduler_address} run iotsql "
+        f"{workers_run}, this is 99.0: install the same version on every worker"
+    )
