@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("delivery",),
     ("engine",),
     ("loaders", "hosts", "testing"),
-    ("moto", "ministack", "bridge"),  # hosts; unlisted modules land here
+    ("moto", "ministack", "bridge", "replay"),  # hosts and replay; unlisted modules land here
     ("lint",),
     ("cfnlint",),
     ("benchmark",),

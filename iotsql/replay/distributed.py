@@ -23,7 +23,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
-import iotsql
 from iotsql.replay.blocks import Block, InputError, choose_blocksize, file_sizes, split_files
 from iotsql.replay.partition import (
     BlockRead,
@@ -68,7 +67,13 @@ def import_distributed() -> ModuleType:
 def worker_iotsql_version() -> str:
     """Run on each worker before a replay: the iotsql it imports (sent by reference, so a
     worker without iotsql fails here, clearly, rather than in every task)."""
-    return iotsql.__version__
+    return _version()
+
+
+def _version() -> str:
+    from iotsql import __version__  # the facade sits above this layer: imported when asked
+
+    return __version__
 
 
 @dataclass
@@ -117,6 +122,7 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
 def _check_workers(client: Any, scheduler: str | None) -> int:
     """The worker threads of the cluster, once it has a worker and every worker runs this
     iotsql."""
+    mine = _version()
     try:
         client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
     except TimeoutError:
@@ -126,12 +132,12 @@ def _check_workers(client: Any, scheduler: str | None) -> int:
         versions = client.run(worker_iotsql_version)
     except Exception as error:
         raise ReplayError(f"the workers of {scheduler or 'the cluster'} cannot run iotsql "
-                          f"({type(error).__name__}: {error}): install iotsql {iotsql.__version__} "
+                          f"({type(error).__name__}: {error}): install iotsql {mine} "
                           "on every worker") from None  # fmt: skip
-    wrong = sorted({version for version in versions.values() if version != iotsql.__version__})
+    wrong = sorted({version for version in versions.values() if version != mine})
     if wrong:
         raise ReplayError(f"the workers of {scheduler or 'the cluster'} run iotsql "
-                          f"{', '.join(wrong)}, this is {iotsql.__version__}: install the same "
+                          f"{', '.join(wrong)}, this is {mine}: install the same "
                           "version on every worker")  # fmt: skip
     info = client.scheduler_info()
     return sum(int(worker.get("nthreads", 1)) for worker in info["workers"].values()) or 1
