@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -125,6 +126,23 @@ def _replayer(definitions: RuleDefinitions) -> Replayer:
     return Replayer(engine_for(definitions), [name for name, _ in definitions.rules])
 
 
+def _messages(
+    block: Block, limit: int, read: BlockRead
+) -> Iterator[tuple[int, tuple[str, bytes, Any] | BadLine]]:
+    """(number in the block, (topic, body, context) or why the line is bad) for each line of
+    `block` that is not blank, counting the lines and bytes read into `read`."""
+    for number, raw, size in block_lines(block, limit):
+        read.lines, read.bytes = number, read.bytes + size
+        if raw is not None and not raw.strip():
+            continue
+        try:
+            message = decode_line(raw, limit)
+        except BadLine as error:
+            yield number, error
+            continue
+        yield number, message
+
+
 def replay_block(
     definitions: RuleDefinitions, block: Block, out_dir: str | None, limit: int
 ) -> PartResult:
@@ -135,13 +153,11 @@ def replay_block(
     read = BlockRead(block.index, block.file)
     diagnostics: list[Diagnostic] = []
     try:
-        for number, raw, size in block_lines(block, limit):
-            read.lines, read.bytes = number, read.bytes + size
-            if raw is not None and not raw.strip():
-                continue
+        for number, message in _messages(block, limit, read):
             try:
-                topic, body, context = decode_line(raw, limit)
-                requests, found = replayer.publish(topic, body, context, (block.index, number))
+                if isinstance(message, BadLine):
+                    raise message
+                requests, found = replayer.publish(*message, (block.index, number))
             except BadLine as error:
                 replayer.totals.bad += 1
                 diagnostics.append((block.index, number, str(error)))
@@ -161,16 +177,12 @@ def split_block(block: Block, partitions: int, limit: int) -> Split:
     line that is not a message is counted and reported here."""
     read = BlockRead(block.index, block.file)
     buckets: list[list[Item]] = [[] for _ in range(partitions)]
-    for number, raw, size in block_lines(block, limit):
-        read.lines, read.bytes = number, read.bytes + size
-        if raw is not None and not raw.strip():
-            continue
-        try:
-            topic, body, context = decode_line(raw, limit)
-        except BadLine as error:
+    for number, message in _messages(block, limit, read):
+        if isinstance(message, BadLine):
             read.bad += 1
-            read.diagnostics.append((block.index, number, str(error)))
+            read.diagnostics.append((block.index, number, str(message)))
             continue
+        topic, body, context = message
         buckets[topic_partition(topic, partitions)].append((number, topic, body, context))
     return Split(read, buckets)
 
