@@ -470,8 +470,12 @@ def _open_messages(path: str) -> IO[bytes]:
 def run_distributed(engine: RulesEngine, messages: list[str], args: argparse.Namespace) -> int:
     """The replay on a Dask cluster (iotsql.replay.distributed), printed as `run_here` prints
     it, with one more line saying where it ran."""
-    from iotsql.replay.distributed import ReplayError, connect, replay
+    from iotsql.replay.distributed import ReplayError, check_inputs, connect, replay
 
+    try:
+        check_inputs(messages, args.out)
+    except ReplayError as error:
+        raise CliError(str(error)) from None
     definitions = RuleDefinitions.of(engine)
     engine.close()
     progress = Progress(sys.stderr, None)

@@ -105,7 +105,7 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
         if workers is None or workers < 1:
             raise ReplayError("--workers takes a number of worker processes, at least 1")
         local = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
             silence_logs=logging.ERROR,
         )  # fmt: skip
         client = distributed.Client(local)
@@ -295,6 +295,18 @@ def replay(
             report(*numbering.where(diagnostic))
     totals.elapsed = time.monotonic() - started
     return Outcome(stats, totals, len(blocks), partitions, parts, cpu)
+
+
+def check_inputs(paths: Sequence[str], out_dir: str | None) -> None:
+    """Refuse, before any cluster starts, MESSAGES that cannot be cut in blocks and an --out
+    that is a file."""
+    try:
+        file_sizes(paths)
+    except InputError as error:
+        raise ReplayError(str(error)) from None
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ReplayError(f"--out {out_dir}: with --workers or --scheduler, --out names a "
+                          "folder (one part per partition), and this is a file")  # fmt: skip
 
 
 def _prepare(folder: Path) -> None:

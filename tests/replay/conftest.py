@@ -18,7 +18,7 @@ def dask_cluster() -> Iterator[Any]:
     from distributed import LocalCluster
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)  # fmt: skip
+                           dashboard_address=":0", silence_logs=logging.ERROR)  # fmt: skip
     try:
         yield cluster
     finally:
