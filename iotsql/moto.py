@@ -25,7 +25,8 @@ The moto internals this module touches (nowhere else in iotsql does):
 - `moto.iotdata.models`: `iotdata_backends`, `IoTDataPlaneBackend.published_payloads` (a list of
   `(topic, payload)`); wrapped: `IoTDataPlaneBackend.publish(topic, payload)`.
 - `moto.iotdata.responses.IoTDataPlaneResponse`: wrapped `setup_class(request, ...)` (to keep the
-  werkzeug `request.environ` in server mode) and `publish()` (the HTTP context of the publish,
+  werkzeug `request.environ` in server mode; in releases after 5.2.1 `Request.from_wsgi_server` says which
+  request came through the server) and `publish()` (the HTTP context of the publish,
   from the response's `headers`, `parsed_url`, `current_account`, `region` and
   `get_access_key()`).
 - `moto.sts.models.sts_backends[account]["global"].get_caller_identity(access_key, region)`: the
@@ -99,7 +100,7 @@ __all__ = [
 #: The moto versions this module supports: (lowest, first unsupported).
 SUPPORTED_MOTO: Final = ((5, 1), (5, 3))
 #: The versions the test suite ran against.
-TESTED_MOTO: Final = ("5.1.0", "5.1.10", "5.2.1")
+TESTED_MOTO: Final = ("5.1.0", "5.1.10", "5.2.1", "5.2.6")
 #: AWS's default `awsIotSqlVersion` (moto would store 2016-03-23 for a payload naming none).
 DEFAULT_SQL_VERSION: Final = "2015-10-08"
 #: Action types performed against moto's own services, through the boto3 sink.
@@ -591,10 +592,19 @@ def _wrap_reset(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _wrap_setup_class(original: Callable[..., Any]) -> Callable[..., Any]:
     def setup_class(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        setattr(self, _ENVIRON, getattr(request, "environ", None))  # only a server's request
+        setattr(self, _ENVIRON, _server_environ(request))
         return original(self, request, *args, **kwargs)
 
     return setup_class
+
+
+def _server_environ(request: Any) -> Any:
+    """The WSGI environ of a request that moto's server received, else None. Until moto 5.2.1 only
+    a server's request had an `environ`; later releases turn every request, `mock_aws`'s too, into
+    a werkzeug request and say which came through the server with `from_wsgi_server`."""
+    if not getattr(request, "from_wsgi_server", True):
+        return None
+    return getattr(request, "environ", None)
 
 
 def _wrap_publish_response(original: Callable[..., Any]) -> Callable[..., Any]:
