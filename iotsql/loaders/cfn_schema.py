@@ -3,8 +3,8 @@ sensitively, against the CloudFormation resource schemas that cfn-lint ships, an
 attributes against the target type's attributes.
 
 Internals of cfn-lint used here, read as data without importing cfn-lint (its import takes most
-of a second): `cfnlint/data/schemas/providers/us_east_1.py` (the resource type -> schema hash
-table) and `cfnlint/data/schemas/resources/<hash>.json` (the schemas) in cfn-lint 1.x from
+of a second): `cfnlint/data/schemas/providers/us-east-1.json` (cfn-lint 1.5x on; before it,
+`us_east_1.py`: the resource type -> schema hash table) and `cfnlint/data/schemas/resources/<hash>.json` (the schemas) in cfn-lint 1.x from
 about 1.40; `cfnlint/data/schemas/providers/us_east_1/<type>.json` before. When neither layout
 is there, cfn-lint's own API (`cfnlint.schema.PROVIDER_SCHEMA_MANAGER`) is asked. The attributes
 of a type are its schema's `readOnlyProperties`; any other attribute is confirmed with cfn-lint's
@@ -110,10 +110,15 @@ def _provider_table() -> str:
     root = _cfnlint_root()
     if root is None:
         return ""
-    try:
-        return (root / "data" / "schemas" / "providers" / "us_east_1.py").read_text("utf-8")
-    except OSError:
-        return ""
+    providers = root / "data" / "schemas" / "providers"
+    # The type -> schema-file table of us-east-1: a Python module until cfn-lint 1.5x, a JSON
+    # file (us-east-1.json) since; both spell each entry `"AWS::X::Y": "<hash>"`.
+    for table in (providers / "us-east-1.json", providers / "us_east_1.py"):
+        try:
+            return table.read_text("utf-8")
+        except OSError:
+            continue
+    return ""
 
 
 def _read_schema_files(resource_type: str) -> dict[str, Any] | None:
