@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from iotsql.cli.common import VERSIONS, CliError, new_parser, out, read_text
+from iotsql.cli.common import VERSIONS, CliError, new_parser, out, parameters_of, read_text
 from iotsql.lint.config import FORMATS, ConfigError, Options, codes_of, find_pyproject, load_config
 from iotsql.lint.output import render
 from iotsql.lint.runner import Statement, check
@@ -146,33 +146,10 @@ def options_of(args: argparse.Namespace) -> Options:
         if args.exclude:
             changes["exclude"] = (*options.exclude, *args.exclude)
         if args.parameters or args.parameters_file:
-            changes["parameters"] = {**options.parameters, **_parameter_files(args),
-                                     **_parameters(args.parameters)}  # fmt: skip
+            changes["parameters"] = {**options.parameters, **parameters_of(args)}
     except ConfigError as error:
         raise CliError(str(error)) from None
     return replace(options, **changes)
-
-
-def _parameters(items: list[str]) -> dict[str, str]:
-    parameters = {}
-    for item in items:
-        name, separator, value = item.partition("=")
-        if not separator or not name.strip():
-            raise ConfigError(f"--parameters takes KEY=VALUE, not {item!r}")
-        parameters[name.strip()] = value
-    return parameters
-
-
-def _parameter_files(args: argparse.Namespace) -> dict[str, Any]:
-    from iotsql.loaders.parameters import ParametersFileError, read_parameters
-
-    values: dict[str, Any] = {}
-    for path in args.parameters_file:
-        try:
-            values.update(read_parameters(path))
-        except ParametersFileError as error:
-            raise ConfigError(f"--parameters-file: {error}") from None
-    return values
 
 
 #: How the loaders ask for a parameter value they were not given, in this command's terms.

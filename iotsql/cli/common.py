@@ -386,3 +386,21 @@ def new_parser(
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def parameters_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of --parameters-file files, in order, then of --parameters on top."""
+    from iotsql.loaders.parameters import ParametersFileError, read_parameters
+
+    values: dict[str, Any] = {}
+    for path in args.parameters_file:
+        try:
+            values.update(read_parameters(path))
+        except ParametersFileError as error:
+            raise CliError(f"--parameters-file: {error}") from None
+    for item in args.parameters:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--parameters takes KEY=VALUE, not {item!r}")
+        values[key.strip()] = value
+    return values

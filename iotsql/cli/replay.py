@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from iotsql.cli.check import diagnostic_of_error
-from iotsql.cli.common import CliError, err, is_tty, new_parser
+from iotsql.cli.common import CliError, err, is_tty, new_parser, parameters_of
 from iotsql.engine import RulesEngine
 from iotsql.errors import IotSqlError, ResourceAlreadyExistsError, SqlParseError
 from iotsql.limits import DEFAULT_LIMITS
 from iotsql.loaders.base import LoadedRule, RuleSqlError
-from iotsql.loaders.parameters import ParametersFileError, parameter_hint, read_parameters
+from iotsql.loaders.parameters import parameter_hint
 from iotsql.loaders.positions import SourceDocument
 from iotsql.replay.lines import BadLine, TooLong, decode_line, parse_message, read_lines
 from iotsql.replay.replayer import Replayer, RuleDefinitions, replay_engine, request_line
@@ -126,22 +126,6 @@ def register(subparsers: Subparsers) -> None:
 
 #: How the loaders ask for a parameter value they were not given, in this command's terms.
 PARAMETER_HINT = "give it with --parameters {name}=VALUE (or in a --parameters-file)"
-
-
-def parameters_of(args: argparse.Namespace) -> dict[str, Any]:
-    """The values of --parameters-file files, in order, then of --parameters on top."""
-    values: dict[str, Any] = {}
-    for path in args.parameters_file:
-        try:
-            values.update(read_parameters(path))
-        except ParametersFileError as error:
-            raise CliError(f"--parameters-file: {error}") from None
-    for item in args.parameters:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"--parameters takes KEY=VALUE, not {item!r}")
-        values[key.strip()] = value
-    return values
 
 
 def load_all_rules(engine: RulesEngine, args: argparse.Namespace) -> None:
