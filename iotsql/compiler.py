@@ -21,6 +21,13 @@ from typing import Any, Final
 from iotsql import ast
 from iotsql import functions as _functions  # noqa: F401  (registers every built-in)
 from iotsql.budget import current_budget, output_too_big
+from iotsql.codegen import (
+    ApplyShape,
+    ComparisonShape,
+    LookupShape,
+    PathShape,
+    statement_function,
+)
 from iotsql.errors import (
     BudgetExceededError,
     IotSqlError,
@@ -52,6 +59,8 @@ from iotsql.values import (
     finalize,
     json_size,
     json_size_at_least,
+    settle_container,
+    settle_whole_float,
     to_exact,
     whole_to_int,
 )
@@ -81,6 +90,9 @@ class Compiled:
 
     fn: Closure
     const: Any = NOT_CONSTANT
+    #: What the code generator may write out instead of calling `fn` (codegen.PathShape,
+    #: codegen.ComparisonShape), or None.
+    shape: Any = None
 
     @property
     def is_const(self) -> bool:
@@ -89,6 +101,13 @@ class Compiled:
 
 def _constant(value: Any) -> Compiled:
     return Compiled(lambda doc, run: value, value)
+
+
+def _applied(operand: Compiled, apply: Callable[[Any], Any]) -> Compiled:
+    """`apply` of `operand`'s value, as a closure and as a shape the code generator writes
+    out (with the operand inline)."""
+    fn = operand.fn
+    return Compiled(lambda doc, run: apply(fn(doc, run)), shape=ApplyShape(operand, apply))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +152,9 @@ class SelectPlan:
     items: tuple[tuple[str, Closure], ...]
     value: bool
     passthrough: bool
+    #: The items as (key, Compiled) when every one is keyed (`build_keys`), for the code
+    #: generator; else None.
+    keyed: tuple[tuple[str, Compiled], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +172,11 @@ class CompiledStatement:
     external_calls: Counter[str]
     needs_run: bool
     timed: bool = False
+    #: WHERE then SELECT as one generated function: `(doc, run) -> value or NOT_FIRED`.
+    function: Closure | None = None
+    #: Whether the statement reads the document only through paths, settling what they read
+    #: (values.settle_leaf): it may evaluate on a raw decode (Message.raw_document).
+    raw: bool = False
 
 
 class Compiler:
@@ -180,6 +207,8 @@ class Compiler:
         # it: decided before compiling (plan_time_budget), from the statement's worst case.
         self.timed = False
         self.check_calls = False
+        # Whether paths from the document settle what they read (compile_statement decides).
+        self.raw = False
         self._line_starts = [0]
         for index, char in enumerate(sql):
             if char == "\n":
@@ -234,8 +263,25 @@ class Compiler:
 
     # ---- statement ------------------------------------------------------------------------------
 
-    def compile_statement(self, statement: ast.Statement) -> CompiledStatement:
+    def reads_by_paths_only(self, statement: ast.Statement) -> bool:
+        """Whether the statement reads the message's document only through paths, whose values
+        can be settled where they are read: no `*`, no nested query (whose elements its own
+        paths read), no external function (an evaluation that meets an ambiguous number is run
+        again on the settled document, which must cost no second call)."""
+        for node in ast.walk(statement):
+            if isinstance(node, (ast.Wildcard, ast.Subquery, ast.Exists)):
+                return False
+            if isinstance(node, ast.Call):
+                spec = self.registry.get(node.name.lower())
+                if spec is not None and (spec.external or _is_protobuf_decode(node)):
+                    return False
+        return True
+
+    def compile_statement(self, statement: ast.Statement, raw: bool = True) -> CompiledStatement:
+        """`raw`: compile paths that settle what they read when the statement allows it (see
+        reads_by_paths_only); False for the settled document only."""
         self.counts_calls = True
+        self.raw = raw and self.reads_by_paths_only(statement)
         self.plan_time_budget([statement])
         assignments: list[tuple[str, Closure]] = []
         if len(statement.assignments) > self.limits.max_variables:
@@ -258,9 +304,15 @@ class Compiler:
             assignments.append((name, compiled.fn))
         where: Closure | None = None
         condition: Closure | None = None
+        conjuncts: list[Compiled] | None = None
         if statement.where is not None:
-            where, condition = self._where_clause(statement.where)
+            where, condition, conjuncts = self._where_clause(statement.where)
         select = self.select(statement.select, TOP_SCOPE)
+        generated = statement_function(
+            conjuncts=conjuncts, condition=condition, keyed=select.keyed,
+            passthrough=select.passthrough and not select.value, select=select.build,
+            store=store, whole_ints=self.whole_ints, max_output=self.limits.max_output_bytes,
+        )  # fmt: skip
         return CompiledStatement(
             statement=statement,
             version=self.version,
@@ -273,18 +325,27 @@ class Compiler:
             external_calls=self.external_calls,
             needs_run=self.needs_run or bool(assignments),
             timed=self.timed,
+            function=generated,
+            raw=self.raw,
         )
 
-    def _where_clause(self, node: ast.Expr) -> tuple[Closure, Closure]:
-        """The WHERE value (for explanations) and the firing test. A conjunction stops at its
-        first operand that is not true: the WHERE cannot fire then, whatever the rest gives,
-        so this only skips work, unless the rest calls an external function (then both sides
-        run, as the strict AND table reads)."""
+    def _where_clause(self, node: ast.Expr) -> tuple[Closure, Closure, list[Compiled] | None]:
+        """The WHERE value (for explanations), the firing test, and the operands of the
+        conjunction the test stops in at the first that is not true (for the code generator;
+        None when it must run both sides). A conjunction stops at its first operand that is
+        not true: the WHERE cannot fire then, whatever the rest gives, so this only skips
+        work, unless the rest calls an external function (then both sides run, as the strict
+        AND table reads)."""
         if isinstance(node, ast.Binary) and node.op == "AND":
-            left_value, left_test = self._where_clause(node.left)
+            left_value, left_test, left_conjuncts = self._where_clause(node.left)
             calls = sum(self.external_calls.values())
-            right_value, right_test = self._where_clause(node.right)
+            right_value, right_test, right_conjuncts = self._where_clause(node.right)
             pure = sum(self.external_calls.values()) == calls
+            conjuncts = (
+                left_conjuncts + right_conjuncts
+                if pure and left_conjuncts is not None and right_conjuncts is not None
+                else None
+            )
             op_and = BINARY_OPERATORS["AND"]
 
             def value(doc: Any, run: Run) -> Any:
@@ -301,14 +362,15 @@ class Compiler:
                     left = left_test(doc, run)
                     return right_test(doc, run) and left
 
-            return value, test
-        fn = self.expr(node, TOP_SCOPE).fn
+            return value, test, conjuncts
+        compiled = self.expr(node, TOP_SCOPE)
+        fn = compiled.fn
 
         def fires(doc: Any, run: Run) -> Any:
             verdict = fn(doc, run)
             return verdict is True or truthy(verdict)
 
-        return fn, fires
+        return fn, fires, [compiled]
 
     # ---- SELECT ---------------------------------------------------------------------------------
 
@@ -365,6 +427,7 @@ class Compiler:
         # of the message's document (a `*` of the statement itself, not of a nested query).
         plan: list[tuple[int, Any, Closure]] = []
         named: list[tuple[str, Closure]] = []
+        keyed: list[tuple[str, Compiled]] = []
         for item in items:
             compiled = self.expr(item.expr, scope)
             fn = compiled.fn
@@ -379,6 +442,7 @@ class Compiler:
                 key = item.alias[0] if item.alias else self.item_name(item.expr)
                 plan.append((0, key, fn))
                 named.append((key, fn))
+                keyed.append((key, compiled))
 
         if all(kind == 0 for kind, _, _ in plan):
             pairs = tuple((key, fn) for _, key, fn in plan)
@@ -414,7 +478,7 @@ class Compiler:
                         out[key] = value
                 return out
 
-            return SelectPlan(build_keys, tuple(named), False, False)
+            return SelectPlan(build_keys, tuple(named), False, False, tuple(keyed))
 
         steps = tuple(plan)
 
@@ -523,7 +587,15 @@ class Compiler:
     def _name(self, node: ast.Name, scope: _Scope) -> Compiled:
         if scope.alias is not None and node.name == scope.alias:
             return Compiled(lambda doc, run: doc)
-        return Compiled(_path_closure(None, (node.name,)))
+        return self._document_path((node.name,), scope)
+
+    def _document_path(self, keys: tuple[str, ...], scope: _Scope) -> Compiled:
+        """`a.b.c` from the document in scope; from a raw document, settled where read."""
+        settle = self.raw and not scope.nested
+        fn = _path_closure(None, keys)
+        if settle:
+            fn = _settled(fn, self.whole_ints)
+        return Compiled(fn, shape=PathShape(keys, settle))
 
     def _variable(self, node: ast.Variable, scope: _Scope) -> Compiled:
         index = self.variables.get(node.name)
@@ -550,9 +622,9 @@ class Compiler:
         if isinstance(base, ast.Wildcard) or (
             isinstance(base, ast.Name) and scope.alias is not None and base.name == scope.alias
         ):
-            return Compiled(_path_closure(None, tuple(keys)))
+            return self._document_path(tuple(keys), scope)
         if isinstance(base, ast.Name):
-            return Compiled(_path_closure(None, (base.name, *keys)))
+            return self._document_path((base.name, *keys), scope)
         root = self.expr(base, scope)
         if root.is_const:
             value = root.const
@@ -581,8 +653,7 @@ class Compiler:
             op = self._numeric(op_neg)
         if operand.is_const:
             return _constant(op(operand.const))
-        fn = operand.fn
-        return Compiled(lambda doc, run: op(fn(doc, run)))
+        return _applied(operand, op)
 
     def _numeric(self, op: Callable[..., Any]) -> Callable[..., Any]:
         """`op` with 2016-03-23's whole-number rule applied to its Decimal results."""
@@ -601,7 +672,7 @@ class Compiler:
         if node.op in _DECIMAL_OPS:
             chain = self._arithmetic_chain(node, scope)
             if chain is not None:
-                return Compiled(chain)
+                return chain
         left = self.expr(node.left, scope)
         right = self.expr(node.right, scope)
         op = BINARY_OPERATORS[node.op]
@@ -610,11 +681,12 @@ class Compiler:
         if left.is_const and right.is_const:
             return _constant(op(left.const, right.const))
         lf, rf = left.fn, right.fn
-        special = _specialised_comparison(node.op, left, right) or _specialised_arithmetic(
-            node.op, left, right, op, self.whole_ints
-        )
-        if special is not None:
-            return Compiled(special)
+        comparison = _specialised_comparison(node.op, left, right)
+        if comparison is not None:
+            return Compiled(comparison, shape=ComparisonShape(node.op, left, right.const))
+        arithmetic = _specialised_arithmetic(node.op, left, right, op, self.whole_ints)
+        if arithmetic is not None:
+            return arithmetic
         if node.op in ("AND", "OR"):
             both = node.op == "AND"
 
@@ -644,7 +716,7 @@ class Compiler:
                 return self._numeric(op_neg)(inner)
         return NOT_CONSTANT
 
-    def _arithmetic_chain(self, node: ast.Binary, scope: _Scope) -> Closure | None:
+    def _arithmetic_chain(self, node: ast.Binary, scope: _Scope) -> Compiled | None:
         """`((x * 9) / 5) + 32`: two or more arithmetic steps, each with a numeric literal, on
         one expression. A double or Decimal operand runs every step in decimal arithmetic and
         is normalised once at the end (2016-03-23's intermediate Int-or-Decimal types never
@@ -671,7 +743,7 @@ class Compiler:
                 op == "/" and on_right and constant == 0
             ):
                 return None
-        base = self.expr(current, scope).fn
+        base = self.expr(current, scope)
         plan = tuple(
             (_DECIMAL_OPS[op], to_exact(constant), on_right,
              self._numeric(BINARY_OPERATORS[op]), constant)
@@ -679,8 +751,7 @@ class Compiler:
         )  # fmt: skip
         whole_ints = self.whole_ints
 
-        def chain(doc: Any, run: Run) -> Any:
-            value = base(doc, run)
+        def chain(value: Any) -> Any:
             t = type(value)
             if t is float:
                 number = Decimal(repr(value))
@@ -701,13 +772,15 @@ class Compiler:
                     return int(integral)
             return number
 
-        return chain
+        return _applied(base, chain)
 
     def _case(self, node: ast.Case, scope: _Scope) -> Compiled:
-        whens = tuple(
-            (self.expr(w.condition, scope).fn, self.expr(w.result, scope).fn) for w in node.whens
-        )
-        default = self.expr(node.default, scope).fn if node.default is not None else None
+        compiled_whens = [
+            (self.expr(w.condition, scope), self.expr(w.result, scope)) for w in node.whens
+        ]
+        whens = tuple((condition.fn, result.fn) for condition, result in compiled_whens)
+        compiled_default = self.expr(node.default, scope) if node.default is not None else None
+        default = compiled_default.fn if compiled_default is not None else None
         if node.subject is None:
 
             def searched(doc: Any, run: Run) -> Any:
@@ -717,13 +790,23 @@ class Compiler:
                 return default(doc, run) if default is not None else U
 
             return Compiled(searched)
-        subject = self.expr(node.subject, scope).fn
-        candidates = [self.expr(w.condition, scope) for w in node.whens]
+        compiled_subject = self.expr(node.subject, scope)
+        subject = compiled_subject.fn
+        candidates = [condition for condition, _ in compiled_whens]
         if all(c.is_const and type(c.const) is str for c in candidates):
             # Only a String equals a String (mismatched types are false): a table lookup.
             table: dict[str, Closure] = {}
             for candidate, (_, result) in zip(candidates, whens, strict=False):
                 table.setdefault(candidate.const, result)
+            shape = None
+            if all(outcome.is_const for _, outcome in compiled_whens) and (
+                compiled_default is None or compiled_default.is_const
+            ):
+                constants: dict[str, Any] = {}
+                for condition, outcome in compiled_whens:
+                    constants.setdefault(condition.const, outcome.const)
+                otherwise = compiled_default.const if compiled_default is not None else U
+                shape = LookupShape(compiled_subject, constants, otherwise)
 
             def lookup(doc: Any, run: Run) -> Any:
                 value = subject(doc, run)
@@ -735,7 +818,7 @@ class Compiler:
                         return found(doc, run)
                 return default(doc, run) if default is not None else U
 
-            return Compiled(lookup)
+            return Compiled(lookup, shape=shape)
 
         def simple(doc: Any, run: Run) -> Any:
             value = subject(doc, run)
@@ -855,8 +938,7 @@ class Compiler:
         operand = self.expr(node.expr, scope)
         if operand.is_const:
             return _constant(convert(operand.const))
-        fn = operand.fn
-        return Compiled(lambda doc, run: convert(fn(doc, run)))
+        return _applied(operand, convert)
 
     def _call(self, node: ast.Call, scope: _Scope) -> Compiled:
         spec = self.registry.get(node.name.lower())
@@ -921,6 +1003,14 @@ class Compiler:
             # evaluating its argument on every message.
             closure = _call_on_constant(spec, compiled[0].const, self.whole_ints)
         else:
+            apply = _call_of_one(spec, compiled, self.whole_ints)
+            if (
+                apply is not None
+                and limit is None
+                and not (self.check_calls and spec.cost == "linear")
+            ):
+                operand = next(c for c in compiled if not c.is_const)
+                return _applied(operand, apply)
             closure = _call_closure(spec, tuple(fns), self.whole_ints)
         if limit is not None and self.counts_calls:
             closure = _counted_call(spec.name, limit, closure)
@@ -993,6 +1083,21 @@ def _raw_body(doc: Any, run: Run) -> Any:
     return run.message.body
 
 
+def _settled(walk: Closure, whole_ints: bool) -> Closure:
+    """`walk` (a path from a raw document), with the value it reads settled."""
+
+    def settled(doc: Any, run: Run) -> Any:
+        value = walk(doc, run)
+        t = type(value)
+        if t is float:
+            return settle_whole_float(value, whole_ints) if value.is_integer() else value
+        if t is dict or t is list:
+            return settle_container(value, whole_ints)
+        return value
+
+    return settled
+
+
 def _path_closure(root: Closure | None, keys: tuple[str, ...]) -> Closure:
     """`a.b.c`: walk object members from the document (or from `root`'s value)."""
     if root is None and len(keys) == 1:
@@ -1039,16 +1144,30 @@ def _path_closure(root: Closure | None, keys: tuple[str, ...]) -> Closure:
     return path
 
 
+_COMPARED: Final = frozenset(("<", "<=", ">", ">=", "=", "<>"))
+
+
 def _specialised_comparison(op: str, left: Compiled, right: Compiled) -> Closure | None:
     """A comparison of an expression with a numeric constant, the most common WHERE shape:
     compare natively when the value is a number, else fall back to the general table."""
     if left.is_const or not right.is_const:
         return None
     constant = right.const
-    if type(constant) not in (int, float) or op not in ("<", "<=", ">", ">=", "=", "<>"):
-        return None
     general = BINARY_OPERATORS[op]
     lf = left.fn
+    if type(constant) is str and op in ("=", "<>"):
+        # A String equals only a String; any other operand takes the general table.
+        equal = op == "="
+
+        def string_eq(doc: Any, run: Run) -> Any:
+            value = lf(doc, run)
+            if type(value) is str:
+                return (value == constant) is equal
+            return general(value, constant)
+
+        return string_eq
+    if type(constant) not in (int, float) or op not in _COMPARED:
+        return None
     if op == ">":
 
         def gt(doc: Any, run: Run) -> Any:
@@ -1121,7 +1240,7 @@ _DECIMAL_FAILURES: Final = (DecimalException, ArithmeticError)
 
 def _specialised_arithmetic(
     op: str, left: Compiled, right: Compiled, general: Callable[[Any, Any], Any], whole_ints: bool
-) -> Closure | None:
+) -> Compiled | None:
     """`x <op> constant` (or `constant <op> x`) where the constant is a number: the exact
     decimal of the constant is computed once, and a double operand goes straight to decimal
     arithmetic; anything else takes the general operator."""
@@ -1132,12 +1251,11 @@ def _specialised_arithmetic(
     if type(constant) not in (int, float, Decimal) or (op == "/" and constant == 0):
         return None
     exact = to_exact(constant)
-    variable = left.fn if right.is_const else right.fn
+    variable = left if right.is_const else right
     constant_on_right = right.is_const
     int_constant = type(constant) is int
 
-    def arithmetic(doc: Any, run: Run) -> Any:
-        value = variable(doc, run)
+    def arithmetic(value: Any) -> Any:
         t = type(value)
         if t is float:
             operand = Decimal(repr(value))
@@ -1157,7 +1275,7 @@ def _specialised_arithmetic(
                 return int(integral)
         return result
 
-    return arithmetic
+    return _applied(variable, arithmetic)
 
 
 def _checked_call(call: Closure) -> Closure:
@@ -1198,6 +1316,54 @@ def _invoker(spec: FunctionSpec, whole_ints: bool) -> Callable[[Run | None, list
         return result
 
     return invoke
+
+
+def _call_of_one(
+    spec: FunctionSpec, compiled: list[Compiled], whole_ints: bool
+) -> Callable[[Any], Any] | None:
+    """A call whose arguments are constants but one, as a function of that one's value with
+    `_invoker`'s rules; None for a call that reads the message or its context, or that has
+    another shape."""
+    if spec.context or spec.lazy or spec.raw_star:
+        return None
+    variable = [index for index, c in enumerate(compiled) if not c.is_const]
+    if len(variable) != 1:
+        return None
+    position = variable[0]
+    constants = [c.const for c in compiled]
+    impl = spec.impl
+    propagate = spec.propagate_undefined
+    if propagate and any(c is U for c in constants if c is not NOT_CONSTANT):
+        return None  # Undefined whatever the operand: the general closure says so
+    if len(constants) == 1:
+        call = impl
+    elif len(constants) == 2 and position == 0:
+        second = constants[1]
+
+        def call(value: Any) -> Any:
+            return impl(value, second)
+
+    else:
+
+        def call(value: Any) -> Any:
+            arguments = list(constants)
+            arguments[position] = value
+            return impl(*arguments)
+
+    def apply(value: Any) -> Any:
+        if value is U and propagate:
+            return U
+        try:
+            result = call(value)
+        except IotSqlError:
+            raise
+        except Exception:  # a function given arguments it cannot use returns Undefined
+            return U
+        if whole_ints and (type(result) is float or type(result) is Decimal):
+            return whole_to_int(result)
+        return result
+
+    return apply
 
 
 def _call_on_constant(spec: FunctionSpec, argument: Any, whole_ints: bool) -> Closure:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iotsql.errors import InvalidPayloadError, IotSqlError
-from iotsql.values import UNDEFINED, Binary, codec, encode_json, normalize_json
+from iotsql.values import NO_RAW, UNDEFINED, Binary, codec, encode_json, normalize_json
 
 _CONTEXT_KEYS = {
     "clientid": "clientid",
@@ -125,7 +125,7 @@ class Message:
     number convention (2015-10-08 keeps `10.0` a Decimal, 2016-03-23 reads it as `10`), the
     first time a rule needs it."""
 
-    __slots__ = ("_received_at", "_traceid", "_v1", "_v2", "body", "context", "topic")
+    __slots__ = ("_raw", "_received_at", "_traceid", "_v1", "_v2", "body", "context", "topic")
 
     def __init__(
         self,
@@ -141,6 +141,7 @@ class Message:
         self._traceid: str | None = ctx.traceid
         self._v1: Any = UNDEFINED
         self._v2: Any = UNDEFINED
+        self._raw: Any = UNDEFINED
         if type(payload) is bytes:
             self.body = payload
         elif isinstance(payload, (bytes, bytearray, memoryview)):
@@ -155,6 +156,7 @@ class Message:
                 ) from None
         else:
             # An already-decoded JSON value: keep it, serialise it for encode(*) and actions.
+            self._raw = NO_RAW
             try:
                 self._v1 = normalize_json(payload, False)
                 self._v2 = normalize_json(payload, True)
@@ -174,6 +176,17 @@ class Message:
         doc = self._v1
         if doc is UNDEFINED:
             doc = self._v1 = codec.decode_body(self.body, False)
+        return doc
+
+    def raw_document(self, whole_ints: bool) -> Any:
+        """The decoded body with whole floats not settled yet (see values.settle_leaf), shared
+        by every rule whatever its SQL version; the settled `document(whole_ints)` when the
+        JSON library settles as it parses, or when the body is not one orjson reads."""
+        doc = self._raw
+        if doc is UNDEFINED:
+            doc = self._raw = codec.decode_raw(self.body)
+        if doc is NO_RAW:
+            return self.document(whole_ints)
         return doc
 
     @property

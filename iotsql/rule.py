@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from iotsql import ast
 from iotsql.budget import start_budget, stop_budget
+from iotsql.codegen import NOT_FIRED
 from iotsql.compiler import (
     CompiledStatement,
     Compiler,
@@ -43,9 +44,15 @@ from iotsql.output import Output as Output  # the public name iotsql.rule.Output
 from iotsql.parser import parse
 from iotsql.templates import CompiledTemplate
 from iotsql.topics import compile_filter, filter_matches, parse_basic_ingest, validate_filter
-from iotsql.values import UNDEFINED, SqlVersion, codec
+from iotsql.values import NO_RAW, UNDEFINED, AmbiguousNumber, SqlVersion, codec
 
 U = UNDEFINED
+
+_TOO_DEEP = "the message is nested too deeply to evaluate"
+#: Topics a CompiledRule remembers the routing of (evaluate's topic check), before starting over.
+_TOPIC_CACHE_SIZE = 4096
+#: Not in a CompiledRule's topic cache (None there means "not this rule's topic").
+_UNSEEN: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +100,16 @@ class CompiledRule:
         "_condition",
         "_matches",
         "_max_output",
+        "_max_payload",
         "_needs_run",
-        "_passthrough",
+        "_plain",
+        "_raw",
         "_select",
         "_sets",
+        "_settled",
+        "_statement",
         "_timed",
+        "_topics",
         "_version",
         "_where",
         "_whole_ints",
@@ -152,14 +164,27 @@ class CompiledRule:
         self._where = compiled.where
         self._condition = compiled.condition
         self._select = compiled.select.build
-        #: The SELECT is the document itself (`SELECT *`, `SELECT VALUE *`): no call to make.
-        self._passthrough = compiled.select.passthrough
+        #: WHERE then SELECT in one generated function (iotsql/codegen.py).
+        assert compiled.function is not None
+        self._statement: Callable[[Any, Any], Any] = compiled.function
+        #: The statement evaluates raw documents (whole floats settled where paths read them).
+        self._raw = compiled.raw
+        #: The statement compiled for settled documents only, made when first needed (explain,
+        #: templates, a raw evaluation that met an ambiguous number); the same when not raw.
+        self._settled: CompiledStatement | None = None if compiled.raw else compiled
+        #: Topic -> the topic `topic()` sees (a Basic Ingest topic without its prefix), or None
+        #: when the rule does not take messages on it; bounded (_TOPIC_CACHE_SIZE).
+        self._topics: dict[str, str | None] = {}
         self._max_output = limits.max_output_bytes
+        self._max_payload = limits.max_payload_bytes
         self._whole_ints = self.sql_version.whole_decimals_are_ints
         self._needs_run = compiled.needs_run
         self._version = self.sql_version.value
         self._timed = compiled.timed
         self._matches = compile_filter(self.topic_filter) if self.topic_filter is not None else None
+        #: Nothing to put in force around an evaluation of a bytes body: no termination, no
+        #: time budget, nothing reads the message or its context.
+        self._plain = self.termination is None and not self._timed and not self._needs_run
 
     @property
     def timed(self) -> bool:
@@ -203,16 +228,40 @@ class CompiledRule:
         function called more often than the docs allow; `explain` says so). Raises
         EvaluationError when AWS would report a rule failure (an external function that
         failed)."""
-        if self.termination is not None:
-            return None
         effective = topic
         if topic is not None:
-            matches = self._matches
-            if matches is None or not matches(topic):
-                ingest = parse_basic_ingest(topic)
-                if ingest is None:
-                    return None
-                effective = ingest.topic
+            effective = self._topics.get(topic, _UNSEEN)
+            if effective is _UNSEEN:
+                effective = self._route(topic)
+            if effective is None:
+                return None
+        if (
+            self._plain
+            and type(payload) is bytes
+            and (context is None or type(context) is Context)
+            and current_limits() is self.limits
+        ):
+            # Nothing reads the message or its context: no Message, no Run.
+            if len(payload) > self._max_payload:
+                self._refuse_payload(payload)
+            if not self._raw:
+                return self._finish(codec.decode_body(payload, self._whole_ints), payload, None,
+                                    self._statement)  # fmt: skip
+            doc = codec.decode_raw(payload)
+            if doc is NO_RAW:  # (the standard library settles as it parses)
+                doc = codec.decode_body(payload, self._whole_ints)
+            try:
+                value = self._statement(doc, None)
+            except AmbiguousNumber:  # decided on the settled document
+                return self._finish(codec.decode_body(payload, self._whole_ints), payload, None,
+                                    self.settled_statement().function)  # fmt: skip
+            except RecursionError:
+                raise EvaluationError(_TOO_DEEP) from None
+            if type(value) is dict:  # (the common case, without a call)
+                return Output(value, None, self._max_output)
+            return self._output(value, doc, payload)
+        if self.termination is not None:
+            return None
         if self.limits is not current_limits():
             # Functions see this rule's limits (see iotsql.limits.current_limits).
             token = push_limits(self.limits)
@@ -231,15 +280,6 @@ class CompiledRule:
                     )
                 finally:
                     stop_budget(budget)
-        if (
-            type(payload) is bytes
-            and not self._needs_run
-            and (context is None or type(context) is Context)
-        ):
-            # Nothing reads the message or its context: skip building a Message.
-            if len(payload) > self.limits.max_payload_bytes:
-                self._refuse_payload(payload)
-            return self._finish(codec.decode_body(payload, self._whole_ints), payload, None)
         message = payload if type(payload) is Message else Message(payload, topic or "", context)
         if len(message.body) > self.limits.max_payload_bytes:
             self._refuse_payload(message.body)
@@ -247,6 +287,32 @@ class CompiledRule:
             return self._execute(message, effective, provider, rule_name, None)
         except RuleTerminatedError:
             return None
+
+    def _route(self, topic: str) -> str | None:
+        """The topic `topic()` sees for a message on `topic`, or None when the rule does not
+        take it (neither its FROM filter nor a Basic Ingest topic); remembered."""
+        matches = self._matches
+        effective: str | None = topic
+        if matches is None or not matches(topic):
+            ingest = parse_basic_ingest(topic)
+            effective = None if ingest is None else ingest.topic
+        topics = self._topics
+        if len(topics) >= _TOPIC_CACHE_SIZE:
+            topics.clear()
+        topics[topic] = effective
+        return effective
+
+    def settled_statement(self) -> CompiledStatement:
+        """The statement compiled for settled documents (Message.document): the compiled one
+        unless that one evaluates raw documents."""
+        settled = self._settled
+        if settled is None:
+            with using_limits(self.limits):
+                settled = Compiler(self.sql, self.sql_version, self.limits).compile_statement(
+                    self.statement, raw=False
+                )
+            self._settled = settled
+        return settled
 
     def _refuse_payload(self, body: bytes) -> None:
         """A body the broker would refuse (`Limits.max_payload_bytes`), as `publish` does."""
@@ -291,31 +357,55 @@ class CompiledRule:
         rule_name: str | None,
         variables_out: list[Any] | None,
     ) -> Output | None:
-        doc = message.document(self._whole_ints)
-        sets = self._sets
+        compiled = self._compiled
+        if compiled.raw:
+            try:
+                return self._evaluate_on(compiled, message.raw_document(self._whole_ints),
+                                         message, topic, provider, rule_name, variables_out)  # fmt: skip
+            except AmbiguousNumber:
+                compiled = self.settled_statement()  # the number is decided on the settled decode
+        return self._evaluate_on(compiled, message.document(self._whole_ints), message, topic,
+                                 provider, rule_name, variables_out)  # fmt: skip
+
+    def _evaluate_on(
+        self,
+        compiled: CompiledStatement,
+        doc: Any,
+        message: Message,
+        topic: str | None,
+        provider: Any,
+        rule_name: str | None,
+        variables_out: list[Any] | None,
+    ) -> Output | None:
+        function = compiled.function
         if not self._needs_run:
-            return self._finish(doc, message.body, None)
+            return self._finish(doc, message.body, None, function)
+        sets = compiled.assignments
         run = Run(message, topic, self._version, rule_name, provider, len(sets))
         if sets:
             try:
-                self._assign(doc, run)
+                self._assign(sets, doc, run)
             except RecursionError:
-                raise EvaluationError("the message is nested too deeply to evaluate") from None
-            if variables_out is not None:
-                variables_out.extend(run.vars)
-        return self._finish(doc, message.body, run)
+                raise EvaluationError(_TOO_DEEP) from None
+        output = self._finish(doc, message.body, run, function)
+        if variables_out is not None and sets:
+            variables_out.extend(run.vars)
+        return output
 
-    def _finish(self, doc: Any, body: bytes, run: Any) -> Output | None:
-        """WHERE, then SELECT, then the Output."""
+    def _finish(self, doc: Any, body: bytes, run: Any, statement: Any) -> Output | None:
+        """WHERE, then SELECT (the generated `statement`), then the Output."""
         try:
-            condition = self._condition
-            if condition is not None and not condition(doc, run):
-                return None
-            value = doc if self._passthrough else self._select(doc, run)
+            value = statement(doc, run)
         except RecursionError:
-            raise EvaluationError("the message is nested too deeply to evaluate") from None
+            raise EvaluationError(_TOO_DEEP) from None
         if type(value) is dict:
             return Output(value, None, self._max_output)
+        return self._output(value, doc, body)
+
+    def _output(self, value: Any, doc: Any, body: bytes) -> Output | None:
+        """The Output of a statement's value (NOT_FIRED: none)."""
+        if value is NOT_FIRED:
+            return None
         if value is U:
             return Output(b"", b"")
         if isinstance(value, bytes):
@@ -347,7 +437,8 @@ class CompiledRule:
             return []
         run = Run(message, topic, self.sql_version.value, None, provider, len(self._sets))
         with using_limits(self.limits), self.time_budget():
-            self._assign(message.document(self._whole_ints), run)
+            sets = self.settled_statement().assignments
+            self._assign(sets, message.document(self._whole_ints), run)
         return run.vars
 
     @contextmanager
@@ -382,9 +473,9 @@ class CompiledRule:
             values = self.variables(message, effective, provider)
             return template.render(message, effective, values, provider, self._version)
 
-    def _assign(self, doc: Any, run: Run) -> None:
+    def _assign(self, sets: tuple[tuple[str, Any], ...], doc: Any, run: Run) -> None:
         total = 0
-        for index, (name, fn) in enumerate(self._sets):
+        for index, (name, fn) in enumerate(sets):
             value = fn(doc, run)
             total += check_variable_size(name, value, self.limits)
             if total > self.limits.max_variables_total_bytes:
@@ -437,13 +528,14 @@ class CompiledRule:
         variables: dict[str, Any] = {}
         items: dict[str, Any] = {}
         try:
-            if self._sets:
-                self._assign(doc, run)
-                variables = {name: run.vars[i] for i, (name, _) in enumerate(self._sets)}
+            settled = self.settled_statement()
+            if settled.assignments:
+                self._assign(settled.assignments, doc, run)
+                variables = {name: run.vars[i] for i, (name, _) in enumerate(settled.assignments)}
             where_value: Any = True
-            if self._where is not None:
-                where_value = self._where(doc, run)
-            for name, fn in self._compiled.select.items:
+            if settled.where is not None:
+                where_value = settled.where(doc, run)
+            for name, fn in settled.select.items:
                 items[name] = fn(doc, run)
             if not truthy(where_value):
                 shown = "Undefined" if where_value is U else repr(where_value)
@@ -457,7 +549,7 @@ class CompiledRule:
                 )
             output = self.run(message, effective, provider=provider)
         except RecursionError:
-            text = "the message is nested too deeply to evaluate"
+            text = _TOO_DEEP
             return Explanation(False, f"evaluation failed: {text}", True, U, variables, items,
                                error=text)  # fmt: skip
         except RuleTerminatedError as err:

@@ -546,20 +546,27 @@ def _float_int(value: float) -> int:
 
 
 class _BigNumber(Exception):
-    """orjson read an integer past 64 bits as a float: the standard library keeps it exact."""
+    """orjson read a number whose exact value its double may not hold (an integer past 64 bits,
+    which it reads as a float, or a whole number past 2**53 written with a fraction or an
+    exponent): the standard library, which keeps the text's value, decides."""
+
+
+#: Raised by `settle_leaf`: the value read from a raw document may not be the number its text
+#: names; the caller evaluates again on the settled document.
+AmbiguousNumber = _BigNumber
 
 
 def _settle_floats(value: Any, whole_ints: bool) -> None:
     """In place, over an orjson document: in 2016-03-23 every whole-number float becomes an
-    int; a float beyond 64-bit integers raises _BigNumber (it may have been an exact integer,
-    which orjson reads as a float). Only whole floats need either check: a double of 2**53 or
-    more is always whole."""
+    int; a whole float past 2**53 raises _BigNumber (its text may have named another number,
+    which orjson rounded). Only whole floats need either check: a double of 2**53 or more is
+    always whole."""
     if type(value) is dict:
         for key, item in value.items():
             t = type(item)
             if t is float:
                 if item.is_integer():
-                    if item >= _INT64_LIMIT or item <= -_INT64_LIMIT:
+                    if item >= _EXACT or item <= -_EXACT:
                         raise _BigNumber
                     if whole_ints:
                         value[key] = int(item)
@@ -570,12 +577,81 @@ def _settle_floats(value: Any, whole_ints: bool) -> None:
             t = type(item)
             if t is float:
                 if item.is_integer():
-                    if item >= _INT64_LIMIT or item <= -_INT64_LIMIT:
+                    if item >= _EXACT or item <= -_EXACT:
                         raise _BigNumber
                     if whole_ints:
                         value[index] = int(item)
             elif t is dict or t is list:
                 _settle_floats(item, whole_ints)
+
+
+# ---- raw documents: settled where they are read -------------------------------------------------
+#
+# A statement that reads the document only through paths (`a.b`, `a[0]`: no `*`) does not need
+# the whole-number walk over the data it drops. It evaluates on the raw decode (orjson's, whole
+# floats still floats) and settles each value where a path reads it, without changing the raw
+# document, which other rules of the same message share whatever their SQL version.
+
+
+def settle_whole_float(value: float, whole_ints: bool) -> Any:
+    """A whole float read from a raw document: an Int in 2016-03-23. Raises AmbiguousNumber
+    past 2**53, where the double may not be the number its text named."""
+    if value >= _EXACT or value <= -_EXACT:
+        raise _BigNumber
+    return int(value) if whole_ints else value
+
+
+def settle_container(value: Any, whole_ints: bool) -> Any:
+    """An object or array read from a raw document, settled: itself when nothing in it needs
+    settling, else a settled copy (the raw document stays as it was). Raises AmbiguousNumber
+    like settle_whole_float."""
+    if type(value) is dict:
+        changed: dict[Any, Any] | None = None
+        for key, item in value.items():
+            t = type(item)
+            if t is float:
+                if not item.is_integer():
+                    continue
+                settled = settle_whole_float(item, whole_ints)
+            elif t is dict or t is list:
+                settled = settle_container(item, whole_ints)
+            else:
+                continue
+            if settled is not item:
+                if changed is None:
+                    changed = dict(value)
+                changed[key] = settled
+        return value if changed is None else changed
+    copy: list[Any] | None = None
+    for index, item in enumerate(value):
+        t = type(item)
+        if t is float:
+            if not item.is_integer():
+                continue
+            settled = settle_whole_float(item, whole_ints)
+        elif t is dict or t is list:
+            settled = settle_container(item, whole_ints)
+        else:
+            continue
+        if settled is not item:
+            if copy is None:
+                copy = list(value)
+            copy[index] = settled
+    return value if copy is None else copy
+
+
+def settle_leaf(value: Any, whole_ints: bool) -> Any:
+    """A value read from a raw document by a path, as the settled document holds it."""
+    t = type(value)
+    if t is float:
+        return settle_whole_float(value, whole_ints) if value.is_integer() else value
+    if t is dict or t is list:
+        return settle_container(value, whole_ints)
+    return value
+
+
+#: What `decode_raw` returns for a body it leaves to `decode_body` (no raw form).
+NO_RAW: Final = object()
 
 
 _DECODE_V1 = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
@@ -629,13 +705,30 @@ def _orjson_decode_body(body: bytes, whole_ints: bool) -> Any:
         if t is dict or t is list:
             _settle_floats(value, whole_ints)
         elif t is float:
-            if not -_INT64_LIMIT < value < _INT64_LIMIT:
+            if value.is_integer() and not -_EXACT < value < _EXACT:
                 raise _BigNumber
             if whole_ints:
                 value = whole_to_int(value)
     except (_BigNumber, RecursionError):
         return _stdlib_decode_body(body, whole_ints)
     return value
+
+
+def _orjson_decode_raw(body: bytes) -> Any:
+    """orjson's decode of a body, whole floats left as they are (see settle_leaf), or NO_RAW
+    when the standard library must decide (what `_orjson_decode_body` falls back on)."""
+    try:
+        value = _orjson.loads(body)
+    except ValueError:
+        return NO_RAW
+    if type(value) is float and value.is_integer():
+        return NO_RAW  # a top-level number: settled by decode_body, as cheap
+    return value
+
+
+def _no_raw(body: bytes) -> Any:
+    """The standard library's decode settles numbers as it parses (its parse_float hook)."""
+    return NO_RAW
 
 
 def _orjson_encode(value: Any) -> bytes:
@@ -651,6 +744,8 @@ class _Codec:
 
     name = "json"
     decode_body: Callable[[bytes, bool], Any] = staticmethod(_stdlib_decode_body)
+    #: `decode_raw(body)`: the document with whole floats not settled yet, or NO_RAW.
+    decode_raw: Callable[[bytes], Any] = staticmethod(_no_raw)
     encode: Callable[[Any], bytes] = staticmethod(_stdlib_encode)
     dumps: Callable[[Any], bytes] = staticmethod(_stdlib_encode)
 
@@ -666,11 +761,13 @@ def set_json_backend(name: str) -> None:
             raise IotSqlError("orjson is not installed: pip install 'iotsql[fast]'")
         codec.name = "orjson"
         codec.decode_body = _orjson_decode_body  # type: ignore[method-assign,assignment]
+        codec.decode_raw = _orjson_decode_raw  # type: ignore[method-assign,assignment]
         codec.encode = _orjson_encode  # type: ignore[method-assign,assignment]
         codec.dumps = _orjson.dumps  # type: ignore[method-assign]
     elif name == "json":
         codec.name = "json"
         codec.decode_body = _stdlib_decode_body  # type: ignore[method-assign,assignment]
+        codec.decode_raw = _no_raw  # type: ignore[method-assign,assignment]
         codec.encode = _stdlib_encode  # type: ignore[method-assign,assignment]
         codec.dumps = _stdlib_encode  # type: ignore[method-assign,assignment]
     else:

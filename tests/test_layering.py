@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "limits", "suggest", "report_text", "sql_habits"),
     ("values", "budget", "ast"),
     ("message", "operators", "topics", "parser", "output"),
-    ("functions",),
+    ("functions", "codegen"),
     ("compiler", "providers", "providers_boto3"),
     ("templates",),
     ("actions",),

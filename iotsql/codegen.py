@@ -1,0 +1,286 @@
+"""One Python function per statement: WHERE, then SELECT, written out as source and compiled
+once, so that evaluating a message is one call instead of a call per node (the way
+fastjsonschema turns a schema into a function).
+
+The compiler still makes a closure for every node, and those closures remain what `explain`,
+the templates and any node the generator does not write out use. The generator writes out the
+shapes that dominate real rules and calls the node's closure for everything else:
+
+- a path from the document (`a.b.c`), walked inline, its value settled where it is read when
+  the statement evaluates raw documents (values.settle_leaf);
+- a constant;
+- a comparison of one of those with a numeric constant (`temperature > 28`);
+- a WHERE that is a conjunction of such operands, stopping at the first that is not true (the
+  compiler's own WHERE test does the same; a conjunction with an external call in it keeps that
+  test, which runs both sides);
+- a SELECT list of keyed items, each value checked and measured inline as the compiler's
+  `build_keys` does; a lone `*`; any other SELECT calls its builder.
+
+The function returns the output value, or NOT_FIRED when the WHERE is not true. The
+differential tests (tests/test_codegen.py) compare it with the closures on generated statements
+and messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from iotsql.budget import output_too_big
+from iotsql.operators import BINARY_OPERATORS
+from iotsql.values import (
+    UNDEFINED,
+    Binary,
+    json_size_at_least,
+    settle_container,
+    settle_whole_float,
+)
+
+Closure = Callable[[Any, Any], Any]
+
+
+class _NotFired:
+    def __repr__(self) -> str:
+        return "NOT_FIRED"
+
+
+#: What a statement function returns when its WHERE is not true.
+NOT_FIRED: Final = _NotFired()
+
+_COMPARISONS: Final = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "==", "<>": "!="}
+
+
+@dataclass(frozen=True, slots=True)
+class PathShape:
+    """`a.b.c` from the document in scope; `settle`: the document may be raw."""
+
+    keys: tuple[str, ...]
+    settle: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyShape:
+    """`apply(operand)`: a node whose value is a plain function of one operand's value (an
+    arithmetic chain or an operator with a constant, a cast, a unary operator, a function whose
+    other arguments are constants)."""
+
+    operand: Any  # a compiler.Compiled
+    apply: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LookupShape:
+    """`CASE subject WHEN 'a' THEN x ... ELSE y END` over String candidates, every result a
+    constant: Undefined for an Undefined subject, else `table[subject]` for a String in the
+    table, else `default`."""
+
+    subject: Any  # a compiler.Compiled
+    table: dict[str, Any]
+    default: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonShape:
+    """`operand <op> constant` with a numeric constant (int or float), or `=` and `<>` with a
+    String constant."""
+
+    op: str
+    operand: Any  # a compiler.Compiled
+    constant: int | float | str
+
+
+class _Writer:
+    """Source lines, the names they use (bound into the function's globals), fresh locals."""
+
+    def __init__(self, whole_ints: bool) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {
+            "U": UNDEFINED,
+            "NOT_FIRED": NOT_FIRED,
+            "_whole": settle_whole_float,
+            "_container": settle_container,
+            "_size_at_least": json_size_at_least,
+            "_too_big": output_too_big,
+            "_Decimal": Decimal,
+            "_Binary": Binary,
+        }
+        self.whole_ints = whole_ints
+        self._count = 0
+        #: Paths already read at the function's top level: (keys, settle) -> local. A path is a
+        #: pure read of the document, so a later read of the same one reuses the value.
+        self._paths: dict[tuple[tuple[str, ...], bool], str] = {}
+        #: Whether a path reads `d`, the document when it is an object (else an empty one).
+        self.reads_object = False
+
+    def bind(self, value: Any) -> str:
+        name = f"_k{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def local(self) -> str:
+        self._count += 1
+        return f"v{self._count}"
+
+    def line(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def value(self, compiled: Any, indent: int) -> str:
+        """Write the statements computing `compiled`'s value; the expression that holds it."""
+        if compiled.is_const:
+            # A name even for literals: `5 is not U` would be a SyntaxWarning.
+            return "U" if compiled.const is UNDEFINED else self.bind(compiled.const)
+        shape = compiled.shape
+        kind = type(shape)
+        if kind is PathShape:
+            return self._path(shape, indent)
+        if kind is ComparisonShape:
+            return self._comparison(shape, indent)
+        if kind is ApplyShape:
+            operand = self.value(shape.operand, indent)
+            target = self.local()
+            self.line(indent, f"{target} = {self.bind(shape.apply)}({operand})")
+            return target
+        if kind is LookupShape:
+            return self._lookup(shape, indent)
+        target = self.local()
+        self.line(indent, f"{target} = {self.bind(compiled.fn)}(doc, run)")
+        return target
+
+    def _path(self, shape: PathShape, indent: int) -> str:
+        known = self._paths.get((shape.keys, shape.settle))
+        if known is not None:
+            return known
+        target = self.local()
+        if indent == 1:
+            self._paths[(shape.keys, shape.settle)] = target
+        self.reads_object = True
+        first, *rest = shape.keys
+        self.line(indent, f"{target} = d.get({first!r}, U)")
+        for key in rest:
+            self.line(
+                indent, f"{target} = {target}.get({key!r}, U) if type({target}) is dict else U"
+            )
+        if shape.settle:
+            whole = "True" if self.whole_ints else "False"
+            self.line(indent, f"if type({target}) is float:")
+            self.line(indent + 1, f"if {target}.is_integer():")
+            self.line(indent + 2, f"{target} = _whole({target}, {whole})")
+            self.line(indent, f"elif type({target}) is dict or type({target}) is list:")
+            self.line(indent + 1, f"{target} = _container({target}, {whole})")
+        return target
+
+    def _lookup(self, shape: LookupShape, indent: int) -> str:
+        subject = self.value(shape.subject, indent)
+        target = self.local()
+        table, default = self.bind(shape.table), self.bind(shape.default)
+        self.line(indent, f"if {subject} is U:")
+        self.line(indent + 1, f"{target} = U")
+        self.line(indent, f"elif type({subject}) is str:")
+        self.line(indent + 1, f"{target} = {table}.get({subject}, {default})")
+        self.line(indent, "else:")
+        self.line(indent + 1, f"{target} = {default}")
+        return target
+
+    def _comparison(self, shape: ComparisonShape, indent: int) -> str:
+        operand = self.value(shape.operand, indent)
+        target = self.local()
+        constant = (
+            repr(shape.constant) if type(shape.constant) is int else self.bind(shape.constant)
+        )
+        general = self.bind(BINARY_OPERATORS[shape.op])
+        if type(shape.constant) is str:  # `=` or `<>`: a String equals only a String
+            self.line(indent, f"if type({operand}) is str:")
+        else:
+            self.line(indent, f"if type({operand}) is float or type({operand}) is int:")
+        self.line(indent + 1, f"{target} = {operand} {_COMPARISONS[shape.op]} {constant}")
+        self.line(indent, "else:")
+        self.line(indent + 1, f"{target} = {general}({operand}, {constant})")
+        return target
+
+
+def _fires(writer: _Writer, value: str, indent: int) -> None:
+    """Return NOT_FIRED unless `value` is true (Boolean true, or the String 'true' in any case,
+    as compiler.truthy reads it)."""
+    writer.line(
+        indent,
+        f"if {value} is not True and not (type({value}) is str and {value}.lower() == 'true'):",
+    )
+    writer.line(indent + 1, "return NOT_FIRED")
+
+
+def _keyed_item(writer: _Writer, key: str, compiled: Any, max_output: int, store: str) -> None:
+    """One `key: value` item of the output object, as compiler.Compiler.select's build_keys
+    checks, converts and measures it."""
+    value = writer.value(compiled, 1)
+    if not value.startswith("v"):  # a bound name or U: the lines below assign to the value
+        local = writer.local()
+        writer.line(1, f"{local} = {value}")
+        value = local
+    too_big = f"raise _too_big(size, {max_output})"
+    writer.line(1, f"if {value} is not U:")
+    writer.line(2, f"t = type({value})")
+    writer.line(2, "if t is str:")
+    writer.line(3, f"size += len({value})")
+    writer.line(3, f"if size > {max_output}:")
+    writer.line(4, too_big)
+    writer.line(2, "elif t is dict or t is list:")
+    writer.line(3, f"size += _size_at_least({value}, {max_output} - size)")
+    writer.line(3, f"if size > {max_output}:")
+    writer.line(4, too_big)
+    writer.line(2, "elif t is _Decimal or t is _Binary:")
+    writer.line(3, f"{value} = {store}({value}, {writer.whole_ints})")
+    writer.line(3, f"if type({value}) is str:")
+    writer.line(4, f"size += len({value})")
+    writer.line(4, f"if size > {max_output}:")
+    writer.line(5, too_big)
+    writer.line(2, f"if {value} is not U:")
+    writer.line(3, f"out[{key!r}] = {value}")
+
+
+def statement_function(
+    *,
+    conjuncts: Sequence[Any] | None,
+    condition: Closure | None,
+    keyed: Sequence[tuple[str, Any]] | None,
+    passthrough: bool,
+    select: Closure,
+    store: Callable[[Any, bool], Any],
+    whole_ints: bool,
+    max_output: int,
+    name: str = "statement",
+) -> Callable[[Any, Any], Any]:
+    """The statement as one function `(doc, run) -> output value or NOT_FIRED`.
+
+    `conjuncts`: the Compiled operands of a WHERE conjunction that may stop early (None: call
+    `condition`, the compiler's WHERE test, when there is a WHERE at all); `keyed`: the SELECT
+    list as (key, Compiled) when every item is keyed; `passthrough`: the SELECT is the document;
+    `select`: the compiler's SELECT builder, called for any other SELECT; `store`: how a value
+    goes into the output (compiler.store)."""
+    writer = _Writer(whole_ints)
+    if conjuncts is not None:
+        for compiled in conjuncts:
+            _fires(writer, writer.value(compiled, 1), 1)
+    elif condition is not None:
+        writer.line(1, f"if not {writer.bind(condition)}(doc, run):")
+        writer.line(2, "return NOT_FIRED")
+    if passthrough:
+        writer.line(1, "return doc")
+    elif keyed is not None:
+        writer.line(1, "out = {}")
+        writer.line(1, "size = 0")
+        stored = writer.bind(store)
+        for key, compiled in keyed:
+            _keyed_item(writer, key, compiled, max_output, stored)
+        writer.line(1, "return out")
+    else:
+        writer.line(1, f"return {writer.bind(select)}(doc, run)")
+    if writer.reads_object:
+        writer.lines.insert(0, "    d = doc if type(doc) is dict else _EMPTY")
+        writer.names["_EMPTY"] = {}  # only ever read
+    source = f"def {name}(doc, run):\n" + "\n".join(writer.lines) + "\n"
+    namespace = dict(writer.names)
+    exec(compile(source, f"<iotsql statement {name}>", "exec"), namespace)
+    function: Callable[[Any, Any], Any] = namespace[name]
+    function.source = source  # type: ignore[attr-defined]  # for debugging and the tests
+    return function
