@@ -667,11 +667,28 @@ def _stdlib_decode(text: str, whole_ints: bool) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+#: The decoders' scanners (C): JSONDecoder.decode without its two Python-level wrappers,
+#: which a message pays for on every publish.
+_SCAN_V1 = _DECODE_V1.scan_once
+_SCAN_V2 = _DECODE_V2.scan_once
+#: JSON's whitespace, which may surround the value (json.decoder.WHITESPACE).
+_JSON_WHITESPACE = " \t\n\r"
+
+
 def _stdlib_decode_body(body: bytes, whole_ints: bool) -> Any:
+    """JSONDecoder.decode of the body's UTF-8 text, as its scanner reads it: the one value,
+    between whitespace only; else the body is not JSON (Binary)."""
     try:
-        return (_DECODE_V2 if whole_ints else _DECODE_V1).decode(body.decode("utf-8"))
-    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, deep nesting
+        text = body.decode("utf-8")
+        if text[:1] in _JSON_WHITESPACE or text[-1:] in _JSON_WHITESPACE:  # ("" is in any str)
+            text = text.strip(_JSON_WHITESPACE)
+        value, end = (_SCAN_V2 if whole_ints else _SCAN_V1)(text, 0)
+    except (ValueError, RecursionError, StopIteration):
+        # UnicodeDecodeError, JSONDecodeError, deep nesting, no value where one must start
         return Binary(body)
+    if end != len(text):  # something after the value
+        return Binary(body)
+    return value
 
 
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
@@ -716,14 +733,12 @@ def _orjson_decode_body(body: bytes, whole_ints: bool) -> Any:
 
 def _orjson_decode_raw(body: bytes) -> Any:
     """orjson's decode of a body, whole floats left as they are (see settle_leaf), or NO_RAW
-    when the standard library must decide (what `_orjson_decode_body` falls back on)."""
+    when the standard library must decide (what `_orjson_decode_body` falls back on). A
+    top-level number stays raw too: no path reads into it."""
     try:
-        value = _orjson.loads(body)
+        return _orjson.loads(body)
     except ValueError:
         return NO_RAW
-    if type(value) is float and value.is_integer():
-        return NO_RAW  # a top-level number: settled by decode_body, as cheap
-    return value
 
 
 def _no_raw(body: bytes) -> Any:
@@ -746,6 +761,9 @@ class _Codec:
     decode_body: Callable[[bytes, bool], Any] = staticmethod(_stdlib_decode_body)
     #: `decode_raw(body)`: the document with whole floats not settled yet, or NO_RAW.
     decode_raw: Callable[[bytes], Any] = staticmethod(_no_raw)
+    #: What decode_raw calls when it has a raw form (orjson.loads; it raises ValueError where
+    #: decode_raw gives NO_RAW), for the evaluation hot path; None when it has none.
+    raw_loads: Callable[[bytes], Any] | None = None
     encode: Callable[[Any], bytes] = staticmethod(_stdlib_encode)
     dumps: Callable[[Any], bytes] = staticmethod(_stdlib_encode)
 
@@ -762,12 +780,14 @@ def set_json_backend(name: str) -> None:
         codec.name = "orjson"
         codec.decode_body = _orjson_decode_body  # type: ignore[method-assign,assignment]
         codec.decode_raw = _orjson_decode_raw  # type: ignore[method-assign,assignment]
+        codec.raw_loads = _orjson.loads
         codec.encode = _orjson_encode  # type: ignore[method-assign,assignment]
         codec.dumps = _orjson.dumps  # type: ignore[method-assign]
     elif name == "json":
         codec.name = "json"
         codec.decode_body = _stdlib_decode_body  # type: ignore[method-assign,assignment]
         codec.decode_raw = _no_raw  # type: ignore[method-assign,assignment]
+        codec.raw_loads = None
         codec.encode = _stdlib_encode  # type: ignore[method-assign,assignment]
         codec.dumps = _stdlib_encode  # type: ignore[method-assign,assignment]
     else:

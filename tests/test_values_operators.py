@@ -3,10 +3,12 @@ conformance suite tests them again through SQL)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from strategies import json_values
 
 import iotsql
@@ -95,6 +97,28 @@ def test_decode_body() -> None:
     assert v.decode_body(b'{"a": 36.903999599999999}', False)["a"] == 36.9039996
     for body in (b"\xff\xfe", b"NaN", b'{"a": NaN}', b"[" * 100_000, b"", b"hello"):
         assert isinstance(v.decode_body(body, True), v.Binary)
+
+
+_PADDING = st.sampled_from(["", " ", "\n", "\t\r\n ", "\u00a0", "\ufeff", "x", ",", "]"])
+
+
+@given(st.one_of(json_values.map(json.dumps), st.text(max_size=12)), _PADDING, _PADDING)
+@settings(max_examples=400, deadline=None)
+def test_the_standard_library_body_decoder_reads_what_json_decode_reads(
+    text: str, before: str, after: str
+) -> None:
+    """values._stdlib_decode_body calls the decoder's scanner without JSONDecoder.decode's
+    Python wrappers: the same value, and the same refusals (something before or after the value
+    other than JSON whitespace, no value, invalid JSON), for both SQL versions."""
+    body = (before + text + after).encode("utf-8", "surrogatepass")
+    for whole, decoder in ((True, v._DECODE_V2), (False, v._DECODE_V1)):
+        try:
+            expected = decoder.decode(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            assert isinstance(v._stdlib_decode_body(body, whole), v.Binary)
+            continue
+        got = v._stdlib_decode_body(body, whole)
+        assert repr(got) == repr(expected), (body, got, expected)
 
 
 def test_sql_versions() -> None:
