@@ -669,8 +669,8 @@ def _stdlib_decode(text: str, whole_ints: bool) -> Any:
 
 #: The decoders' scanners (C): JSONDecoder.decode without its two Python-level wrappers,
 #: which a message pays for on every publish.
-_SCAN_V1 = _DECODE_V1.scan_once
-_SCAN_V2 = _DECODE_V2.scan_once
+_SCAN_V1: Callable[[str, int], tuple[Any, int]] = _DECODE_V1.scan_once  # type: ignore[attr-defined]
+_SCAN_V2: Callable[[str, int], tuple[Any, int]] = _DECODE_V2.scan_once  # type: ignore[attr-defined]
 #: JSON's whitespace, which may surround the value (json.decoder.WHITESPACE).
 _JSON_WHITESPACE = " \t\n\r"
 
