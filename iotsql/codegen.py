@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from iotsql.budget import output_too_big
+from iotsql.errors import IotSqlError
 from iotsql.operators import BINARY_OPERATORS
 from iotsql.values import (
     UNDEFINED,
@@ -35,6 +36,7 @@ from iotsql.values import (
     json_size_at_least,
     settle_container,
     settle_whole_float,
+    whole_to_int,
 )
 
 Closure = Callable[[Any, Any], Any]
@@ -67,6 +69,17 @@ class ApplyShape:
 
     operand: Any  # a compiler.Compiled
     apply: Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CallShape:
+    """A function called with constants only, as compiler._invoker calls it: `topic(3)`,
+    `timestamp()`, `newuuid()` (what constant folding leaves: the impure and the context
+    functions). `context`: the function takes the evaluation (`run`) first."""
+
+    impl: Callable[..., Any]
+    arguments: tuple[Any, ...]
+    context: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +117,8 @@ class _Writer:
             "_too_big": output_too_big,
             "_Decimal": Decimal,
             "_Binary": Binary,
+            "_IotSqlError": IotSqlError,
+            "_whole_to_int": whole_to_int,
         }
         self.whole_ints = whole_ints
         self._count = 0
@@ -143,6 +158,8 @@ class _Writer:
             return target
         if kind is LookupShape:
             return self._lookup(shape, indent)
+        if kind is CallShape:
+            return self._call(shape, indent)
         target = self.local()
         self.line(indent, f"{target} = {self.bind(compiled.fn)}(doc, run)")
         return target
@@ -168,6 +185,22 @@ class _Writer:
             self.line(indent + 2, f"{target} = _whole({target}, {whole})")
             self.line(indent, f"elif type({target}) is dict or type({target}) is list:")
             self.line(indent + 1, f"{target} = _container({target}, {whole})")
+        return target
+
+    def _call(self, shape: CallShape, indent: int) -> str:
+        target = self.local()
+        arguments = [self.bind(argument) for argument in shape.arguments]
+        if shape.context:
+            arguments.insert(0, "run")
+        self.line(indent, "try:")
+        self.line(indent + 1, f"{target} = {self.bind(shape.impl)}({', '.join(arguments)})")
+        self.line(indent, "except _IotSqlError:")
+        self.line(indent + 1, "raise")
+        self.line(indent, "except Exception:  # a function that cannot use its arguments")
+        self.line(indent + 1, f"{target} = U")
+        if self.whole_ints:
+            self.line(indent, f"if type({target}) is float or type({target}) is _Decimal:")
+            self.line(indent + 1, f"{target} = _whole_to_int({target})")
         return target
 
     def _lookup(self, shape: LookupShape, indent: int) -> str:
@@ -238,11 +271,89 @@ def _keyed_item(writer: _Writer, key: str, compiled: Any, max_output: int, store
     writer.line(3, f"out[{key!r}] = {value}")
 
 
+def measure_unmeasured(size: int, unmeasured: Any, max_output: int) -> int:
+    """build_mixed's check once the bound of the output could pass the limit: measure the
+    document merged by `*` if it is not yet, then refuse an output past the limit."""
+    if unmeasured is not None:
+        size += json_size_at_least(unmeasured, max_output - size)
+    if size > max_output:
+        raise output_too_big(size, max_output)
+    return size
+
+
+def set_nested(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """`AS a.b.c`: the value at that path of the output, making objects on the way."""
+    target = out
+    for part in path[:-1]:
+        child = target.get(part)
+        if type(child) is not dict:
+            child = target[part] = {}
+        target = child
+    target[path[-1]] = value
+
+
+def _mixed_steps(
+    writer: _Writer, steps: Sequence[tuple[int, Any, Any]], max_output: int, store: str
+) -> None:
+    """A SELECT list with `*`, object literals or nested aliases, as compiler.Compiler.select's
+    build_mixed does it: kinds 0 (a key), 1 (a nested alias path), 2 (an object merged), 3 (the
+    message's document merged by `*`, measured only once the body's length could reach the
+    limit)."""
+    measure = writer.bind(measure_unmeasured)
+    over = f"size = {measure}(size, unmeasured, {max_output}); unmeasured = None; bound = 0"
+    writer.line(1, "out = {}")
+    writer.line(1, "size = 0")
+    writer.line(1, "unmeasured = None")
+    writer.line(1, "bound = 0")
+    for kind, key, compiled in steps:
+        if kind == 3:
+            value = writer.local()
+            writer.line(1, f"{value} = doc")
+        else:
+            value = writer.value(compiled, 1)
+            if not value.startswith("v"):
+                local = writer.local()
+                writer.line(1, f"{local} = {value}")
+                value = local
+        writer.line(1, f"if {value} is not U:")
+        if kind >= 2:
+            writer.line(2, f"if type({value}) is dict:")
+            if kind == 3:
+                writer.line(3, "if unmeasured is None and run is not None:")
+                writer.line(4, "bound = len(run.message.body)")
+                writer.line(4, f"unmeasured = {value}")
+                writer.line(3, "else:")
+                writer.line(4, f"size += _size_at_least({value}, {max_output} - size)")
+            else:
+                writer.line(3, f"size += _size_at_least({value}, {max_output} - size)")
+            writer.line(3, f"if size + bound > {max_output}:")
+            writer.line(4, over)
+            writer.line(3, f"out.update({value})")
+            continue
+        writer.line(2, f"t = type({value})")
+        writer.line(2, "if t is _Decimal or t is float or t is _Binary:")
+        writer.line(3, f"{value} = {store}({value}, {writer.whole_ints})")
+        writer.line(3, f"t = type({value})")
+        writer.line(2, f"if {value} is not U:")
+        writer.line(3, "if t is str:")
+        writer.line(4, f"size += len({value}) + 2")
+        writer.line(3, "elif t is dict or t is list:")
+        writer.line(4, f"size += _size_at_least({value}, {max_output} - size)")
+        writer.line(3, f"if size + bound > {max_output}:")
+        writer.line(4, over)
+        if kind == 0:
+            writer.line(3, f"out[{key!r}] = {value}")
+        else:
+            writer.line(3, f"{writer.bind(set_nested)}(out, {writer.bind(tuple(key))}, {value})")
+    writer.line(1, "return out")
+
+
 def statement_function(
     *,
     conjuncts: Sequence[Any] | None,
     condition: Closure | None,
     keyed: Sequence[tuple[str, Any]] | None,
+    steps: Sequence[tuple[int, Any, Any]] | None,
     passthrough: bool,
     select: Closure,
     store: Callable[[Any, bool], Any],
@@ -254,7 +365,8 @@ def statement_function(
 
     `conjuncts`: the Compiled operands of a WHERE conjunction that may stop early (None: call
     `condition`, the compiler's WHERE test, when there is a WHERE at all); `keyed`: the SELECT
-    list as (key, Compiled) when every item is keyed; `passthrough`: the SELECT is the document;
+    list as (key, Compiled) when every item is keyed; `steps`: any other SELECT list, as
+    (kind, key, Compiled) (see _mixed_steps); `passthrough`: the SELECT is the document;
     `select`: the compiler's SELECT builder, called for any other SELECT; `store`: how a value
     goes into the output (compiler.store)."""
     writer = _Writer(whole_ints)
@@ -273,6 +385,8 @@ def statement_function(
         for key, compiled in keyed:
             _keyed_item(writer, key, compiled, max_output, stored)
         writer.line(1, "return out")
+    elif steps is not None:
+        _mixed_steps(writer, steps, max_output, writer.bind(store))
     else:
         writer.line(1, f"return {writer.bind(select)}(doc, run)")
     if writer.reads_object:

@@ -23,9 +23,12 @@ from iotsql import functions as _functions  # noqa: F401  (registers every built
 from iotsql.budget import current_budget, output_too_big
 from iotsql.codegen import (
     ApplyShape,
+    CallShape,
     ComparisonShape,
     LookupShape,
     PathShape,
+    measure_unmeasured,
+    set_nested,
     statement_function,
 )
 from iotsql.errors import (
@@ -155,6 +158,8 @@ class SelectPlan:
     #: The items as (key, Compiled) when every one is keyed (`build_keys`), for the code
     #: generator; else None.
     keyed: tuple[tuple[str, Compiled], ...] | None = None
+    #: The items of `build_mixed` as (kind, key, Compiled), for the code generator; else None.
+    steps: tuple[tuple[int, Any, Compiled], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +314,7 @@ class Compiler:
             where, condition, conjuncts = self._where_clause(statement.where)
         select = self.select(statement.select, TOP_SCOPE)
         generated = statement_function(
-            conjuncts=conjuncts, condition=condition, keyed=select.keyed,
+            conjuncts=conjuncts, condition=condition, keyed=select.keyed, steps=select.steps,
             passthrough=select.passthrough and not select.value, select=select.build,
             store=store, whole_ints=self.whole_ints, max_output=self.limits.max_output_bytes,
         )  # fmt: skip
@@ -426,6 +431,7 @@ class Compiler:
         # Each entry: (kind, key, closure); kinds: 0 key, 1 nested alias path, 2 merge, 3 merge
         # of the message's document (a `*` of the statement itself, not of a nested query).
         plan: list[tuple[int, Any, Closure]] = []
+        generated: list[tuple[int, Any, Compiled]] = []
         named: list[tuple[str, Closure]] = []
         keyed: list[tuple[str, Compiled]] = []
         for item in items:
@@ -434,15 +440,18 @@ class Compiler:
             if item.alias is None and isinstance(item.expr, (ast.Wildcard, ast.ObjectLit)):
                 document = isinstance(item.expr, ast.Wildcard) and not scope.nested
                 plan.append((3 if document else 2, None, fn))
+                generated.append((3 if document else 2, None, compiled))
                 named.append(("*" if isinstance(item.expr, ast.Wildcard) else "{...}", fn))
             elif item.alias is not None and len(item.alias) > 1:
                 plan.append((1, item.alias, fn))
+                generated.append((1, item.alias, compiled))
                 named.append((".".join(item.alias), fn))
             else:
                 key = item.alias[0] if item.alias else self.item_name(item.expr)
                 plan.append((0, key, fn))
                 named.append((key, fn))
                 keyed.append((key, compiled))
+                generated.append((0, key, compiled))
 
         if all(kind == 0 for kind, _, _ in plan):
             pairs = tuple((key, fn) for _, key, fn in plan)
@@ -503,11 +512,8 @@ class Compiler:
                         else:
                             size += json_size_at_least(value, max_output - size)
                         if size + bound > max_output:
-                            if unmeasured is not None:
-                                size += json_size_at_least(unmeasured, max_output - size)
-                                unmeasured, bound = None, 0
-                            if size > max_output:
-                                raise output_too_big(size, max_output)
+                            size = measure_unmeasured(size, unmeasured, max_output)
+                            unmeasured, bound = None, 0
                         out.update(value)
                     continue
                 t = type(value)
@@ -521,24 +527,15 @@ class Compiler:
                 elif t is dict or t is list:
                     size += json_size_at_least(value, max_output - size)
                 if size + bound > max_output:  # (true only just after size grew)
-                    if unmeasured is not None:
-                        size += json_size_at_least(unmeasured, max_output - size)
-                        unmeasured, bound = None, 0
-                    if size > max_output:
-                        raise output_too_big(size, max_output)
+                    size = measure_unmeasured(size, unmeasured, max_output)
+                    unmeasured, bound = None, 0
                 if kind == 0:
                     out[key] = value
-                    continue
-                target = out
-                for part in key[:-1]:
-                    child = target.get(part)
-                    if type(child) is not dict:
-                        child = target[part] = {}
-                    target = child
-                target[key[-1]] = value
+                else:
+                    set_nested(out, key, value)
             return out
 
-        return SelectPlan(build_mixed, tuple(named), False, False)
+        return SelectPlan(build_mixed, tuple(named), False, False, None, tuple(generated))
 
     # ---- expressions ----------------------------------------------------------------------------
 
@@ -998,10 +995,16 @@ class Compiler:
         invoke = _invoker(spec, self.whole_ints)
         if spec.pure and all(c.is_const for c in compiled) and not spec.raw_star:
             return _constant(invoke(None, [c.const for c in compiled]))
+        shape = None
         if len(compiled) == 1 and compiled[0].is_const and not spec.raw_star:
             # `topic(3)`: a context (or impure) function of a constant, called without
             # evaluating its argument on every message.
             closure = _call_on_constant(spec, compiled[0].const, self.whole_ints)
+            if not (compiled[0].const is U and spec.propagate_undefined):
+                shape = CallShape(impl, (compiled[0].const,), spec.context)
+        elif not compiled and not spec.raw_star:
+            closure = _call_closure(spec, (), self.whole_ints)
+            shape = CallShape(impl, (), spec.context)
         else:
             apply = _call_of_one(spec, compiled, self.whole_ints)
             if (
@@ -1014,9 +1017,11 @@ class Compiler:
             closure = _call_closure(spec, tuple(fns), self.whole_ints)
         if limit is not None and self.counts_calls:
             closure = _counted_call(spec.name, limit, closure)
+            shape = None
         if self.check_calls and spec.cost == "linear":
             closure = _checked_call(closure)
-        return Compiled(closure)
+            shape = None
+        return Compiled(closure, shape=shape)
 
 
 _DISPATCH: dict[type, Callable[[Compiler, Any, _Scope], Compiled]] = {

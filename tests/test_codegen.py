@@ -34,6 +34,8 @@ from iotsql.values import (
 orjson = pytest.importorskip("orjson")
 
 BACKENDS = ("orjson", "json")
+#: The time `timestamp()` reads, the same in every evaluation.
+CONTEXT = iotsql.Context(timestamp=1_700_000_000_000)
 
 
 @contextmanager
@@ -100,7 +102,8 @@ ITEMS = [
     "NOT b", "CASE s WHEN 'x' THEN 1 WHEN 'y' THEN 'why' ELSE 0 END", "CASE s WHEN 'x' THEN a "
     "ELSE b END", "CASE WHEN a > 1 THEN 'big' END", "a + b", "'k'", "5", "2.50", "null",
     "isUndefined(a)", "concat(s, 'z')", "a > 2", "s = 'x'", "[a, 1]", "{'k': n}", "topic(1)",
-    "get_or_default(n.x, 7)", "substring(s, 0, 1)", "status", "reading * 2",
+    "get_or_default(n.x, 7)", "substring(s, 0, 1)", "status", "reading * 2", "{'m':a}",
+    "timestamp()", "sql_version()", "topic()",
 ]  # fmt: skip
 CONDITIONS = [
     "a > 2", "a <> 0", "a = 25", "s = 'x'", "s <> 'x'", "n.x >= 1.5", "b < 10", "upper(s) = 'X'",
@@ -120,8 +123,11 @@ def sql_statements(draw: st.DrawFn) -> str:
     elif shape == "value":
         select = f"VALUE {items[0]}"
     else:
+        nested = draw(st.booleans())
         listed = ", ".join(
-            f"{item} AS k{index}" if aliased or "(" in item or " " in item else item
+            f"{item} AS {'k.z' if nested and index == 0 else f'k{index}'}"
+            if aliased or "(" in item or " " in item
+            else item
             for index, item in enumerate(items)
         )
         select = f"*, {listed}" if shape == "star-and" else listed
@@ -136,7 +142,7 @@ def outcome(rule: iotsql.CompiledRule, body: bytes, name: str) -> Any:
     tree and its bytes, or the error's type and text."""
     with backend(name):
         try:
-            out = rule.evaluate(body, topic="t/q")
+            out = rule.evaluate(body, topic="t/q", context=CONTEXT)
             if out is None:
                 return None
             return (repr(out.value), typed(out.value), as_json(out.to_bytes()))
@@ -168,7 +174,7 @@ def closures_outcome(rule: iotsql.CompiledRule, body: bytes) -> Any:
     whole = rule.sql_version.whole_decimals_are_ints
     with backend("json"):
         doc = decode_body(body, whole)
-        message = iotsql.Message(body, "t/q")
+        message = iotsql.Message(body, "t/q", CONTEXT)
         run = iotsql.message.Run(message, "t/q", rule.sql_version.value, None, None, 0)
         try:
             if settled.condition is not None and not settled.condition(doc, run):
