@@ -22,9 +22,11 @@ and messages."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from types import CodeType, FunctionType
 from typing import Any, Final
 
 from iotsql.budget import output_too_big
@@ -173,10 +175,11 @@ class _Writer:
             self._paths[(shape.keys, shape.settle)] = target
         self.reads_object = True
         first, *rest = shape.keys
-        self.line(indent, f"{target} = d.get({first!r}, U)")
+        self.line(indent, f"{target} = d.get({self.bind(first)}, U)")
         for key in rest:
             self.line(
-                indent, f"{target} = {target}.get({key!r}, U) if type({target}) is dict else U"
+                indent,
+                f"{target} = {target}.get({self.bind(key)}, U) if type({target}) is dict else U",
             )
         if shape.settle:
             whole = "True" if self.whole_ints else "False"
@@ -218,9 +221,7 @@ class _Writer:
     def _comparison(self, shape: ComparisonShape, indent: int) -> str:
         operand = self.value(shape.operand, indent)
         target = self.local()
-        constant = (
-            repr(shape.constant) if type(shape.constant) is int else self.bind(shape.constant)
-        )
+        constant = self.bind(shape.constant)
         general = self.bind(BINARY_OPERATORS[shape.op])
         if type(shape.constant) is str:  # `=` or `<>`: a String equals only a String
             self.line(indent, f"if type({operand}) is str:")
@@ -242,7 +243,7 @@ def _fires(writer: _Writer, value: str, indent: int) -> None:
     writer.line(indent + 1, "return NOT_FIRED")
 
 
-def _keyed_item(writer: _Writer, key: str, compiled: Any, max_output: int, store: str) -> None:
+def _keyed_item(writer: _Writer, key: str, compiled: Any, store: str) -> None:
     """One `key: value` item of the output object, as compiler.Compiler.select's build_keys
     checks, converts and measures it."""
     value = writer.value(compiled, 1)
@@ -250,25 +251,25 @@ def _keyed_item(writer: _Writer, key: str, compiled: Any, max_output: int, store
         local = writer.local()
         writer.line(1, f"{local} = {value}")
         value = local
-    too_big = f"raise _too_big(size, {max_output})"
+    too_big = "raise _too_big(size, _MAX)"
     writer.line(1, f"if {value} is not U:")
     writer.line(2, f"t = type({value})")
     writer.line(2, "if t is str:")
     writer.line(3, f"size += len({value})")
-    writer.line(3, f"if size > {max_output}:")
+    writer.line(3, "if size > _MAX:")
     writer.line(4, too_big)
     writer.line(2, "elif t is dict or t is list:")
-    writer.line(3, f"size += _size_at_least({value}, {max_output} - size)")
-    writer.line(3, f"if size > {max_output}:")
+    writer.line(3, f"size += _size_at_least({value}, _MAX - size)")
+    writer.line(3, "if size > _MAX:")
     writer.line(4, too_big)
     writer.line(2, "elif t is _Decimal or t is _Binary:")
     writer.line(3, f"{value} = {store}({value}, {writer.whole_ints})")
     writer.line(3, f"if type({value}) is str:")
     writer.line(4, f"size += len({value})")
-    writer.line(4, f"if size > {max_output}:")
+    writer.line(4, "if size > _MAX:")
     writer.line(5, too_big)
     writer.line(2, f"if {value} is not U:")
-    writer.line(3, f"out[{key!r}] = {value}")
+    writer.line(3, f"out[{writer.bind(key)}] = {value}")
 
 
 def measure_unmeasured(size: int, unmeasured: Any, max_output: int) -> int:
@@ -292,15 +293,13 @@ def set_nested(out: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     target[path[-1]] = value
 
 
-def _mixed_steps(
-    writer: _Writer, steps: Sequence[tuple[int, Any, Any]], max_output: int, store: str
-) -> None:
+def _mixed_steps(writer: _Writer, steps: Sequence[tuple[int, Any, Any]], store: str) -> None:
     """A SELECT list with `*`, object literals or nested aliases, as compiler.Compiler.select's
     build_mixed does it: kinds 0 (a key), 1 (a nested alias path), 2 (an object merged), 3 (the
     message's document merged by `*`, measured only once the body's length could reach the
     limit)."""
     measure = writer.bind(measure_unmeasured)
-    over = f"size = {measure}(size, unmeasured, {max_output}); unmeasured = None; bound = 0"
+    over = f"size = {measure}(size, unmeasured, _MAX); unmeasured = None; bound = 0"
     writer.line(1, "out = {}")
     writer.line(1, "size = 0")
     writer.line(1, "unmeasured = None")
@@ -323,10 +322,10 @@ def _mixed_steps(
                 writer.line(4, "bound = len(run.message.body)")
                 writer.line(4, f"unmeasured = {value}")
                 writer.line(3, "else:")
-                writer.line(4, f"size += _size_at_least({value}, {max_output} - size)")
+                writer.line(4, f"size += _size_at_least({value}, _MAX - size)")
             else:
-                writer.line(3, f"size += _size_at_least({value}, {max_output} - size)")
-            writer.line(3, f"if size + bound > {max_output}:")
+                writer.line(3, f"size += _size_at_least({value}, _MAX - size)")
+            writer.line(3, "if size + bound > _MAX:")
             writer.line(4, over)
             writer.line(3, f"out.update({value})")
             continue
@@ -338,11 +337,11 @@ def _mixed_steps(
         writer.line(3, "if t is str:")
         writer.line(4, f"size += len({value}) + 2")
         writer.line(3, "elif t is dict or t is list:")
-        writer.line(4, f"size += _size_at_least({value}, {max_output} - size)")
-        writer.line(3, f"if size + bound > {max_output}:")
+        writer.line(4, f"size += _size_at_least({value}, _MAX - size)")
+        writer.line(3, "if size + bound > _MAX:")
         writer.line(4, over)
         if kind == 0:
-            writer.line(3, f"out[{key!r}] = {value}")
+            writer.line(3, f"out[{writer.bind(key)}] = {value}")
         else:
             writer.line(3, f"{writer.bind(set_nested)}(out, {writer.bind(tuple(key))}, {value})")
     writer.line(1, "return out")
@@ -359,7 +358,6 @@ def statement_function(
     store: Callable[[Any, bool], Any],
     whole_ints: bool,
     max_output: int,
-    name: str = "statement",
 ) -> Callable[[Any, Any], Any]:
     """The statement as one function `(doc, run) -> output value or NOT_FIRED`.
 
@@ -383,18 +381,47 @@ def statement_function(
         writer.line(1, "size = 0")
         stored = writer.bind(store)
         for key, compiled in keyed:
-            _keyed_item(writer, key, compiled, max_output, stored)
+            _keyed_item(writer, key, compiled, stored)
         writer.line(1, "return out")
     elif steps is not None:
-        _mixed_steps(writer, steps, max_output, writer.bind(store))
+        _mixed_steps(writer, steps, writer.bind(store))
     else:
         writer.line(1, f"return {writer.bind(select)}(doc, run)")
     if writer.reads_object:
         writer.lines.insert(0, "    d = doc if type(doc) is dict else _EMPTY")
-        writer.names["_EMPTY"] = {}  # only ever read
-    source = f"def {name}(doc, run):\n" + "\n".join(writer.lines) + "\n"
-    namespace = dict(writer.names)
-    exec(compile(source, f"<iotsql statement {name}>", "exec"), namespace)
-    function: Callable[[Any, Any], Any] = namespace[name]
-    function.source = source  # type: ignore[attr-defined]  # for debugging and the tests
-    return function
+    source = "def statement(doc, run):\n" + "\n".join(writer.lines) + "\n"
+    namespace = {name: value for name, value in writer.names.items() if name in source}
+    namespace["_MAX"] = max_output
+    namespace["_EMPTY"] = _EMPTY
+    namespace["__builtins__"] = builtins.__dict__
+    return FunctionType(_code(source), namespace)
+
+
+#: The document when it is not an object: what paths read then (nothing; never written to).
+_EMPTY: Final[dict[str, Any]] = {}
+
+#: Code objects by source. Keys and constants are names bound in each function's globals, so
+#: the rules of one shape (the routing rules of a fleet, say) share one code object: compiled
+#: once, held once.
+_CODE_CACHE_SIZE = 512
+_CODES: dict[str, CodeType] = {}
+_SOURCES: dict[CodeType, str] = {}
+
+
+def _code(source: str) -> CodeType:
+    code = _CODES.get(source)
+    if code is None:
+        module = compile(source, "<iotsql statement>", "exec")
+        code = next(c for c in module.co_consts if isinstance(c, CodeType))
+        if len(_CODES) >= _CODE_CACHE_SIZE:
+            _CODES.clear()
+            _SOURCES.clear()
+        _CODES[source] = code
+        _SOURCES[code] = source
+    return code
+
+
+def source_of(function: Callable[..., Any]) -> str | None:
+    """The Python source of a generated statement function, while its code is remembered."""
+    code = getattr(function, "__code__", None)
+    return _SOURCES.get(code) if isinstance(code, CodeType) else None

@@ -11,6 +11,7 @@ limits of external functions.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -318,6 +319,8 @@ class Compiler:
             passthrough=select.passthrough and not select.value, select=select.build,
             store=store, whole_ints=self.whole_ints, max_output=self.limits.max_output_bytes,
         )  # fmt: skip
+        # The generator's view of the items is not kept: the function holds what it needs.
+        select = dataclasses.replace(select, keyed=None, steps=None)
         return CompiledStatement(
             statement=statement,
             version=self.version,
