@@ -212,10 +212,14 @@ def finalize(value: Any, whole_ints: bool) -> Any:
     Decimal becomes an Int."""
     t = type(value)
     if t is Decimal:
-        if whole_ints:
-            value = whole_to_int(value)
-            if type(value) is int:
-                return value
+        if whole_ints and value.is_finite():
+            # whole_to_int and _float_of with one integral test and no digit tuple: a Decimal
+            # that is not whole has a fraction, so it prints as a double.
+            integral = value.to_integral_value()
+            if integral == value:
+                return int(integral) if -INT_LIMIT < value < INT_LIMIT else _float_of(value)
+            result = float(value)
+            return int(value) if result - result != 0.0 else result  # (past the doubles)
         return _float_of(value)
     if whole_ints and t is float:
         return whole_to_int(value)

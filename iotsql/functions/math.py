@@ -306,7 +306,9 @@ def trunc(value: Any, places: Any) -> Any:
         exact = to_exact(number)
         if not exact.is_finite():
             return U
-    if exact.as_tuple().exponent < -digits:  # type: ignore[operator]
+    # Quantizing a number with fewer decimals only adds zeros, which normalize removes; it is
+    # skipped only where the quantized digits could pass _WIDE's precision.
+    if exact.adjusted() < _WIDE.prec - 40 or exact.as_tuple().exponent < -digits:  # type: ignore[operator]
         exact = exact.quantize(_QUANTUM[digits], decimal.ROUND_DOWN, _WIDE)
     integral = exact.to_integral_value()
     if exact == integral:
