@@ -63,8 +63,7 @@ from iotsql.values import (
     finalize,
     json_size,
     json_size_at_least,
-    settle_container,
-    settle_whole_float,
+    settle_leaf,
     to_exact,
     whole_to_int,
 )
@@ -1095,13 +1094,7 @@ def _settled(walk: Closure, whole_ints: bool) -> Closure:
     """`walk` (a path from a raw document), with the value it reads settled."""
 
     def settled(doc: Any, run: Run) -> Any:
-        value = walk(doc, run)
-        t = type(value)
-        if t is float:
-            return settle_whole_float(value, whole_ints) if value.is_integer() else value
-        if t is dict or t is list:
-            return settle_container(value, whole_ints)
-        return value
+        return settle_leaf(walk(doc, run), whole_ints)
 
     return settled
 

@@ -609,25 +609,9 @@ def settle_container(value: Any, whole_ints: bool) -> Any:
     """An object or array read from a raw document, settled: itself when nothing in it needs
     settling, else a settled copy (the raw document stays as it was). Raises AmbiguousNumber
     like settle_whole_float."""
-    if type(value) is dict:
-        changed: dict[Any, Any] | None = None
-        for key, item in value.items():
-            t = type(item)
-            if t is float:
-                if not item.is_integer():
-                    continue
-                settled = settle_whole_float(item, whole_ints)
-            elif t is dict or t is list:
-                settled = settle_container(item, whole_ints)
-            else:
-                continue
-            if settled is not item:
-                if changed is None:
-                    changed = dict(value)
-                changed[key] = settled
-        return value if changed is None else changed
-    copy: list[Any] | None = None
-    for index, item in enumerate(value):
+    is_object = type(value) is dict
+    copy: Any = None
+    for key, item in value.items() if is_object else enumerate(value):
         t = type(item)
         if t is float:
             if not item.is_integer():
@@ -639,8 +623,8 @@ def settle_container(value: Any, whole_ints: bool) -> Any:
             continue
         if settled is not item:
             if copy is None:
-                copy = list(value)
-            copy[index] = settled
+                copy = dict(value) if is_object else list(value)
+            copy[key] = settled
     return value if copy is None else copy
 
 
