@@ -608,7 +608,15 @@ def settle_whole_float(value: float, whole_ints: bool) -> Any:
 def settle_container(value: Any, whole_ints: bool) -> Any:
     """An object or array read from a raw document, settled: itself when nothing in it needs
     settling, else a settled copy (the raw document stays as it was). Raises AmbiguousNumber
-    like settle_whole_float."""
+    like settle_whole_float, and for an object nested deeper than this walk can go (the
+    settled decode decides: such a body is not one the standard library reads)."""
+    try:
+        return _settle_container(value, whole_ints)
+    except RecursionError:
+        raise _BigNumber from None
+
+
+def _settle_container(value: Any, whole_ints: bool) -> Any:
     is_object = type(value) is dict
     copy: Any = None
     for key, item in value.items() if is_object else enumerate(value):
@@ -618,7 +626,7 @@ def settle_container(value: Any, whole_ints: bool) -> Any:
                 continue
             settled = settle_whole_float(item, whole_ints)
         elif t is dict or t is list:
-            settled = settle_container(item, whole_ints)
+            settled = _settle_container(item, whole_ints)
         else:
             continue
         if settled is not item:
