@@ -363,6 +363,18 @@ class CompiledRule:
         variables_out: list[Any] | None,
     ) -> Output | None:
         compiled = self._compiled
+        if not self._needs_run:  # (most statements: the WHERE and SELECT inline, no Run)
+            doc = (message.raw_document if self._raw else message.document)(self._whole_ints)
+            try:
+                value = self._statement(doc, None)
+            except AmbiguousNumber:  # the number is decided on the settled decode
+                return self._finish(message.document(self._whole_ints), message.body, None,
+                                    self.settled_statement().function)  # fmt: skip
+            except RecursionError:
+                raise EvaluationError(_TOO_DEEP) from None
+            if type(value) is dict:
+                return Output(value, None, self._max_output)
+            return self._output(value, doc, message.body)
         if compiled.raw:
             try:
                 return self._evaluate_on(compiled, message.raw_document(self._whole_ints),
