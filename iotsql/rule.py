@@ -97,21 +97,18 @@ class CompiledRule:
 
     __slots__ = (
         "_compiled",
-        "_condition",
         "_matches",
         "_max_output",
         "_max_payload",
         "_needs_run",
         "_plain",
         "_raw",
-        "_select",
         "_sets",
         "_settled",
         "_statement",
         "_timed",
         "_topics",
         "_version",
-        "_where",
         "_whole_ints",
         "limits",
         "sql",
@@ -161,9 +158,6 @@ class CompiledRule:
         self.termination: str | None = call_limit_termination(compiled.external_calls, limits)
         self.warnings: tuple[SqlWarning, ...] = compiled.warnings
         self._sets = compiled.assignments
-        self._where = compiled.where
-        self._condition = compiled.condition
-        self._select = compiled.select.build
         #: WHERE then SELECT in one generated function (iotsql/codegen.py).
         assert compiled.function is not None
         self._statement: Callable[[Any, Any], Any] = compiled.function
