@@ -356,50 +356,50 @@ class CompiledRule:
         rule_name: str | None,
         variables_out: list[Any] | None,
     ) -> Output | None:
-        compiled = self._compiled
-        if not self._needs_run:  # (most statements: the WHERE and SELECT inline, no Run)
-            doc = (message.raw_document if self._raw else message.document)(self._whole_ints)
-            try:
-                value = self._statement(doc, None)
-            except AmbiguousNumber:  # the number is decided on the settled decode
-                return self._finish(message.document(self._whole_ints), message.body, None,
-                                    self.settled_statement().function)  # fmt: skip
-            except RecursionError:
-                raise EvaluationError(_TOO_DEEP) from None
-            if type(value) is dict:
-                return Output(value, None, self._max_output)
-            return self._output(value, doc, message.body)
-        if compiled.raw:
-            try:
-                return self._evaluate_on(compiled, message.raw_document(self._whole_ints),
-                                         message, topic, provider, rule_name, variables_out)  # fmt: skip
-            except AmbiguousNumber:
-                compiled = self.settled_statement()  # the number is decided on the settled decode
-        return self._evaluate_on(compiled, message.document(self._whole_ints), message, topic,
-                                 provider, rule_name, variables_out)  # fmt: skip
+        # The statement's own compilation on the raw document when it has one; a number that
+        # only the settled decode can decide sends it to _evaluate_settled.
+        doc = (message.raw_document if self._raw else message.document)(self._whole_ints)
+        run = None
+        sets = self._sets
+        try:
+            if self._needs_run:
+                run = Run(message, topic, self._version, rule_name, provider, len(sets))
+                if sets:
+                    self._assign(sets, doc, run)
+            value = self._statement(doc, run)
+        except AmbiguousNumber:
+            return self._evaluate_settled(message, topic, provider, rule_name, variables_out)
+        except RecursionError:
+            raise EvaluationError(_TOO_DEEP) from None
+        if variables_out is not None and sets:
+            assert run is not None
+            variables_out.extend(run.vars)
+        if type(value) is dict:
+            return Output(value, None, self._max_output)
+        return self._output(value, doc, message.body)
 
-    def _evaluate_on(
+    def _evaluate_settled(
         self,
-        compiled: CompiledStatement,
-        doc: Any,
         message: Message,
         topic: str | None,
         provider: Any,
         rule_name: str | None,
         variables_out: list[Any] | None,
     ) -> Output | None:
-        function = compiled.function
-        if not self._needs_run:
-            return self._finish(doc, message.body, None, function)
+        """`_execute` with the statement compiled for settled documents, on the settled one."""
+        compiled = self.settled_statement()
+        doc = message.document(self._whole_ints)
+        run = None
         sets = compiled.assignments
-        run = Run(message, topic, self._version, rule_name, provider, len(sets))
-        if sets:
-            try:
-                self._assign(sets, doc, run)
-            except RecursionError:
-                raise EvaluationError(_TOO_DEEP) from None
-        output = self._finish(doc, message.body, run, function)
-        if variables_out is not None and sets:
+        if self._needs_run:
+            run = Run(message, topic, self._version, rule_name, provider, len(sets))
+            if sets:
+                try:
+                    self._assign(sets, doc, run)
+                except RecursionError:
+                    raise EvaluationError(_TOO_DEEP) from None
+        output = self._finish(doc, message.body, run, compiled.function)
+        if variables_out is not None and run is not None and sets:
             variables_out.extend(run.vars)
         return output
 
