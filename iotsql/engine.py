@@ -509,7 +509,12 @@ class RulesEngine:
         try:
             if report:
                 return self._publish(topic, payload, context, depth)
-            self._publish_quietly(topic, payload, context, depth)
+            # `_publish` without the reports, written here: one call less per message.
+            budget = PublishBudget(self.limits)
+            kept: list[RuleReport] = []
+            self._publish_one_quietly(topic, payload, context, depth, budget, kept)
+            if kept:
+                self._feed_back_quietly(kept, budget)
             return None
         finally:
             if before is None:
@@ -542,17 +547,12 @@ class RulesEngine:
                 pending.append(sub)
         return report
 
-    def _publish_quietly(
-        self, topic: str, payload: Any, context: Context | Mapping[str, Any] | None, depth: int
-    ) -> None:
-        """`_publish` without the reports: each message keeps only the reports of its rules
-        that have a republish action or an action not delivered at once (what the loop below
-        and the error actions read), in the same order, so the same messages are fed back in
-        the same order."""
-        budget = PublishBudget(self.limits)
-        kept: list[RuleReport] = []
-        self._publish_one_quietly(topic, payload, context, depth, budget, kept)
-        if not kept or not self._feeds_back():
+    def _feed_back_quietly(self, kept: list[RuleReport], budget: PublishBudget) -> None:
+        """The republished messages of a quiet publish (`publish(..., report=False)`), which
+        keeps for each message only the reports of its rules that have a republish action or
+        an action not delivered at once (what this loop and the error actions read), in the
+        same order as `_publish`, so the same messages are fed back in the same order."""
+        if not self._feeds_back():
             return
         pending = deque([kept])
         while pending:
@@ -656,8 +656,8 @@ class RulesEngine:
         names, effective, ingest = route if route is not None else self._route(topic)
         message = Message(payload, topic, context)
         limits = self.limits
-        if len(message.body) > limits.max_payload_bytes:
-            size = len(message.body)
+        size = len(message.body)
+        if size > limits.max_payload_bytes:
             raise LimitExceededError("payload size (bytes)", size, limits.max_payload_bytes)
         if names:
             rules = self._rules

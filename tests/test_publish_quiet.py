@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 import iotsql
 from iotsql.actions.base import ActionRequest
+from iotsql.actions.recording import Recorder
+from iotsql.budget import current_budget, start_budget, stop_budget
 from iotsql.limits import Limits
 
 ROLE = "arn:aws:iam::123456789012:role/r"
@@ -32,6 +34,8 @@ STATEMENTS = {
     "Pong": "SELECT *, topic() AS came_from FROM 'pong/+'",
     "Fails": "SELECT get_dynamodb('t', 'k', 'v', '" + ROLE + "') AS x FROM 'dev/+'",
     "Ingested": "SELECT t * 2 AS double FROM 'unused/topic'",
+    # Under a time budget (a regular expression): not a simple plan, `_run_rule` runs it.
+    "Timed": "SELECT regexp_replace(t, 'o+', '0') AS t FROM 'dev/+'",
 }
 
 SQS = {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/q", "roleArn": ROLE}}
@@ -163,8 +167,12 @@ def scenarios(draw: st.DrawFn) -> tuple[Any, ...]:
     depth = draw(st.sampled_from([2, 8]))
     republishes = draw(st.sampled_from([3, 256]))
     actions_budget = draw(st.sampled_from([5, 10_000]))
+    # 24 bytes: `Pong`'s outputs and the longer pass-throughs fail the rule (its actions go
+    # to the error action), the others are delivered.
+    output_bytes = draw(st.sampled_from([24, 128 * 1024]))
     limits = Limits(max_republish_depth=depth, max_republishes_per_publish=republishes,
-                    max_actions_per_publish=actions_budget)  # fmt: skip
+                    max_actions_per_publish=actions_budget,
+                    max_output_bytes=output_bytes)  # fmt: skip
     topics = ["dev/a", "dev/b/x", "dev/c/d", "ping/a", "pong/b", "other/z",
               "$aws/rules/Ingested/anything", "$aws/rules/Missing/x", "bad/+/topic"]  # fmt: skip
     bodies = [b'{"t": 5}', b'{"t": 25.0}', b'{"t": "hot"}', b"\x00binary", b"[1, 2]", b'{"u": 1}']
@@ -218,3 +226,108 @@ def test_an_invalid_topic_or_payload_raises_either_way(report: bool) -> None:
         engine.publish("a/+", b"{}", report=report)
     with pytest.raises(iotsql.IotSqlError):
         engine.publish("a/b", b'{"long": "payload"}', report=report)
+
+
+# ---- the plans of a quiet publish (RulesEngine._plan) -------------------------------------------
+
+
+def _instant(log: list[tuple[str, bytes]], tag: str) -> Callable[[ActionRequest], None]:
+    def sink(request: ActionRequest) -> None:
+        log.append((tag, request.payload))
+
+    sink.instant = True  # type: ignore[attr-defined]
+    return sink
+
+
+def _sqs_rule(sql: str = "SELECT * FROM 'dev/+'") -> dict[str, Any]:
+    return {"sql": sql, "awsIotSqlVersion": V2, "actions": [SQS]}
+
+
+def test_a_sink_registered_after_a_quiet_publish_receives_the_next_one() -> None:
+    log: list[tuple[str, bytes]] = []
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("R", _sqs_rule())
+    engine.publish("dev/a", b'{"n": 1}', report=False)  # the plan: the recorder's sink
+    assert [r.payload for r in engine.recorder["sqs"].requests] == [b'{"n":1}']
+    engine.register_sink("sqs", _instant(log, "first"))
+    engine.publish("dev/a", b'{"n": 2}', report=False)
+    engine.register_sink("sqs", _instant(log, "second"))
+    engine.publish("dev/a", b'{"n": 3}', report=False)
+    assert log == [("first", b'{"n":2}'), ("second", b'{"n":3}')]
+    assert len(engine.recorder["sqs"].requests) == 1
+
+
+def test_a_new_recorder_receives_the_next_quiet_publish() -> None:
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("R", _sqs_rule())
+    engine.publish("dev/a", b'{"n": 1}', report=False)
+    old = engine.recorder
+    engine.recorder = Recorder()
+    engine.publish("dev/a", b'{"n": 2}', report=False)
+    assert [r.payload for r in old["sqs"].requests] == [b'{"n":1}']
+    assert [r.payload for r in engine.recorder["sqs"].requests] == [b'{"n":2}']
+
+
+def test_a_replaced_disabled_or_deleted_rule_is_seen_by_the_next_quiet_publish() -> None:
+    log: list[tuple[str, bytes]] = []
+    engine = iotsql.RulesEngine(sinks={"sqs": _instant(log, "sqs")})
+    engine.create_topic_rule("R", _sqs_rule())
+    engine.publish("dev/a", b'{"n": 1}', report=False)
+    engine.replace_topic_rule("R", _sqs_rule("SELECT n + 1 AS m FROM 'dev/+'"))
+    engine.publish("dev/a", b'{"n": 1}', report=False)
+    engine.disable_topic_rule("R")
+    engine.publish("dev/a", b'{"n": 1}', report=False)
+    engine.enable_topic_rule("R")
+    engine.publish("dev/a", b'{"n": 2}', report=False)
+    engine.delete_topic_rule("R")
+    engine.publish("dev/a", b'{"n": 3}', report=False)
+    engine.create_topic_rule("R", _sqs_rule("SELECT 'again' AS s FROM 'dev/+'"))
+    engine.publish("dev/a", b'{"n": 4}', report=False)
+    assert [body for _, body in log] == [b'{"n":1}', b'{"m":2}', b'{"m":3}', b'{"s":"again"}']
+    assert "R" in engine._plans
+    engine.delete_topic_rule("R")
+    assert "R" not in engine._plans  # a deleted rule's plan is not kept
+
+
+def test_a_quiet_publish_hands_sinks_the_request_a_reported_one_does() -> None:
+    """The quiet path sets ActionRequest's fields itself: every field, in the same order."""
+    got: list[ActionRequest] = []
+
+    def keep(request: ActionRequest) -> None:
+        got.append(request)
+
+    keep.instant = True  # type: ignore[attr-defined]
+    engine = iotsql.RulesEngine(sinks={"sqs": keep})
+    engine.create_topic_rule("R", _sqs_rule("SELECT *, topic(2) AS d FROM 'dev/+'"))
+    engine.publish("dev/a", b'{"n": 1}', report=True)
+    engine.publish("dev/a", b'{"n": 1}', report=False)
+    loud, quiet = got
+    assert type(quiet) is ActionRequest
+    assert list(vars(quiet)) == list(vars(loud))
+    loud_fields, quiet_fields = dict(vars(loud)), dict(vars(quiet))
+    assert loud_fields.pop("message").body == quiet_fields.pop("message").body
+    assert loud_fields.pop("output") == quiet_fields.pop("output")
+    assert loud_fields == quiet_fields
+    assert quiet == ActionRequest(**vars(quiet))
+    assert quiet.params is not engine.rule("R").actions[0].constant_params  # a copy each
+
+
+def test_a_quiet_publish_under_a_time_budget_sets_it_aside_for_its_sinks() -> None:
+    """A publish made while a time budget runs (from inside a timed evaluation) goes the
+    general way: its sinks are called with the budget set aside, as `_begin` does."""
+    seen: list[object] = []
+
+    def sink(request: ActionRequest) -> None:
+        seen.append(current_budget())
+
+    sink.instant = True  # type: ignore[attr-defined]
+    engine = iotsql.RulesEngine(sinks={"sqs": sink})
+    engine.create_topic_rule("R", _sqs_rule())
+    token = start_budget(60.0)
+    try:
+        engine.publish("dev/a", b"{}", report=False)
+        engine.publish("dev/a", b"{}", report=True)
+    finally:
+        stop_budget(token)
+    engine.publish("dev/a", b"{}", report=False)
+    assert seen == [None, None, None]
