@@ -783,7 +783,8 @@ class RulesEngine:
                     actions.append((action, key, constant, action.render,
                                     action.action_type.supports_binary, sink))  # fmt: skip
             plan = _QuietPlan(rule, None if actions is None else tuple(actions))
-            self._plans[rule.name] = plan
+            if self._rules.get(rule.name) is rule:  # (not a rule deleted meanwhile)
+                self._plans[rule.name] = plan
         return plan
 
     def _route(self, topic: str) -> tuple[tuple[str, ...], str, bool]:
