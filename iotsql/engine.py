@@ -690,7 +690,7 @@ class RulesEngine:
                     variables: list[Any] = [] if rule.has_variables else _NO_VARIABLES
                     try:
                         output = plan.execute(message, effective, provider, name, variables)
-                        if output is None:
+                        if output is None or not actions:  # (no action: no size to check)
                             continue
                         body = output.to_bytes()  # over Limits.max_output_bytes: fails here
                     except BudgetExceededError as err:

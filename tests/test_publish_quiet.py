@@ -202,6 +202,19 @@ def test_a_quiet_publish_does_what_a_reported_one_does(scenario: tuple[Any, ...]
         quiet.engine.close()
 
 
+@pytest.mark.parametrize("actions", [[], [SQS]])
+def test_an_output_over_the_limit_fails_only_a_rule_with_actions(actions: list[Any]) -> None:
+    """`_run_rule` measures the output only for actions to deliver it to."""
+    rules = {"Pong": {"sql": STATEMENTS["Pong"], "awsIotSqlVersion": V2, "actions": actions}}
+    limits = Limits(max_output_bytes=24)
+    loud = World(rules, frozenset(), False, limits)
+    quiet = World(rules, frozenset(), False, limits)
+    loud.publish("pong/b", b'{"t": 5}', True)
+    quiet.publish("pong/b", b'{"t": 5}', False)
+    assert quiet.outcome() == loud.outcome()
+    assert len(quiet.engine.dead_letters) == len(actions)
+
+
 def test_a_republish_loop_is_fed_back_and_stopped_the_same_way() -> None:
     rules = {
         name: {"sql": STATEMENTS[name], "awsIotSqlVersion": V2,
