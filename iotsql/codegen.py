@@ -105,23 +105,28 @@ class ComparisonShape:
     constant: int | float | str
 
 
+#: The names every generated function may use, bound in its globals when it does.
+_COMMON: Final[dict[str, Any]] = {
+    "U": UNDEFINED,
+    "NOT_FIRED": NOT_FIRED,
+    "_whole": settle_whole_float,
+    "_container": settle_container,
+    "_size_at_least": json_size_at_least,
+    "_too_big": output_too_big,
+    "_Decimal": Decimal,
+    "_Binary": Binary,
+    "_IotSqlError": IotSqlError,
+    "_whole_to_int": whole_to_int,
+}
+_COMMON_NAMES: Final = frozenset(_COMMON)
+
+
 class _Writer:
     """Source lines, the names they use (bound into the function's globals), fresh locals."""
 
     def __init__(self, whole_ints: bool) -> None:
         self.lines: list[str] = []
-        self.names: dict[str, Any] = {
-            "U": UNDEFINED,
-            "NOT_FIRED": NOT_FIRED,
-            "_whole": settle_whole_float,
-            "_container": settle_container,
-            "_size_at_least": json_size_at_least,
-            "_too_big": output_too_big,
-            "_Decimal": Decimal,
-            "_Binary": Binary,
-            "_IotSqlError": IotSqlError,
-            "_whole_to_int": whole_to_int,
-        }
+        self.names: dict[str, Any] = dict(_COMMON)
         self.whole_ints = whole_ints
         self._count = 0
         #: Paths already read at the function's top level: (keys, settle) -> local. A path is a
@@ -368,6 +373,42 @@ def statement_function(
     `select`: the compiler's SELECT builder, called for any other SELECT; `store`: how a value
     goes into the output (compiler.store)."""
     writer = _Writer(whole_ints)
+    _write_statement(writer, conjuncts, condition, keyed, steps, passthrough, select, store)
+    if len(writer.lines) > MAX_GENERATED_LINES:
+        # A statement of thousands of items (what 128 KB of SQL allows) would cost Python's
+        # compiler seconds: it gets the closures, called from a function of a few lines.
+        writer = _Writer(whole_ints)
+        _write_statement(writer, None, condition, None, None, passthrough, select, store)
+    if writer.reads_object:
+        writer.lines.insert(0, "    d = doc if type(doc) is dict else _EMPTY")
+    source = "def statement(doc, run):\n" + "\n".join(writer.lines) + "\n"
+    # Every name bound for the source is in it; of the common ones, only those it uses.
+    namespace = {
+        name: value
+        for name, value in writer.names.items()
+        if name not in _COMMON_NAMES or name in source
+    }
+    namespace["_MAX"] = max_output
+    namespace["_EMPTY"] = _EMPTY
+    namespace["__builtins__"] = builtins.__dict__
+    return FunctionType(_code(source), namespace)
+
+
+#: Lines past which a statement is not written out (about 200 SELECT items or conjuncts).
+MAX_GENERATED_LINES = 4000
+
+
+def _write_statement(
+    writer: _Writer,
+    conjuncts: Sequence[Any] | None,
+    condition: Closure | None,
+    keyed: Sequence[tuple[str, Any]] | None,
+    steps: Sequence[tuple[int, Any, Any]] | None,
+    passthrough: bool,
+    select: Closure,
+    store: Callable[[Any, bool], Any],
+) -> None:
+    """The body of statement_function's function (which see)."""
     if conjuncts is not None:
         for compiled in conjuncts:
             _fires(writer, writer.value(compiled, 1), 1)
@@ -387,14 +428,6 @@ def statement_function(
         _mixed_steps(writer, steps, writer.bind(store))
     else:
         writer.line(1, f"return {writer.bind(select)}(doc, run)")
-    if writer.reads_object:
-        writer.lines.insert(0, "    d = doc if type(doc) is dict else _EMPTY")
-    source = "def statement(doc, run):\n" + "\n".join(writer.lines) + "\n"
-    namespace = {name: value for name, value in writer.names.items() if name in source}
-    namespace["_MAX"] = max_output
-    namespace["_EMPTY"] = _EMPTY
-    namespace["__builtins__"] = builtins.__dict__
-    return FunctionType(_code(source), namespace)
 
 
 #: The document when it is not an object: what paths read then (nothing; never written to).

@@ -338,3 +338,18 @@ def test_topic_routing_of_evaluate_is_remembered_and_bounded() -> None:
     assert len(rule._topics) <= 4096
     assert rule.evaluate(b"{}", topic="b/b") is None
     assert codec.name in BACKENDS
+
+
+def test_a_statement_too_big_to_write_out_evaluates_through_its_closures() -> None:
+    """Thousands of SELECT items (128 KB of SQL allows them) would cost Python's compiler
+    seconds: past codegen.MAX_GENERATED_LINES the function only calls the closures, with the
+    same output."""
+    items = ", ".join(f"a.b AS k{index}" for index in range(1000))
+    rule = iotsql.CompiledRule(f"SELECT {items} FROM 't' WHERE a.b > 1", "2016-03-23")
+    source = source_of(rule._statement)
+    assert source is not None and source.count("\n") < 10
+    out = rule.evaluate(b'{"a": {"b": 2.0}}', topic="t")
+    assert out is not None and out.value == {f"k{index}": 2 for index in range(1000)}
+    small = iotsql.CompiledRule("SELECT a.b AS k0 FROM 't' WHERE a.b > 1", "2016-03-23")
+    small_source = source_of(small._statement)
+    assert small_source is not None and "d.get(" in small_source
