@@ -3,22 +3,30 @@ once, so that evaluating a message is one call instead of a call per node (the w
 fastjsonschema turns a schema into a function).
 
 The compiler still makes a closure for every node, and those closures remain what `explain`,
-the templates and any node the generator does not write out use. The generator writes out the
-shapes that dominate real rules and calls the node's closure for everything else:
+the templates, nested queries and any node the generator does not write out use. The
+generator writes out the shapes that dominate real rules (each node carries its shape,
+`Compiled.shape`) and calls the node's closure for everything else:
 
-- a path from the document (`a.b.c`), walked inline, its value settled where it is read when
-  the statement evaluates raw documents (values.settle_leaf);
+- a path from the document (`a.b.c`), walked inline and read once however often it appears,
+  its value settled where it is read when the statement evaluates raw documents
+  (values.settle_leaf);
 - a constant;
-- a comparison of one of those with a numeric constant (`temperature > 28`);
-- a WHERE that is a conjunction of such operands, stopping at the first that is not true (the
+- a comparison of an operand with a number, or `=` / `<>` with a String;
+- a node that is a function of one operand (an arithmetic chain, an operator or a function
+  whose other arguments are constants, a cast, a unary operator), with the operand inline;
+- a function called with constants only (`topic(3)`, `timestamp()`);
+- CASE over String candidates with constant results (a table lookup);
+- a WHERE that is a conjunction, stopping at the first operand that is not true (the
   compiler's own WHERE test does the same; a conjunction with an external call in it keeps that
   test, which runs both sides);
-- a SELECT list of keyed items, each value checked and measured inline as the compiler's
-  `build_keys` does; a lone `*`; any other SELECT calls its builder.
+- every SELECT list, each item checked and measured as the compiler's `build_keys` and
+  `build_mixed` do; a lone `*`; a `SELECT VALUE` calls its builder.
 
-The function returns the output value, or NOT_FIRED when the WHERE is not true. The
-differential tests (tests/test_codegen.py) compare it with the closures on generated statements
-and messages."""
+The function returns the output value, or NOT_FIRED when the WHERE is not true. Keys and
+constants are names in the function's globals, so the statements of one shape share one code
+object; a statement too big to write out (MAX_GENERATED_LINES) calls its WHERE test and SELECT
+builder. The differential tests (tests/test_codegen.py) compare the functions with the closures
+on generated statements and messages, with both JSON libraries."""
 
 from __future__ import annotations
 
