@@ -355,20 +355,31 @@ class CompiledRule:
         provider: Any,
         rule_name: str | None,
         variables_out: list[Any] | None,
+        settled: bool = False,
     ) -> Output | None:
-        # The statement's own compilation on the raw document when it has one; a number that
-        # only the settled decode can decide sends it to _evaluate_settled.
-        doc = (message.raw_document if self._raw else message.document)(self._whole_ints)
+        """The statement's own compilation, on the raw document when it has one; a number that
+        only the settled decode can decide runs it again with `settled`: the statement compiled
+        for settled documents (whose paths settle nothing, so never raise AmbiguousNumber), on
+        the settled document."""
+        statement: Any
+        if settled:
+            compiled = self.settled_statement()
+            sets, statement = compiled.assignments, compiled.function
+            doc = message.document(self._whole_ints)
+        else:
+            sets, statement = self._sets, self._statement
+            doc = (message.raw_document if self._raw else message.document)(self._whole_ints)
         run = None
-        sets = self._sets
         try:
             if self._needs_run:
                 run = Run(message, topic, self._version, rule_name, provider, len(sets))
                 if sets:
                     self._assign(sets, doc, run)
-            value = self._statement(doc, run)
+            value = statement(doc, run)
         except AmbiguousNumber:
-            return self._evaluate_settled(message, topic, provider, rule_name, variables_out)
+            if settled:
+                raise
+            return self._execute(message, topic, provider, rule_name, variables_out, True)
         except RecursionError:
             raise EvaluationError(_TOO_DEEP) from None
         if variables_out is not None and sets:
@@ -377,31 +388,6 @@ class CompiledRule:
         if type(value) is dict:
             return Output(value, None, self._max_output)
         return self._output(value, doc, message.body)
-
-    def _evaluate_settled(
-        self,
-        message: Message,
-        topic: str | None,
-        provider: Any,
-        rule_name: str | None,
-        variables_out: list[Any] | None,
-    ) -> Output | None:
-        """`_execute` with the statement compiled for settled documents, on the settled one."""
-        compiled = self.settled_statement()
-        doc = message.document(self._whole_ints)
-        run = None
-        sets = compiled.assignments
-        if self._needs_run:
-            run = Run(message, topic, self._version, rule_name, provider, len(sets))
-            if sets:
-                try:
-                    self._assign(sets, doc, run)
-                except RecursionError:
-                    raise EvaluationError(_TOO_DEEP) from None
-        output = self._finish(doc, message.body, run, compiled.function)
-        if variables_out is not None and run is not None and sets:
-            variables_out.extend(run.vars)
-        return output
 
     def _finish(self, doc: Any, body: bytes, run: Any, statement: Any) -> Output | None:
         """WHERE, then SELECT (the generated `statement`), then the Output."""

@@ -353,3 +353,27 @@ def test_a_statement_too_big_to_write_out_evaluates_through_its_closures() -> No
     small = iotsql.CompiledRule("SELECT a.b AS k0 FROM 't' WHERE a.b > 1", "2016-03-23")
     small_source = source_of(small._statement)
     assert small_source is not None and "d.get(" in small_source
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a FROM 't'",
+        "SELECT a, topic() AS t FROM 't' WHERE a > 1",
+        "SET @x = a SELECT @x AS a FROM 't'",
+    ],
+)
+def test_a_rule_run_by_the_engine_decides_an_ambiguous_number_on_the_settled_decode(
+    sql: str,
+) -> None:
+    """CompiledRule.execute (what a publish runs) meets a number the raw document cannot hold
+    exactly, and runs the statement compiled for settled documents: the SET variables and the
+    output are the text's number, once."""
+    rule = iotsql.CompiledRule(sql, "2016-03-23")
+    assert rule._raw
+    with backend("orjson"):
+        message = iotsql.Message(b'{"a": 9007199254740993.0}', "t")
+        variables: list[Any] = []
+        out = rule.execute(message, "t", None, "r", variables)
+    assert out is not None and out.value["a"] == 9007199254740993
+    assert variables == ([9007199254740993] if "SET" in sql else [])
