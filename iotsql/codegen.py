@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from iotsql.budget import output_too_big
 from iotsql.errors import IotSqlError
+from iotsql.functions import context as context_functions
 from iotsql.operators import BINARY_OPERATORS
 from iotsql.values import (
     UNDEFINED,
@@ -142,6 +143,9 @@ class _Writer:
         self._paths: dict[tuple[tuple[str, ...], bool], str] = {}
         #: Whether a path reads `d`, the document when it is an object (else an empty one).
         self.reads_object = False
+        #: Locals whose type is known where they are written: "int" (never Undefined), or
+        #: "str" (a String or Undefined); the SELECT items skip the checks they cannot need.
+        self.kinds: dict[str, str] = {}
 
     def bind(self, value: Any) -> str:
         name = f"_k{len(self.names)}"
@@ -204,6 +208,9 @@ class _Writer:
         return target
 
     def _call(self, shape: CallShape, indent: int) -> str:
+        inline = self._context_read(shape, indent)
+        if inline is not None:
+            return inline
         target = self.local()
         arguments = [self.bind(argument) for argument in shape.arguments]
         if shape.context:
@@ -217,6 +224,33 @@ class _Writer:
         if self.whole_ints:
             self.line(indent, f"if type({target}) is float or type({target}) is _Decimal:")
             self.line(indent + 1, f"{target} = _whole_to_int({target})")
+        return target
+
+    def _context_read(self, shape: CallShape, indent: int) -> str | None:
+        """`timestamp()`, `topic()` and `topic(n)` with a level n >= 1, read from the
+        evaluation inline, as iotsql.functions.context computes them; None for any other
+        call."""
+        impl, arguments = shape.impl, shape.arguments
+        if impl is context_functions.timestamp:
+            target = self.local()
+            self.line(indent, f"{target} = run.message.received_at")
+            self.kinds[target] = "int"
+            return target
+        if impl is not context_functions.topic:
+            return None
+        level = arguments[0] if arguments else None
+        if level is not None and (type(level) is not int or level < 1):
+            return None
+        target = self.local()
+        self.kinds[target] = "str"
+        self.line(indent, f"{target} = run.topic")
+        self.line(indent, f"if {target} is None:")
+        self.line(indent + 1, f"{target} = U")
+        if level is not None:
+            levels, index = self.local(), self.bind(level - 1)
+            self.line(indent, "else:")
+            self.line(indent + 1, f"{levels} = {target}.split('/')")
+            self.line(indent + 1, f"{target} = {levels}[{index}] if len({levels}) > {index} else U")
         return target
 
     def _lookup(self, shape: LookupShape, indent: int) -> str:
@@ -265,6 +299,17 @@ def _keyed_item(writer: _Writer, key: str, compiled: Any, store: str) -> None:
         writer.line(1, f"{local} = {value}")
         value = local
     too_big = "raise _too_big(size, _MAX)"
+    kind = writer.kinds.get(value)
+    if kind == "int":  # stored as it is, not measured
+        writer.line(1, f"out[{writer.bind(key)}] = {value}")
+        return
+    if kind == "str":
+        writer.line(1, f"if {value} is not U:")
+        writer.line(2, f"size += len({value})")
+        writer.line(2, "if size > _MAX:")
+        writer.line(3, too_big)
+        writer.line(2, f"out[{writer.bind(key)}] = {value}")
+        return
     writer.line(1, f"if {value} is not U:")
     writer.line(2, f"t = type({value})")
     writer.line(2, "if t is str:")
@@ -327,6 +372,22 @@ def _mixed_steps(writer: _Writer, steps: Sequence[tuple[int, Any, Any]], store: 
                 local = writer.local()
                 writer.line(1, f"{local} = {value}")
                 value = local
+        known = writer.kinds.get(value)
+        if known is not None:  # an Int or a String: nothing to convert
+            store_line = (
+                f"out[{writer.bind(key)}] = {value}"
+                if kind == 0
+                else f"{writer.bind(set_nested)}(out, {writer.bind(tuple(key))}, {value})"
+            )
+            if known == "int":  # not measured, so the bound cannot have grown
+                writer.line(1, store_line)
+                continue
+            writer.line(1, f"if {value} is not U:")
+            writer.line(2, f"size += len({value}) + 2")
+            writer.line(2, "if size + bound > _MAX:")
+            writer.line(3, over)
+            writer.line(2, store_line)
+            continue
         writer.line(1, f"if {value} is not U:")
         if kind >= 2:
             writer.line(2, f"if type({value}) is dict:")

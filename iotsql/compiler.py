@@ -177,6 +177,9 @@ class CompiledStatement:
     external_calls: Counter[str]
     needs_run: bool
     timed: bool = False
+    #: Whether the closures read more of the Run than its message and topic (see
+    #: Compiler.run_state); False when `needs_run` is only for the context functions.
+    run_state: bool = True
     #: WHERE then SELECT as one generated function: `(doc, run) -> value or NOT_FIRED`.
     function: Closure | None = None
     #: Whether the statement reads the document only through paths, settling what they read
@@ -208,6 +211,10 @@ class Compiler:
         # Whether any closure reads `run` (context functions, variables, the raw body); when
         # none does, evaluation passes None instead of building a Run per message.
         self.needs_run = False
+        # Whether a closure reads more of `run` than the message and its topic (the context
+        # functions' reads): SET variables, the counters of nested queries and external calls,
+        # the provider, the raw body. When none does, CompiledRule.evaluate needs no full Run.
+        self.run_state = False
         # Whether evaluations need a time budget, and whether calls of `linear` functions check
         # it: decided before compiling (plan_time_budget), from the statement's worst case.
         self.timed = False
@@ -332,6 +339,7 @@ class Compiler:
             external_calls=self.external_calls,
             needs_run=self.needs_run or bool(assignments),
             timed=self.timed,
+            run_state=self.run_state or bool(assignments),
             function=generated,
             raw=self.raw,
         )
@@ -604,7 +612,7 @@ class Compiler:
                 hint="assign it first: SET @name = expression SELECT ...",
             )  # fmt: skip
 
-        self.needs_run = True
+        self.needs_run = self.run_state = True
 
         def variable(doc: Any, run: Run) -> Any:
             return run.vars[index]
@@ -879,7 +887,7 @@ class Compiler:
         # element...): the elements they visit in one evaluation are counted on the Run.
         limit = self.limits.max_nested_query_elements
         max_output = self.limits.max_output_bytes
-        self.needs_run = True
+        self.needs_run = self.run_state = True
 
         def subquery(doc: Any, run: Run) -> Any:
             elements = source(doc, run)
@@ -986,6 +994,8 @@ class Compiler:
         fns = [c.fn for c in compiled]
         if spec.context or spec.lazy or spec.external or spec.raw_star:
             self.needs_run = True
+            if spec.family != "context" or spec.lazy or spec.external or spec.raw_star:
+                self.run_state = True
         if spec.raw_star:
             for position, arg in enumerate(node.args):
                 if isinstance(arg, ast.Wildcard) and not scope.nested:

@@ -177,8 +177,9 @@ class CompiledRule:
         self._timed = compiled.timed
         self._matches = compile_filter(self.topic_filter) if self.topic_filter is not None else None
         #: Nothing to put in force around an evaluation of a bytes body: no termination, no
-        #: time budget, nothing reads the message or its context.
-        self._plain = self.termination is None and not self._timed and not self._needs_run
+        #: time budget, nothing reads the Run but the context functions (which read its message
+        #: and topic; `evaluate` makes that Run only for them).
+        self._plain = self.termination is None and not self._timed and not compiled.run_state
 
     @property
     def timed(self) -> bool:
@@ -235,11 +236,15 @@ class CompiledRule:
             and (context is None or type(context) is Context)
             and current_limits() is self.limits
         ):
-            # Nothing reads the message or its context: no Message, no Run.
+            # Nothing reads the message or its context but the context functions: a Run only
+            # for them.
             if len(payload) > self._max_payload:
                 self._refuse_payload(payload)
+            run = None
+            if self._needs_run:
+                run = Run(Message(payload, topic or "", context), effective, self._version)
             if not self._raw:
-                return self._finish(codec.decode_body(payload, self._whole_ints), payload, None,
+                return self._finish(codec.decode_body(payload, self._whole_ints), payload, run,
                                     self._statement)  # fmt: skip
             loads = codec.raw_loads  # (codec.decode_raw, one call less)
             if loads is None:  # the standard library settles as it parses
@@ -250,9 +255,9 @@ class CompiledRule:
                 except ValueError:  # the standard library decides
                     doc = codec.decode_body(payload, self._whole_ints)
             try:
-                value = self._statement(doc, None)
+                value = self._statement(doc, run)
             except AmbiguousNumber:  # decided on the settled document
-                return self._finish(codec.decode_body(payload, self._whole_ints), payload, None,
+                return self._finish(codec.decode_body(payload, self._whole_ints), payload, run,
                                     self.settled_statement().function)  # fmt: skip
             except RecursionError:
                 raise EvaluationError(_TOO_DEEP) from None

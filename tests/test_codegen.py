@@ -7,6 +7,7 @@ statement compiled for settled documents."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -103,7 +104,7 @@ ITEMS = [
     "ELSE b END", "CASE WHEN a > 1 THEN 'big' END", "a + b", "'k'", "5", "2.50", "null",
     "isUndefined(a)", "concat(s, 'z')", "a > 2", "s = 'x'", "[a, 1]", "{'k': n}", "topic(1)",
     "get_or_default(n.x, 7)", "substring(s, 0, 1)", "status", "reading * 2", "{'m':a}",
-    "timestamp()", "sql_version()", "topic()",
+    "timestamp()", "sql_version()", "topic()", "topic(2)", "topic(3)", "topic(0)", "clientid()",
 ]  # fmt: skip
 CONDITIONS = [
     "a > 2", "a <> 0", "a = 25", "s = 'x'", "s <> 'x'", "n.x >= 1.5", "b < 10", "upper(s) = 'X'",
@@ -338,6 +339,43 @@ def test_topic_routing_of_evaluate_is_remembered_and_bounded() -> None:
     assert len(rule._topics) <= 4096
     assert rule.evaluate(b"{}", topic="b/b") is None
     assert codec.name in BACKENDS
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT *, topic(3) AS machine, timestamp() AS ts FROM 'f/#'",
+        "SELECT topic() AS t, topic(1) AS a.b, topic(4) AS d, timestamp() AS ts FROM 'f/#'",
+        "SELECT topic(2) AS level, clientid() AS c FROM 'f/#' WHERE topic(3) = 'm7'",
+        "SELECT VALUE topic(3) FROM 'f/#'",
+    ],
+)
+def test_topic_and_timestamp_read_inline_as_the_functions_compute_them(sql: str) -> None:
+    """`topic(n)` and `timestamp()` are read inline, and `evaluate` makes a Run only for the
+    context functions: the same outputs as the closures, on the broker's topic and on its Basic
+    Ingest form, with a Context and with a mapping (which takes the general path)."""
+    rule = iotsql.CompiledRule(sql, "2016-03-23")
+    body = b'{"x": 1.0, "machine": "from the body"}'
+    context = iotsql.Context(timestamp=1_700_000_000_123, clientid="c-1")
+    for topic in ("f/cnc/m7/telemetry", "f/cnc/m7", "f/cnc", "$aws/rules/r1/f/cnc/m7/x"):
+        seen = "/".join(topic.split("/")[3:]) if topic.startswith("$aws/rules/") else topic
+        message = iotsql.Message(body, topic, context)
+        run = iotsql.message.Run(message, seen, "2016-03-23", None, None, 0)
+        settled = rule.settled_statement()
+        doc = decode_body(body, True)
+        expected = None
+        if settled.condition is None or settled.condition(doc, run):
+            made = rule._output(settled.select.build(doc, run), doc, body)
+            expected = None if made is None else made.to_bytes()
+        for passed in (context, {"timestamp": 1_700_000_000_123, "clientid": "c-1"}):
+            out = rule.evaluate(body, topic=topic, context=passed)
+            assert (None if out is None else out.to_bytes()) == expected, (topic, passed)
+    out = rule.evaluate(body, topic="f/cnc/m7/telemetry", context=context)
+    if out is not None and isinstance(out.value, dict) and "ts" in out.value:
+        assert out.value["ts"] == 1_700_000_000_123
+    stamped = rule.evaluate(body, topic="f/cnc/m7/telemetry")
+    if stamped is not None and isinstance(stamped.value, dict) and "ts" in stamped.value:
+        assert abs(stamped.value["ts"] - time.time() * 1000) < 60_000  # the time of the publish
 
 
 def test_a_statement_too_big_to_write_out_evaluates_through_its_closures() -> None:
