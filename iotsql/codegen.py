@@ -14,7 +14,10 @@ generator writes out the shapes that dominate real rules (each node carries its 
 - a comparison of an operand with a number, or `=` / `<>` with a String;
 - a node that is a function of one operand (an arithmetic chain, an operator or a function
   whose other arguments are constants, a cast, a unary operator), with the operand inline;
-- a function called with constants only (`topic(3)`, `timestamp()`);
+  such a function call (`upper(s)`, `trunc(x, 1)`) is written out as well;
+- a function called with constants only (`topic(3)`, `timestamp()`); `topic(n)`, `topic()`
+  and `timestamp()` are read from the evaluation inline, their types known to the SELECT
+  items;
 - CASE over String candidates with constant results (a table lookup);
 - a WHERE that is a conjunction, stopping at the first operand that is not true (the
   compiler's own WHERE test does the same; a conjunction with an external call in it keeps that
@@ -33,7 +36,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from types import CodeType, FunctionType
 from typing import Any, Final
 
@@ -42,6 +45,7 @@ from iotsql.errors import IotSqlError
 from iotsql.functions import context as context_functions
 from iotsql.operators import BINARY_OPERATORS
 from iotsql.values import (
+    INT_LIMIT,
     UNDEFINED,
     Binary,
     json_size_at_least,
@@ -80,6 +84,36 @@ class ApplyShape:
 
     operand: Any  # a compiler.Compiled
     apply: Callable[[Any], Any]
+    #: When the node is a function call whose other arguments are constants, that call, which
+    #: the generator writes out instead of calling `apply`.
+    call: FunctionOfOne | None = None
+    #: When the node is decimal arithmetic with constants, its steps, which the generator
+    #: writes out for a double operand (the common case) and leaves to `apply` otherwise.
+    chain: DecimalChain | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecimalChain:
+    """`((x * 9) / 5) + 32` as compiler._arithmetic_chain computes it for a double `x`: the
+    double's decimal text, each step in DECIMAL_CONTEXT arithmetic (`operation(number,
+    constant)`, or `operation(constant, number)` when not `on_right`), Undefined when one
+    fails, and in 2016-03-23 a whole result in an Int's range an Int."""
+
+    steps: tuple[tuple[Callable[[Any, Any], Any], Decimal, bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionOfOne:
+    """`impl(*arguments)` with the operand's value at `position` (a placeholder there), as
+    compiler._call_of_one calls it: Undefined for an Undefined operand when `propagate`, an
+    error other than IotSqlError is Undefined, and in 2016-03-23 a whole result is an Int
+    unless `ints_when_whole` (the function makes it one itself)."""
+
+    impl: Callable[..., Any]
+    arguments: tuple[Any, ...]
+    position: int
+    propagate: bool
+    ints_when_whole: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +160,8 @@ _COMMON: Final[dict[str, Any]] = {
     "_Binary": Binary,
     "_IotSqlError": IotSqlError,
     "_whole_to_int": whole_to_int,
+    "_DECIMAL_FAILURES": (DecimalException, ArithmeticError),
+    "_INT_LIMIT": INT_LIMIT,
 }
 _COMMON_NAMES: Final = frozenset(_COMMON)
 
@@ -173,7 +209,12 @@ class _Writer:
         if kind is ApplyShape:
             operand = self.value(shape.operand, indent)
             target = self.local()
-            self.line(indent, f"{target} = {self.bind(shape.apply)}({operand})")
+            if shape.call is not None:
+                self._function_of_one(shape.call, operand, target, indent)
+            elif shape.chain is not None:
+                self._decimal_chain(shape, operand, target, indent)
+            else:
+                self.line(indent, f"{target} = {self.bind(shape.apply)}({operand})")
             return target
         if kind is LookupShape:
             return self._lookup(shape, indent)
@@ -225,6 +266,49 @@ class _Writer:
             self.line(indent, f"if type({target}) is float or type({target}) is _Decimal:")
             self.line(indent + 1, f"{target} = _whole_to_int({target})")
         return target
+
+    def _decimal_chain(self, shape: ApplyShape, operand: str, target: str, indent: int) -> None:
+        assert shape.chain is not None
+        number = f"_Decimal(repr({operand}))"
+        for operation, constant, on_right in shape.chain.steps:
+            named, exact = self.bind(operation), self.bind(constant)
+            number = f"{named}({number}, {exact})" if on_right else f"{named}({exact}, {number})"
+        self.line(indent, f"if type({operand}) is float:")
+        self.line(indent + 1, "try:")
+        self.line(indent + 2, f"{target} = {number}")
+        self.line(indent + 1, "except _DECIMAL_FAILURES:")
+        self.line(indent + 2, f"{target} = U")
+        if self.whole_ints:
+            whole = self.local()
+            self.line(indent + 1, "else:")
+            self.line(indent + 2, f"{whole} = {target}.to_integral_value()")
+            self.line(
+                indent + 2,
+                f"if {whole} == {target} and -_INT_LIMIT < {target} < _INT_LIMIT:",
+            )
+            self.line(indent + 3, f"{target} = int({whole})")
+        self.line(indent, "else:")
+        self.line(indent + 1, f"{target} = {self.bind(shape.apply)}({operand})")
+
+    def _function_of_one(self, call: FunctionOfOne, operand: str, target: str, indent: int) -> None:
+        arguments = ", ".join(
+            operand if index == call.position else self.bind(argument)
+            for index, argument in enumerate(call.arguments)
+        )
+        if call.propagate:
+            self.line(indent, f"if {operand} is U:")
+            self.line(indent + 1, f"{target} = U")
+            self.line(indent, "else:")
+            indent += 1
+        self.line(indent, "try:")
+        self.line(indent + 1, f"{target} = {self.bind(call.impl)}({arguments})")
+        self.line(indent, "except _IotSqlError:")
+        self.line(indent + 1, "raise")
+        self.line(indent, "except Exception:  # a function that cannot use its arguments")
+        self.line(indent + 1, f"{target} = U")
+        if self.whole_ints and not call.ints_when_whole:
+            self.line(indent, f"if type({target}) is float or type({target}) is _Decimal:")
+            self.line(indent + 1, f"{target} = _whole_to_int({target})")
 
     def _context_read(self, shape: CallShape, indent: int) -> str | None:
         """`timestamp()`, `topic()` and `topic(n)` with a level n >= 1, read from the

@@ -26,6 +26,8 @@ from iotsql.codegen import (
     ApplyShape,
     CallShape,
     ComparisonShape,
+    DecimalChain,
+    FunctionOfOne,
     LookupShape,
     PathShape,
     measure_unmeasured,
@@ -106,11 +108,18 @@ def _constant(value: Any) -> Compiled:
     return Compiled(lambda doc, run: value, value)
 
 
-def _applied(operand: Compiled, apply: Callable[[Any], Any]) -> Compiled:
+def _applied(
+    operand: Compiled,
+    apply: Callable[[Any], Any],
+    call: FunctionOfOne | None = None,
+    chain: DecimalChain | None = None,
+) -> Compiled:
     """`apply` of `operand`'s value, as a closure and as a shape the code generator writes
-    out (with the operand inline)."""
+    out (with the operand inline; `call` or `chain`: what `apply` does, written out too)."""
     fn = operand.fn
-    return Compiled(lambda doc, run: apply(fn(doc, run)), shape=ApplyShape(operand, apply))
+    return Compiled(
+        lambda doc, run: apply(fn(doc, run)), shape=ApplyShape(operand, apply, call, chain)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -779,7 +788,8 @@ class Compiler:
                     return int(integral)
             return number
 
-        return _applied(base, chain)
+        written = DecimalChain(tuple((step[0], step[1], step[2]) for step in plan))
+        return _applied(base, chain, chain=written)
 
     def _case(self, node: ast.Case, scope: _Scope) -> Compiled:
         compiled_whens = [
@@ -1018,14 +1028,14 @@ class Compiler:
             closure = _call_closure(spec, (), self.whole_ints)
             shape = CallShape(impl, (), spec.context)
         else:
-            apply = _call_of_one(spec, compiled, self.whole_ints)
+            of_one = _call_of_one(spec, compiled, self.whole_ints)
             if (
-                apply is not None
+                of_one is not None
                 and limit is None
                 and not (self.check_calls and spec.cost == "linear")
             ):
                 operand = next(c for c in compiled if not c.is_const)
-                return _applied(operand, apply)
+                return _applied(operand, *of_one)
             closure = _call_closure(spec, tuple(fns), self.whole_ints)
         if limit is not None and self.counts_calls:
             closure = _counted_call(spec.name, limit, closure)
@@ -1286,7 +1296,8 @@ def _specialised_arithmetic(
                 return int(integral)
         return result
 
-    return _applied(variable, arithmetic)
+    written = DecimalChain(((decimal_op, exact, constant_on_right),))
+    return _applied(variable, arithmetic, chain=written)
 
 
 def _checked_call(call: Closure) -> Closure:
@@ -1331,10 +1342,10 @@ def _invoker(spec: FunctionSpec, whole_ints: bool) -> Callable[[Run | None, list
 
 def _call_of_one(
     spec: FunctionSpec, compiled: list[Compiled], whole_ints: bool
-) -> Callable[[Any], Any] | None:
+) -> tuple[Callable[[Any], Any], FunctionOfOne] | None:
     """A call whose arguments are constants but one, as a function of that one's value with
-    `_invoker`'s rules; None for a call that reads the message or its context, or that has
-    another shape."""
+    `_invoker`'s rules, and as the code generator writes it out; None for a call that reads
+    the message or its context, or that has another shape."""
     if spec.context or spec.lazy or spec.raw_star:
         return None
     variable = [index for index, c in enumerate(compiled) if not c.is_const]
@@ -1374,7 +1385,8 @@ def _call_of_one(
             return whole_to_int(result)
         return result
 
-    return apply
+    written = FunctionOfOne(impl, tuple(constants), position, propagate, spec.ints_when_whole)
+    return apply, written
 
 
 def _call_on_constant(spec: FunctionSpec, argument: Any, whole_ints: bool) -> Closure:

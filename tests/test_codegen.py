@@ -105,6 +105,8 @@ ITEMS = [
     "isUndefined(a)", "concat(s, 'z')", "a > 2", "s = 'x'", "[a, 1]", "{'k': n}", "topic(1)",
     "get_or_default(n.x, 7)", "substring(s, 0, 1)", "status", "reading * 2", "{'m':a}",
     "timestamp()", "sql_version()", "topic()", "topic(2)", "topic(3)", "topic(0)", "clientid()",
+    "trunc((a * 9 / 5) + 32, 1)", "round(b * 1.5)", "ceil(2 / b)", "floor(n.x - 0.1)", "sign(a)",
+    "lower(s)", "1e308 * a * 10", "0.1 + b + 0.2", "(a - 32) * 5 / 9",
 ]  # fmt: skip
 CONDITIONS = [
     "a > 2", "a <> 0", "a = 25", "s = 'x'", "s <> 'x'", "n.x >= 1.5", "b < 10", "upper(s) = 'X'",
@@ -223,6 +225,38 @@ def test_any_statement_evaluates_alike_with_both_json_libraries(
         return  # different on every call
     results = [outcome(rule, body, name) for name in BACKENDS]
     assert results[0] == results[1], (sql, body)
+
+
+#: Expressions of one operand the generator writes out (decimal arithmetic with constants,
+#: functions whose other arguments are constants), and operand texts of every kind.
+WRITTEN_OUT = [
+    "a * 9 / 5 + 32", "2 - a", "(a - 32) * 5 / 9", "10 / a", "a / 3", "trunc((a * 9 / 5) + 32, 1)",
+    "round(a * 1.5)", "ceil(2 / a)", "floor(a - 0.1)", "sign(a)", "trunc(a, 2)", "upper(a)",
+    "lower(a)", "substring(a, 1)", "1e308 * a * 10", "abs(a) - 1",
+    "cast(power(a, 0) AS String)", "cast(a * 2 AS String)", "cast(a * 4 / 2 AS String)",
+    "cast(trunc(a * 2, 1) AS String)",
+]  # fmt: skip
+OPERANDS = [
+    "2.5", "-0.75", "28.05", "25.0", "0", "7", "-3", "1e-7", "1e300", "123456789012345678901234",
+    "9007199254740993.0", '"4.5"', '"x"', "true", "null", "[1.5]", '{"b": 2.5}',
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("version", ["2015-10-08", "2016-03-23"])
+@pytest.mark.parametrize("expression", WRITTEN_OUT)
+def test_written_out_arithmetic_and_calls_match_the_closures(expression: str, version: str) -> None:
+    """Every operand kind through every written-out shape: the generated function gives what
+    the closures give (a step order, a missed Undefined or a whole-number rule gone wrong
+    shows here on some operand)."""
+    rule = iotsql.CompiledRule(f"SELECT {expression} AS k FROM 't/#'", version)
+    source = source_of(rule._statement)
+    assert source is not None
+    assert "_Decimal(repr(" in source or "_IotSqlError" in source  # written out, not called
+    for operand in [*OPERANDS, None]:
+        body = b"{}" if operand is None else f'{{"a": {operand}}}'.encode()
+        expected = closures_outcome(rule, body)
+        for name in BACKENDS:
+            assert outcome(rule, body, name) == expected, (expression, operand, name)
 
 
 # ---- what raw documents must get right ----------------------------------------------------------

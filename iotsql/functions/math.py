@@ -241,19 +241,22 @@ def tanh(value: Any) -> Any:
 # ---- rounding -------------------------------------------------------------------------------------
 
 
-@function("ceil", args=1, family=FAMILY, anchor="iot-func-ceil", signature="ceil(number)")
+@function("ceil", args=1, family=FAMILY, anchor="iot-func-ceil", signature="ceil(number)",
+          ints_when_whole=True)  # fmt: skip
 def ceil(value: Any) -> Any:
     """The number rounded up to the nearest Int."""
     return _integral(value, decimal.ROUND_CEILING)
 
 
-@function("floor", args=1, family=FAMILY, anchor="iot-func-floor", signature="floor(number)")
+@function("floor", args=1, family=FAMILY, anchor="iot-func-floor", signature="floor(number)",
+          ints_when_whole=True)  # fmt: skip
 def floor(value: Any) -> Any:
     """The number rounded down to the nearest Int."""
     return _integral(value, decimal.ROUND_FLOOR)
 
 
-@function("round", args=1, family=FAMILY, anchor="iot-func-round", signature="round(number)")
+@function("round", args=1, family=FAMILY, anchor="iot-func-round", signature="round(number)",
+          ints_when_whole=True)  # fmt: skip
 def round_(value: Any) -> Any:
     """The number rounded to the nearest Int, halves away from zero (`round(-1.5)` is -2)."""
     # The table says "rounded down", the five examples round to nearest with halves away from
@@ -261,7 +264,8 @@ def round_(value: Any) -> Any:
     return _integral(value, decimal.ROUND_HALF_UP)
 
 
-@function("sign", args=1, family=FAMILY, anchor="iot-func-sign", signature="sign(number)")
+@function("sign", args=1, family=FAMILY, anchor="iot-func-sign", signature="sign(number)",
+          ints_when_whole=True)  # fmt: skip
 def sign(value: Any) -> Any:
     """-1, 0 or 1: the sign of the number, as an Int."""
     number = to_number(value)
@@ -271,7 +275,7 @@ def sign(value: Any) -> Any:
 
 
 @function("trunc", args=2, family=FAMILY, anchor="iot-func-trunc",
-          signature="trunc(number, places)")  # fmt: skip
+          signature="trunc(number, places)", ints_when_whole=True)  # fmt: skip
 def trunc(value: Any, places: Any) -> Any:
     """The number truncated toward zero to `places` (0..34) decimal places.
 

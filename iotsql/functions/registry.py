@@ -63,6 +63,9 @@ class FunctionSpec:
     summary: str = ""
     literal_args: tuple[int, ...] = field(default=())
     cost: Cost = "linear"
+    #: Every whole number it returns is already an Int (a Decimal only past an Int's 34
+    #: digits), so 2016-03-23's whole-number rule has nothing to do on its results.
+    ints_when_whole: bool = False
 
     def accepts(self, count: int) -> bool:
         return count >= self.min_args and (self.max_args is None or count <= self.max_args)
@@ -104,6 +107,7 @@ def function(
     signature: str = "",
     literal_args: tuple[int, ...] = (),
     cost: Cost | None = None,
+    ints_when_whole: bool = False,
 ) -> Callable[[F], F]:
     """Declare `name` as an AWS IoT SQL function implemented by the decorated callable.
 
@@ -136,6 +140,7 @@ def function(
             summary=summary,
             literal_args=literal_args,
             cost=cost or FAMILY_COST.get(family, "linear"),
+            ints_when_whole=ints_when_whole,
         )
         return impl
 

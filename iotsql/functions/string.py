@@ -61,6 +61,10 @@ def _fits(text: str) -> bool:
 
 
 def _bounded(text: str) -> Any:
+    """`text`, or Undefined past the size limit (`_fits`, with its common case inline)."""
+    limits = current_limits()
+    if len(text) * 4 <= (DEFAULT_LIMITS if limits is _DEFAULTS else limits).max_value_bytes:
+        return text
     return text if _fits(text) else U
 
 
@@ -194,7 +198,7 @@ def numbytes(value: Any) -> Any:
 @function("lower", args=1, family=FAMILY, anchor="iot-func-lower", signature="lower(string)")
 def lower(value: Any) -> Any:
     """The String form in lower case."""
-    text = to_string(value)
+    text = value if type(value) is str else to_string(value)
     return U if text is U else _bounded(text.lower())
 
 
@@ -202,7 +206,7 @@ def lower(value: Any) -> Any:
           signature="upper(string)")  # fmt: skip
 def upper(value: Any) -> Any:
     """The String form in upper case."""
-    text = to_string(value)
+    text = value if type(value) is str else to_string(value)
     return U if text is U else _bounded(text.upper())
 
 
