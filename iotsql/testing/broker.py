@@ -100,6 +100,8 @@ class MqttBroker:
         #: certificate signed by the CA, as AWS IoT Core does (Mosquitto only).
         self.tls = tls if kind == "mosquitto" else None
         self.tls_port: int | None = None
+        #: The websocket listener over TLS (wss://), with the same certificates, when both.
+        self.wss_port: int | None = None
         #: name -> password: Mosquitto then refuses anonymous clients (the helpers here log in
         #: as the first user).
         self.users = dict(users or {}) if kind == "mosquitto" else {}
@@ -128,6 +130,10 @@ class MqttBroker:
     @property
     def tls_url(self) -> str | None:
         return f"mqtts://{self.host}:{self.tls_port}" if self.tls_port else None
+
+    @property
+    def wss_url(self) -> str | None:
+        return f"wss://{self.host}:{self.wss_port}/mqtt" if self.wss_port else None
 
     @property
     def pid(self) -> int | None:
@@ -164,6 +170,11 @@ class MqttBroker:
             if self.tls_port and self.tls:
                 ca, cert, key = self.tls
                 lines += [f"listener {self.tls_port} {self.host}", "protocol mqtt",
+                          f"cafile {ca}", f"certfile {cert}", f"keyfile {key}",
+                          "require_certificate true"]  # fmt: skip
+            if self.wss_port and self.tls:
+                ca, cert, key = self.tls
+                lines += [f"listener {self.wss_port} {self.host}", "protocol websockets",
                           f"cafile {ca}", f"certfile {cert}", f"keyfile {key}",
                           "require_certificate true"]  # fmt: skip
             if self.users:
@@ -216,6 +227,7 @@ class MqttBroker:
             self.port = free_port()
             self.ws_port = free_port() if self.websockets else None
             self.tls_port = free_port() if self.tls else None
+            self.wss_port = free_port() if self.tls and self.websockets else None
             config = self._config(extra)
             if self.kind == "mosquitto":
                 command = [str(self.binary), "-c", str(config)]
@@ -234,7 +246,7 @@ class MqttBroker:
 
     def _wait_listening(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        ports = [p for p in (self.port, self.ws_port, self.tls_port) if p]
+        ports = [p for p in (self.port, self.ws_port, self.tls_port, self.wss_port) if p]
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 return False

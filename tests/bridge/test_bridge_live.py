@@ -348,7 +348,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MqttB
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                  "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *extra, cwd=folder)  # fmt: skip
     try:
-        broker = MqttBroker("mosquitto", websockets=False,
+        broker = MqttBroker("mosquitto", websockets=True,
                             tls=(str(folder / "ca.pem"), str(folder / "server.pem"),
                                  str(folder / "server.key"))).start()  # fmt: skip
     except BrokerError as err:
@@ -378,6 +378,28 @@ def test_tls_with_a_client_certificate(tls_broker: tuple[MqttBroker, Path]) -> N
                                  connect_timeout=3)  # fmt: skip
     with pytest.raises(BridgeError, match="cannot connect"):
         without_certificate.start()
+
+
+def test_wss_with_a_client_certificate(tls_broker: tuple[MqttBroker, Path]) -> None:
+    """MQTT over a TLS WebSocket (wss://, AWS IoT's port 443 transport): the bridge verifies
+    the broker against the CA and presents its client certificate."""
+    broker, pki = tls_broker
+    p = unique()
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Wss", rule(f"SELECT *, topic(2) AS via FROM '{p}/ws'",
+                                         republish(f"{p}/out")))  # fmt: skip
+    out = broker.collect(f"{p}/out")
+    assert broker.wss_url is not None and broker.wss_url.startswith("wss://")
+    files = {"cafile": str(pki / "ca.pem"), "certfile": str(pki / "client.pem"),
+             "keyfile": str(pki / "client.key")}  # fmt: skip
+    with Bridge(engine, broker.wss_url, **files) as bridge:
+        assert bridge.url.tls and bridge.url.transport == "websockets"
+        broker.publish(f"{p}/ws", b'{"secure": 1}')
+        (message,) = out.wait(1)
+    assert json.loads(message.payload) == {"secure": 1, "via": "ws"}
+    untrusted = Bridge(iotsql.RulesEngine(), broker.wss_url, connect_timeout=3)  # system CAs
+    with pytest.raises(BridgeError, match="cannot connect"):
+        untrusted.start()
 
 
 # ---- MQTT 3.1.1 on the pure-Python broker ---------------------------------------------------------
