@@ -53,3 +53,31 @@ def test_docs_functions_md_is_current() -> None:
 def test_function_names_are_case_insensitive() -> None:
     rule = iotsql.compile("SELECT ROUND(1.5) AS a, IsNull(x) AS b, Upper('a') AS c FROM 't'")
     assert rule.evaluate(b'{"x": null}', "t").value == {"a": 2, "b": True, "c": "A"}
+
+
+def test_ints_when_whole_functions_never_return_a_whole_float_or_decimal() -> None:
+    """The code generator skips 2016-03-23's whole-number check on the results of functions
+    declared `ints_when_whole`: none may return a whole double or a whole Decimal that the
+    check would make an Int, on any operand kind."""
+    from decimal import Decimal
+
+    from iotsql.values import INT_LIMIT, whole_to_int
+
+    flagged = {name for name, spec in REGISTRY.items() if spec.ints_when_whole}
+    assert flagged == {"trunc", "round", "ceil", "floor", "sign"}
+    operands = [0, 7, -3, 2.5, -2.5, 25.0, 0.1, -0.75, 1e-7, 1e20, -1e300, 1.7976931348623157e308,
+                float("inf"), float("-inf"), float("nan"), Decimal("2.50"), Decimal("-7.000"),
+                Decimal("1E+40"), Decimal("12345678901234567890123456789012.99"), "4.0", "-2.5",
+                "x", "", True, None, [1.5], {"a": 1}, 10**40]  # fmt: skip
+    for name in sorted(flagged):
+        spec = REGISTRY[name]
+        for operand in operands:
+            for extra in [None] if spec.max_args == 1 else [0, 1, 2, 34, 1.5, "2", -1]:
+                arguments = [operand] if spec.max_args == 1 else [operand, extra]
+                try:
+                    result = spec.impl(*arguments)
+                except Exception:  # (the call sites turn an error into Undefined)
+                    continue
+                if type(result) in (float, Decimal) and -INT_LIMIT < result < INT_LIMIT:
+                    converted = whole_to_int(result)
+                    assert type(converted) is type(result), (name, arguments, result)
