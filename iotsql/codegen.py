@@ -179,9 +179,13 @@ class _Writer:
         self._paths: dict[tuple[tuple[str, ...], bool], str] = {}
         #: Whether a path reads `d`, the document when it is an object (else an empty one).
         self.reads_object = False
-        #: Locals whose type is known where they are written: "int" (never Undefined), or
-        #: "str" (a String or Undefined); the SELECT items skip the checks they cannot need.
+        #: Locals whose type is known where they are written: "int" (never Undefined), "str"
+        #: (a String or Undefined), "num" (an Int or Undefined), "bool" (a Boolean or
+        #: Undefined); the WHERE and the SELECT items skip the checks they cannot need.
         self.kinds: dict[str, str] = {}
+        #: Objects read on the way along a path at the function's top level, not settled:
+        #: keys -> local; a path that starts the same way (`s.r.a`, `s.r.b`) continues there.
+        self._prefixes: dict[tuple[str, ...], str] = {}
 
     def bind(self, value: Any) -> str:
         name = f"_k{len(self.names)}"
@@ -228,17 +232,30 @@ class _Writer:
         known = self._paths.get((shape.keys, shape.settle))
         if known is not None:
             return known
-        target = self.local()
-        if indent == 1:
-            self._paths[(shape.keys, shape.settle)] = target
         self.reads_object = True
-        first, *rest = shape.keys
-        self.line(indent, f"{target} = d.get({self.bind(first)}, U)")
-        for key in rest:
-            self.line(
-                indent,
-                f"{target} = {target}.get({self.bind(key)}, U) if type({target}) is dict else U",
-            )
+        keys = shape.keys
+        current, start = "d", 0
+        if indent == 1:
+            for end in range(len(keys) - 1, 0, -1):
+                prefix = self._prefixes.get(keys[:end])
+                if prefix is not None:
+                    current, start = prefix, end
+                    break
+        target = self.local()
+        for index in range(start, len(keys)):
+            key = self.bind(keys[index])
+            if current == "d":
+                self.line(indent, f"{target} = d.get({key}, U)")
+            else:
+                self.line(
+                    indent, f"{target} = {current}.get({key}, U) if type({current}) is dict else U"
+                )
+            if index < len(keys) - 1:
+                if indent == 1:
+                    self._prefixes[keys[: index + 1]] = target
+                current, target = target, self.local()
+        if indent == 1:
+            self._paths[(keys, shape.settle)] = target
         if shape.settle:
             whole = "True" if self.whole_ints else "False"
             self.line(indent, f"if type({target}) is float:")
@@ -347,6 +364,9 @@ class _Writer:
         self.line(indent + 1, f"{target} = {table}.get({subject}, {default})")
         self.line(indent, "else:")
         self.line(indent + 1, f"{target} = {default}")
+        results = [*shape.table.values(), shape.default]
+        if all(type(result) is int or result is UNDEFINED for result in results):
+            self.kinds[target] = "num"
         return target
 
     def _comparison(self, shape: ComparisonShape, indent: int) -> str:
@@ -361,12 +381,17 @@ class _Writer:
         self.line(indent + 1, f"{target} = {operand} {_COMPARISONS[shape.op]} {constant}")
         self.line(indent, "else:")
         self.line(indent + 1, f"{target} = {general}({operand}, {constant})")
+        self.kinds[target] = "bool"
         return target
 
 
 def _fires(writer: _Writer, value: str, indent: int) -> None:
     """Return NOT_FIRED unless `value` is true (Boolean true, or the String 'true' in any case,
     as compiler.truthy reads it)."""
+    if writer.kinds.get(value) == "bool":  # a comparison: never a String
+        writer.line(indent, f"if {value} is not True:")
+        writer.line(indent + 1, "return NOT_FIRED")
+        return
     writer.line(
         indent,
         f"if {value} is not True and not (type({value}) is str and {value}.lower() == 'true'):",
@@ -386,6 +411,10 @@ def _keyed_item(writer: _Writer, key: str, compiled: Any, store: str) -> None:
     kind = writer.kinds.get(value)
     if kind == "int":  # stored as it is, not measured
         writer.line(1, f"out[{writer.bind(key)}] = {value}")
+        return
+    if kind == "num":  # stored as it is, not measured, unless Undefined
+        writer.line(1, f"if {value} is not U:")
+        writer.line(2, f"out[{writer.bind(key)}] = {value}")
         return
     if kind == "str":
         writer.line(1, f"if {value} is not U:")
@@ -457,7 +486,7 @@ def _mixed_steps(writer: _Writer, steps: Sequence[tuple[int, Any, Any]], store: 
                 writer.line(1, f"{local} = {value}")
                 value = local
         known = writer.kinds.get(value)
-        if known is not None:  # an Int or a String: nothing to convert
+        if known in ("int", "num", "str"):  # an Int or a String: nothing to convert
             store_line = (
                 f"out[{writer.bind(key)}] = {value}"
                 if kind == 0
@@ -465,6 +494,10 @@ def _mixed_steps(writer: _Writer, steps: Sequence[tuple[int, Any, Any]], store: 
             )
             if known == "int":  # not measured, so the bound cannot have grown
                 writer.line(1, store_line)
+                continue
+            if known == "num":
+                writer.line(1, f"if {value} is not U:")
+                writer.line(2, store_line)
                 continue
             writer.line(1, f"if {value} is not U:")
             writer.line(2, f"size += len({value}) + 2")

@@ -259,6 +259,34 @@ def test_written_out_arithmetic_and_calls_match_the_closures(expression: str, ve
             assert outcome(rule, body, name) == expected, (expression, operand, name)
 
 
+@pytest.mark.parametrize("version", ["2015-10-08", "2016-03-23"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT n.x AS a, n.x.y AS b, n AS c, n.z AS d FROM 't/#'",
+        "SELECT n.x.y AS b, n.x AS a FROM 't/#' WHERE n.x.y = 4 AND n.z <> 0",
+        "SELECT s.r.t AS t, CASE s.r.m WHEN 'eco' THEN 1 ELSE 0 END AS m, s.q AS q, s.r AS r "
+        "FROM 't/#' WHERE s.r.t <> 0",
+        "SELECT *, n.x.y AS b, n.x.w[0] AS w FROM 't/#'",
+    ],
+)
+def test_paths_that_start_alike_match_the_closures(sql: str, version: str) -> None:
+    """Paths sharing a prefix continue from the object read on the way: every document shape
+    (the prefix an object, a scalar, an array, missing; whole doubles on the way and at the
+    end) gives what the closures give."""
+    rule = iotsql.CompiledRule(sql, version)
+    bodies = [
+        b'{"n": {"x": {"y": 4, "w": [2.0]}, "z": 1.0}}', b'{"n": {"x": 5, "z": 0}}',
+        b'{"n": [1, {"x": 1}]}', b'{"n": {"x": {"y": 4.0}}, "z": 3}', b'{"n": 2.0}',
+        b'{"s": {"r": {"t": 1, "m": "eco"}, "q": 2.0}}', b'{"s": {"r": 3, "q": [1.0]}}',
+        b'{"s": {"r": {"t": 2.5, "m": 1}}}', b"{}", b"[1]", b"7",
+    ]  # fmt: skip
+    for body in bodies:
+        expected = closures_outcome(rule, body)
+        for name in BACKENDS:
+            assert outcome(rule, body, name) == expected, (sql, body, name)
+
+
 # ---- what raw documents must get right ----------------------------------------------------------
 
 
@@ -336,7 +364,8 @@ def test_rules_of_both_versions_share_one_raw_document_without_changing_it() -> 
 
 
 def test_the_generated_function_writes_out_paths_comparisons_and_lookups() -> None:
-    """The shapes the generator knows become code, not calls: a path read twice is read once."""
+    """The shapes the generator knows become code, not calls: a path read twice is read once,
+    and paths that start alike share the objects on the way."""
     rule = iotsql.CompiledRule(
         "SELECT state.reported.temp AS t, CASE state.reported.mode WHEN 'eco' THEN 1 ELSE 0 END "
         "AS eco, upper(status) AS s FROM 'x' WHERE state.reported.temp <> 0 AND status <> 'off'",
@@ -344,9 +373,11 @@ def test_the_generated_function_writes_out_paths_comparisons_and_lookups() -> No
     )
     source = source_of(rule._statement)
     assert source is not None
-    # Three paths from the document: temp (read by WHERE and SELECT, once), mode (the CASE's
-    # subject) and status (read by WHERE and upper(), once).
-    assert source.count("d.get(") == 3
+    # Two reads from the document: `state` (on the way to temp, read by WHERE and SELECT once,
+    # and to mode, the CASE's subject, which continues from `state.reported`) and status (read
+    # by WHERE and upper(), once); `reported` is read once.
+    assert source.count("d.get(") == 2
+    assert source.count(".get(_k") - source.count("d.get(") == 3  # reported, temp, mode
     assert "(doc, run)" not in source.split(":", 1)[1]  # no node's closure is called
     doc = {"state": {"reported": {"temp": 21, "mode": "eco"}}, "status": "on"}
     assert rule._statement(doc, None) == {"t": 21, "eco": 1, "s": "ON"}
