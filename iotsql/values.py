@@ -690,9 +690,38 @@ def _stdlib_decode_body(body: bytes, whole_ints: bool) -> Any:
 _ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
 
 
+def _compact_text_encoder() -> Callable[[Any], str]:
+    """`_ENCODER.encode` without its Python-level wrappers: JSONEncoder.encode makes a new C
+    encoder on every call (for its circular-reference markers), which costs as much as the
+    encoding of a small document. Output values are built from decoded JSON and never refer
+    to themselves, so one C encoder without markers serves every call. `_ENCODER.encode` when
+    the C encoder is missing (another Python implementation) or does not write what it
+    writes."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    try:
+        iterencode = make(None, _ENCODER.default, json.encoder.encode_basestring, None,
+                          ":", ",", False, False, True)  # fmt: skip
+
+        def encode(value: Any) -> str:
+            return "".join(iterencode(value, 0))
+
+        sample = {"a": [1, -2.5, 1e300, 'é\n"', None, True, False, {}, []], "": {"b": -0.0}}
+        if encode(sample) != _ENCODER.encode(sample) or encode("x") != _ENCODER.encode("x"):
+            return _ENCODER.encode
+    except Exception:  # a signature this Python's C encoder does not take
+        return _ENCODER.encode
+    return encode
+
+
+#: The compact JSON text of a value (_compact_text_encoder).
+_encode_text: Final = _compact_text_encoder()
+
+
 def _stdlib_encode(value: Any) -> bytes:
     try:
-        return _ENCODER.encode(value).encode("utf-8")
+        return _encode_text(value).encode("utf-8")
     except UnicodeEncodeError:
         # A lone surrogate (a "\ud800" escape in the payload) has no UTF-8 form: write the
         # document with \u escapes, valid JSON that reads back as the same value.

@@ -121,6 +121,32 @@ def test_the_standard_library_body_decoder_reads_what_json_decode_reads(
         assert repr(got) == repr(expected), (body, got, expected)
 
 
+_ANY_FLOAT = st.floats(allow_nan=True, allow_infinity=True)
+_ENCODABLE = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), _ANY_FLOAT, st.text()),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.one_of(_ENCODABLE, json_values))
+@settings(max_examples=400, deadline=None)
+def test_the_standard_library_encoder_writes_what_json_encode_writes(value: object) -> None:
+    """values._stdlib_encode calls one C encoder without JSONEncoder.encode's wrappers: the
+    same text for every value (lone surrogates included, which take the \\u escapes)."""
+    expected = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode(value)
+    assert v._encode_text(value) == expected
+    try:
+        body = expected.encode("utf-8")
+    except UnicodeEncodeError:
+        body = json.dumps(value, separators=(",", ":")).encode("ascii")
+    assert v._stdlib_encode(value) == body
+    if json.encoder.c_make_encoder is not None:  # (CPython) the C encoder is in use
+        assert v._encode_text != v._ENCODER.encode
+
+
 def test_sql_versions() -> None:
     assert v.SqlVersion.parse(None) is v.V1
     assert v.SqlVersion.parse("2016-03-23") is v.V2
