@@ -273,16 +273,22 @@ class _Writer:
         arguments = [self.bind(argument) for argument in shape.arguments]
         if shape.context:
             arguments.insert(0, "run")
+        self._invoke(shape.impl, ", ".join(arguments), target, indent, settled=False)
+        return target
+
+    def _invoke(self, impl: Any, arguments: str, target: str, indent: int, settled: bool) -> None:
+        """`target = impl(arguments)` as compiler._invoker calls a function: an error other than
+        IotSqlError is Undefined; in 2016-03-23 a whole result is an Int, unless `settled`
+        (the function makes it one itself)."""
         self.line(indent, "try:")
-        self.line(indent + 1, f"{target} = {self.bind(shape.impl)}({', '.join(arguments)})")
+        self.line(indent + 1, f"{target} = {self.bind(impl)}({arguments})")
         self.line(indent, "except _IotSqlError:")
         self.line(indent + 1, "raise")
         self.line(indent, "except Exception:  # a function that cannot use its arguments")
         self.line(indent + 1, f"{target} = U")
-        if self.whole_ints:
+        if self.whole_ints and not settled:
             self.line(indent, f"if type({target}) is float or type({target}) is _Decimal:")
             self.line(indent + 1, f"{target} = _whole_to_int({target})")
-        return target
 
     def _decimal_chain(self, shape: ApplyShape, operand: str, target: str, indent: int) -> None:
         assert shape.chain is not None
@@ -317,15 +323,7 @@ class _Writer:
             self.line(indent + 1, f"{target} = U")
             self.line(indent, "else:")
             indent += 1
-        self.line(indent, "try:")
-        self.line(indent + 1, f"{target} = {self.bind(call.impl)}({arguments})")
-        self.line(indent, "except _IotSqlError:")
-        self.line(indent + 1, "raise")
-        self.line(indent, "except Exception:  # a function that cannot use its arguments")
-        self.line(indent + 1, f"{target} = U")
-        if self.whole_ints and not call.ints_when_whole:
-            self.line(indent, f"if type({target}) is float or type({target}) is _Decimal:")
-            self.line(indent + 1, f"{target} = _whole_to_int({target})")
+        self._invoke(call.impl, arguments, target, indent, settled=call.ints_when_whole)
 
     def _context_read(self, shape: CallShape, indent: int) -> str | None:
         """`timestamp()`, `topic()` and `topic(n)` with a level n >= 1, read from the
