@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from iotsql.loaders.positions import Node, SourceFile, TextOrigin
+from iotsql.loaders.positions import Node, ScannedNode, SourceFile, TextOrigin
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_]*)[ \t]*\r?\n")
@@ -23,37 +23,13 @@ class HclError(ValueError):
     """Text the scanner cannot follow (python-hcl2 says what is wrong with it)."""
 
 
-class HclNode:
-    __slots__ = ("_entries", "_items", "end", "key_end", "key_start", "kind_", "source",
-                 "start", "string")  # fmt: skip
+class HclNode(ScannedNode):
+    __slots__ = ("string",)
 
     def __init__(self, source: SourceFile, kind: Literal["map", "list", "scalar"], start: int):
-        self.source = source
-        self.kind_ = kind
-        self.start = start
-        self.end = start
-        self.key_start: int | None = None
-        self.key_end: int | None = None
-        self._entries: dict[str, HclNode] = {}
-        self._items: list[HclNode] = []
+        super().__init__(source, kind, start)
+        #: The characters of a quoted string or heredoc value, with their origin.
         self.string: TextOrigin | None = None
-
-    @property
-    def kind(self) -> Literal["map", "list", "scalar"]:
-        return self.kind_
-
-    @property
-    def tag(self) -> str | None:
-        return None
-
-    def keys(self) -> list[str]:
-        return list(self._entries)
-
-    def child(self, key: str) -> HclNode | None:
-        return self._entries.get(key)
-
-    def items(self) -> list[HclNode]:
-        return self._items
 
     def text(self) -> TextOrigin | None:
         return self.string

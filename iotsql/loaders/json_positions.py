@@ -6,9 +6,8 @@ nesting depth costs no stack."""
 from __future__ import annotations
 
 import re
-from typing import Literal
 
-from iotsql.loaders.positions import Node, SourceFile, TextOrigin
+from iotsql.loaders.positions import Node, ScannedNode, SourceFile, TextOrigin
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
@@ -16,35 +15,8 @@ _STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*', re.DOTALL)
 _SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
 
 
-class JsonNode:
-    __slots__ = ("_entries", "_items", "end", "key_end", "key_start", "kind_", "source", "start")
-
-    def __init__(self, source: SourceFile, kind: Literal["map", "list", "scalar"], start: int):
-        self.source = source
-        self.kind_ = kind
-        self.start = start
-        self.end = start
-        self.key_start: int | None = None
-        self.key_end: int | None = None
-        self._entries: dict[str, JsonNode] = {}
-        self._items: list[JsonNode] = []
-
-    @property
-    def kind(self) -> Literal["map", "list", "scalar"]:
-        return self.kind_
-
-    @property
-    def tag(self) -> str | None:
-        return None
-
-    def keys(self) -> list[str]:
-        return list(self._entries)
-
-    def child(self, key: str) -> JsonNode | None:
-        return self._entries.get(key)
-
-    def items(self) -> list[JsonNode]:
-        return self._items
+class JsonNode(ScannedNode):
+    __slots__ = ()
 
     def text(self) -> TextOrigin | None:
         if self.kind_ != "scalar" or self.source.text[self.start : self.start + 1] != '"':

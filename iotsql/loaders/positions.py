@@ -234,6 +234,44 @@ class Node(Protocol):
     def text(self) -> TextOrigin | None: ...
 
 
+class ScannedNode:
+    """A Node as the structural scanners build it (json_positions, hcl_positions): a mapping's
+    entries by key or a list's items, where its value and its key are. A subclass says what a
+    string's characters are (`text`)."""
+
+    __slots__ = ("_entries", "_items", "end", "key_end", "key_start", "kind_", "source", "start")
+
+    def __init__(self, source: SourceFile, kind: Literal["map", "list", "scalar"], start: int):
+        self.source = source
+        self.kind_ = kind
+        self.start = start
+        self.end = start
+        self.key_start: int | None = None
+        self.key_end: int | None = None
+        self._entries: dict[str, Any] = {}  # (of the subclass's nodes)
+        self._items: list[Any] = []
+
+    @property
+    def kind(self) -> Literal["map", "list", "scalar"]:
+        return self.kind_
+
+    @property
+    def tag(self) -> str | None:
+        return None
+
+    def keys(self) -> list[str]:
+        return list(self._entries)
+
+    def child(self, key: str) -> Node | None:
+        return self._entries.get(key)  # type: ignore[no-any-return]
+
+    def items(self) -> Sequence[Node]:
+        return self._items
+
+    def text(self) -> TextOrigin | None:
+        return None
+
+
 _SEGMENT = re.compile(r'\[(?:"((?:[^"\\]|\\.)*)"|(\d+)|\'([^\']*)\')\]|\.?([^.\[]+)')
 
 
