@@ -7,14 +7,15 @@ the templates, nested queries and any node the generator does not write out use.
 generator writes out the shapes that dominate real rules (each node carries its shape,
 `Compiled.shape`) and calls the node's closure for everything else:
 
-- a path from the document (`a.b.c`), walked inline and read once however often it appears,
-  its value settled where it is read when the statement evaluates raw documents
-  (values.settle_leaf);
+- a path from the document (`a.b.c`), walked inline and read once however often it appears
+  (paths that start alike continue from the object read on the way), its value settled where
+  it is read when the statement evaluates raw documents (values.settle_leaf);
 - a constant;
 - a comparison of an operand with a number, or `=` / `<>` with a String;
 - a node that is a function of one operand (an arithmetic chain, an operator or a function
   whose other arguments are constants, a cast, a unary operator), with the operand inline;
-  such a function call (`upper(s)`, `trunc(x, 1)`) is written out as well;
+  such a function call (`upper(s)`, `trunc(x, 1)`) is written out as well, and so is decimal
+  arithmetic with constants on a double (`(c * 9 / 5) + 32`);
 - a function called with constants only (`topic(3)`, `timestamp()`); `topic(n)`, `topic()`
   and `timestamp()` are read from the evaluation inline, their types known to the SELECT
   items;
@@ -23,7 +24,8 @@ generator writes out the shapes that dominate real rules (each node carries its 
   compiler's own WHERE test does the same; a conjunction with an external call in it keeps that
   test, which runs both sides);
 - every SELECT list, each item checked and measured as the compiler's `build_keys` and
-  `build_mixed` do; a lone `*`; a `SELECT VALUE` calls its builder.
+  `build_mixed` do, skipping the checks a value of known type cannot need (`_Writer.kinds`);
+  a lone `*`; a `SELECT VALUE` calls its builder.
 
 The function returns the output value, or NOT_FIRED when the WHERE is not true. Keys and
 constants are names in the function's globals, so the statements of one shape share one code
