@@ -50,6 +50,7 @@ from iotsql.values import (
     INT_LIMIT,
     UNDEFINED,
     Binary,
+    finalize,
     json_size_at_least,
     settle_container,
     settle_whole_float,
@@ -162,6 +163,7 @@ _COMMON: Final[dict[str, Any]] = {
     "_Binary": Binary,
     "_IotSqlError": IotSqlError,
     "_whole_to_int": whole_to_int,
+    "_finalize": finalize,
     "_DECIMAL_FAILURES": (DecimalException, ArithmeticError),
     "_INT_LIMIT": INT_LIMIT,
 }
@@ -213,7 +215,20 @@ class _Writer:
         if kind is ComparisonShape:
             return self._comparison(shape, indent)
         if kind is ApplyShape:
-            operand = self.value(shape.operand, indent)
+            inner = shape.operand.shape
+            if (
+                shape.call is not None
+                and shape.call.ints_when_whole
+                and type(inner) is ApplyShape
+                and inner.chain is not None
+            ):
+                # `trunc((c * 9 / 5) + 32, 1)`: the function makes a whole result an Int itself,
+                # so the arithmetic feeding it skips that rule.
+                operand = self.local()
+                self._decimal_chain(inner, self.value(inner.operand, indent), operand, indent,
+                                    whole_rule=False)  # fmt: skip
+            else:
+                operand = self.value(shape.operand, indent)
             target = self.local()
             if shape.call is not None:
                 self._function_of_one(shape.call, operand, target, indent)
@@ -292,7 +307,9 @@ class _Writer:
             self.line(indent, f"if type({target}) is float or type({target}) is _Decimal:")
             self.line(indent + 1, f"{target} = _whole_to_int({target})")
 
-    def _decimal_chain(self, shape: ApplyShape, operand: str, target: str, indent: int) -> None:
+    def _decimal_chain(
+        self, shape: ApplyShape, operand: str, target: str, indent: int, whole_rule: bool = True
+    ) -> None:
         assert shape.chain is not None
         number = f"_Decimal(repr({operand}))"
         for operation, constant, on_right in shape.chain.steps:
@@ -303,7 +320,7 @@ class _Writer:
         self.line(indent + 2, f"{target} = {number}")
         self.line(indent + 1, "except _DECIMAL_FAILURES:")
         self.line(indent + 2, f"{target} = U")
-        if self.whole_ints:
+        if self.whole_ints and whole_rule:
             whole = self.local()
             self.line(indent + 1, "else:")
             self.line(indent + 2, f"{whole} = {target}.to_integral_value()")
@@ -433,7 +450,9 @@ def _keyed_item(writer: _Writer, key: str, compiled: Any, store: str) -> None:
     writer.line(3, f"size += _size_at_least({value}, _MAX - size)")
     writer.line(3, "if size > _MAX:")
     writer.line(4, too_big)
-    writer.line(2, "elif t is _Decimal or t is _Binary:")
+    writer.line(2, "elif t is _Decimal:  # (what the store does with one: a JSON number)")
+    writer.line(3, f"{value} = _finalize({value}, {writer.whole_ints})")
+    writer.line(2, "elif t is _Binary:")
     writer.line(3, f"{value} = {store}({value}, {writer.whole_ints})")
     writer.line(3, f"if type({value}) is str:")
     writer.line(4, f"size += len({value})")

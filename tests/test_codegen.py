@@ -234,7 +234,7 @@ WRITTEN_OUT = [
     "round(a * 1.5)", "ceil(2 / a)", "floor(a - 0.1)", "sign(a)", "trunc(a, 2)", "upper(a)",
     "lower(a)", "substring(a, 1)", "1e308 * a * 10", "abs(a) - 1",
     "cast(power(a, 0) AS String)", "cast(a * 2 AS String)", "cast(a * 4 / 2 AS String)",
-    "cast(trunc(a * 2, 1) AS String)",
+    "cast(trunc(a * 2, 1) AS String)", "upper(a * 2)", "concat(a * 4 / 2, 'x')",
 ]  # fmt: skip
 OPERANDS = [
     "2.5", "-0.75", "28.05", "25.0", "0", "7", "-3", "1e-7", "1e300", "123456789012345678901234",

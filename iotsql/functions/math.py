@@ -312,7 +312,7 @@ def trunc(value: Any, places: Any) -> Any:
             return U
     # Quantizing a number with fewer decimals only adds zeros, which normalize removes; it is
     # skipped only where the quantized digits could pass _WIDE's precision.
-    if exact.adjusted() < _WIDE.prec - 40 or exact.as_tuple().exponent < -digits:  # type: ignore[operator]
+    if exact.adjusted() < _QUANTIZE_BELOW or exact.as_tuple().exponent < -digits:  # type: ignore[operator]
         exact = exact.quantize(_QUANTUM[digits], decimal.ROUND_DOWN, _WIDE)
     integral = exact.to_integral_value()
     if exact == integral:
@@ -320,6 +320,8 @@ def trunc(value: Any, places: Any) -> Any:
     return exact.normalize(_WIDE)
 
 
+#: The adjusted exponent below which trunc's quantized digits always fit _WIDE's precision.
+_QUANTIZE_BELOW: Final = _WIDE.prec - 40
 #: 1, 0.1, 0.01 ... 1E-34: what trunc quantizes to.
 _QUANTUM: Final = tuple(Decimal(1).scaleb(-digits) for digits in range(35))
 _INFINITY: Final = float("inf")
