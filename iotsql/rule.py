@@ -261,8 +261,10 @@ class CompiledRule:
                                     self.settled_statement().function)  # fmt: skip
             except RecursionError:
                 raise EvaluationError(_TOO_DEEP) from None
-            if type(value) is dict:  # (the common case, without a call)
+            if type(value) is dict:  # (the common cases, without a call)
                 return Output(value, None, self._max_output)
+            if value is NOT_FIRED:
+                return None
             return self._output(value, doc, payload)
         if self.termination is not None:
             return None
@@ -402,6 +404,8 @@ class CompiledRule:
             raise EvaluationError(_TOO_DEEP) from None
         if type(value) is dict:
             return Output(value, None, self._max_output)
+        if value is NOT_FIRED:
+            return None
         return self._output(value, doc, body)
 
     def _output(self, value: Any, doc: Any, body: bytes) -> Output | None:
