@@ -176,10 +176,12 @@ class CompiledRule:
         self._version = self.sql_version.value
         self._timed = compiled.timed
         self._matches = compile_filter(self.topic_filter) if self.topic_filter is not None else None
-        #: Nothing to put in force around an evaluation of a bytes body: no termination, no
-        #: time budget, nothing reads the Run but the context functions (which read its message
-        #: and topic; `evaluate` makes that Run only for them).
-        self._plain = self.termination is None and not self._timed and not compiled.run_state
+        #: The rule's limits when there is nothing to put in force around an evaluation of a
+        #: bytes body under them: no termination, no time budget, nothing reads the Run but the
+        #: context functions (which read its message and topic; `evaluate` makes that Run only
+        #: for them); else None. `evaluate` compares it with the limits in force: one test.
+        plain = self.termination is None and not self._timed and not compiled.run_state
+        self._plain: Limits | None = limits if plain else None
 
     @property
     def timed(self) -> bool:
@@ -231,10 +233,9 @@ class CompiledRule:
             if effective is None:
                 return None
         if (
-            self._plain
-            and type(payload) is bytes
+            type(payload) is bytes
             and (context is None or type(context) is Context)
-            and current_limits() is self.limits
+            and current_limits() is self._plain
         ):
             # Nothing reads the message or its context but the context functions: a Run only
             # for them.
