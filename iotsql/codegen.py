@@ -577,13 +577,37 @@ def statement_function(
     (kind, key, Compiled) (see _mixed_steps); `passthrough`: the SELECT is the document;
     `select`: the compiler's SELECT builder, called for any other SELECT; `store`: how a value
     goes into the output (compiler.store)."""
-    writer = _Writer(whole_ints)
-    _write_statement(writer, conjuncts, condition, keyed, steps, passthrough, select, store)
+
+    def write(written_out: bool) -> _Writer:
+        """The function's body; with `written_out` False, only calls of the WHERE test and the
+        SELECT builder."""
+        writer = _Writer(whole_ints)
+        if conjuncts is not None and written_out:
+            for compiled in conjuncts:
+                _fires(writer, writer.value(compiled, 1), 1)
+        elif condition is not None:
+            writer.line(1, f"if not {writer.bind(condition)}(doc, run):")
+            writer.line(2, "return NOT_FIRED")
+        if passthrough:
+            writer.line(1, "return doc")
+        elif keyed is not None and written_out:
+            writer.line(1, "out = {}")
+            writer.line(1, "size = 0")
+            stored = writer.bind(store)
+            for key, compiled in keyed:
+                _keyed_item(writer, key, compiled, stored)
+            writer.line(1, "return out")
+        elif steps is not None and written_out:
+            _mixed_steps(writer, steps, writer.bind(store))
+        else:
+            writer.line(1, f"return {writer.bind(select)}(doc, run)")
+        return writer
+
+    writer = write(True)
     if len(writer.lines) > MAX_GENERATED_LINES:
         # A statement of thousands of items (what 128 KB of SQL allows) would cost Python's
         # compiler seconds: it gets the closures, called from a function of a few lines.
-        writer = _Writer(whole_ints)
-        _write_statement(writer, None, condition, None, None, passthrough, select, store)
+        writer = write(False)
     if writer.reads_object:
         writer.lines.insert(0, "    d = doc if type(doc) is dict else _EMPTY")
     source = "def statement(doc, run):\n" + "\n".join(writer.lines) + "\n"
@@ -601,38 +625,6 @@ def statement_function(
 
 #: Lines past which a statement is not written out (about 200 SELECT items or conjuncts).
 MAX_GENERATED_LINES = 4000
-
-
-def _write_statement(
-    writer: _Writer,
-    conjuncts: Sequence[Any] | None,
-    condition: Closure | None,
-    keyed: Sequence[tuple[str, Any]] | None,
-    steps: Sequence[tuple[int, Any, Any]] | None,
-    passthrough: bool,
-    select: Closure,
-    store: Callable[[Any, bool], Any],
-) -> None:
-    """The body of statement_function's function (which see)."""
-    if conjuncts is not None:
-        for compiled in conjuncts:
-            _fires(writer, writer.value(compiled, 1), 1)
-    elif condition is not None:
-        writer.line(1, f"if not {writer.bind(condition)}(doc, run):")
-        writer.line(2, "return NOT_FIRED")
-    if passthrough:
-        writer.line(1, "return doc")
-    elif keyed is not None:
-        writer.line(1, "out = {}")
-        writer.line(1, "size = 0")
-        stored = writer.bind(store)
-        for key, compiled in keyed:
-            _keyed_item(writer, key, compiled, stored)
-        writer.line(1, "return out")
-    elif steps is not None:
-        _mixed_steps(writer, steps, writer.bind(store))
-    else:
-        writer.line(1, f"return {writer.bind(select)}(doc, run)")
 
 
 #: The document when it is not an object: what paths read then (nothing; never written to).
