@@ -36,6 +36,7 @@ on generated statements and messages, with both JSON libraries."""
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
@@ -47,6 +48,7 @@ from iotsql.errors import IotSqlError
 from iotsql.functions import context as context_functions
 from iotsql.operators import BINARY_OPERATORS
 from iotsql.values import (
+    DECIMAL_CONTEXT,
     INT_LIMIT,
     UNDEFINED,
     Binary,
@@ -151,6 +153,17 @@ class ComparisonShape:
     constant: int | float | str
 
 
+#: Where a double scaled by a power of two prints as the decimal arithmetic's result would
+#: (_scaling_factor): a normal double, and under 2**52, where a decimal that is not whole
+#: rounds to a double that is not whole (every double past it is whole, which the generated
+#: test excludes anyway; the bound also excludes an infinite product).
+_SCALED_LOW: Final = 1e-300
+_SCALED_HIGH: Final = 2.0**52
+#: The largest power of two (as 2**n, n at most this) that _scaling_factor takes: the
+#: product or quotient of a double's decimal text (17 digits at most) with it stays within
+#: the 34 digits of DECIMAL_CONTEXT, so the decimal arithmetic is exact.
+_SCALING_EXPONENT: Final = 20
+
 #: The names every generated function may use, bound in its globals when it does.
 _COMMON: Final[dict[str, Any]] = {
     "U": UNDEFINED,
@@ -166,6 +179,8 @@ _COMMON: Final[dict[str, Any]] = {
     "_finalize": finalize,
     "_DECIMAL_FAILURES": (DecimalException, ArithmeticError),
     "_INT_LIMIT": INT_LIMIT,
+    "_SCALED_LOW": _SCALED_LOW,
+    "_SCALED_HIGH": _SCALED_HIGH,
 }
 _COMMON_NAMES: Final = frozenset(_COMMON)
 
@@ -203,8 +218,10 @@ class _Writer:
     def line(self, indent: int, text: str) -> None:
         self.lines.append("    " * indent + text)
 
-    def value(self, compiled: Any, indent: int) -> str:
-        """Write the statements computing `compiled`'s value; the expression that holds it."""
+    def value(self, compiled: Any, indent: int, finalized: bool = False) -> str:
+        """Write the statements computing `compiled`'s value; the expression that holds it.
+        `finalized`: the value goes straight into the output (a SELECT item), which stores a
+        Decimal as the JSON number it prints as (values.finalize)."""
         if compiled.is_const:
             # A name even for literals: `5 is not U` would be a SyntaxWarning.
             return "U" if compiled.const is UNDEFINED else self.bind(compiled.const)
@@ -233,7 +250,8 @@ class _Writer:
             if shape.call is not None:
                 self._function_of_one(shape.call, operand, target, indent)
             elif shape.chain is not None:
-                self._decimal_chain(shape, operand, target, indent)
+                factor = _scaling_factor(shape.chain) if finalized else None
+                self._decimal_chain(shape, operand, target, indent, factor=factor)
             else:
                 self.line(indent, f"{target} = {self.bind(shape.apply)}({operand})")
             return target
@@ -308,14 +326,30 @@ class _Writer:
             self.line(indent + 1, f"{target} = _whole_to_int({target})")
 
     def _decimal_chain(
-        self, shape: ApplyShape, operand: str, target: str, indent: int, whole_rule: bool = True
+        self,
+        shape: ApplyShape,
+        operand: str,
+        target: str,
+        indent: int,
+        whole_rule: bool = True,
+        factor: float | None = None,
     ) -> None:
+        """`target` = the chain on `operand`. `factor`: the chain scales by that power of two
+        and its value goes straight into the output; a double then takes the exact product of
+        doubles where it prints as the decimal arithmetic's result would (_scaling_factor)."""
         assert shape.chain is not None
         number = f"_Decimal(repr({operand}))"
         for operation, constant, on_right in shape.chain.steps:
             named, exact = self.bind(operation), self.bind(constant)
             number = f"{named}({number}, {exact})" if on_right else f"{named}({exact}, {number})"
         self.line(indent, f"if type({operand}) is float:")
+        if factor is not None:
+            self.line(indent + 1, f"{target} = {operand} * {self.bind(factor)}")
+            self.line(
+                indent + 1,
+                f"if {target}.is_integer() or not _SCALED_LOW < abs({target}) < _SCALED_HIGH:",
+            )
+            indent += 1
         self.line(indent + 1, "try:")
         self.line(indent + 2, f"{target} = {number}")
         self.line(indent + 1, "except _DECIMAL_FAILURES:")
@@ -329,6 +363,8 @@ class _Writer:
                 f"if {whole} == {target} and -_INT_LIMIT < {target} < _INT_LIMIT:",
             )
             self.line(indent + 3, f"{target} = int({whole})")
+        if factor is not None:
+            indent -= 1
         self.line(indent, "else:")
         self.line(indent + 1, f"{target} = {self.bind(shape.apply)}({operand})")
 
@@ -402,6 +438,39 @@ class _Writer:
         return target
 
 
+
+
+def _scaling_factor(chain: DecimalChain) -> float | None:
+    """The double `f` when the chain is one multiplication by ±2**n, or one division by it
+    (`x * 2`, `x / 4`, `0.5 * x`), with n at most _SCALING_EXPONENT; else None.
+
+    Why the product of doubles `x * f` is then the printed result of the decimal arithmetic,
+    `float(Decimal(repr(x)) * 2**n)`, whenever it is not whole and _SCALED_LOW < |x * f| <
+    _SCALED_HIGH: the decimal product is exact (34 digits hold it); `x` is the double nearest
+    `d = Decimal(repr(x))`, and between normal doubles, rounding to the nearest double commutes
+    with scaling by a power of two, so the double nearest `d * 2**n` is `x * 2**n`, exactly
+    `x * f`. A decimal product that were whole would be under 2**53 and round to itself, a
+    whole double: so when `x * f` is not whole, neither is the decimal result, and the
+    output stores it as its double (values.finalize). The other cases take the decimal
+    arithmetic."""
+    if len(chain.steps) != 1:
+        return None
+    operation, constant, on_right = chain.steps[0]
+    if operation == DECIMAL_CONTEXT.multiply:  # (bound methods: equal, not identical)
+        divide = False
+    elif operation == DECIMAL_CONTEXT.divide and on_right:
+        divide = True
+    else:
+        return None
+    number = float(constant)
+    if number == 0 or Decimal(number) != constant:
+        return None
+    mantissa, exponent = math.frexp(abs(number))
+    if mantissa != 0.5 or abs(exponent - 1) > _SCALING_EXPONENT:
+        return None
+    return 1.0 / number if divide else number
+
+
 def _fires(writer: _Writer, value: str, indent: int) -> None:
     """Return NOT_FIRED unless `value` is true (Boolean true, or the String 'true' in any case,
     as compiler.truthy reads it)."""
@@ -419,7 +488,7 @@ def _fires(writer: _Writer, value: str, indent: int) -> None:
 def _keyed_item(writer: _Writer, key: str, compiled: Any, store: str) -> None:
     """One `key: value` item of the output object, as compiler.Compiler.select's build_keys
     checks, converts and measures it."""
-    value = writer.value(compiled, 1)
+    value = writer.value(compiled, 1, finalized=True)
     if not value.startswith("v"):  # a bound name or U: the lines below assign to the value
         local = writer.local()
         writer.line(1, f"{local} = {value}")

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from inspect import isawaitable
+from itertools import islice
 from pathlib import Path
 from threading import get_ident
 from typing import Any, Literal, overload
@@ -801,7 +802,11 @@ class RulesEngine:
                     route = (tuple(self._index.match(topic)), topic, False)
                 routes = self._routes
                 if len(routes) >= _ROUTE_CACHE_SIZE:
-                    routes.clear()
+                    # The older half goes (dicts keep insertion order): a fleet with more
+                    # topics than the cache holds keeps half of them remembered, where
+                    # clearing it all made every message after it a miss.
+                    for old in list(islice(routes, _ROUTE_CACHE_SIZE // 2)):
+                        del routes[old]
                 routes[topic] = route
         return route
 
@@ -1258,8 +1263,11 @@ _INLINE, _THREAD, _COROUTINE = 0, 1, 2
 #: for a statement that has variables).
 _NO_VARIABLES: list[Any] = []
 
-#: Topics whose route a RulesEngine keeps (RulesEngine._route); past it, it starts afresh.
-_ROUTE_CACHE_SIZE = 4096
+#: Topics whose route a RulesEngine keeps (RulesEngine._route); past it, the older half goes.
+#: A route costs about 250 bytes with its topic, so at most about 16 MB; a fleet publishes on
+#: one topic per device (the benchmark's mixed stream has 10,353 topics), and a route made
+#: again costs a validation and a match of the whole index (3 µs at 10,000 rules).
+_ROUTE_CACHE_SIZE = 65_536
 
 
 #: One simple action of a _QuietPlan: (action, its key, its constant parameters, its render

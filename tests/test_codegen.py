@@ -259,6 +259,53 @@ def test_written_out_arithmetic_and_calls_match_the_closures(expression: str, ve
             assert outcome(rule, body, name) == expected, (expression, operand, name)
 
 
+#: Scalings by a power of two, which a SELECT item takes as a product of doubles where that
+#: prints as the decimal arithmetic (codegen._scaling_factor); `a * 3` and 2**21 do not.
+SCALINGS = ["a * 2", "a / 2", "0.5 * a", "a * -8", "a * 1048576", "a / 1048576", "a * 0.25",
+            "-4 * a", "a * 2097152", "a * 3"]  # fmt: skip
+#: Doubles at the edges of that: subnormal, the smallest normal, 17-digit texts whose product
+#: needs 18 digits, halves and quarters near 2**52, the largest double.
+EDGE_DOUBLES = [
+    5e-324, 2.2250738585072014e-308, 4.450147717014403e-308, 1e-300, 1.0000000000000002e-300,
+    0.1, 0.3, 5.0000000000000018, 9.999999999999998, 28.05, 41.25, 1.0000000000000002,
+    1125899906842623.8, 2251799813685247.5, 4503599627370495.5, 2**52 - 0.25, 2.0**52,
+    9007199254740991.0, 1e22, 1.7976931348623157e308, 8.98846567431158e307, 0.0, -0.0, -41.25,
+    -0.1, 3.0517578125e-05, 123.456e-10,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("version", ["2015-10-08", "2016-03-23"])
+@pytest.mark.parametrize("expression", SCALINGS)
+@given(st.one_of(st.sampled_from(EDGE_DOUBLES), st.floats(allow_nan=False, allow_infinity=False),
+                 st.floats(min_value=-1e6, max_value=1e6).map(lambda x: round(x, 3))))
+@settings(max_examples=150, deadline=None)
+def test_doubles_scaled_by_a_power_of_two_print_as_the_decimal_arithmetic(
+    expression: str, version: str, number: float
+) -> None:
+    rule = iotsql.CompiledRule(f"SELECT {expression} AS k FROM 't/#'", version)
+    source = source_of(rule._statement)
+    assert source is not None
+    assert ("_SCALED_HIGH" in source) == (expression not in ("a * 2097152", "a * 3")), source
+    body = json.dumps({"a": number}).encode()
+    expected = closures_outcome(rule, body)
+    for name in BACKENDS:
+        assert outcome(rule, body, name) == expected, (expression, number, name)
+
+
+@pytest.mark.parametrize("number", [5.0000000000000018, 0.1, 41.25, 2**52 - 0.25])
+def test_only_an_item_of_the_output_takes_the_product_of_doubles(number: float) -> None:
+    """A scaled value passed on to another operator keeps the decimal arithmetic (the double
+    nearest 5.0000000000000018 * 2 is not the decimal 10.0000000000000036 it stands for): only
+    the item that stores it takes the product of doubles."""
+    rule = iotsql.CompiledRule("SELECT a * 2 AS k, (a * 2) - b AS rest FROM 't/#'", "2016-03-23")
+    source = source_of(rule._statement)
+    assert source is not None and source.count("_SCALED_HIGH") == 1
+    body = json.dumps({"a": number, "b": 10}).encode()
+    expected = closures_outcome(rule, body)
+    for name in BACKENDS:
+        assert outcome(rule, body, name) == expected, (number, name)
+
+
 @pytest.mark.parametrize("version", ["2015-10-08", "2016-03-23"])
 @pytest.mark.parametrize(
     "sql",

@@ -406,3 +406,23 @@ def test_more_topics_than_the_engine_remembers_are_routed_alike() -> None:
         fired = [engine.publish(topic, b"{}", report=False) for topic in topics]
         assert fired == [None] * len(topics)
     assert len(engine.recorder["sqs"].requests) == 2 * 5_000
+
+
+def test_past_its_size_the_route_cache_forgets_its_older_half(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fleet with more topics than the engine remembers keeps the newer half remembered
+    (clearing it all made every message after it a miss), and routes alike either way."""
+    from iotsql import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_ROUTE_CACHE_SIZE", 8)
+    engine = RulesEngine()
+    engine.create_topic_rule("Even", rule("SELECT * FROM 'd/+/even'", sqs()))
+    topics = [f"d/{n}/{'even' if n % 2 == 0 else 'odd'}" for n in range(11)]
+    for topic in topics:
+        engine.publish(topic, b"{}", report=False)
+        assert len(engine._routes) <= 8
+    # 8 remembered, then the 4 oldest forgotten for the 9th: the 7 newest are left.
+    assert list(engine._routes) == topics[-7:]
+    assert engine._routes["d/10/even"] == (("Even",), "d/10/even", False)
+    assert len(engine.recorder["sqs"].requests) == 6
