@@ -438,8 +438,6 @@ class _Writer:
         return target
 
 
-
-
 def _scaling_factor(chain: DecimalChain) -> float | None:
     """The double `f` when the chain is one multiplication by ±2**n, or one division by it
     (`x * 2`, `x / 4`, `0.5 * x`), with n at most _SCALING_EXPONENT; else None.

@@ -276,8 +276,13 @@ EDGE_DOUBLES = [
 
 @pytest.mark.parametrize("version", ["2015-10-08", "2016-03-23"])
 @pytest.mark.parametrize("expression", SCALINGS)
-@given(st.one_of(st.sampled_from(EDGE_DOUBLES), st.floats(allow_nan=False, allow_infinity=False),
-                 st.floats(min_value=-1e6, max_value=1e6).map(lambda x: round(x, 3))))
+@given(
+    st.one_of(
+        st.sampled_from(EDGE_DOUBLES),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.floats(min_value=-1e6, max_value=1e6).map(lambda x: round(x, 3)),
+    )
+)
 @settings(max_examples=150, deadline=None)
 def test_doubles_scaled_by_a_power_of_two_print_as_the_decimal_arithmetic(
     expression: str, version: str, number: float
