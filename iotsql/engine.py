@@ -32,6 +32,7 @@ from iotsql.budget import (
     start_budget,
     stop_budget,
 )
+from iotsql.codegen import NOT_FIRED
 from iotsql.delivery import (
     CALLER_LOOP,
     EventLoopThread,
@@ -52,7 +53,7 @@ from iotsql.errors import (
     RuleTerminatedError,
 )
 from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, pop_limits, push_limits
-from iotsql.message import Context, Message
+from iotsql.message import Context, Message, Run
 from iotsql.output import Output
 from iotsql.rule import BoundAction, TopicRule
 from iotsql.topics import (
@@ -62,6 +63,7 @@ from iotsql.topics import (
     validate_filter,
     validate_topic,
 )
+from iotsql.values import AmbiguousNumber, codec
 
 #: The entry-point group through which packages provide sinks: `<action type> = module:factory`.
 SINK_ENTRY_POINTS = "iotsql.sinks"
@@ -268,7 +270,7 @@ class RulesEngine:
         #: topic -> (rule names, the topic the rules see, whether it is Basic Ingest) for topics
         #: already validated and matched: a device publishes on its topics again and again.
         #: Replaced, under self._lock, whenever the rules change (_store, _unstore).
-        self._routes: dict[str, tuple[tuple[str, ...], str, bool]] = {}
+        self._routes: dict[str, _Route] = {}
         self._loops = EventLoopThread()  # started only if a coroutine sink needs it
         self._sink_kinds: dict[int, tuple[Sink, int]] = {}
         #: rule name -> how a quiet publish runs that rule (_QuietPlan), made on first use.
@@ -290,6 +292,7 @@ class RulesEngine:
         with self._lock:
             self._recorder = recorder
             self._plans = {}  # the plans hold the old recorder's sinks
+            self._routes = {}  # and so do the routes' plans
 
     # ---- rules ------------------------------------------------------------------------------
 
@@ -421,6 +424,7 @@ class RulesEngine:
         with self._lock:
             self._sinks[action_type] = sink
             self._plans = {}  # a plan holds the sink of each of its actions
+            self._routes = {}  # and so do the routes' plans
 
     def sink_for(self, action_type: str) -> Sink:
         sink = self._sinks.get(action_type)
@@ -603,7 +607,9 @@ class RulesEngine:
         """One message through its rules: its PublishReport; or, with `kept` (a quiet
         publish), None, the reports a quiet publish keeps appended to `kept`."""
         route = self._routes.get(topic)
-        names, effective, ingest = route if route is not None else self._route(topic)
+        if route is None:
+            route = self._route(topic)
+        names, effective, ingest = route.names, route.effective, route.ingest
         message = Message(payload, topic, context)
         size = len(message.body)
         if size > self.limits.max_payload_bytes:
@@ -653,33 +659,45 @@ class RulesEngine:
         its actions rendered and handed to their sinks here, written out: the same steps,
         checks and failures as `_run_rule` and `_begin` take, without their reports; any other
         rule goes through `_run_rule`. The reports a quiet publish keeps go to `kept`."""
-        route = self._routes.get(topic)
-        names, effective, ingest = route if route is not None else self._route(topic)
+        routes = self._routes
+        route = routes.get(topic)
+        if route is None:
+            route = self._route(topic)
+            routes = self._routes
+        plans = route.plans
+        if plans is None:
+            plans = self._route_plans(route)
+        effective = route.effective
         message = Message(payload, topic, context)
         limits = self.limits
         size = len(message.body)
         if size > limits.max_payload_bytes:
             raise LimitExceededError("payload size (bytes)", size, limits.max_payload_bytes)
-        if names:
-            rules = self._rules
-            plans = self._plans
+        if plans:
             provider = self.provider
+            dumps = codec.dumps
             runs: list[_RuleRun] = []
             token = None if limits is current_limits() else push_limits(limits)
             try:  # templates and functions see the engine's limits
                 # A time budget in force (a publish made inside a timed evaluation) is set
                 # aside around each sink call: `_begin` does that.
                 plain = current_budget() is None
-                for name in names:
-                    # Rules are replaced in place and looked up one by one (atomic dict
-                    # reads): a rule being replaced is seen either old or new, a deleted one
-                    # is skipped; a plan is used only with the rule it was made for.
-                    rule = rules.get(name)
-                    if rule is None or rule.disabled:
+                for plan in plans:
+                    # The plans of a route are made with its rules, under the lock that
+                    # changes them, and any change of the rules or sinks forgets the routes
+                    # (a new dict): while it is the same dict, the plans are current. Else
+                    # (a sink changed the rules) each rule is looked up as `_publish_one`
+                    # does: a deleted one is skipped, a replaced one runs as it is now.
+                    rule = plan.rule
+                    if self._routes is not routes:
+                        current = self._rules.get(rule.name)
+                        if current is None or current.disabled:
+                            continue
+                        if current is not rule:
+                            rule = current
+                            plan = _QuietPlan(rule, None)  # (through _run_rule)
+                    if rule.disabled:
                         continue
-                    plan = plans.get(name)
-                    if plan is None or plan.rule is not rule:
-                        plan = self._plan(rule)
                     actions = plan.actions
                     if actions is None or not plain:
                         done = (self._start_rule if rule.timed else self._run_rule)(
@@ -688,12 +706,49 @@ class RulesEngine:
                         if done is not None:
                             kept.append(done)
                         continue
-                    variables: list[Any] = [] if rule.has_variables else _NO_VARIABLES
+                    name = rule.name
+                    call = plan.call
+                    variables: list[Any] = _NO_VARIABLES
+                    body = None
                     try:
-                        output = plan.execute(message, effective, provider, name, variables)
+                        if call is None:  # SET variables, which the templates may read
+                            variables = []
+                            output = plan.execute(message, effective, provider, name, variables)
+                        else:  # CompiledRule.execute, written out (StatementCall)
+                            whole_ints = call.whole_ints
+                            if call.raw:
+                                doc = message.raw_document(whole_ints)
+                            else:
+                                doc = message.document(whole_ints)
+                            version = call.run_version
+                            try:
+                                value = call.function(
+                                    doc, None if version is None
+                                    else Run(message, effective, version, name, provider, 0),
+                                )  # fmt: skip
+                            except (AmbiguousNumber, RecursionError):  # execute decides
+                                output = plan.execute(message, effective, provider, name, None)
+                            else:
+                                if value is NOT_FIRED:
+                                    continue
+                                if type(value) is dict:
+                                    # The body made here, as Output.to_bytes makes it when
+                                    # it can; where it cannot (orjson's TypeError, a body
+                                    # over the limit), to_bytes below decides.
+                                    limit = call.max_output
+                                    try:
+                                        body = dumps(value)
+                                    except TypeError:
+                                        body = None
+                                    if body is not None and len(body) > limit:
+                                        body = None
+                                    output = Output(value, body, limit)
+                                else:
+                                    output = call.output(value, doc, message.body)
                         if output is None or not actions:  # (no action: no size to check)
                             continue
-                        body = output.to_bytes()  # over Limits.max_output_bytes: fails here
+                        if body is None:
+                            body = output.to_bytes()  # over Limits.max_output_bytes: fails here
                     except BudgetExceededError as err:
                         kept.append(
                             self._stop_rule(rule, message, effective, depth, runs, budget, err)
@@ -758,7 +813,7 @@ class RulesEngine:
                     pop_limits(token)
             if runs:
                 self._settle(runs, budget)
-        if not ingest and self._subscribers:
+        if not route.ingest and self._subscribers:
             self._notify_subscribers(topic, message)
 
     def _plan(self, rule: TopicRule) -> _QuietPlan:
@@ -788,7 +843,25 @@ class RulesEngine:
                 self._plans[rule.name] = plan
         return plan
 
-    def _route(self, topic: str) -> tuple[tuple[str, ...], str, bool]:
+    def _route_plans(self, route: _Route) -> tuple[_QuietPlan, ...]:
+        """The quiet plans of the rules of `route`, made once per route under the lock that
+        changes the rules and sinks (which forgets every route): a rule deleted meanwhile has
+        none."""
+        with self._lock:
+            plans = route.plans
+            if plans is None:
+                rules, known = self._rules, self._plans
+                made = []
+                for name in route.names:
+                    rule = rules.get(name)
+                    if rule is not None:
+                        plan = known.get(name)
+                        made.append(plan if plan is not None and plan.rule is rule
+                                    else self._plan(rule))  # fmt: skip
+                plans = route.plans = tuple(made)
+        return plans
+
+    def _route(self, topic: str) -> _Route:
         """The names of the rules `topic` goes to, the topic they see (a Basic Ingest topic
         without its prefix) and whether it is Basic Ingest; the topic is validated first."""
         route = self._routes.get(topic)
@@ -797,9 +870,9 @@ class RulesEngine:
             ingest = parse_basic_ingest(topic)
             with self._lock:  # the index and the cache of this set of rules, together
                 if ingest is not None:
-                    route = ((ingest.rule_name,), ingest.topic, True)
+                    route = _Route((ingest.rule_name,), ingest.topic, True)
                 else:
-                    route = (tuple(self._index.match(topic)), topic, False)
+                    route = _Route(tuple(self._index.match(topic)), topic, False)
                 routes = self._routes
                 if len(routes) >= _ROUTE_CACHE_SIZE:
                     # The older half goes (dicts keep insertion order): a fleet with more
@@ -1277,14 +1350,30 @@ _QuietAction = tuple[BoundAction, str, Mapping[str, Any], Callable[..., Any], bo
 
 class _QuietPlan:
     """How `_publish_one_quietly` runs one rule with the engine's current sinks: `actions` its
-    actions, each simple, or None when the rule goes through `_run_rule`."""
+    actions, each simple, or None when the rule goes through `_run_rule`; `call` its
+    statement as the loop runs it itself (None: SET variables, `execute` runs it)."""
 
-    __slots__ = ("actions", "execute", "rule")
+    __slots__ = ("actions", "call", "execute", "rule")
 
     def __init__(self, rule: TopicRule, actions: tuple[_QuietAction, ...] | None) -> None:
         self.rule = rule
         self.actions = actions
         self.execute = rule.compiled.execute
+        self.call = rule.compiled.statement_call()
+
+
+class _Route:
+    """Where messages on one topic go: the names of its rules, the topic they see (without a
+    Basic Ingest prefix), whether it is Basic Ingest, and the quiet plans of its rules, made
+    on the first quiet publish (`RulesEngine._route_plans`)."""
+
+    __slots__ = ("effective", "ingest", "names", "plans")
+
+    def __init__(self, names: tuple[str, ...], effective: str, ingest: bool) -> None:
+        self.names = names
+        self.effective = effective
+        self.ingest = ingest
+        self.plans: tuple[_QuietPlan, ...] | None = None
 
 
 _new_request = object.__new__

@@ -92,6 +92,27 @@ def call_limit_termination(calls: Mapping[str, int], limits: Limits) -> str | No
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class StatementCall:
+    """How a caller that has put in force what `CompiledRule.execute` would (the rule's limits,
+    no termination, no time budget) runs a statement without SET variables itself, one call
+    per message (RulesEngine's quiet publish): `function(doc, run)` on
+    `message.raw_document(whole_ints)` when `raw`, else `message.document(whole_ints)`; `run`
+    a `Run(message, topic, run_version, rule_name, provider, 0)`, or None when `run_version`
+    is None (nothing reads it). The value is NOT_FIRED (WHERE not true), a dict (the output
+    object, `Output(value, None, max_output)`), or anything `output` turns into the Output
+    (`output(value, doc, message.body)`, None when it does not fire). AmbiguousNumber or
+    RecursionError from `function`: `execute` decides (it reruns the statement on the settled
+    document, or reports the nesting)."""
+
+    function: Callable[[Any, Any], Any]
+    raw: bool
+    whole_ints: bool
+    run_version: str | None
+    max_output: int
+    output: Callable[[Any, Any, bytes], Output | None]
+
+
 class CompiledRule:
     """A statement compiled once; `evaluate` runs it on messages."""
 
@@ -421,6 +442,15 @@ class CompiledRule:
             # A lone `*` on a body that is not a JSON object passes the body through unchanged.
             return Output(body, body)
         return Output(value, None, self._max_output)
+
+    def statement_call(self) -> StatementCall | None:
+        """The statement as a caller runs it itself (StatementCall), or None when it SETs
+        variables (`execute` evaluates them first, for the templates)."""
+        if self._sets:
+            return None
+        return StatementCall(self._statement, self._raw, self._whole_ints,
+                             self._version if self._needs_run else None, self._max_output,
+                             self._output)  # fmt: skip
 
     #: `run(message, topic, provider, rule_name, variables_out)` for a caller that has already
     #: put in force what `run` would: this rule's limits (`current_limits()` is `self.limits`)

@@ -424,5 +424,6 @@ def test_past_its_size_the_route_cache_forgets_its_older_half(
         assert len(engine._routes) <= 8
     # 8 remembered, then the 4 oldest forgotten for the 9th: the 7 newest are left.
     assert list(engine._routes) == topics[-7:]
-    assert engine._routes["d/10/even"] == (("Even",), "d/10/even", False)
+    route = engine._routes["d/10/even"]
+    assert (route.names, route.effective, route.ingest) == (("Even",), "d/10/even", False)
     assert len(engine.recorder["sqs"].requests) == 6

@@ -215,6 +215,29 @@ def test_an_output_over_the_limit_fails_only_a_rule_with_actions(actions: list[A
     assert len(quiet.engine.dead_letters) == len(actions)
 
 
+@pytest.mark.parametrize("name", ["orjson", "json"])
+def test_an_output_orjson_cannot_write_is_delivered_the_same_way(name: str) -> None:
+    """An integer past 64 bits: orjson refuses it, the standard library writes it (the quiet
+    publish makes the body itself and leaves that case to Output.to_bytes)."""
+    if name == "orjson":
+        pytest.importorskip("orjson")
+    rules = {"Big": {"sql": "SELECT n, n + 1 AS m FROM 'dev/+'", "awsIotSqlVersion": V2,
+                     "actions": [SQS]}}  # fmt: skip
+    previous = iotsql.values.json_backend()
+    iotsql.values.set_json_backend(name)
+    try:
+        loud = World(rules, frozenset(), False, Limits())
+        quiet = World(rules, frozenset(), False, Limits())
+        body = b'{"n": 18446744073709551616}'
+        loud.publish("dev/a", body, True)
+        quiet.publish("dev/a", body, False)
+    finally:
+        iotsql.values.set_json_backend(previous)
+    assert quiet.outcome() == loud.outcome()
+    (delivered,) = quiet.log
+    assert b'{"n":18446744073709551616,"m":18446744073709551617}' in delivered
+
+
 def test_a_republish_loop_is_fed_back_and_stopped_the_same_way() -> None:
     rules = {
         name: {"sql": STATEMENTS[name], "awsIotSqlVersion": V2,
@@ -300,6 +323,37 @@ def test_a_replaced_disabled_or_deleted_rule_is_seen_by_the_next_quiet_publish()
     assert "R" in engine._plans
     engine.delete_topic_rule("R")
     assert "R" not in engine._plans  # a deleted rule's plan is not kept
+
+
+@pytest.mark.parametrize("report", [True, False])
+def test_a_sink_that_changes_the_rules_is_seen_by_the_rest_of_its_publish(report: bool) -> None:
+    """Rules run in their order; the sink of the first deletes the second, replaces the third
+    and disables the fourth: the rest of the same publish skips the second, runs the third as
+    it is now and skips the fourth, with a report or without."""
+    log: list[tuple[str, bytes]] = []
+    engine = iotsql.RulesEngine()
+    deliver = _instant(log, "sqs")
+
+    def first(request: ActionRequest) -> None:
+        deliver(request)
+        if request.payload == b'{"n":2}':
+            engine.delete_topic_rule("B")
+            engine.replace_topic_rule("C", _sqs_rule("SELECT 'new' AS c FROM 'dev/+'"))
+            engine.disable_topic_rule("D")
+
+    first.instant = True  # type: ignore[attr-defined]
+    engine.register_sink("sqs", first)
+    engine.create_topic_rule("A", _sqs_rule())
+    for name in "BCD":
+        engine.create_topic_rule(name, _sqs_rule(f"SELECT '{name}' AS r FROM 'dev/+'"))
+    for n in (1, 2, 3):
+        engine.publish("dev/a", b'{"n": %d}' % n, report=report)
+    assert sorted(engine.rules) == ["A", "C", "D"]
+    assert [body for _, body in log] == [
+        b'{"n":1}', b'{"r":"B"}', b'{"r":"C"}', b'{"r":"D"}',
+        b'{"n":2}', b'{"c":"new"}',
+        b'{"n":3}', b'{"c":"new"}',
+    ]  # fmt: skip
 
 
 def test_a_quiet_publish_hands_sinks_the_request_a_reported_one_does() -> None:
