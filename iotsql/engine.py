@@ -53,7 +53,7 @@ from iotsql.errors import (
     RuleTerminatedError,
 )
 from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, pop_limits, push_limits
-from iotsql.message import Context, Message, Run
+from iotsql.message import Context, ContextRun, Message, Run
 from iotsql.output import Output
 from iotsql.rule import BoundAction, TopicRule
 from iotsql.topics import (
@@ -724,7 +724,8 @@ class RulesEngine:
                             try:
                                 value = call.function(
                                     doc, None if version is None
-                                    else Run(message, effective, version, name, provider, 0),
+                                    else Run(message, effective, version, name, provider, 0)
+                                    if call.full_run else ContextRun(message, effective, version),
                                 )  # fmt: skip
                             except (AmbiguousNumber, RecursionError):  # execute decides
                                 output = plan.execute(message, effective, provider, name, None)

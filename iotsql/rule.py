@@ -39,7 +39,7 @@ from iotsql.limits import (
     push_limits,
     using_limits,
 )
-from iotsql.message import Context, Message, Run
+from iotsql.message import Context, ContextRun, Message, Run
 from iotsql.output import Output as Output  # the public name iotsql.rule.Output
 from iotsql.parser import parse
 from iotsql.templates import CompiledTemplate
@@ -98,8 +98,9 @@ class StatementCall:
     no termination, no time budget) runs a statement without SET variables itself, one call
     per message (RulesEngine's quiet publish): `function(doc, run)` on
     `message.raw_document(whole_ints)` when `raw`, else `message.document(whole_ints)`; `run`
-    a `Run(message, topic, run_version, rule_name, provider, 0)`, or None when `run_version`
-    is None (nothing reads it). The value is NOT_FIRED (WHERE not true), a dict (the output
+    a `Run(message, topic, run_version, rule_name, provider, 0)` when `full_run`, else a
+    `ContextRun(message, topic, run_version)`, or None when `run_version` is None (nothing
+    reads it). The value is NOT_FIRED (WHERE not true), a dict (the output
     object, `Output(value, None, max_output)`), or anything `output` turns into the Output
     (`output(value, doc, message.body)`, None when it does not fire). AmbiguousNumber or
     RecursionError from `function`: `execute` decides (it reruns the statement on the settled
@@ -111,6 +112,9 @@ class StatementCall:
     run_version: str | None
     max_output: int
     output: Callable[[Any, Any, bytes], Output | None]
+    #: Whether the run must be a full Run; else a ContextRun(message, topic, run_version)
+    #: serves (the statement reads only the message's context).
+    full_run: bool
 
 
 class CompiledRule:
@@ -264,7 +268,7 @@ class CompiledRule:
                 self._refuse_payload(payload)
             run = None
             if self._needs_run:
-                run = Run(Message(payload, topic or "", context), effective, self._version)
+                run = ContextRun(Message(payload, topic or "", context), effective, self._version)
             if not self._raw:
                 return self._finish(codec.decode_body(payload, self._whole_ints), payload, run,
                                     self._statement)  # fmt: skip
@@ -450,7 +454,7 @@ class CompiledRule:
             return None
         return StatementCall(self._statement, self._raw, self._whole_ints,
                              self._version if self._needs_run else None, self._max_output,
-                             self._output)  # fmt: skip
+                             self._output, self._compiled.run_state)  # fmt: skip
 
     #: `run(message, topic, provider, rule_name, variables_out)` for a caller that has already
     #: put in force what `run` would: this rule's limits (`current_limits()` is `self.limits`)

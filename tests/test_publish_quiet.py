@@ -398,3 +398,40 @@ def test_a_quiet_publish_under_a_time_budget_sets_it_aside_for_its_sinks() -> No
         stop_budget(token)
     engine.publish("dev/a", b"{}", report=False)
     assert seen == [None, None, None]
+
+
+#: Every function of the message's context, which a statement reading nothing else evaluates
+#: with a ContextRun (message, topic, SQL version only) on the short paths.
+CONTEXT_SQL = (
+    "SELECT topic() AS t, topic(2) AS t2, clientid() AS c, principal() AS p, accountid() AS a, "
+    "sourceip() AS s, traceid() AS tr, timestamp() AS ts, sql_version() AS v, "
+    "get_mqtt_property('content_type') AS ct, get_user_properties() AS up, "
+    "get_user_properties('k') AS k FROM 'dev/+'"
+)
+
+
+def test_the_context_functions_read_the_same_on_every_path() -> None:
+    """evaluate on bytes and a quiet publish make a ContextRun; evaluate on a Message and a
+    reported publish a full Run: the same values either way."""
+    context = iotsql.Context(clientid="c-1", principal="p-1", timestamp=1_700_000_000_000,
+                             accountid="210987654321", sourceip="10.0.0.9", traceid="tr-1",
+                             user_properties=(("k", "v1"), ("k", "v2")),
+                             mqtt_properties={"content_type": "application/json"})  # fmt: skip
+    version = V2  # (several of them are not in 2015-10-08)
+    rule = iotsql.CompiledRule(CONTEXT_SQL, version)
+    assert rule._compiled.needs_run and not rule._compiled.run_state
+    body = b'{"n": 1}'
+    short = rule.evaluate(body, "dev/a", context)
+    full = rule.evaluate(iotsql.Message(body, "dev/a", context), "dev/a")
+    assert short is not None and full is not None
+    assert short.value == full.value and short.value["v"] == version
+    assert short.value["t2"] == "a" and short.value["up"] == [{"k": "v1"}, {"k": "v2"}]
+    bodies = []
+    for report in (True, False):
+        log: list[tuple[str, bytes]] = []
+        engine = iotsql.RulesEngine(sinks={"sqs": _instant(log, "sqs")})
+        engine.create_topic_rule("R", {"sql": CONTEXT_SQL, "awsIotSqlVersion": version,
+                                       "actions": [SQS]})  # fmt: skip
+        engine.publish("dev/a", body, context, report=report)
+        bodies += [json.loads(payload) for _, payload in log]
+    assert bodies == [short.value, short.value]
