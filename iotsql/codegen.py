@@ -513,6 +513,8 @@ def _keyed_item(writer: _Writer, key: str, compiled: Any, store: str) -> None:
     writer.line(3, f"size += len({value})")
     writer.line(3, "if size > _MAX:")
     writer.line(4, too_big)
+    writer.line(2, "elif t is float or t is int:  # (the commonest: stored as they are)")
+    writer.line(3, "pass")
     writer.line(2, "elif t is dict or t is list:")
     writer.line(3, f"size += _size_at_least({value}, _MAX - size)")
     writer.line(3, "if size > _MAX:")
