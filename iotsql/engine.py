@@ -271,6 +271,8 @@ class RulesEngine:
         #: already validated and matched: a device publishes on its topics again and again.
         #: Replaced, under self._lock, whenever the rules change (_store, _unstore).
         self._routes: dict[str, _Route] = {}
+        #: The rules the remembered routes name, all told (_ROUTE_CACHE_RULES bounds it).
+        self._route_rules = 0
         self._loops = EventLoopThread()  # started only if a coroutine sink needs it
         self._sink_kinds: dict[int, tuple[Sink, int]] = {}
         #: rule name -> how a quiet publish runs that rule (_QuietPlan), made on first use.
@@ -292,7 +294,7 @@ class RulesEngine:
         with self._lock:
             self._recorder = recorder
             self._plans = {}  # the plans hold the old recorder's sinks
-            self._routes = {}  # and so do the routes' plans
+            self._forget_routes()  # and so do the routes' plans
 
     # ---- rules ------------------------------------------------------------------------------
 
@@ -405,14 +407,14 @@ class RulesEngine:
         self._rules[rule.name] = rule
         if rule.topic_filter is not None:
             self._index.add(rule.topic_filter, rule.name)
-        self._routes = {}
+        self._forget_routes()
         self._plans.pop(rule.name, None)
 
     def _unstore(self, rule: TopicRule) -> None:
         del self._rules[rule.name]
         if rule.topic_filter is not None:
             self._index.remove(rule.topic_filter, rule.name)
-        self._routes = {}
+        self._forget_routes()
         self._plans.pop(rule.name, None)
 
     # ---- sinks and subscribers --------------------------------------------------------------
@@ -424,7 +426,7 @@ class RulesEngine:
         with self._lock:
             self._sinks[action_type] = sink
             self._plans = {}  # a plan holds the sink of each of its actions
-            self._routes = {}  # and so do the routes' plans
+            self._forget_routes()  # and so do the routes' plans
 
     def sink_for(self, action_type: str) -> Sink:
         sink = self._sinks.get(action_type)
@@ -844,6 +846,11 @@ class RulesEngine:
                 self._plans[rule.name] = plan
         return plan
 
+    def _forget_routes(self) -> None:
+        """Under self._lock: forget every remembered route (the rules or sinks changed)."""
+        self._routes = {}
+        self._route_rules = 0
+
     def _route_plans(self, route: _Route) -> tuple[_QuietPlan, ...]:
         """The quiet plans of the rules of `route`, made once per route under the lock that
         changes the rules and sinks (which forgets every route): a rule deleted meanwhile has
@@ -875,13 +882,18 @@ class RulesEngine:
                 else:
                     route = _Route(tuple(self._index.match(topic)), topic, False)
                 routes = self._routes
-                if len(routes) >= _ROUTE_CACHE_SIZE:
+                weight = len(route.names)
+                if (
+                    len(routes) >= _ROUTE_CACHE_SIZE
+                    or self._route_rules + weight > _ROUTE_CACHE_RULES
+                ):
                     # The older half goes (dicts keep insertion order): a fleet with more
                     # topics than the cache holds keeps half of them remembered, where
                     # clearing it all made every message after it a miss.
-                    for old in list(islice(routes, _ROUTE_CACHE_SIZE // 2)):
-                        del routes[old]
+                    for old in list(islice(routes, len(routes) // 2 or 1)):
+                        self._route_rules -= len(routes.pop(old).names)
                 routes[topic] = route
+                self._route_rules += weight
         return route
 
     def _notify_subscribers(self, topic: str, message: Message) -> None:
@@ -1342,6 +1354,10 @@ _NO_VARIABLES: list[Any] = []
 #: one topic per device (the benchmark's mixed stream has 10,353 topics), and a route made
 #: again costs a validation and a match of the whole index (3 µs at 10,000 rules).
 _ROUTE_CACHE_SIZE = 65_536
+#: The rules the remembered routes may name, all told: each costs a route 16 bytes (its name
+#: and its plan), so topics that each reach thousands of rules (a `#` filter per rule) are
+#: bounded too, to about 16 MB more; past it, the older half goes as well.
+_ROUTE_CACHE_RULES = 1_048_576
 
 
 #: One simple action of a _QuietPlan: (action, its key, its constant parameters, its render

@@ -427,3 +427,24 @@ def test_past_its_size_the_route_cache_forgets_its_older_half(
     route = engine._routes["d/10/even"]
     assert (route.names, route.effective, route.ingest) == (("Even",), "d/10/even", False)
     assert len(engine.recorder["sqs"].requests) == 6
+
+
+def test_routes_that_name_many_rules_are_bounded_by_the_rules_they_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every topic reaches all four rules: the cache keeps at most _ROUTE_CACHE_RULES rule
+    names (plus one route's), forgetting its older half, and delivers the same."""
+    from iotsql import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_ROUTE_CACHE_RULES", 10)
+    engine = RulesEngine()
+    for number in range(4):
+        engine.create_topic_rule(f"All{number}", rule("SELECT * FROM '#'", sqs()))
+    for number in range(9):
+        engine.publish(f"d/{number}", b"{}", report=False)
+        held = sum(len(route.names) for route in engine._routes.values())
+        assert held == engine._route_rules <= 10
+    assert list(engine._routes) == ["d/7", "d/8"]
+    assert len(engine.recorder["sqs"].requests) == 9 * 4
+    engine.delete_topic_rule("All0")  # a change of the rules forgets them all
+    assert engine._route_rules == 0 and not engine._routes
