@@ -181,9 +181,14 @@ class Message:
     def raw_document(self, whole_ints: bool) -> Any:
         """The decoded body with whole floats not settled yet (see values.settle_leaf), shared
         by every rule whatever its SQL version; the settled `document(whole_ints)` when the
-        JSON library settles as it parses, or when the body is not one orjson reads."""
+        JSON library settles as it parses, or when the body is not one orjson reads, or when
+        an earlier rule of the message had it decoded already (a statement that settles what
+        it reads reads a settled document alike: one decode of the body less)."""
         doc = self._raw
         if doc is UNDEFINED:
+            settled = self._v2 if whole_ints else self._v1
+            if settled is not UNDEFINED:
+                return settled
             doc = self._raw = codec.decode_raw(self.body)
         if doc is NO_RAW:
             return self.document(whole_ints)
