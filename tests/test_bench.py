@@ -37,6 +37,7 @@ def test_every_section_runs(report: Report) -> None:
     assert report.engine is not None and report.engine.rules == RULES + 5
     assert report.engine.messages == MESSAGES and report.engine.ratio > 0
     assert report.engine.report_ratio > 0 and report.engine.quiet_publish_us > 0
+    assert report.engine.floor_us > 0 and report.engine.floor_ratio > 0
     assert report.compile is not None and report.compile.texts == RULES
     assert report.memory is not None and report.memory.engine_kb_per_rule > 0
     assert set(report.elapsed_s) == set(runner.SECTIONS)
@@ -146,6 +147,27 @@ def test_a_publish_by_hand_that_delivers_otherwise_fails_loudly(
         assert bench.main(argv) == 1
         err = capsys.readouterr().err
         assert "R5" in err and "publish" in err, err
+
+
+def test_a_delivery_floor_that_delivers_otherwise_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine section's floor (the deliveries alone, in a plain loop) is checked against
+    the engine message by message: a floor that drops a rule stops the run."""
+    from iotsql.benchmark import engine
+
+    made = engine.DeliveryFloor.__init__
+
+    def without_r5(self: Any, *args: Any) -> None:
+        made(self, *args)
+        for steps in self.routes.values():
+            steps[:] = [step for step in steps if step[0] != "R5"]
+
+    monkeypatch.setattr(engine.DeliveryFloor, "__init__", without_r5)
+    argv = ["--messages", "60", "--rules", "20", "--repeat", "1", "--section", "engine"]
+    assert bench.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "delivery floor" in err and "R5" in err, err
 
 
 def test_the_hand_written_routing_rules_follow_their_sql() -> None:

@@ -16,11 +16,18 @@ from typing import Any
 
 from iotsql import Context, RulesEngine
 from iotsql.actions.base import ActionRequest
-from iotsql.benchmark.baselines import HandPublisher, codecs, document_rules, routing_rule
+from iotsql.benchmark.baselines import (
+    HandPublisher,
+    HandTrie,
+    codecs,
+    document_rules,
+    routing_rule,
+)
 from iotsql.benchmark.errors import BenchmarkError
 from iotsql.benchmark.rules import discard
 from iotsql.benchmark.timing import best_of, us
 from iotsql.benchmark.workload import (
+    RULES,
     TIMESTAMP,
     Filter,
     Msg,
@@ -31,7 +38,11 @@ from iotsql.benchmark.workload import (
     rule_filter,
     rule_messages,
 )
-from iotsql.values import json_backend
+from iotsql.codegen import NOT_FIRED
+from iotsql.message import ContextRun, Message
+from iotsql.output import Output
+from iotsql.rule import StatementCall
+from iotsql.values import codec, json_backend
 
 TARGET_ENGINE_RATIO = 1.5
 
@@ -53,6 +64,9 @@ class EngineResult:
     quiet_messages_per_s: float
     #: The publish by hand, with the JSON library iotsql uses.
     hand_us: float
+    #: What the deliveries alone cost (DeliveryFloor): the same statements, outputs and
+    #: requests made by a plain loop over routes resolved beforehand, without the engine.
+    floor_us: float
     json_library: str
     matched_per_message: float
     fired_per_message: float
@@ -61,6 +75,12 @@ class EngineResult:
     def ratio(self) -> float:
         """publish(..., report=False) (instant sink) / publish by hand."""
         return self.quiet_publish_us / self.hand_us
+
+    @property
+    def floor_ratio(self) -> float:
+        """DeliveryFloor / publish by hand: what no dispatch can go under with these
+        statements and these request objects."""
+        return self.floor_us / self.hand_us
 
     @property
     def report_ratio(self) -> float:
@@ -121,6 +141,91 @@ def check_engine(engine: RulesEngine, filters: list[Filter], stream: list[Msg], 
     return matched, fired
 
 
+#: One rule on a route of DeliveryFloor: its statement, and its one action's key, constant
+#: parameters and render function.
+_FloorStep = tuple[str, StatementCall, str, dict[str, Any], Callable[..., Any]]
+
+
+class DeliveryFloor:
+    """The work every delivery of this section makes, whatever dispatches it, written as a
+    plain loop: per message on a topic some rule takes, a Message (its body decoded once per
+    kind of document); per rule, its generated statement (CompiledRule.statement_call); per
+    rule that fires, the Output with its body, a copy of its action's parameters, the SQS
+    request (ActionType.render) and the ActionRequest, handed to the sink. The routes are
+    resolved before timing (as the engine's route cache holds them). The engine's own cost is
+    what it takes over this: routing, plans, limits, budgets and failure handling."""
+
+    def __init__(self, engine: RulesEngine, filters: list[Filter], topics: Iterable[str],
+                 sink: Callable[[ActionRequest], object]) -> None:  # fmt: skip
+        trie = HandTrie()
+        for number, item in enumerate(filters):
+            trie.add(item.text, f"route_{number}")
+        for name in RULES:
+            trie.add(rule_filter(name), name)
+        self.sink = sink
+        self.routes: dict[str, list[_FloorStep]] = {}
+        for topic in topics:
+            steps = self.routes[topic] = []
+            for name in trie.match(topic):
+                rule = engine.rule(name)
+                call = rule.compiled.statement_call()
+                (action,) = rule.actions
+                if call is None or action.constant_params is None:
+                    raise BenchmarkError(f"engine: rule {name} is not a plain statement")
+                steps.append((name, call, action.key, action.constant_params, action.render))
+
+    def deliver(self, context: Context, part: Sequence[Msg]) -> None:
+        routes, sink, dumps = self.routes, self.sink, codec.dumps
+        for topic, body in part:
+            steps = routes[topic]
+            if not steps:
+                continue
+            message = Message(body, topic, context)
+            for name, call, key, constant, render in steps:
+                whole = call.whole_ints
+                doc = message.raw_document(whole) if call.raw else message.document(whole)
+                version = call.run_version
+                run = None if version is None else ContextRun(message, topic, version)
+                value = call.function(doc, run)
+                if value is NOT_FIRED:
+                    continue
+                encoded = dumps(value)
+                output = Output(value, encoded, call.max_output)
+                params = dict(constant)
+                delivered, request = render(params, encoded, output, message)
+                sink(ActionRequest(name, key, params, delivered, message, topic, request, output))
+
+
+def check_floor(floor: DeliveryFloor, engine: RulesEngine, stream: list[Msg],
+                context: Context) -> None:  # fmt: skip
+    """The floor delivers what the engine delivers, message by message (else its figure would
+    measure other work)."""
+    mine: list[tuple[str, bytes]] = []
+    theirs: list[tuple[str, bytes]] = []
+    sink = floor.sink
+    floor.sink = lambda request: mine.append((request.rule_name, request.payload))
+
+    def keep(request: ActionRequest) -> None:
+        theirs.append((request.rule_name, request.payload))
+
+    keep.instant = True  # type: ignore[attr-defined]
+    engine.register_sink("sqs", keep)
+    try:
+        for index, (topic, body) in enumerate(stream):
+            floor.deliver(context, [(topic, body)])
+            engine.publish(topic, body, context, report=False)
+            if Counter(mine) != Counter(theirs):
+                raise BenchmarkError(
+                    f"engine: message {index} on {topic!r}: the delivery floor makes "
+                    f"{sorted(mine)!r}, the engine {sorted(theirs)!r}"
+                )
+            mine.clear()
+            theirs.clear()
+    finally:
+        floor.sink = sink
+        engine.register_sink("sqs", discard)
+
+
 def _publish_all(engine: RulesEngine, context: Context, part: Sequence[Msg]) -> None:
     publish = engine.publish
     for topic, body in part:
@@ -163,7 +268,13 @@ def bench_engine(rules: int, count: int, repeat: int, seed: int) -> EngineResult
     engine.register_sink("sqs", discard)
     hand = functools.partial(_hand_all, hand_engine(filters, library, _discard_output))
     quiet = functools.partial(_quiet_all, engine, context)
-    best = best_of(repeat, {"publish": publish, "quiet": quiet, "hand": hand}, stream)
+    floor = DeliveryFloor(engine, filters, (topic for topic, _ in stream), discard)
+    check_floor(floor, engine, stream, context)
+    runs: dict[str, Callable[[Sequence[Msg]], object]] = {
+        "publish": publish, "quiet": quiet, "hand": hand,
+        "floor": functools.partial(floor.deliver, context),
+    }  # fmt: skip
+    best = best_of(repeat, runs, stream)
     return EngineResult(
         rules=len(payloads), messages=len(stream), build_s=build_s,
         publish_us=us(recorded, len(stream)), messages_per_s=len(stream) / (recorded / 1e9),
@@ -172,5 +283,6 @@ def bench_engine(rules: int, count: int, repeat: int, seed: int) -> EngineResult
         quiet_publish_us=us(best["quiet"], len(stream)),
         quiet_messages_per_s=len(stream) / (best["quiet"] / 1e9),
         hand_us=us(best["hand"], len(stream)), json_library=library,
+        floor_us=us(best["floor"], len(stream)),
         matched_per_message=matched / len(stream), fired_per_message=fired / len(stream),
     )  # fmt: skip

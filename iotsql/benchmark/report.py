@@ -94,6 +94,7 @@ class Report:
         if self.engine is not None:
             data["engine"]["ratio"] = self.engine.ratio
             data["engine"]["report_ratio"] = self.engine.report_ratio
+            data["engine"]["floor_ratio"] = self.engine.floor_ratio
         if self.replay is not None:
             data["replay"]["speedup"] = self.replay.speedup
         data["targets"] = [asdict(t) for t in self.targets()]
@@ -210,6 +211,9 @@ def _engine_lines(e: EngineResult) -> list[str]:
         f"{_mark(e.ratio <= TARGET_ENGINE_RATIO)}",
         f"{e.discarding_messages_per_s:,.0f} messages/s ({e.discarding_publish_us:.2f} µs per "
         f"message) building the reports, the same sink: ratio {e.report_ratio:.2f} (no target)",
+        f"the deliveries alone (the same statements, outputs and requests in a plain loop, "
+        f"routes resolved beforehand): {e.floor_us:.2f} µs per message, ratio "
+        f"{e.floor_ratio:.2f} (no target: under it, only cheaper requests or statements)",
         f"{e.messages_per_s:,.0f} messages/s ({e.publish_us:.2f} µs per message) with the "
         "engine's recorder (which keeps every request)",
         f"{e.matched_per_message:.2f} rules matched and {e.fired_per_message:.2f} fired per "
