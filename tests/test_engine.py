@@ -448,3 +448,65 @@ def test_routes_that_name_many_rules_are_bounded_by_the_rules_they_name(
     assert len(engine.recorder["sqs"].requests) == 9 * 4
     engine.delete_topic_rule("All0")  # a change of the rules forgets them all
     assert engine._route_rules == 0 and not engine._routes
+
+
+def test_publishes_in_threads_while_rules_and_sinks_change_see_each_rule_old_or_new() -> None:
+    """Three threads publish (with reports and without) while the main thread replaces,
+    deletes and re-creates one rule, disables and enables another and registers the sink
+    again: no publish fails, and every delivery is the output of some version of its rule
+    (the routes and their plans are remade under the lock that changes them)."""
+    import sys
+
+    delivered: list[tuple[str, bytes]] = []
+
+    def keep(request: Any) -> None:
+        delivered.append((request.rule_name, request.payload))  # (list.append is atomic)
+
+    keep.instant = True  # type: ignore[attr-defined]
+    engine = RulesEngine()
+    engine.register_sink("sqs", keep)
+    engine.create_topic_rule("R", rule("SELECT 'v0' AS v, n FROM 'dev/+'", sqs()))
+    engine.create_topic_rule("S", rule("SELECT 'stable' AS s FROM 'dev/#'", sqs()))
+    failures: list[BaseException] = []
+
+    def publish(thread: int) -> None:
+        try:
+            for n in range(1500):
+                engine.publish(f"dev/{(n * 7 + thread) % 40}", b'{"n": %d}' % n,
+                               report=n % 3 == 0)  # fmt: skip
+        except BaseException as err:  # (reported below)
+            failures.append(err)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # many switches: the changes land mid-publish
+    try:
+        threads = [threading.Thread(target=publish, args=(t,)) for t in range(3)]
+        for thread in threads:
+            thread.start()
+        version = 0
+        while any(thread.is_alive() for thread in threads):
+            version += 1
+            if version % 7 == 0:
+                engine.delete_topic_rule("R")
+                engine.create_topic_rule("R", rule(f"SELECT 'v{version}' AS v, n FROM 'dev/+'",
+                                                   sqs()))  # fmt: skip
+            else:
+                engine.replace_topic_rule("R", rule(f"SELECT 'v{version}' AS v, n FROM 'dev/+'",
+                                                    sqs()))  # fmt: skip
+            (engine.disable_topic_rule if version % 2 else engine.enable_topic_rule)("S")
+            if version % 5 == 0:
+                engine.register_sink("sqs", keep)
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not failures, failures
+    versions = set()
+    for name, payload in delivered:
+        body = json.loads(payload)
+        if name == "S":
+            assert body == {"s": "stable"}
+        else:
+            assert name == "R" and set(body) == {"v", "n"}, body
+            versions.add(body["v"])
+    assert len(versions) > 1 and len(delivered) > 4500
