@@ -267,9 +267,11 @@ class RulesEngine:
         # Publishes in progress per thread, for close(). Each thread writes only its own key
         # (an atomic dict operation), so a publish pays no lock; close() reads a copy.
         self._active: dict[int, int] = {}
-        #: topic -> (rule names, the topic the rules see, whether it is Basic Ingest) for topics
-        #: already validated and matched: a device publishes on its topics again and again.
-        #: Replaced, under self._lock, whenever the rules change (_store, _unstore).
+        #: topic -> its _Route (rule names, the topic the rules see, whether it is Basic
+        #: Ingest, the quiet plans of its rules) for topics already validated and matched: a
+        #: device publishes on its topics again and again. Replaced, under self._lock,
+        #: whenever the rules or the sinks change (_forget_routes); bounded by
+        #: _ROUTE_CACHE_SIZE topics and _ROUTE_CACHE_RULES rule names.
         self._routes: dict[str, _Route] = {}
         #: The rules the remembered routes name, all told (_ROUTE_CACHE_RULES bounds it).
         self._route_rules = 0
