@@ -15,7 +15,9 @@ generator writes out the shapes that dominate real rules (each node carries its 
 - a node that is a function of one operand (an arithmetic chain, an operator or a function
   whose other arguments are constants, a cast, a unary operator), with the operand inline;
   such a function call (`upper(s)`, `trunc(x, 1)`) is written out as well, and so is decimal
-  arithmetic with constants on a double (`(c * 9 / 5) + 32`);
+  arithmetic with constants on a double (`(c * 9 / 5) + 32`; a SELECT item that scales a
+  double by a power of two, `x * 2`, takes the product of doubles where it prints the same,
+  _scaling_factor);
 - a function called with constants only (`topic(3)`, `timestamp()`); `topic(n)`, `topic()`
   and `timestamp()` are read from the evaluation inline, their types known to the SELECT
   items;
