@@ -121,13 +121,23 @@ class Binary(bytes):
 
 # ---- decimals -----------------------------------------------------------------------------------
 
-#: Java's MathContext.DECIMAL128, with the magnitudes of iot-sql-data-types.md.
+#: Java's MathContext.DECIMAL128, with the magnitudes of iot-sql-data-types.md: a non-zero
+#: Decimal lies between 1E-999 and 9.999...E999. A value past either end is not a Decimal, so
+#: both ends trap (Subnormal and Underflow below, Overflow above): a string that converts to
+#: one is Undefined, a literal is a parse error and arithmetic that reaches one is Undefined,
+#: rather than the small end being kept as a subnormal or silently made zero.
 DECIMAL_CONTEXT: Final = decimal.Context(
     prec=34,
     rounding=decimal.ROUND_HALF_EVEN,
     Emax=999,
     Emin=-999,
-    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+    traps=[
+        decimal.InvalidOperation,
+        decimal.DivisionByZero,
+        decimal.Overflow,
+        decimal.Subnormal,
+        decimal.Underflow,
+    ],
 )
 
 #: AWS's test for strings that convert to Decimal (iot-sql-data-types.md), with Java's ASCII \d.
