@@ -1,0 +1,44 @@
+"""Mistakes a new user makes on a first try, each answered by one readable line (or a finding)
+that says what to fix, never a traceback, a silent pass or a misleading message."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from iotsql.cli import main
+
+RULES = [{"ruleName": "R", "topicRulePayload": {
+    "sql": "SELECT * FROM 'a/+'", "awsIotSqlVersion": "2016-03-23",
+    "actions": [{"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+                         "roleArn": "arn:aws:iam::123456789012:role/r"}}],
+}}]  # fmt: skip
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_a_mistyped_option_is_reported_by_its_command_with_the_option_meant(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, _, err = run(capsys, "eval", "SELECT a FROM 't'", "--paylod", '{"a": 1}')
+    assert status == 2
+    assert err.startswith("usage: iotsql eval ")
+    assert err.splitlines()[-1] == (
+        'iotsql eval: error: unrecognized arguments: --paylod {"a": 1} (did you mean --payload?)'
+    )
+    status, _, err = run(capsys, "check", "--jsn", "SELECT a FROM 't'")
+    assert status == 2
+    assert err.splitlines()[-1] == "iotsql check: error: unrecognized arguments: --jsn"
+    status, _, err = run(capsys, "--bogus")
+    assert status == 2 and err.splitlines()[-1] == "iotsql: error: unrecognized arguments: --bogus"
+
+
