@@ -42,3 +42,20 @@ def test_a_mistyped_option_is_reported_by_its_command_with_the_option_meant(
     assert status == 2 and err.splitlines()[-1] == "iotsql: error: unrecognized arguments: --bogus"
 
 
+def test_eval_refuses_a_topic_a_message_cannot_be_published_to(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The filter given as the topic would match FROM by accident; repl and replay refuse it too.
+    status, out, err = run(capsys, "eval", "SELECT a FROM 'a/+/b'", "-p", '{"a": 1}', "-t", "a/+/b")
+    assert (status, out) == (2, "")
+    assert err.startswith(
+        "iotsql eval: error: --topic: a topic name cannot contain the wildcards + or #: 'a/+/b' "
+        "(--topic is the topic the message is published on"
+    )
+    status, out, err = run(capsys, "eval", "SELECT a FROM 'a/#'", "-p", '{"a": 1}', "-t", "")
+    assert (status, out) == (2, "")
+    assert err == "iotsql eval: error: --topic: a topic name must be a non-empty string\n"
+    status, out, _ = run(capsys, "eval", "SELECT a FROM 'a/+/b'", "-p", '{"a": 1}', "-t", "a/x/b")
+    assert (status, out) == (0, '{"a":1}\n')
+
+
