@@ -59,3 +59,15 @@ def test_eval_refuses_a_topic_a_message_cannot_be_published_to(
     assert (status, out) == (0, '{"a":1}\n')
 
 
+def test_the_repl_names_its_own_command_in_a_payload_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.StringIO(".payload @nope.json\n"))
+    status, _, err = run(capsys, "repl")
+    assert status == 1
+    assert err == ".payload: no such file: nope.json\n"
+
+
