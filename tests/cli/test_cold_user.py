@@ -71,3 +71,33 @@ def test_the_repl_names_its_own_command_in_a_payload_error(
     assert err == ".payload: no such file: nope.json\n"
 
 
+def moto_server(*argv: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """In a process of its own, with a timeout: were the port accepted, the server would run."""
+    return subprocess.run([sys.executable, "-m", "iotsql", "moto-server", *argv],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **environment})  # fmt: skip
+
+
+def test_a_bad_moto_port_in_the_environment_breaks_only_moto_server(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_PORT", "abc")
+    # building the parser read $MOTO_PORT: every command ended in a ValueError traceback
+    assert run(capsys, "eval", "SELECT 1 AS x FROM 'a'")[:2] == (0, '{"x":1}\n')
+    result = moto_server(MOTO_PORT="abc")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "iotsql moto-server: error: MOTO_PORT='abc' is not a TCP port (1 to 65535): "
+        "set it or give --port\n"
+    )
+
+
+def test_moto_server_refuses_a_port_the_server_would_wrap() -> None:
+    # werkzeug would listen on 99999 - 65536 = 34463 while the actions call port 99999.
+    result = moto_server("-p", "99999")
+    assert result.returncode == 2
+    assert (
+        result.stderr == "iotsql moto-server: error: --port 99999 is not a TCP port (1 to 65535)\n"
+    )
+
+
