@@ -101,3 +101,25 @@ def test_moto_server_refuses_a_port_the_server_would_wrap() -> None:
     )
 
 
+def test_check_names_the_missing_property(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("template.yaml").write_text(
+        "Resources:\n"
+        "  HotRule:\n"
+        "    Type: AWS::IoT::TopicRule\n"
+        "    Properties:\n"
+        "      TopicRulePayload:\n"
+        '        AwsIotSqlVersion: "2016-03-23"\n'
+        "        Sql: SELECT * FROM 'a/b'\n"
+        "        Actions:\n"
+        "          - Sqs:\n"
+        "              QueueUrl: https://sqs.us-east-1.amazonaws.com/123456789012/q\n"
+    )
+    status, out, _ = run(capsys, "check", "template.yaml")
+    assert status == 1
+    # at the key that lacks it, so the message names what is missing
+    assert "template.yaml:9:13: missing-property error: RoleArn is required\n" in out
+
+
