@@ -123,3 +123,31 @@ def test_check_names_the_missing_property(
     assert "template.yaml:9:13: missing-property error: RoleArn is required\n" in out
 
 
+def test_check_of_a_terraform_file_reports_a_broken_file_of_its_module(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("hcl2", reason="pip install 'iotsql[terraform]'")
+    monkeypatch.chdir(tmp_path)
+    Path("main.tf").write_text(
+        'resource "aws_iot_topic_rule" "r" {\n'
+        '  name        = "r"\n'
+        "  enabled     = true\n"
+        "  sql         = \"SELECT * FROM 'a/b' WHERE x =\"\n"
+        '  sql_version = "2016-03-23"\n'
+        "}\n"
+    )
+    Path("other.tf").write_text('resource "aws_sqs_queue" "q" {\n  name = "q"\n')
+    status, out, _ = run(capsys, "check", "main.tf")
+    # It used to print "All checks passed (0 rules in 1 file)": the module did not load.
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("other.tf:3:1: document-syntax error: invalid HCL")
+    assert lines[1] == (
+        "   hint: the Terraform module of this folder loads as a whole: main.tf could not be "
+        "checked"
+    )
+    Path("other.tf").write_text('resource "aws_sqs_queue" "q" {\n  name = "q"\n}\n')
+    status, out, _ = run(capsys, "check", "main.tf")
+    assert status == 1 and out.startswith("main.tf:4:47: syntax error: unexpected end")
+
+
