@@ -151,3 +151,22 @@ def test_check_of_a_terraform_file_reports_a_broken_file_of_its_module(
     assert status == 1 and out.startswith("main.tf:4:47: syntax error: unexpected end")
 
 
+def test_a_case_that_does_not_fire_says_why(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        {"id": "no-topic", "sql": "SELECT a FROM 't'", "payload": {"a": 1}, "expected": {"a": 1}},
+        {"id": "where", "sql": "SELECT a FROM 't' WHERE a > 1", "topic": "t",
+         "payload": {"a": 1}, "expected": {"a": 1}},
+    ]  # fmt: skip
+    Path("cases.json").write_text(json.dumps(cases))
+    status, out, _ = run(capsys, "test", "cases.json", "--json")
+    assert status == 1
+    assert [f["message"] for f in json.loads(out)["failures"]] == [
+        "the rule did not fire: topic '' does not match the FROM filter 't' (the case has no "
+        "'topic': give the topic the message is published on)",
+        "the rule did not fire: WHERE evaluated to False, not true",
+    ]
+
+
