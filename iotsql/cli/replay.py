@@ -341,6 +341,13 @@ def register_distributed(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     rules, messages = split_inputs([*args.rules, *args.messages])
     args.rules = rules
+    if not rules and not args.topic_rule_payload and messages:
+        # `iotsql replay rules.json` (the messages forgotten) or the files in the wrong order:
+        # say how the files were taken, since "no rules" alone contradicts what was typed.
+        taken = ", ".join(messages)
+        raise CliError("no rules: give RULES files, or --topic-rule-payload FILE "
+                       f"({taken} {'was' if len(messages) == 1 else 'were'} read as MESSAGES: "
+                       "RULES come first, then MESSAGES)")  # fmt: skip
     distributed = args.workers is not None or args.scheduler is not None
     if not distributed:
         for option, value in (("--partition-by", args.partition_by),

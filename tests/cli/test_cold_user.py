@@ -170,3 +170,18 @@ def test_a_case_that_does_not_fire_says_why(
     ]
 
 
+def test_replay_of_rules_without_messages_says_how_the_files_were_taken(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("rules.json").write_text(json.dumps(RULES))
+    Path("messages.jsonl").write_text('{"topic": "a/1", "payload": {}}\n')
+    status, _, err = run(capsys, "replay", "rules.json")
+    assert status == 2
+    assert err == (
+        "iotsql replay: error: no rules: give RULES files, or --topic-rule-payload FILE "
+        "(rules.json was read as MESSAGES: RULES come first, then MESSAGES)\n"
+    )
+    status, _, err = run(capsys, "replay", "messages.jsonl", "rules.json")
+    assert status == 2
+    assert "(messages.jsonl, rules.json were read as MESSAGES: " in err
