@@ -185,3 +185,21 @@ def test_replay_of_rules_without_messages_says_how_the_files_were_taken(
     status, _, err = run(capsys, "replay", "messages.jsonl", "rules.json")
     assert status == 2
     assert "(messages.jsonl, rules.json were read as MESSAGES: " in err
+
+
+def test_a_missing_alias_is_named_as_such() -> None:
+    import iotsql
+
+    with pytest.raises(iotsql.SqlParseError) as raised:
+        iotsql.compile("SELECT a AS FROM 't'")
+    assert (raised.value.line, raised.value.column) == (1, 18)
+    assert raised.value.hint == (
+        "FROM is read as the alias after AS: the alias is missing (AS name), or AS is one word "
+        "too many"
+    )
+    with pytest.raises(iotsql.SqlParseError) as raised:  # a missing expression, as before
+        iotsql.compile("SELECT a, FROM 't'")
+    assert (
+        raised.value.hint
+        == "FROM is read as an attribute name here: an expression is missing before it"
+    )
