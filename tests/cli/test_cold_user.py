@@ -203,3 +203,51 @@ def test_a_missing_alias_is_named_as_such() -> None:
         raised.value.hint
         == "FROM is read as an attribute name here: an expression is missing before it"
     )
+
+
+SERVERLESS = """\
+service: telemetry
+provider: {name: aws, runtime: python3.12}
+functions:
+  ingest:
+    handler: handler.main
+    events:
+      - iot:
+          sql: "SELECT * FROM 'sensors/+/data' WHERE temp > ${VARIABLE}"
+          sqlVersion: "2016-03-23"
+custom:
+  threshold: 30
+"""
+
+
+def test_a_misspelt_self_variable_of_serverless_is_named_as_a_typo(tmp_path: Path) -> None:
+    import iotsql
+
+    path = tmp_path / "serverless.yml"
+
+    def refusal(variable: str) -> str:
+        path.write_text(SERVERLESS.replace("VARIABLE", variable))
+        with pytest.raises(iotsql.RuleValidationError) as raised:
+            iotsql.load_rules(path)
+        return str(raised.value).split(".sql: ", 1)[1]
+
+    # It said "cannot resolve ... without AWS: give it with --parameters", as for a value only
+    # a deployment knows.
+    assert refusal("self:custom.thresold") == (
+        "cannot resolve ${self:custom.thresold}: the file has no custom.thresold; "
+        "did you mean custom.threshold?"
+    )
+    assert refusal("self:custm.threshold") == (
+        "cannot resolve ${self:custm.threshold}: the file has no custm; did you mean custom?"
+    )
+    assert refusal("self:custom.nothing_like_it") == (
+        "cannot resolve ${self:custom.nothing_like_it}: the file has no custom.nothing_like_it"
+    )
+    # with a fallback the path may be missing on purpose: the value is asked for, as before
+    assert refusal("self:custom.limit, opt:limit").startswith(
+        "cannot resolve ${self:custom.limit, opt:limit} without AWS"
+    )
+    path.write_text(SERVERLESS.replace("VARIABLE", "self:custom.threshold"))
+    assert [rule.sql for rule in iotsql.load_rules(path)] == [
+        "SELECT * FROM 'sensors/+/data' WHERE temp > 30"
+    ]
