@@ -251,3 +251,21 @@ def test_a_misspelt_self_variable_of_serverless_is_named_as_a_typo(tmp_path: Pat
     assert [rule.sql for rule in iotsql.load_rules(path)] == [
         "SELECT * FROM 'sensors/+/data' WHERE temp > 30"
     ]
+
+
+def test_replay_of_a_bare_rule_payload_points_at_topic_rule_payload(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The form the AWS documentation shows: `aws iot create-topic-rule --topic-rule-payload`.
+    monkeypatch.chdir(tmp_path)
+    Path("hot.json").write_text(json.dumps(RULES[0]["topicRulePayload"]))
+    Path("messages.jsonl").write_text('{"topic": "a/1", "payload": {}}\n')
+    status, _, err = run(capsys, "replay", "hot.json", "messages.jsonl")
+    assert status == 2
+    assert err == (
+        "iotsql replay: error: hot.json holds only a topic rule payload (sql, actions), with no "
+        "ruleName: give it with --topic-rule-payload hot.json, which names the rule after the "
+        "file (or --rule-name NAME)\n"
+    )
+    status, out, _ = run(capsys, "replay", "--topic-rule-payload", "hot.json", "messages.jsonl")
+    assert status == 0 and json.loads(out)["rule"] == "hot"
