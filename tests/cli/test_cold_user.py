@@ -269,3 +269,41 @@ def test_replay_of_a_bare_rule_payload_points_at_topic_rule_payload(
     )
     status, out, _ = run(capsys, "replay", "--topic-rule-payload", "hot.json", "messages.jsonl")
     assert status == 0 and json.loads(out)["rule"] == "hot"
+
+
+def test_a_misspelt_cloudformation_name_gets_the_name_meant(tmp_path: Path) -> None:
+    import iotsql
+
+    template = """\
+Parameters:
+  Threshold: {Type: Number, Default: 30}
+Resources:
+  AlertsQueue: {Type: AWS::SQS::Queue}
+  HotRule:
+    Type: AWS::IoT::TopicRule
+    Properties:
+      TopicRulePayload:
+        AwsIotSqlVersion: "2016-03-23"
+        Sql: !Sub "SELECT * FROM 'a/+' WHERE t > ${SUB}"
+        Actions:
+          - Sqs: {QueueUrl: !Ref REF, RoleArn: "arn:aws:iam::123456789012:role/r"}
+"""
+    path = tmp_path / "template.yaml"
+
+    def refusal(sub: str, ref: str) -> str:
+        path.write_text(template.replace("SUB", sub).replace("REF", ref))
+        with pytest.raises(iotsql.RuleValidationError) as raised:
+            iotsql.load_rules(path)
+        return str(raised.value)
+
+    assert refusal("Treshold", "AlertsQueue").endswith(
+        "Fn::Sub: ${Treshold} is neither a parameter nor a resource of the template; to keep an "
+        "AWS IoT substitution template write ${!Treshold}; did you mean ${Threshold}?"
+    )
+    assert refusal("Threshold", "AlertQueue").endswith(
+        "Ref: 'AlertQueue' is neither a parameter nor a resource of the template; "
+        "did you mean AlertsQueue?"
+    )
+    assert refusal("Threshold", "Nothing").endswith(
+        "Ref: 'Nothing' is neither a parameter nor a resource of the template"
+    )
