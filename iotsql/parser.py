@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -337,6 +338,12 @@ def _hint_for(sql: str, err: UnexpectedInput) -> str | None:
         previous = getattr(err, "token_history", None)
         prev = previous[-1] if previous else None
         if prev is not None and prev.type == "NAME" and prev.lower() in _KEYWORDS:
+            before = sql[: prev.start_pos] if prev.start_pos is not None else ""
+            if re.search(r"\bAS\s+$", before, re.IGNORECASE):  # SELECT a AS FROM 't'
+                return (
+                    f"{str(prev).upper()} is read as the alias after AS: the alias is missing "
+                    "(AS name), or AS is one word too many"
+                )
             return (
                 f"{str(prev).upper()} is read as an attribute name here: "
                 "an expression is missing before it"

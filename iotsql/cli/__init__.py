@@ -98,6 +98,27 @@ def _register(name: str, module: ModuleType, subparsers: Subparsers) -> None:
     parser.set_defaults(handler=module.run_command)
 
 
+def _refuse_unknown(parser: argparse.ArgumentParser, command: str | None,
+                    unknown: list[str]) -> None:  # fmt: skip
+    """Exit with a usage error about `unknown` arguments from the command's own parser (its
+    usage, `iotsql eval: error: ...`), naming the option probably meant. `parse_args` would
+    report them from the top-level parser, with the usage of `iotsql` itself."""
+    from iotsql.suggest import alternatives, closest
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            parser = action.choices[command]
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    for given in unknown:
+        if given.startswith("--"):
+            meant = closest(given.split("=", 1)[0], options)
+            if meant:
+                message += f" (did you mean {alternatives(meant)}?)"
+                break
+    parser.error(message)
+
+
 def _tolerant_streams() -> None:
     """Characters the terminal's encoding lacks are escaped rather than fatal."""
     for stream in (sys.stdout, sys.stderr):
@@ -110,7 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_streams()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            _refuse_unknown(parser, args.command, unknown)
     except SystemExit as exit:  # --help, --version, usage errors
         return exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 2
     if args.command is None:

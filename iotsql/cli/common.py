@@ -246,11 +246,14 @@ class Payload:
 DEFAULT_PAYLOAD = b"{}"
 
 
-def load_payload(spec: str | None, *, stdin_used: list[str] | None = None) -> Payload:
-    """The `--payload` argument: JSON text, `@file` or `-`; absent means `{}`."""
+def load_payload(
+    spec: str | None, *, stdin_used: list[str] | None = None, what: str = "--payload"
+) -> Payload:
+    """The `--payload` argument (or what `what` names: the REPL's `.payload`): JSON text,
+    `@file` or `-`; absent means `{}`."""
     if spec is None:
         return Payload.of(DEFAULT_PAYLOAD)
-    body, source = read_source(spec, "--payload", stdin_used=stdin_used,
+    body, source = read_source(spec, what, stdin_used=stdin_used,
                                limit=DEFAULT_LIMITS.max_payload_bytes,
                                limit_name="Limits.max_payload_bytes: the broker refuses a larger payload")  # fmt: skip
     return Payload.of(body, source)

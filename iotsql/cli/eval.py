@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from iotsql.cli.check import diagnostic_of_error, lint_rule
 from iotsql.cli.common import (
+    CliError,
     add_message_arguments,
     add_shape_arguments,
     add_version_argument,
@@ -22,9 +23,10 @@ from iotsql.cli.common import (
     version_note,
 )
 from iotsql.cli.explain import explain_lines, undefined_items, why_not
-from iotsql.errors import SqlParseError
+from iotsql.errors import InvalidTopicError, LimitExceededError, SqlParseError
 from iotsql.limits import DEFAULT_LIMITS
 from iotsql.rule import CompiledRule
+from iotsql.topics import validate_topic
 
 if TYPE_CHECKING:
     from iotsql.cli.common import Subparsers
@@ -72,7 +74,22 @@ def register(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def _check_topic(topic: str | None) -> None:
+    """--topic is a topic a message can be published to, as `iotsql repl` and `iotsql replay`
+    require: a filter given there by mistake would otherwise match FROM by accident, or not."""
+    if topic is None:
+        return
+    try:
+        validate_topic(topic)
+    except (InvalidTopicError, LimitExceededError) as error:
+        hint = ""
+        if "+" in topic or "#" in topic:
+            hint = " (--topic is the topic the message is published on, such as sensors/d1/data; the filter with + or # belongs in FROM)"
+        raise CliError(f"--topic: {error}{hint}") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_topic(args.topic)
     stdin_used: list[str] = []
     sql, _ = read_text(args.sql, "SQL", stdin_used=stdin_used,
                        limit=DEFAULT_LIMITS.max_sql_bytes, limit_name="Limits.max_sql_bytes")  # fmt: skip

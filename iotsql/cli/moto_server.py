@@ -37,7 +37,7 @@ def register(subparsers: Subparsers) -> None:
         epilog=EPILOG,
     )
     parser.add_argument("-H", "--host", default="127.0.0.1", help="the address to bind")
-    parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("MOTO_PORT", 5000)),
+    parser.add_argument("-p", "--port", type=int, default=None,
                         help="the port (default: $MOTO_PORT, else 5000)")  # fmt: skip
     parser.add_argument("-r", "--reload", action="store_true",
                         help="restart the server when a file changes")  # fmt: skip
@@ -48,23 +48,42 @@ def register(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def _port(given: int | None) -> int:
+    """--port, else $MOTO_PORT, else 5000; checked here, since a port out of range would be
+    wrapped by the server (99999 listens on 34463) while the actions call the one given, and
+    the environment variable is read only by this command (a bad one must not break others)."""
+    if given is not None:
+        if not 0 < given < 65536:
+            raise CliError(f"--port {given} is not a TCP port (1 to 65535)")
+        return given
+    text = os.environ.get("MOTO_PORT", "").strip() or "5000"
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise CliError(f"MOTO_PORT={text!r} is not a TCP port (1 to 65535): set it or give --port")
+    return port
+
+
 def run(args: argparse.Namespace) -> int:
     from iotsql import moto as host
 
+    port = _port(args.port)
     try:
         server: Any = importlib.import_module("moto.server")
     except ImportError as err:
         raise CliError(f"moto's server is not installed ({err}): pip install 'iotsql[moto]'") \
             from None  # fmt: skip
     https = bool(args.ssl or (args.ssl_cert and args.ssl_key))
-    endpoint = host.server_url(args.host, args.port, "https" if https else "http")
+    endpoint = host.server_url(args.host, port, "https" if https else "http")
     try:
         host.install(endpoint_url=endpoint)
     except (host.UnsupportedMotoError, ImportError) as err:
         raise CliError(str(err)) from None
     if https:  # the actions call this server, whose certificate is its own
         warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    argv = ["-H", args.host, "-p", str(args.port)]
+    argv = ["-H", args.host, "-p", str(port)]
     argv += ["-r"] if args.reload else []
     argv += ["-s"] if args.ssl else []
     argv += ["-c", args.ssl_cert] if args.ssl_cert else []

@@ -279,7 +279,7 @@ class Session:
             return
         if arg == "-":
             raise CliError(".payload takes JSON or @file, not - (stdin holds the session)")
-        self.set_payload(load_payload(arg))
+        self.set_payload(load_payload(arg, what=".payload"))
 
     def cmd_edit(self, arg: str) -> None:
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"

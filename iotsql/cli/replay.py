@@ -19,6 +19,7 @@ from iotsql.cli.common import CliError, err, is_tty, new_parser, parameters_of
 from iotsql.engine import RulesEngine
 from iotsql.errors import IotSqlError, ResourceAlreadyExistsError, SqlParseError
 from iotsql.limits import DEFAULT_LIMITS
+from iotsql.loaders.awscli import UnnamedPayloadError
 from iotsql.loaders.base import LoadedRule, RuleSqlError
 from iotsql.loaders.parameters import parameter_hint
 from iotsql.loaders.positions import SourceDocument
@@ -211,6 +212,12 @@ def load_rules(engine: RulesEngine, path: str, parameters: dict[str, Any] | None
         raise CliError(
             f"{source}: {error}: rule names must be unique across the RULES files"
         ) from None
+    except UnnamedPayloadError as error:
+        if error.field != f"{source}.ruleName":
+            raise
+        raise CliError(f"{source} holds only a topic rule payload (sql, actions), with no "
+                       f"ruleName: give it with --topic-rule-payload {path}, which names the "
+                       "rule after the file (or --rule-name NAME)") from None  # fmt: skip
     if not created:
         raise CliError(f"{source}: no topic rules found")
 
@@ -341,6 +348,13 @@ def register_distributed(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     rules, messages = split_inputs([*args.rules, *args.messages])
     args.rules = rules
+    if not rules and not args.topic_rule_payload and messages:
+        # `iotsql replay rules.json` (the messages forgotten) or the files in the wrong order:
+        # say how the files were taken, since "no rules" alone contradicts what was typed.
+        taken = ", ".join(messages)
+        raise CliError("no rules: give RULES files, or --topic-rule-payload FILE "
+                       f"({taken} {'was' if len(messages) == 1 else 'were'} read as MESSAGES: "
+                       "RULES come first, then MESSAGES)")  # fmt: skip
     distributed = args.workers is not None or args.scheduler is not None
     if not distributed:
         for option, value in (("--partition-by", args.partition_by),

@@ -29,6 +29,7 @@ from iotsql.loaders.base import (
     SchemaError,
     SourceError,
 )
+from iotsql.loaders.cfn_schema import SchemaProblem
 from iotsql.loaders.positions import FilePosition, SourceDocument
 from iotsql.loaders.rule_positions import locate_path
 from iotsql.values import SqlVersion
@@ -169,7 +170,7 @@ def load_error_findings(
                         error.column or 1)]  # fmt: skip
     if isinstance(error, SchemaError):
         document = documents.get(error.file)
-        return [Finding.at(problem.kind, problem.message,
+        return [Finding.at(problem.kind, _schema_message(problem),
                            locate_path(fmt, error.file, problem.path, document),
                            hint=problem.hint, resource=_resource(problem.path))
                 for problem in error.problems]  # fmt: skip
@@ -185,6 +186,14 @@ def load_error_findings(
     file = error.field.split(": ", 1)[0]
     message = _strip_field(str(error), error.field)
     return [Finding("template-error", "error", message, file, 1, 1)]
+
+
+def _schema_message(problem: SchemaProblem) -> str:
+    """The message of a schema problem at its place in the file. A missing property has no
+    place of its own (the finding is at the key that lacks it), so the message names it."""
+    if problem.kind == "missing-property":
+        return f"{problem.path.rsplit('.', 1)[-1]} {problem.message}"
+    return problem.message
 
 
 def _split_hint(message: str) -> tuple[str, str | None]:

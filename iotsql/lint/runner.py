@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +245,16 @@ def _report_load(
             documents[file] = SourceDocument(file, text, document_syntax(file, text))
     found: list[Finding] = []
     for error in session.errors:
-        found.extend(load_error_findings(error, fmt, documents))
+        findings = load_error_findings(error, fmt, documents)
+        if files is not None and isinstance(error, DocumentError) and error.file not in files:
+            # A file of the module that cannot be parsed stops the whole module from loading,
+            # the files asked for too: it is reported even though it was not asked for.
+            asked = ", ".join(sorted(files))
+            hint = f"the Terraform module of this folder loads as a whole: {asked} could not be checked"
+            findings = [replace(f, hint=f.hint or hint) for f in findings]
+            files.add(error.file)
+            report.files.add(error.file)
+        found.extend(findings)
     for rule in rules:
         if files is None or rule.file in files:
             report.rules += 1

@@ -45,6 +45,11 @@ def iter_rule_definitions(
     yield from _definitions(data, where)
 
 
+class UnnamedPayloadError(RuleValidationError):
+    """A topicRulePayload (`sql`, `actions`) with no ruleName beside it: the form the AWS
+    documentation shows, which `iotsql replay --topic-rule-payload` takes and names."""
+
+
 def _definitions(data: Any, where: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
     if isinstance(data, list):
         for index, item in enumerate(data):
@@ -73,7 +78,7 @@ def _definitions(data: Any, where: str) -> Iterable[tuple[str, Mapping[str, Any]
     if "sql" in data:
         name = data.get("ruleName") or data.get("name")
         if not isinstance(name, str):
-            raise RuleValidationError("a rule payload needs a ruleName", f"{where}.ruleName")
+            raise UnnamedPayloadError("a rule payload needs a ruleName", f"{where}.ruleName")
         payload = {k: v for k, v in data.items() if k not in ("ruleName", "name")}
         yield name, payload
         return

@@ -295,8 +295,15 @@ class Template:
         if name in self.resources:
             return self.placeholders.cfn_ref(self.resource_type(name), self.physical_name(name))
         raise self.fail(
-            path, f"Ref: {name!r} is neither a parameter nor a resource of the template"
+            path,
+            f"Ref: {name!r} is neither a parameter nor a resource of the template"
+            + self._meant(name, "{}"),
         )
+
+    def _meant(self, name: str, form: str) -> str:
+        """`; did you mean X?` for a misspelt parameter or resource name (`form` writes it)."""
+        meant = cfn_schema.did_you_mean(name, [*self.parameters, *self.resources])
+        return f"; did you mean {form.format(meant[13:-1])}?" if meant else ""
 
     def parameter(self, name: str) -> Any:
         declaration = self.parameters[name]
@@ -431,7 +438,8 @@ class Template:
                 raise self.fail(
                     path,
                     f"Fn::Sub: ${{{name}}} is neither a parameter nor a resource of the template; "
-                    f"to keep an AWS IoT substitution template write ${{!{name}}}",
+                    f"to keep an AWS IoT substitution template write ${{!{name}}}"
+                    + self._meant(name, "${{{}}}"),
                 )
             text = _text(value)
             if text is None:

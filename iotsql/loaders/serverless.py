@@ -230,6 +230,27 @@ class Variables:
             self._depth -= 1
 
 
+def _missing_self(root: Any, address: str) -> str | None:
+    """What the file lacks for `${self:a.b.c}` (`the file has no a.b.c; did you mean a.b.x?`),
+    or None when the path is there (its value is what is unresolved)."""
+    value: Any = root
+    walked: list[str] = []
+    for part in (p for p in address.partition(":")[2].split(".") if p):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            keys = [str(k) for k in value] if isinstance(value, Mapping) else []
+            meant = did_you_mean(part, keys)
+            message = f"the file has no {'.'.join([*walked, part])}"
+            if meant is not None:  # `did you mean x?` -> `did you mean a.b.x?`
+                message += f"; did you mean {'.'.join([*walked, meant[13:-1]])}?"
+            return message
+        walked.append(part)
+    return None
+
+
 def _one_line(value: Any) -> Any:
     return value.replace("\r", "").replace("\n", "") if isinstance(value, str) else value
 
@@ -316,6 +337,10 @@ def _iot_rule(
         wanted = left[0].split(",")[0].strip()
         if wanted.startswith(("opt:", "param:")):  # given by their name alone: `stage`
             wanted = wanted.partition(":")[2]
+        typo = wanted.startswith("self:") and "," not in left[0]  # no fallback was meant
+        missing = _missing_self(variables.root, wanted) if typo else None
+        if missing is not None:  # a typo in the file, not a value only a deployment knows
+            raise fail(f"{path}.sql", f"cannot resolve {names}: {missing}")
         raise fail(f"{path}.sql", f"cannot resolve {names} without AWS: {give_value(wanted)}")
     enabled = event.get("enabled")
     disabled = enabled is False or (isinstance(enabled, str) and enabled.lower() == "false")

@@ -306,7 +306,7 @@ def run_case(case: Case, rules: Rules | None = None) -> CaseResult:
         return CaseResult(case, False, "does not fire", _describe(output.value), "the rule fired")
     if output is None:
         return CaseResult(case, False, _expected_of(data), "did not fire",
-                          failure or "the rule did not fire")  # fmt: skip
+                          failure or _why_not(rule, payload, topic, context, data))  # fmt: skip
     actual = output.value
     if "expectedBase64" in data:
         expected_bytes = base64.b64decode(data["expectedBase64"])
@@ -319,6 +319,15 @@ def run_case(case: Case, rules: Rules | None = None) -> CaseResult:
     if isinstance(actual, bytes):
         return CaseResult(case, False, expected, _describe(actual), "the output is raw bytes")
     return CaseResult(case, same_json(expected, actual), expected, actual)
+
+
+def _why_not(rule: CompiledRule, payload: bytes, topic: str, context: Any,
+             data: Mapping[str, Any]) -> str:  # fmt: skip
+    """Why a case's rule did not fire (explained only then, so passing cases cost nothing)."""
+    reason = rule.explain(payload, topic=topic, context=context).reason
+    if "topic" not in data:
+        reason += " (the case has no 'topic': give the topic the message is published on)"
+    return f"the rule did not fire: {reason}"
 
 
 def _expected_of(data: Mapping[str, Any]) -> Any:
