@@ -43,7 +43,13 @@ from iotsql.message import Context, ContextRun, Message, Run
 from iotsql.output import Output as Output  # the public name iotsql.rule.Output
 from iotsql.parser import parse
 from iotsql.templates import CompiledTemplate
-from iotsql.topics import compile_filter, filter_matches, parse_basic_ingest, validate_filter
+from iotsql.topics import (
+    compile_filter,
+    filter_matches,
+    parse_basic_ingest,
+    validate_filter,
+    validate_topic,
+)
 from iotsql.values import UNDEFINED, AmbiguousNumber, SqlVersion, codec
 
 U = UNDEFINED
@@ -249,7 +255,8 @@ class CompiledRule:
         WHERE is not true, or the rule terminates without invoking any actions (an external
         function called more often than the docs allow; `explain` says so). Raises
         EvaluationError when AWS would report a rule failure (an external function that
-        failed)."""
+        failed), and InvalidTopicError for a topic no client could publish on (a filter such
+        as `t/#`, a name that is not a string or is too long), as RulesEngine.publish does."""
         effective = topic
         if topic is not None:
             effective = self._topics.get(topic, _UNSEEN)
@@ -322,7 +329,12 @@ class CompiledRule:
 
     def _route(self, topic: str) -> str | None:
         """The topic `topic()` sees for a message on `topic`, or None when the rule does not
-        take it (neither its FROM filter nor a Basic Ingest topic); remembered."""
+        take it (neither its FROM filter nor a Basic Ingest topic); remembered. A topic no
+        client could publish on (a filter such as `t/#`, an oversized name, not a string)
+        raises InvalidTopicError, as RulesEngine.publish does; the empty topic, which the
+        conformance runner gives a case without one, matches no FROM filter."""
+        if topic != "":
+            validate_topic(topic, self.limits)
         matches = self._matches
         effective: str | None = topic
         if matches is None or not matches(topic):

@@ -5,6 +5,7 @@ ever escapes."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -243,3 +244,16 @@ def test_arbitrary_payloads_never_raise_anything_but_iotsql_errors(
             body = out.to_bytes()
             if not out.is_binary and body:
                 json.loads(body)
+
+
+@pytest.mark.parametrize("topic", ["t/#", "t/+", "a\x00b", 5, "x" * 300])
+def test_evaluate_refuses_a_topic_no_client_could_publish_on(topic: Any) -> None:
+    """A filter given as the topic (`t/#`) used to return None silently, and a non-string one
+    fired: both raise InvalidTopicError, as RulesEngine.publish does; the empty topic (a
+    conformance case without one) matches no FROM filter."""
+    rule = iotsql.compile("SELECT a FROM 't/#'")
+    with pytest.raises(iotsql.InvalidTopicError if topic != "x" * 300 else iotsql.IotSqlError):
+        rule.evaluate(b'{"a": 1}', topic)
+    assert rule.evaluate(b'{"a": 1}', "") is None
+    out = rule.evaluate(b'{"a": 1}', "t/x")
+    assert out is not None and out.value == {"a": 1}
