@@ -8,7 +8,7 @@ import importlib.resources
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -295,23 +295,45 @@ def _reject_comments(sql: str) -> None:
         i += 1
 
 
+#: Chained binary operators, by parse-tree node, as the depth error names them.
+_CHAINED: Final = {"or_op": "OR", "and_op": "AND"}
+
+
 def _check_depth(tree: Tree[Token], sql: str, max_depth: int) -> None:
-    stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 0)]
+    # (node, its depth, how many of its ancestors in a row are the same operator as it)
+    stack: list[tuple[Tree[Token] | Token, int, int]] = [(tree, 0, 0)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, run = stack.pop()
         if depth > max_depth:
             meta = getattr(node, "meta", None)
             line = getattr(meta, "line", 1) if meta is not None else 1
             column = getattr(meta, "column", 1) if meta is not None else 1
+            chained = _chain_hint(stack, max_depth)
             raise SqlParseError(
-                f"expression nested deeper than {max_depth} levels",
+                f"expression nested deeper than {max_depth} levels" + chained[0],
                 sql,
                 line,
                 column,
-                hint="split the expression with SET variables",
+                hint=chained[1],
             )
         if isinstance(node, Tree):
-            stack.extend((child, depth + 1) for child in node.children)
+            for child in node.children:
+                same = isinstance(child, Tree) and child.data == node.data
+                stack.append((child, depth + 1, run + 1 if same else 0))
+
+
+def _chain_hint(stack: list[tuple[Tree[Token] | Token, int, int]], max_depth: int
+                ) -> tuple[str, str]:  # fmt: skip
+    """What the depth error adds when the depth is a long chain of one operator (`a = 1 OR
+    a = 2 OR ...`, which nests one level per operator): the chain, and the shorter ways."""
+    for node, _, run in reversed(stack):
+        if isinstance(node, Tree) and run >= max_depth // 2 and str(node.data) in _CHAINED:
+            operator = _CHAINED[str(node.data)]
+            hint = "split the chain with SET variables"
+            if operator == "OR":
+                hint = "to test one value against many, write `x IN [1, 2, 3]`; or " + hint
+            return f" ({run + 1} or more {operator} in a row)", hint
+    return "", "split the expression with SET variables"
 
 
 def _expected(names: Iterable[Any] | None) -> list[str]:

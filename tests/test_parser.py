@@ -231,3 +231,22 @@ def test_operators_of_other_dialects_are_rejected_with_a_hint(
 def test_bang_and_double_equals_inside_strings_are_text() -> None:
     rule = iotsql.compile("SELECT * FROM 'a!' WHERE s <> '!=' AND t = '=='")
     assert rule.evaluate(b'{"s": "x", "t": "=="}', topic="a!") is not None
+
+
+@pytest.mark.parametrize(("operator", "term", "hinted"), [
+    ("OR", "a = {}", "x IN [1, 2, 3]"), ("AND", "a <> {}", "SET variables"),
+])  # fmt: skip
+def test_a_chain_of_one_operator_past_the_depth_says_so(
+    operator: str, term: str, hinted: str
+) -> None:
+    """A long `a = 1 OR a = 2 OR ...` nests one level per operator: the depth error names the
+    chain and the shorter ways to write it."""
+    terms = f" {operator} ".join(term.format(n) for n in range(200))
+    with pytest.raises(iotsql.SqlParseError) as info:
+        iotsql.compile(f"SELECT a FROM 't' WHERE {terms}")
+    assert f"or more {operator} in a row" in str(info.value)
+    assert hinted in (info.value.hint or "")
+    nested = "abs(" * 160 + "a" + ")" * 160
+    with pytest.raises(iotsql.SqlParseError) as info:
+        iotsql.compile(f"SELECT {nested} AS b FROM 't'")
+    assert "in a row" not in str(info.value)
