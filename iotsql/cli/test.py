@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from iotsql.cli.common import CliError, dumps, new_parser, out
+from iotsql.cli.common import CliError, dumps, err, new_parser, out
 from iotsql.loaders import load_rules
 from iotsql.loaders.parameters import parameter_hint
 from iotsql.testing.conformance import CaseResult, load_cases, run_cases
@@ -29,7 +29,8 @@ A case: {"id": "select/alias", "sql": "SELECT color AS c FROM 't'", "topic": "t"
 "payload": {"color": "red"}, "expected": {"c": "red"}} ("fires": false, "error": "parse",
 "expectedBase64", "payloadText", "context", "sqlVersion"... as in conformance/).
 
-exit status: 0 every case passed; 1 a case failed; 2 a file is missing or malformed.
+exit status: 0 every case passed; 1 a case failed, or no case ran; 2 a file is missing or
+malformed.
 """
 
 
@@ -108,4 +109,10 @@ def run(args: argparse.Namespace) -> int:
             elif args.verbose:
                 out(f"ok   {result.case.id}")
         out(f"{summary.passed} passed, {summary.failed} failed")
+    if not summary.results:
+        # As pytest does: a run that tested nothing (an empty file, a -k that selects no
+        # case) must not pass a CI job silently.
+        where = f"no case id contains {args.select!r}" if args.select else "they hold no case"
+        err(f"iotsql test: no case ran ({' '.join(args.paths)}: {where})")
+        return 1
     return 1 if summary.failed else 0

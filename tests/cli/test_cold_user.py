@@ -307,3 +307,22 @@ Resources:
     assert refusal("Threshold", "Nothing").endswith(
         "Ref: 'Nothing' is neither a parameter nor a resource of the template"
     )
+
+
+def test_a_test_run_that_ran_no_case_fails(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An empty case file, or a -k that selects nothing, printed "0 passed, 0 failed" and
+    passed a CI job that tested nothing; like pytest, it now fails and says why."""
+    monkeypatch.chdir(tmp_path)
+    Path("empty.jsonl").write_text("")
+    status, out, err = run(capsys, "test", "empty.jsonl")
+    assert status == 1 and out.strip() == "0 passed, 0 failed"
+    assert "no case ran (empty.jsonl: they hold no case)" in err
+    case = {"id": "a", "sql": "SELECT a FROM 't'", "topic": "t", "payload": {"a": 1},
+            "expected": {"a": 1}}  # fmt: skip
+    Path("cases.json").write_text(json.dumps([case]))
+    status, _, err = run(capsys, "test", "cases.json", "-k", "nothing")
+    assert status == 1 and "no case id contains 'nothing'" in err
+    status, out, _ = run(capsys, "test", "cases.json")
+    assert status == 0 and out.strip() == "1 passed, 0 failed"
