@@ -209,6 +209,7 @@ def check_floor(floor: DeliveryFloor, engine: RulesEngine, stream: list[Msg],
         theirs.append((request.rule_name, request.payload))
 
     keep.instant = True  # type: ignore[attr-defined]
+    previous = engine.sink_for("sqs")
     engine.register_sink("sqs", keep)
     try:
         for index, (topic, body) in enumerate(stream):
@@ -223,7 +224,7 @@ def check_floor(floor: DeliveryFloor, engine: RulesEngine, stream: list[Msg],
             theirs.clear()
     finally:
         floor.sink = sink
-        engine.register_sink("sqs", discard)
+        engine.register_sink("sqs", previous)
 
 
 def _publish_all(engine: RulesEngine, context: Context, part: Sequence[Msg]) -> None:
