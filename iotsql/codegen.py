@@ -55,6 +55,7 @@ from iotsql.values import (
     UNDEFINED,
     Binary,
     finalize,
+    finalize_fraction,
     json_size_at_least,
     settle_container,
     settle_whole_float,
@@ -179,6 +180,7 @@ _COMMON: Final[dict[str, Any]] = {
     "_IotSqlError": IotSqlError,
     "_whole_to_int": whole_to_int,
     "_finalize": finalize,
+    "_fraction": finalize_fraction,
     "_DECIMAL_FAILURES": (DecimalException, ArithmeticError),
     "_INT_LIMIT": INT_LIMIT,
     "_SCALED_LOW": _SCALED_LOW,
@@ -202,7 +204,9 @@ class _Writer:
         self.reads_object = False
         #: Locals whose type is known where they are written: "int" (never Undefined), "str"
         #: (a String or Undefined), "num" (an Int or Undefined), "bool" (a Boolean or
-        #: Undefined); the WHERE and the SELECT items skip the checks they cannot need.
+        #: Undefined), "rounded" (the result of a function declared ints_when_whole: a Decimal
+        #: there is whole only past an Int's range); the WHERE and the SELECT items skip the
+        #: checks they cannot need.
         self.kinds: dict[str, str] = {}
         #: Objects read on the way along a path at the function's top level, not settled:
         #: keys -> local; a path that starts the same way (`s.r.a`, `s.r.b`) continues there.
@@ -381,6 +385,8 @@ class _Writer:
             self.line(indent, "else:")
             indent += 1
         self._invoke(call.impl, arguments, target, indent, settled=call.ints_when_whole)
+        if call.ints_when_whole:
+            self.kinds[target] = "rounded"
 
     def _context_read(self, shape: CallShape, indent: int) -> str | None:
         """`timestamp()`, `topic()` and `topic(n)` with a level n >= 1, read from the
@@ -509,6 +515,9 @@ def _keyed_item(writer: _Writer, key: str, compiled: Any, store: str) -> None:
         writer.line(3, too_big)
         writer.line(2, f"out[{writer.bind(key)}] = {value}")
         return
+    if kind == "rounded":  # its double, without finalize's test for a whole number
+        writer.line(1, f"if type({value}) is _Decimal:")
+        writer.line(2, f"{value} = _fraction({value}, {writer.whole_ints})")
     writer.line(1, f"if {value} is not U:")
     writer.line(2, f"t = type({value})")
     writer.line(2, "if t is str:")

@@ -236,6 +236,15 @@ def finalize(value: Any, whole_ints: bool) -> Any:
     return value
 
 
+def finalize_fraction(value: Decimal, whole_ints: bool) -> Any:
+    """`finalize(value, whole_ints)` of a Decimal that is whole only past an Int's range (what
+    the functions declared `ints_when_whole` return, FunctionSpec): within 10**33 it is not
+    whole, so it is stored as its double, without finalize's test for a whole number."""
+    if value.is_finite() and value.adjusted() < 33:
+        return float(value)
+    return finalize(value, whole_ints)
+
+
 # ---- type names ---------------------------------------------------------------------------------
 
 TYPE_NAMES: Final[dict[type, str]] = {
