@@ -349,28 +349,23 @@ class _Writer:
             named, exact = self.bind(operation), self.bind(constant)
             number = f"{named}({number}, {exact})" if on_right else f"{named}({exact}, {number})"
         self.line(indent, f"if type({operand}) is float:")
-        if factor is not None:
-            self.line(indent + 1, f"{target} = {operand} * {self.bind(factor)}")
+        step = indent + 1  # where the decimal arithmetic is written
+        if factor is not None:  # ... only where the product of doubles would not print alike
+            self.line(step, f"{target} = {operand} * {self.bind(factor)}")
             self.line(
-                indent + 1,
-                f"if {target}.is_integer() or not _SCALED_LOW < abs({target}) < _SCALED_HIGH:",
+                step, f"if {target}.is_integer() or not _SCALED_LOW < abs({target}) < _SCALED_HIGH:"
             )
-            indent += 1
-        self.line(indent + 1, "try:")
-        self.line(indent + 2, f"{target} = {number}")
-        self.line(indent + 1, "except _DECIMAL_FAILURES:")
-        self.line(indent + 2, f"{target} = U")
+            step += 1
+        self.line(step, "try:")
+        self.line(step + 1, f"{target} = {number}")
+        self.line(step, "except _DECIMAL_FAILURES:")
+        self.line(step + 1, f"{target} = U")
         if self.whole_ints and whole_rule:
             whole = self.local()
-            self.line(indent + 1, "else:")
-            self.line(indent + 2, f"{whole} = {target}.to_integral_value()")
-            self.line(
-                indent + 2,
-                f"if {whole} == {target} and -_INT_LIMIT < {target} < _INT_LIMIT:",
-            )
-            self.line(indent + 3, f"{target} = int({whole})")
-        if factor is not None:
-            indent -= 1
+            self.line(step, "else:")
+            self.line(step + 1, f"{whole} = {target}.to_integral_value()")
+            self.line(step + 1, f"if {whole} == {target} and -_INT_LIMIT < {target} < _INT_LIMIT:")
+            self.line(step + 2, f"{target} = int({whole})")
         self.line(indent, "else:")
         self.line(indent + 1, f"{target} = {self.bind(shape.apply)}({operand})")
 
