@@ -550,6 +550,25 @@ def test_a_statement_too_big_to_write_out_evaluates_through_its_closures() -> No
     assert small_source is not None and "d.get(" in small_source
 
 
+def test_rules_of_one_shape_share_their_code_and_globals_and_keep_their_constants() -> None:
+    """The routing rules of a fleet differ in their constants only: their functions share one
+    code object and one globals dict (CPython specializes a global's read for one dict; a
+    dict per rule made every call miss), the constants being each function's own."""
+    low, high = (
+        iotsql.CompiledRule(f"SELECT reading, unit FROM 'a/{n}' WHERE reading > {n}", "2016-03-23")
+        for n in (1, 30)
+    )
+    assert low._statement.__code__ is high._statement.__code__
+    assert low._statement.__globals__ is high._statement.__globals__
+    body = b'{"reading": 12.5, "unit": "C"}'
+    fired = low.evaluate(body, topic="a/1")
+    assert fired is not None and fired.value == {"reading": 12.5, "unit": "C"}
+    assert high.evaluate(body, topic="a/30") is None
+    other = iotsql.CompiledRule("SELECT upper(status) AS s FROM 'b' WHERE status <> 'off'")
+    assert other._statement.__globals__ is low._statement.__globals__
+    assert other._statement.__code__ is not low._statement.__code__
+
+
 @pytest.mark.parametrize(
     "sql",
     [
