@@ -672,6 +672,7 @@ class RulesEngine:
         if plans is None:
             plans = self._route_plans(route)
         effective = route.effective
+        settled = route.settled
         message = Message(payload, topic, context)
         limits = self.limits
         size = len(message.body)
@@ -686,23 +687,23 @@ class RulesEngine:
                 # A time budget in force (a publish made inside a timed evaluation) is set
                 # aside around each sink call: `_begin` does that.
                 plain = current_budget() is None
-                for plan in plans:
+                for steps in plans:
                     # The plans of a route are made with its rules, under the lock that
                     # changes them, and any change of the rules or sinks forgets the routes
                     # (a new dict): while it is the same dict, the plans are current. Else
                     # (a sink changed the rules) each rule is looked up as `_publish_one`
                     # does: a deleted one is skipped, a replaced one runs as it is now.
-                    rule = plan.rule
+                    (rule, name, actions, function, raw, whole_ints, version, full_run, limit,
+                     make_output, execute) = steps  # (_QuietPlan.steps)  # fmt: skip
                     if self._routes is not routes:
-                        current = self._rules.get(rule.name)
+                        current = self._rules.get(name)
                         if current is None or current.disabled:
                             continue
                         if current is not rule:
                             rule = current
-                            plan = _QuietPlan(rule, None)  # (through _run_rule)
+                            actions = None  # (through _run_rule)
                     if rule.disabled:
                         continue
-                    actions = plan.actions
                     if actions is None or not plain:
                         done = (self._start_rule if rule.timed else self._run_rule)(
                             rule, message, effective, depth, runs, budget, True
@@ -710,29 +711,25 @@ class RulesEngine:
                         if done is not None:
                             kept.append(done)
                         continue
-                    name = rule.name
-                    call = plan.call
                     variables: list[Any] = _NO_VARIABLES
                     body = None
                     try:
-                        if call is None:  # SET variables, which the templates may read
+                        if function is None:  # SET variables, which the templates may read
                             variables = []
-                            output = plan.execute(message, effective, provider, name, variables)
+                            output = execute(message, effective, provider, name, variables)
                         else:  # CompiledRule.execute, written out (StatementCall)
-                            whole_ints = call.whole_ints
-                            if call.raw:
+                            if raw and whole_ints not in settled:
                                 doc = message.raw_document(whole_ints)
                             else:
                                 doc = message.document(whole_ints)
-                            version = call.run_version
                             try:
-                                value = call.function(
+                                value = function(
                                     doc, None if version is None
                                     else Run(message, effective, version, name, provider, 0)
-                                    if call.full_run else ContextRun(message, effective, version),
+                                    if full_run else ContextRun(message, effective, version),
                                 )  # fmt: skip
                             except (AmbiguousNumber, RecursionError):  # execute decides
-                                output = plan.execute(message, effective, provider, name, None)
+                                output = execute(message, effective, provider, name, None)
                             else:
                                 if value is NOT_FIRED:
                                     continue
@@ -740,7 +737,6 @@ class RulesEngine:
                                     # The body made here, as Output.to_bytes makes it when
                                     # it can; where it cannot (orjson's TypeError, a body
                                     # over the limit), to_bytes below decides.
-                                    limit = call.max_output
                                     try:
                                         body = dumps(value)
                                     except TypeError:
@@ -749,7 +745,7 @@ class RulesEngine:
                                         body = None
                                     output = Output(value, body, limit)
                                 else:
-                                    output = call.output(value, doc, message.body)
+                                    output = make_output(value, doc, message.body)
                         if output is None or not actions:  # (no action: no size to check)
                             continue
                         if body is None:
@@ -853,7 +849,7 @@ class RulesEngine:
         self._routes = {}
         self._route_rules = 0
 
-    def _route_plans(self, route: _Route) -> tuple[_QuietPlan, ...]:
+    def _route_plans(self, route: _Route) -> tuple[_QuietSteps, ...]:
         """The quiet plans of the rules of `route`, made once per route under the lock that
         changes the rules and sinks (which forgets every route): a rule deleted meanwhile has
         none."""
@@ -868,7 +864,13 @@ class RulesEngine:
                         plan = known.get(name)
                         made.append(plan if plan is not None and plan.rule is rule
                                     else self._plan(rule))  # fmt: skip
-                plans = route.plans = tuple(made)
+                # A rule that reads raw documents reads the settled one of its version when
+                # another rule of the route decodes that anyway: one decode of the body less.
+                route.settled = frozenset(
+                    plan.call.whole_ints for plan in made
+                    if plan.call is not None and not plan.call.raw
+                )  # fmt: skip
+                plans = route.plans = tuple(plan.steps for plan in made)
         return plans
 
     def _route(self, topic: str) -> _Route:
@@ -1365,20 +1367,37 @@ _ROUTE_CACHE_RULES = 1_048_576
 #: One simple action of a _QuietPlan: (action, its key, its constant parameters, its render
 #: function, whether it takes binary payloads, its sink, which is instant).
 _QuietAction = tuple[BoundAction, str, Mapping[str, Any], Callable[..., Any], bool, Sink]
+#: _QuietPlan.steps: (rule, name, actions, function, raw, whole_ints, run_version, full_run,
+#: max_output, output, execute).
+_QuietSteps = tuple[
+    "TopicRule", str, "tuple[_QuietAction, ...] | None", "Callable[[Any, Any], Any] | None", bool,
+    bool, "str | None", bool, int, Callable[..., Any], Callable[..., Any],
+]  # fmt: skip
 
 
 class _QuietPlan:
     """How `_publish_one_quietly` runs one rule with the engine's current sinks: `actions` its
     actions, each simple, or None when the rule goes through `_run_rule`; `call` its
-    statement as the loop runs it itself (None: SET variables, `execute` runs it)."""
+    statement as the loop runs it itself (None: SET variables, `execute` runs it). `steps`
+    is all the loop reads, in one tuple: (rule, name, actions, and the fields of `call`:
+    function or None, raw, whole_ints, run_version, full_run, max_output, output; execute),
+    unpacked at once rather than read an attribute at a time."""
 
-    __slots__ = ("actions", "call", "execute", "rule")
+    __slots__ = ("actions", "call", "execute", "rule", "steps")
 
     def __init__(self, rule: TopicRule, actions: tuple[_QuietAction, ...] | None) -> None:
         self.rule = rule
         self.actions = actions
         self.execute = rule.compiled.execute
-        self.call = rule.compiled.statement_call()
+        call = self.call = rule.compiled.statement_call()
+        self.steps: _QuietSteps = (
+            # (without a StatementCall, `execute` runs the rule: the other fields go unread)
+            (rule, rule.name, actions, None, False, False, None, False, 0, self.execute,
+             self.execute)
+            if call is None
+            else (rule, rule.name, actions, call.function, call.raw, call.whole_ints,
+                  call.run_version, call.full_run, call.max_output, call.output, self.execute)
+        )  # fmt: skip
 
 
 class _Route:
@@ -1386,13 +1405,15 @@ class _Route:
     Basic Ingest prefix), whether it is Basic Ingest, and the quiet plans of its rules, made
     on the first quiet publish (`RulesEngine._route_plans`)."""
 
-    __slots__ = ("effective", "ingest", "names", "plans")
+    __slots__ = ("effective", "ingest", "names", "plans", "settled")
 
     def __init__(self, names: tuple[str, ...], effective: str, ingest: bool) -> None:
         self.names = names
         self.effective = effective
         self.ingest = ingest
-        self.plans: tuple[_QuietPlan, ...] | None = None
+        self.plans: tuple[_QuietSteps, ...] | None = None
+        #: The `whole_ints` of the rules among `plans` that read the settled document.
+        self.settled: frozenset[bool] = frozenset()
 
 
 _new_request = object.__new__

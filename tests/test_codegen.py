@@ -455,6 +455,54 @@ def test_a_rule_reading_paths_after_one_that_settled_the_document_reads_the_same
                 assert delivered.get(rule_name) == expected, (rule_name, version)
 
 
+@pytest.mark.parametrize(
+    ("versions", "decodes"),
+    [
+        # A rule reading paths first, then `SELECT *` of its version: the settled document
+        # serves both, one decode.
+        (("2016-03-23", "2016-03-23"), ["settled"]),
+        (("2015-10-08", "2015-10-08"), ["settled"]),
+        # Of another version: the raw document for the paths, the settled one for `*`.
+        (("2015-10-08", "2016-03-23"), ["raw", "settled"]),
+    ],
+)
+def test_a_quiet_publish_decodes_once_for_a_rule_reading_paths_before_select_all(
+    versions: tuple[str, str], decodes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route whose rules include one that decodes the settled document anyway gives it to
+    the rules of that version that read raw documents, whatever their order (RulesEngine's
+    _Route.settled); the outputs are those of each rule alone."""
+    body = b'{"a": 25.0, "n": {"m": [1.0, 2.5]}, "b": "x"}'
+    statements = {"some": "SELECT a, n.m[0] AS m, n FROM 't'", "all": "SELECT * FROM 't'"}
+    delivered: dict[str, bytes] = {}
+    engine = RulesEngine()
+    engine.register_sink("sqs", _keeper(delivered))
+    action = {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/q", "roleArn": "r"}}
+    for (rule_name, sql), version in zip(statements.items(), versions, strict=True):
+        engine.create_topic_rule(rule_name, {"sql": sql, "actions": [action],
+                                             "awsIotSqlVersion": version})  # fmt: skip
+    seen: list[str] = []
+    with backend("orjson"):
+        settle, raw = codec.decode_body, codec.decode_raw
+
+        def settled_decode(data: bytes, whole_ints: bool) -> Any:
+            seen.append("settled")
+            return settle(data, whole_ints)
+
+        def raw_decode(data: bytes) -> Any:
+            seen.append("raw")
+            return raw(data)
+
+        monkeypatch.setattr(codec, "decode_body", settled_decode)
+        monkeypatch.setattr(codec, "decode_raw", raw_decode)
+        engine.publish("t", body, report=False)
+        monkeypatch.undo()
+        assert seen == decodes
+        for (rule_name, sql), version in zip(statements.items(), versions, strict=True):
+            alone = iotsql.CompiledRule(sql, version).evaluate(body, "t")
+            assert alone is not None and delivered[rule_name] == alone.to_bytes(), rule_name
+
+
 def test_the_generated_function_writes_out_paths_comparisons_and_lookups() -> None:
     """The shapes the generator knows become code, not calls: a path read twice is read once,
     and paths that start alike share the objects on the way."""
