@@ -391,7 +391,13 @@ class _Writer:
         impl, arguments = shape.impl, shape.arguments
         if impl is context_functions.timestamp:
             target = self.local()
-            self.line(indent, f"{target} = run.message.received_at")
+            # Message.received_at without its property's call when the time is fixed (the
+            # context's timestamp, or an earlier read): the property fixes it otherwise.
+            message = self.local()
+            self.line(indent, f"{message} = run.message")
+            self.line(indent, f"{target} = {message}._received_at")
+            self.line(indent, f"if {target} is None:")
+            self.line(indent + 1, f"{target} = {message}.received_at")
             self.kinds[target] = "int"
             return target
         if impl is not context_functions.topic:
