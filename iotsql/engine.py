@@ -63,7 +63,7 @@ from iotsql.topics import (
     validate_filter,
     validate_topic,
 )
-from iotsql.values import AmbiguousNumber, codec
+from iotsql.values import UNDEFINED, AmbiguousNumber, codec
 
 #: The entry-point group through which packages provide sinks: `<action type> = module:factory`.
 SINK_ENTRY_POINTS = "iotsql.sinks"
@@ -673,7 +673,18 @@ class RulesEngine:
             plans = self._route_plans(route)
         effective = route.effective
         settled = route.settled
-        message = Message(payload, topic, context)
+        if type(payload) is bytes and type(context) is Context:
+            # Message(payload, topic, context), its slots set directly: __init__'s call and
+            # checks are a third of its cost (test_publish_quiet compares the two).
+            message = _new_message(Message)
+            message.body = payload
+            message.topic = topic
+            message.context = context
+            message._received_at = context.timestamp
+            message._traceid = context.traceid
+            message._v1 = message._v2 = message._raw = UNDEFINED
+        else:
+            message = Message(payload, topic, context)
         limits = self.limits
         size = len(message.body)
         if size > limits.max_payload_bytes:
@@ -1416,7 +1427,7 @@ class _Route:
         self.settled: frozenset[bool] = frozenset()
 
 
-_new_request = object.__new__
+_new_request = _new_message = object.__new__
 
 
 def _failed(

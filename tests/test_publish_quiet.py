@@ -366,13 +366,22 @@ def test_a_quiet_publish_hands_sinks_the_request_a_reported_one_does() -> None:
     keep.instant = True  # type: ignore[attr-defined]
     engine = iotsql.RulesEngine(sinks={"sqs": keep})
     engine.create_topic_rule("R", _sqs_rule("SELECT *, topic(2) AS d FROM 'dev/+'"))
-    engine.publish("dev/a", b'{"n": 1}', report=True)
-    engine.publish("dev/a", b'{"n": 1}', report=False)
+    context = iotsql.Context(timestamp=1_700_000_000_000, traceid="t-1", clientid="c-1")
+    engine.publish("dev/a", b'{"n": 1}', context, report=True)
+    engine.publish("dev/a", b'{"n": 1}', context, report=False)
     loud, quiet = got
     assert type(quiet) is ActionRequest
     assert list(vars(quiet)) == list(vars(loud))
     loud_fields, quiet_fields = dict(vars(loud)), dict(vars(quiet))
-    assert loud_fields.pop("message").body == quiet_fields.pop("message").body
+    # The quiet path sets the Message's slots itself too: every one, as __init__ does.
+    made, fresh = quiet_fields.pop("message"), iotsql.Message(b'{"n": 1}', "dev/a", context)
+    assert type(made) is iotsql.Message and loud_fields.pop("message").body == made.body
+    for slot in iotsql.Message.__slots__:
+        if slot in ("_v1", "_v2", "_raw"):  # decoded on demand: the same document or unset
+            decoded = iotsql.Message(b'{"n": 1}', "dev/a", context).document(slot == "_v2")
+            assert getattr(made, slot) in (getattr(fresh, slot), decoded), slot
+        else:
+            assert getattr(made, slot) == getattr(fresh, slot), slot
     assert loud_fields.pop("output") == quiet_fields.pop("output")
     assert loud_fields == quiet_fields
     assert quiet == ActionRequest(**vars(quiet))
