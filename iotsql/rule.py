@@ -136,6 +136,7 @@ class CompiledRule:
         "_raw",
         "_sets",
         "_settled",
+        "_short",
         "_statement",
         "_timed",
         "_topics",
@@ -213,6 +214,14 @@ class CompiledRule:
         #: for them); else None. `evaluate` compares it with the limits in force: one test.
         plain = self.termination is None and not self._timed and not compiled.run_state
         self._plain: Limits | None = limits if plain else None
+        #: What `evaluate`'s short path reads, in one tuple (unpacked at once).
+        self._short: tuple[int, bool, bool, Callable[[Any, Any], Any], bool] = (
+            self._max_payload,
+            self._needs_run,
+            self._raw,
+            self._statement,
+            self._whole_ints,
+        )
 
     @property
     def timed(self) -> bool:
@@ -271,24 +280,25 @@ class CompiledRule:
         ):
             # Nothing reads the message or its context but the context functions: a Run only
             # for them.
-            if len(payload) > self._max_payload:
+            max_payload, needs_run, raw, statement, whole_ints = self._short
+            if len(payload) > max_payload:
                 self._refuse_payload(payload)
             run = None
-            if self._needs_run:
+            if needs_run:
                 run = ContextRun(Message(payload, topic or "", context), effective, self._version)
-            if not self._raw:
-                return self._finish(codec.decode_body(payload, self._whole_ints), payload, run,
-                                    self._statement)  # fmt: skip
+            if not raw:
+                return self._finish(codec.decode_body(payload, whole_ints), payload, run,
+                                    statement)  # fmt: skip
             loads = codec.raw_loads  # (codec.decode_raw, one call less)
             if loads is None:  # the standard library settles as it parses
-                doc = codec.decode_body(payload, self._whole_ints)
+                doc = codec.decode_body(payload, whole_ints)
             else:
                 try:
                     doc = loads(payload)
                 except ValueError:  # the standard library decides
-                    doc = codec.decode_body(payload, self._whole_ints)
+                    doc = codec.decode_body(payload, whole_ints)
             try:
-                value = self._statement(doc, run)
+                value = statement(doc, run)
             except AmbiguousNumber:  # decided on the settled document
                 return self._finish(codec.decode_body(payload, self._whole_ints), payload, run,
                                     self.settled_statement().function)  # fmt: skip
