@@ -40,10 +40,11 @@ from __future__ import annotations
 
 import builtins
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
-from types import CodeType
+from types import BuiltinFunctionType, BuiltinMethodType, CodeType, FunctionType, ModuleType
 from typing import Any, Final
 
 from iotsql.budget import output_too_big
@@ -212,10 +213,27 @@ class _Writer:
         #: Objects read on the way along a path at the function's top level, not settled:
         #: keys -> local; a path that starts the same way (`s.r.a`, `s.r.b`) continues there.
         self._prefixes: dict[tuple[str, ...], str] = {}
+        #: The names of the constants bound so far, by _constant_key.
+        self._constants: dict[tuple[type, Any], str] = {}
 
     def bind(self, value: Any) -> str:
+        """The name of `value` in the function: a module-level function or a method of the
+        decimal context is one of the globals every statement shares (_shared_name); anything
+        else (a key, a constant, a closure of this rule) is a free variable of the function,
+        one per distinct constant. Each free variable costs every call a copy (CPython's
+        COPY_FREE_VARS), so the fewer the better."""
+        shared = _shared_name(value)
+        if shared is not None:
+            return shared
+        key = _constant_key(value)
+        if key is not None:
+            known = self._constants.get(key)
+            if known is not None:
+                return known
         name = f"_k{len(self.names)}"
         self.names[name] = value
+        if key is not None:
+            self._constants[key] = name
         return name
 
     def local(self) -> str:
@@ -740,6 +758,41 @@ def _factory(source: str, names: tuple[str, ...]) -> Callable[..., Any]:
         inner = next(c for c in factory.__code__.co_consts if isinstance(c, CodeType))
         _SOURCES[inner] = source
     return factory
+
+
+def _constant_key(value: Any) -> tuple[type, Any] | None:
+    """What makes two constants the same for a statement: type and text (`0.0` and `-0.0`, or
+    `Decimal('1.0')` and `Decimal('1.00')`, stay apart); None for anything else."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or kind is Decimal:
+        return kind, repr(value)
+    if kind is tuple and all(type(item) is str for item in value):
+        return kind, value
+    return None
+
+
+def _shared_name(value: Any) -> str | None:
+    """The name in _GLOBALS of a function every rule would bind alike: a method of
+    DECIMAL_CONTEXT (a new bound method at each access, so named by its method), or a
+    function that is its module's attribute of the same name (operators, stores, function
+    implementations); None for anything else (a closure made for one rule)."""
+    owner = getattr(value, "__self__", None)
+    if owner is DECIMAL_CONTEXT and isinstance(value, BuiltinMethodType):
+        name = f"_decimal_{value.__name__}"
+        if name not in _GLOBALS:
+            _GLOBALS[name] = value
+        return name
+    if not isinstance(value, (FunctionType, BuiltinFunctionType)) or (
+        owner is not None and not isinstance(owner, ModuleType)
+    ):
+        return None
+    module = sys.modules.get(getattr(value, "__module__", None) or "")
+    attribute = getattr(value, "__name__", "")
+    if module is None or getattr(module, attribute, None) is not value:
+        return None
+    name = f"_{module.__name__.replace('.', '_')}_{attribute}"
+    known = _GLOBALS.setdefault(name, value)
+    return name if known is value else None
 
 
 def source_of(function: Callable[..., Any]) -> str | None:

@@ -7,6 +7,7 @@ statement compiled for settled documents."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from iotsql.compiler import truthy
 from iotsql.errors import IotSqlError
 from iotsql.output import Output
 from iotsql.values import (
+    DECIMAL_CONTEXT,
     UNDEFINED,
     codec,
     decode_body,
@@ -615,6 +617,29 @@ def test_rules_of_one_shape_share_their_code_and_globals_and_keep_their_constant
     other = iotsql.CompiledRule("SELECT upper(status) AS s FROM 'b' WHERE status <> 'off'")
     assert other._statement.__globals__ is low._statement.__globals__
     assert other._statement.__code__ is not low._statement.__code__
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT device_id, trunc((t * 9/5) + 32, 1) AS f, upper(s) AS s FROM 'b/#' "
+    "WHERE h < 40 AND v >= 3.5 AND t <> 0",
+    "SELECT a AS a, a AS b, 0.0 AS z, -0.0 AS n, a * 2 AS d FROM 't' WHERE a > 1 AND b > 1.0",
+])  # fmt: skip
+def test_a_statements_free_variables_are_its_own_constants_each_once(sql: str) -> None:
+    """Every call copies the function's free variables: the functions every rule binds alike
+    (operators, function implementations, the decimal context's methods) are shared globals,
+    and a constant written twice is one variable (but `0.0` and `-0.0` stay two)."""
+    function = iotsql.CompiledRule(sql, "2016-03-23")._statement
+    values = [cell.cell_contents for cell in function.__closure__ or ()]
+    constants = [(type(v), repr(v)) for v in values if isinstance(v, (str, int, float, Decimal))]
+    assert len(constants) == len(set(constants)), constants
+    for value in values:
+        module = sys.modules.get(getattr(value, "__module__", None) or "")
+        shared = getattr(module, getattr(value, "__name__", ""), None) is value
+        assert not shared and getattr(value, "__self__", None) is not DECIMAL_CONTEXT, value
+    if "-0.0" in sql:  # (2015-10-08 keeps whole doubles, the sign of zero with them)
+        out = iotsql.CompiledRule(sql, "2015-10-08").evaluate(b'{"a": 2.5, "b": 2}', "t")
+        assert out is not None
+        assert out.to_bytes() == b'{"a":2.5,"b":2.5,"z":0.0,"n":-0.0,"d":5.0}'
 
 
 @pytest.mark.parametrize(
