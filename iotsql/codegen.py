@@ -31,7 +31,7 @@ generator writes out the shapes that dominate real rules (each node carries its 
 
 The function returns the output value, or NOT_FIRED when the WHERE is not true. A statement's
 keys, constants and closures are free variables (a factory per shape takes them), the common
-names are in one globals dict: the statements of one shape share one code object and every
+names and the module-level functions it calls are in one globals dict: the statements of one shape share one code object and every
 statement the same globals, which CPython's specialized reads of globals need; a statement too big to write out (MAX_GENERATED_LINES) calls its WHERE test and SELECT
 builder. The differential tests (tests/test_codegen.py) compare the functions with the closures
 on generated statements and messages, with both JSON libraries."""
