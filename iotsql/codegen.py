@@ -31,9 +31,10 @@ generator writes out the shapes that dominate real rules (each node carries its 
 
 The function returns the output value, or NOT_FIRED when the WHERE is not true. A statement's
 keys, constants and closures are free variables (a factory per shape takes them), the common
-names and the module-level functions it calls are in one globals dict: the statements of one shape share one code object and every
-statement the same globals, which CPython's specialized reads of globals need; a statement too big to write out (MAX_GENERATED_LINES) calls its WHERE test and SELECT
-builder. The differential tests (tests/test_codegen.py) compare the functions with the closures
+names and the module-level functions it calls are in one globals dict: the statements of one
+shape share one code object, and every statement the same globals, which CPython's specialized
+reads of globals need. A statement too big to write out (MAX_GENERATED_LINES) calls its WHERE
+test and SELECT builder. The differential tests (tests/test_codegen.py) compare the functions with the closures
 on generated statements and messages, with both JSON libraries."""
 
 from __future__ import annotations
@@ -712,8 +713,9 @@ def statement_function(
         writer.lines.insert(0, "    d = doc if type(doc) is dict else _EMPTY")
     source = "def statement(doc, run):\n" + "\n".join(writer.lines) + "\n"
     # The rule's own names (its keys, constants and closures) are the arguments of a factory
-    # that makes the function, so they are its free variables; the common names are in one
-    # globals dict shared by every generated function. Functions of one shape then share one
+    # that makes the function, so they are its free variables; the common names and the
+    # module-level functions (_shared_name) are in one globals dict shared by every generated
+    # function. Functions of one shape then share one
     # code object *and* one globals dict: CPython specializes a LOAD_GLOBAL for one dict, and
     # a code object run against thousands of globals dicts (a fleet's routing rules) missed
     # that every call (1.8 µs per message on the engine bench).

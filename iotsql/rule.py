@@ -300,7 +300,7 @@ class CompiledRule:
             try:
                 value = statement(doc, run)
             except AmbiguousNumber:  # decided on the settled document
-                return self._finish(codec.decode_body(payload, self._whole_ints), payload, run,
+                return self._finish(codec.decode_body(payload, whole_ints), payload, run,
                                     self.settled_statement().function)  # fmt: skip
             except RecursionError:
                 raise EvaluationError(_TOO_DEEP) from None
