@@ -1387,27 +1387,24 @@ _QuietSteps = tuple[
 
 
 class _QuietPlan:
-    """How `_publish_one_quietly` runs one rule with the engine's current sinks: `actions` its
-    actions, each simple, or None when the rule goes through `_run_rule`; `call` its
-    statement as the loop runs it itself (None: SET variables, `execute` runs it). `steps`
-    is all the loop reads, in one tuple: (rule, name, actions, and the fields of `call`:
-    function or None, raw, whole_ints, run_version, full_run, max_output, output; execute),
-    unpacked at once rather than read an attribute at a time."""
+    """How `_publish_one_quietly` runs one rule with the engine's current sinks, in `steps`,
+    one tuple the loop unpacks at once: (rule, name, actions: its actions, each simple, or None
+    when the rule goes through `_run_rule`; then the fields of `call`, the statement as the loop
+    runs it itself: function (None: SET variables, `execute` runs the rule), raw, whole_ints,
+    run_version, full_run, max_output, output; and `CompiledRule.execute`)."""
 
-    __slots__ = ("actions", "call", "execute", "rule", "steps")
+    __slots__ = ("call", "rule", "steps")
 
     def __init__(self, rule: TopicRule, actions: tuple[_QuietAction, ...] | None) -> None:
         self.rule = rule
-        self.actions = actions
-        self.execute = rule.compiled.execute
+        execute = rule.compiled.execute
         call = self.call = rule.compiled.statement_call()
         self.steps: _QuietSteps = (
             # (without a StatementCall, `execute` runs the rule: the other fields go unread)
-            (rule, rule.name, actions, None, False, False, None, False, 0, self.execute,
-             self.execute)
+            (rule, rule.name, actions, None, False, False, None, False, 0, execute, execute)
             if call is None
             else (rule, rule.name, actions, call.function, call.raw, call.whole_ints,
-                  call.run_version, call.full_run, call.max_output, call.output, self.execute)
+                  call.run_version, call.full_run, call.max_output, call.output, execute)
         )  # fmt: skip
 
 
