@@ -615,6 +615,7 @@ class RulesEngine:
             route = self._route(topic)
         names, effective, ingest = route.names, route.effective, route.ingest
         message = Message(payload, topic, context)
+        message.prefer_settled = route.settled
         size = len(message.body)
         if size > self.limits.max_payload_bytes:
             raise LimitExceededError("payload size (bytes)", size, self.limits.max_payload_bytes)
@@ -672,7 +673,6 @@ class RulesEngine:
         if plans is None:
             plans = self._route_plans(route)
         effective = route.effective
-        settled = route.settled
         if type(payload) is bytes and type(context) is Context:
             # Message(payload, topic, context), its slots set directly: __init__'s call and
             # checks are a third of its cost (test_publish_quiet compares the two).
@@ -685,6 +685,7 @@ class RulesEngine:
             message._v1 = message._v2 = message._raw = UNDEFINED
         else:
             message = Message(payload, topic, context)
+        message.prefer_settled = route.settled
         limits = self.limits
         size = len(message.body)
         if size > limits.max_payload_bytes:
@@ -729,7 +730,7 @@ class RulesEngine:
                             variables = []
                             output = execute(message, effective, provider, name, variables)
                         else:  # CompiledRule.execute, written out (StatementCall)
-                            if raw and whole_ints not in settled:
+                            if raw:
                                 doc = message.raw_document(whole_ints)
                             else:
                                 doc = message.document(whole_ints)
@@ -875,12 +876,6 @@ class RulesEngine:
                         plan = known.get(name)
                         made.append(plan if plan is not None and plan.rule is rule
                                     else self._plan(rule))  # fmt: skip
-                # A rule that reads raw documents reads the settled one of its version when
-                # another rule of the route decodes that anyway: one decode of the body less.
-                route.settled = frozenset(
-                    plan.call.whole_ints for plan in made
-                    if plan.call is not None and not plan.call.raw
-                )  # fmt: skip
                 plans = route.plans = tuple(plan.steps for plan in made)
         return plans
 
@@ -896,6 +891,15 @@ class RulesEngine:
                     route = _Route((ingest.rule_name,), ingest.topic, True)
                 else:
                     route = _Route(tuple(self._index.match(topic)), topic, False)
+                # The settled documents its rules decode (Message.prefer_settled): a rule
+                # that reads raw documents takes the one of its version, whatever the order.
+                rules = self._rules
+                route.settled = frozenset(
+                    rule.compiled.sql_version.whole_decimals_are_ints
+                    for rule in map(rules.get, route.names)
+                    if rule is not None and not rule.disabled
+                    and not rule.compiled.reads_raw_documents
+                )  # fmt: skip
                 routes = self._routes
                 weight = len(route.names)
                 if (
@@ -1420,7 +1424,8 @@ class _Route:
         self.effective = effective
         self.ingest = ingest
         self.plans: tuple[_QuietSteps, ...] | None = None
-        #: The `whole_ints` of the rules among `plans` that read the settled document.
+        #: The `whole_ints` of its enabled rules that read the settled document (what its
+        #: messages' Message.prefer_settled is).
         self.settled: frozenset[bool] = frozenset()
 
 

@@ -120,12 +120,18 @@ def _user_properties(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+_NOTHING_SETTLED: frozenset[bool] = frozenset()
+
+
 class Message:
     """One publish. `body` is the raw payload; `document(whole_ints)` decodes it once per
     number convention (2015-10-08 keeps `10.0` a Decimal, 2016-03-23 reads it as `10`), the
     first time a rule needs it."""
 
-    __slots__ = ("_raw", "_received_at", "_traceid", "_v1", "_v2", "body", "context", "topic")
+    __slots__ = (
+        "_raw", "_received_at", "_traceid", "_v1", "_v2", "body", "context", "prefer_settled",
+        "topic",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -142,6 +148,10 @@ class Message:
         self._v1: Any = UNDEFINED
         self._v2: Any = UNDEFINED
         self._raw: Any = UNDEFINED
+        #: The `whole_ints` of the settled documents that rules of this message will decode
+        #: anyway (set by RulesEngine from the message's route): `raw_document` gives a rule
+        #: that reads raw documents that settled one instead, whichever rule runs first.
+        self.prefer_settled: frozenset[bool] = _NOTHING_SETTLED
         if type(payload) is bytes:
             self.body = payload
         elif isinstance(payload, (bytes, bytearray, memoryview)):
@@ -182,13 +192,16 @@ class Message:
         """The decoded body with whole floats not settled yet (see values.settle_leaf), shared
         by every rule whatever its SQL version; the settled `document(whole_ints)` when the
         JSON library settles as it parses, or when the body is not one orjson reads, or when
-        an earlier rule of the message had it decoded already (a statement that settles what
-        it reads reads a settled document alike: one decode of the body less)."""
+        an earlier rule of the message had it decoded already, or a later one will
+        (`prefer_settled`): a statement that settles what it reads reads a settled document
+        alike, and the body is decoded once."""
         doc = self._raw
         if doc is UNDEFINED:
             settled = self._v2 if whole_ints else self._v1
             if settled is not UNDEFINED:
                 return settled
+            if whole_ints in self.prefer_settled:  # a later rule decodes it: one decode
+                return self.document(whole_ints)
             doc = self._raw = codec.decode_raw(self.body)
         if doc is NO_RAW:
             return self.document(whole_ints)

@@ -224,6 +224,12 @@ class CompiledRule:
         )
 
     @property
+    def reads_raw_documents(self) -> bool:
+        """Whether the statement evaluates on raw documents (Message.raw_document: whole
+        floats settled where paths read them) rather than on the settled document."""
+        return self._raw
+
+    @property
     def timed(self) -> bool:
         """Whether an evaluation runs under a time budget (`Limits.evaluation_timeout`): the
         statement's worst case could reach it (see Compiler.plan_time_budget)."""

@@ -468,12 +468,14 @@ def test_a_rule_reading_paths_after_one_that_settled_the_document_reads_the_same
         (("2015-10-08", "2016-03-23"), ["raw", "settled"]),
     ],
 )
-def test_a_quiet_publish_decodes_once_for_a_rule_reading_paths_before_select_all(
-    versions: tuple[str, str], decodes: list[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("report", [False, True])
+def test_a_publish_decodes_once_for_a_rule_reading_paths_before_select_all(
+    versions: tuple[str, str], decodes: list[str], report: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A route whose rules include one that decodes the settled document anyway gives it to
-    the rules of that version that read raw documents, whatever their order (RulesEngine's
-    _Route.settled); the outputs are those of each rule alone."""
+    the rules of that version that read raw documents, whatever their order
+    (Message.prefer_settled, from the route), with a report and without; the outputs are those
+    of each rule alone."""
     body = b'{"a": 25.0, "n": {"m": [1.0, 2.5]}, "b": "x"}'
     statements = {"some": "SELECT a, n.m[0] AS m, n FROM 't'", "all": "SELECT * FROM 't'"}
     delivered: dict[str, bytes] = {}
@@ -497,7 +499,7 @@ def test_a_quiet_publish_decodes_once_for_a_rule_reading_paths_before_select_all
 
         monkeypatch.setattr(codec, "decode_body", settled_decode)
         monkeypatch.setattr(codec, "decode_raw", raw_decode)
-        engine.publish("t", body, report=False)
+        engine.publish("t", body, report=report)
         monkeypatch.undo()
         assert seen == decodes
         for (rule_name, sql), version in zip(statements.items(), versions, strict=True):

@@ -377,7 +377,9 @@ def test_a_quiet_publish_hands_sinks_the_request_a_reported_one_does() -> None:
     made, fresh = quiet_fields.pop("message"), iotsql.Message(b'{"n": 1}', "dev/a", context)
     assert type(made) is iotsql.Message and loud_fields.pop("message").body == made.body
     for slot in iotsql.Message.__slots__:
-        if slot in ("_v1", "_v2", "_raw"):  # decoded on demand: the same document or unset
+        if slot == "prefer_settled":  # the route's, as the reported publish sets it
+            assert made.prefer_settled == loud.message.prefer_settled == frozenset({True})
+        elif slot in ("_v1", "_v2", "_raw"):  # decoded on demand: the same document or unset
             decoded = iotsql.Message(b'{"n": 1}', "dev/a", context).document(slot == "_v2")
             assert getattr(made, slot) in (getattr(fresh, slot), decoded), slot
         else:
