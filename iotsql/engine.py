@@ -63,7 +63,7 @@ from iotsql.topics import (
     validate_filter,
     validate_topic,
 )
-from iotsql.values import UNDEFINED, AmbiguousNumber, codec
+from iotsql.values import NO_RAW, UNDEFINED, AmbiguousNumber, codec
 
 #: The entry-point group through which packages provide sinks: `<action type> = module:factory`.
 SINK_ENTRY_POINTS = "iotsql.sinks"
@@ -730,10 +730,16 @@ class RulesEngine:
                             variables = []
                             output = execute(message, effective, provider, name, variables)
                         else:  # CompiledRule.execute, written out (StatementCall)
+                            # Message.raw_document and .document, without their call
+                            # once the message is decoded (for its second rule on).
                             if raw:
-                                doc = message.raw_document(whole_ints)
+                                doc = message._raw
+                                if doc is UNDEFINED or doc is NO_RAW:
+                                    doc = message.raw_document(whole_ints)
                             else:
-                                doc = message.document(whole_ints)
+                                doc = message._v2 if whole_ints else message._v1
+                                if doc is UNDEFINED:
+                                    doc = message.document(whole_ints)
                             try:
                                 value = function(
                                     doc, None if version is None
@@ -773,16 +779,20 @@ class RulesEngine:
                         kept.append(RuleReport(name, False, error=str(err)))
                         continue
                     failed: list[ActionReport] | None = None
-                    for action, key, constant, render, binary_ok, sink in actions:
-                        params = dict(constant)
+                    for action, key, constant, render, binary_ok, sink, deliver, lazy in actions:
+                        params = None
                         try:
                             if not binary_ok and not output.is_json:
                                 raise ValueError(
                                     f"{action.action_type.shape} does not support binary payloads"
                                 )
-                            delivered, downstream = render(params, body, output, message)
+                            if deliver is None:
+                                params = dict(constant)
+                                delivered, downstream = render(params, body, output, message)
+                            else:  # the request rendered when a sink reads it
+                                delivered = deliver(constant, body, output, message)
                         except Exception as err:  # the action's failure, not the rule's
-                            failure = _failed(name, action, None, params, describe(err))
+                            failure = _failed(name, action, None, dict(constant), describe(err))
                         else:
                             # ActionRequest(name, key, params, delivered, message, effective,
                             # downstream, output, False, depth), its fields set directly:
@@ -792,11 +802,14 @@ class RulesEngine:
                             fields = request.__dict__
                             fields["rule_name"] = name
                             fields["action_type"] = key
-                            fields["params"] = params
+                            if params is None:  # (ActionRequest.__getattr__ renders them)
+                                fields["_unrendered"] = lazy
+                            else:
+                                fields["params"] = params
+                                fields["request"] = {} if downstream is None else downstream
                             fields["payload"] = delivered
                             fields["message"] = message
                             fields["topic"] = effective
-                            fields["request"] = {} if downstream is None else downstream
                             fields["output"] = output
                             fields["is_error_action"] = False
                             fields["depth"] = depth
@@ -808,10 +821,10 @@ class RulesEngine:
                                         run_to_completion(result, self._loops)
                                     continue
                                 except BaseException as err:  # (every failure is the action's)
-                                    failure = _failed(name, action, request, params, None)
+                                    failure = _failed(name, action, request, request.params, None)
                                     self._inline_failed(failure, request, err)
                             else:  # spent: refused, kept whole for the dead letters
-                                failure = _failed(name, action, request, params,
+                                failure = _failed(name, action, request, request.params,
                                                   budget.spend(False))  # fmt: skip
                         if failed is None:
                             failed = []
@@ -849,8 +862,13 @@ class RulesEngine:
                 if key == "republish" or constant is None or kind != _INLINE:
                     actions = None
                 else:
+                    action_type = action.action_type
+                    # (deliver stands for the type's own render only: not a bound or located one)
+                    deliver = (action_type.deliver if action.render is action_type.render
+                               else None)  # fmt: skip
                     actions.append((action, key, constant, action.render,
-                                    action.action_type.supports_binary, sink))  # fmt: skip
+                                    action_type.supports_binary, sink, deliver,
+                                    (action.render, constant)))  # fmt: skip
             plan = _QuietPlan(rule, None if actions is None else tuple(actions))
             if self._rules.get(rule.name) is rule:  # (not a rule deleted meanwhile)
                 self._plans[rule.name] = plan
@@ -1381,7 +1399,12 @@ _ROUTE_CACHE_RULES = 1_048_576
 
 #: One simple action of a _QuietPlan: (action, its key, its constant parameters, its render
 #: function, whether it takes binary payloads, its sink, which is instant).
-_QuietAction = tuple[BoundAction, str, Mapping[str, Any], Callable[..., Any], bool, Sink]
+#: (action, key, constant params, render, supports binary, sink, ActionType.deliver or None,
+#: what an unrendered ActionRequest keeps: (render, constant params)).
+_QuietAction = tuple[
+    BoundAction, str, Mapping[str, Any], Callable[..., Any], bool, Sink,
+    "Callable[..., bytes] | None", tuple[Callable[..., Any], Mapping[str, Any]],
+]  # fmt: skip
 #: _QuietPlan.steps: (rule, name, actions, function, raw, whole_ints, run_version, full_run,
 #: max_output, output, execute).
 _QuietSteps = tuple[

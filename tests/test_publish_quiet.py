@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import iotsql
-from iotsql.actions.base import ActionRequest
+from iotsql.actions.base import ActionRequest, unrendered_request
 from iotsql.actions.recording import Recorder
 from iotsql.budget import current_budget, start_budget, stop_budget
 from iotsql.limits import Limits
@@ -175,7 +175,9 @@ def scenarios(draw: st.DrawFn) -> tuple[Any, ...]:
                     max_output_bytes=output_bytes)  # fmt: skip
     topics = ["dev/a", "dev/b/x", "dev/c/d", "ping/a", "pong/b", "other/z",
               "$aws/rules/Ingested/anything", "$aws/rules/Missing/x", "bad/+/topic"]  # fmt: skip
-    bodies = [b'{"t": 5}', b'{"t": 25.0}', b'{"t": "hot"}', b"\x00binary", b"[1, 2]", b'{"u": 1}']
+    # (b"\xffbinary" is not UTF-8 text: SQS and SNS refuse it as a pass-through)
+    bodies = [b'{"t": 5}', b'{"t": 25.0}', b'{"t": "hot"}', b"\x00binary", b"\xffbinary",
+              b"[1, 2]", b'{"u": 1}']  # fmt: skip
     messages = draw(st.lists(st.tuples(st.sampled_from(topics), st.sampled_from(bodies)),
                              min_size=1, max_size=6))  # fmt: skip
     return rules, failing, threaded, limits, messages
@@ -357,7 +359,8 @@ def test_a_sink_that_changes_the_rules_is_seen_by_the_rest_of_its_publish(report
 
 
 def test_a_quiet_publish_hands_sinks_the_request_a_reported_one_does() -> None:
-    """The quiet path sets ActionRequest's fields itself: every field, in the same order."""
+    """The quiet path sets ActionRequest's fields itself: every field, the downstream request
+    and the parameters rendered on their first read (ActionType.deliver made the payload)."""
     got: list[ActionRequest] = []
 
     def keep(request: ActionRequest) -> None:
@@ -371,7 +374,16 @@ def test_a_quiet_publish_hands_sinks_the_request_a_reported_one_does() -> None:
     engine.publish("dev/a", b'{"n": 1}', context, report=False)
     loud, quiet = got
     assert type(quiet) is ActionRequest
-    assert list(vars(quiet)) == list(vars(loud))
+    assert "_unrendered" in vars(quiet) and "request" not in vars(quiet)
+    assert "params" not in vars(quiet)
+    action = engine.rule("R").actions[0]
+    made = unrendered_request("R", "sqs", quiet.payload, quiet.message, quiet.topic, quiet.output,
+                              action.render, action.constant_params)  # fmt: skip
+    assert list(vars(made)) == list(vars(quiet))  # the fields the engine sets itself
+    assert made.request == loud.request
+    assert quiet.request == loud.request and quiet.params == loud.params
+    assert quiet.params is not loud.params  # each request its own copy
+    assert set(vars(quiet)) == set(vars(loud))  # rendered, it keeps no renderer
     loud_fields, quiet_fields = dict(vars(loud)), dict(vars(quiet))
     # The quiet path sets the Message's slots itself too: every one, as __init__ does.
     made, fresh = quiet_fields.pop("message"), iotsql.Message(b'{"n": 1}', "dev/a", context)
@@ -388,6 +400,46 @@ def test_a_quiet_publish_hands_sinks_the_request_a_reported_one_does() -> None:
     assert loud_fields == quiet_fields
     assert quiet == ActionRequest(**vars(quiet))
     assert quiet.params is not engine.rule("R").actions[0].constant_params  # a copy each
+
+
+@pytest.mark.parametrize("how", ["pickle", "copy", "equality", "replace", "repr"])
+def test_an_unrendered_request_renders_wherever_it_is_read(how: str) -> None:
+    """A quiet publish's request is rendered when first read, whatever reads it: a copy or a
+    pickle carries the rendered request (not how to render it), equality and
+    dataclasses.replace see it, and any other missing attribute is still an AttributeError."""
+    import copy
+    import dataclasses
+    import pickle
+
+    got: list[ActionRequest] = []
+
+    def keep(request: ActionRequest) -> None:
+        got.append(request)
+
+    keep.instant = True  # type: ignore[attr-defined]
+    engine = iotsql.RulesEngine(sinks={"sqs": keep})
+    engine.create_topic_rule("R", _sqs_rule())
+    for report in (True, False):
+        engine.publish("dev/a", b'{"n": 1}', iotsql.Context(timestamp=1), report=report)
+    loud, quiet = got
+    assert "_unrendered" in vars(quiet)
+    if how == "pickle":
+        other = pickle.loads(pickle.dumps(quiet))
+    elif how == "copy":
+        other = copy.copy(quiet)
+    elif how == "replace":
+        other = dataclasses.replace(quiet, depth=0)
+    elif how == "repr":
+        assert repr(quiet) == repr(loud)
+        other = quiet
+    else:  # (Messages compare by identity)
+        assert quiet == dataclasses.replace(loud, message=quiet.message)
+        other = quiet
+    if how in ("pickle", "copy", "replace"):
+        assert "_unrendered" not in vars(other) and other.request == loud.request
+    assert other.params == loud.params and other.request == loud.request
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        quiet.nothing  # noqa: B018
 
 
 def test_a_quiet_publish_under_a_time_budget_sets_it_aside_for_its_sinks() -> None:

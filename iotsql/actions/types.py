@@ -203,27 +203,38 @@ def _param(name: str) -> Callable[[Params], str]:
 # ---- messaging: SQS, SNS, republish, Lambda, Step Functions --------------------------------------
 
 
-def _sqs(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
+# Each `_<type>_delivered` is the type's ActionType.deliver: its render's checks and delivered
+# bytes, which the render calls first.
+
+
+def _sqs_delivered(
+    params: Params, payload: bytes, output: Output | None, message: Message
+) -> bytes:
     if params.get("useBase64") is True:
-        delivered = base64.b64encode(payload)
-        body = delivered.decode("ascii")
-    else:
-        try:  # (_text, written out: SQS is the action of most rules)
-            body = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValueError(
-                "Failed to send message to SQS: the message payload is not valid UTF-8 text"
-            ) from None
-        delivered = payload
-    arguments = {"QueueUrl": params["queueUrl"], "MessageBody": body}
+        return base64.b64encode(payload)
+    if not payload.isascii():  # (ASCII is UTF-8: the one check most bodies need)
+        _text(payload, "Failed to send message to SQS")
+    return payload
+
+
+def _sqs(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
+    delivered = _sqs_delivered(params, payload, output, message)
+    # UTF-8 text: base64, or a payload its check read as UTF-8.
+    arguments = {"QueueUrl": params["queueUrl"], "MessageBody": delivered.decode("utf-8")}
     return delivered, {"service": "sqs", "operation": "SendMessage", "arguments": arguments}
 
 
+def _sns_delivered(
+    params: Params, payload: bytes, output: Output | None, message: Message
+) -> bytes:
+    if not payload.isascii():
+        _text(payload, "Failed to publish to SNS")
+    return payload
+
+
 def _sns(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
-    args: dict[str, Any] = {
-        "TargetArn": params["targetArn"],
-        "Message": _text(payload, "Failed to publish to SNS"),
-    }
+    _sns_delivered(params, payload, output, message)
+    args: dict[str, Any] = {"TargetArn": params["targetArn"], "Message": payload.decode("utf-8")}
     if params.get("messageFormat") == "JSON":
         args["MessageStructure"] = "json"
     return payload, _request("sns", "Publish", args)
@@ -281,8 +292,15 @@ def republished_context(params: Params, original: Context) -> Context:
                    mqtt_properties=properties)  # fmt: skip
 
 
-def _lambda(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
+def _lambda_delivered(
+    params: Params, payload: bytes, output: Output | None, message: Message
+) -> bytes:
     _json_only(payload, output, "Failed to invoke lambda function")
+    return payload
+
+
+def _lambda(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
+    _lambda_delivered(params, payload, output, message)
     args = {"FunctionName": params["functionArn"], "InvocationType": "Event", "Payload": payload}
     return payload, _request("lambda", "Invoke", args)
 
@@ -316,9 +334,14 @@ def _step_functions(
 # ---- storage: S3, DynamoDB, DynamoDBv2 -----------------------------------------------------------
 
 
-def _s3(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
+def _s3_delivered(params: Params, payload: bytes, output: Output | None, message: Message) -> bytes:
     if not params.get("key"):
         raise ValueError("Failed to put S3 object. The object key is empty")
+    return payload
+
+
+def _s3(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
+    _s3_delivered(params, payload, output, message)
     args: dict[str, Any] = {"Bucket": params["bucketName"], "Key": params["key"], "Body": payload}
     if params.get("cannedAcl"):
         args["ACL"] = params["cannedAcl"]
@@ -380,15 +403,23 @@ def _dynamodb_v2(
 # ---- streams: Kinesis, Firehose, Kafka -----------------------------------------------------------
 
 
-def _kinesis(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
+def _kinesis_delivered(
+    params: Params, payload: bytes, output: Output | None, message: Message
+) -> bytes:
     key = params.get("partitionKey")
-    if key is None:
-        key = _new_uuid()
-    if not 1 <= len(key) <= 256:
+    if key is not None and not 1 <= len(key) <= 256:  # (a generated key has 36)
         raise ValueError(
             "Failed to put Kinesis record: the partition key must have 1 to 256 characters, "
             f"not {len(key)}"
         )
+    return payload
+
+
+def _kinesis(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
+    _kinesis_delivered(params, payload, output, message)
+    key = params.get("partitionKey")
+    if key is None:
+        key = _new_uuid()
     args = {"StreamName": params["streamName"], "Data": payload, "PartitionKey": key}
     return payload, _request("kinesis", "PutRecord", args)
 
@@ -694,9 +725,10 @@ def _type(
     templated_keys: str = "",
     bind: Any = None,
     located: bool = False,
+    deliver: Callable[[Params, bytes, Output | None, Message], bytes] | None = None,
 ) -> ActionType:
     return ActionType(name, shape, frozenset(templated.split()), render, resource, binary, summary,
-                      frozenset(templated_keys.split()), bind, located)  # fmt: skip
+                      frozenset(templated_keys.split()), bind, located, deliver)  # fmt: skip
 
 
 _KAFKA_TEMPLATED = (
@@ -739,9 +771,11 @@ _CATALOGUE = (
     _type("kafka", "KafkaAction", _KAFKA_TEMPLATED, _kafka, _param("topic"),
           "Sends the message to an Apache Kafka topic"),
     _type("kinesis", "KinesisAction", "streamName partitionKey", _kinesis,
-          _param("streamName"), "Puts the message in a Kinesis data stream"),
+          _param("streamName"), "Puts the message in a Kinesis data stream",
+          deliver=_kinesis_delivered),
     _type("lambda", "LambdaAction", "functionArn", _lambda, _param("functionArn"),
-          "Invokes a Lambda function asynchronously with the output", binary=False),
+          "Invokes a Lambda function asynchronously with the output", binary=False,
+          deliver=_lambda_delivered),
     _type("location", "LocationAction", "deviceId latitude longitude trackerName timestamp.value",
           _location, _param("trackerName"), "Updates a device position in a Location tracker"),
     _type("openSearch", "OpenSearchAction", "endpoint index type id", _opensearch,
@@ -749,13 +783,13 @@ _CATALOGUE = (
     _type("republish", "RepublishAction", "topic headers.*", _republish, _param("topic"),
           "Republishes the output to an MQTT topic"),
     _type("s3", "S3Action", "bucketName key", _s3, _param("bucketName"),
-          "Stores the message as an S3 object"),
+          "Stores the message as an S3 object", deliver=_s3_delivered),
     _type("salesforce", "SalesforceAction", "", _salesforce, _param("url"),
           "Sends the output to a Salesforce IoT input stream", binary=False),
     _type("sns", "SnsAction", "targetArn", _sns, _param("targetArn"),
-          "Publishes the message to an SNS target"),
+          "Publishes the message to an SNS target", deliver=_sns_delivered),
     _type("sqs", "SqsAction", "queueUrl", _sqs, _param("queueUrl"),
-          "Sends the message to an SQS queue"),
+          "Sends the message to an SQS queue", deliver=_sqs_delivered),
     _type("stepFunctions", "StepFunctionsAction", "stateMachineName executionNamePrefix",
           _step_functions, _param("stateMachineName"),
           "Starts a Step Functions state machine with the output", binary=False, located=True),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iotsql import Context, RulesEngine
-from iotsql.actions.base import ActionRequest
+from iotsql.actions.base import ActionRequest, unrendered_request
 from iotsql.benchmark.baselines import (
     HandPublisher,
     HandTrie,
@@ -142,16 +142,18 @@ def check_engine(engine: RulesEngine, filters: list[Filter], stream: list[Msg], 
 
 
 #: One rule on a route of DeliveryFloor: its statement, and its one action's key, constant
-#: parameters and render function.
-_FloorStep = tuple[str, StatementCall, str, dict[str, Any], Callable[..., Any]]
+#: parameters, render and deliver functions.
+_FloorStep = tuple[str, StatementCall, str, dict[str, Any], Callable[..., Any], Callable[..., Any]]
 
 
 class DeliveryFloor:
     """The work every delivery of this section makes, whatever dispatches it, written as a
     plain loop: per message on a topic some rule takes, a Message (its body decoded once per
     kind of document); per rule, its generated statement (CompiledRule.statement_call); per
-    rule that fires, the Output with its body, a copy of its action's parameters, the SQS
-    request (ActionType.render) and the ActionRequest, handed to the sink. The routes are
+    rule that fires, the Output with its body, the payload the SQS action delivers
+    (ActionType.deliver) and the ActionRequest, its request rendered when a sink reads it, as
+    the engine's quiet publish makes it (actions.base.unrendered_request), handed to the sink.
+    The routes are
     resolved before timing (as the engine's route cache holds them). The engine's own cost is
     what it takes over this: routing, plans, limits, budgets and failure handling."""
 
@@ -170,9 +172,11 @@ class DeliveryFloor:
                 rule = engine.rule(name)
                 call = rule.compiled.statement_call()
                 (action,) = rule.actions
-                if call is None or action.constant_params is None:
+                deliver = action.action_type.deliver
+                if call is None or action.constant_params is None or deliver is None:
                     raise BenchmarkError(f"engine: rule {name} is not a plain statement")
-                steps.append((name, call, action.key, action.constant_params, action.render))
+                steps.append((name, call, action.key, action.constant_params, action.render,
+                              deliver))  # fmt: skip
 
     def deliver(self, context: Context, part: Sequence[Msg]) -> None:
         routes, sink, dumps = self.routes, self.sink, codec.dumps
@@ -181,7 +185,7 @@ class DeliveryFloor:
             if not steps:
                 continue
             message = Message(body, topic, context)
-            for name, call, key, constant, render in steps:
+            for name, call, key, constant, render, deliver in steps:
                 whole = call.whole_ints
                 doc = message.raw_document(whole) if call.raw else message.document(whole)
                 version = call.run_version
@@ -191,9 +195,9 @@ class DeliveryFloor:
                     continue
                 encoded = dumps(value)
                 output = Output(value, encoded, call.max_output)
-                params = dict(constant)
-                delivered, request = render(params, encoded, output, message)
-                sink(ActionRequest(name, key, params, delivered, message, topic, request, output))
+                delivered = deliver(constant, encoded, output, message)
+                sink(unrendered_request(name, key, delivered, message, topic, output, render,
+                                        constant))  # fmt: skip
 
 
 def check_floor(floor: DeliveryFloor, engine: RulesEngine, stream: list[Msg],

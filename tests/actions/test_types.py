@@ -4,6 +4,7 @@ realistic output, each option, and each failure (iotsql/actions/types.py)."""
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 from collections.abc import Iterator, Mapping
@@ -1113,3 +1114,56 @@ def test_every_aws_action_is_covered_by_the_botocore_check() -> None:
     # Not AWS service calls: HTTP endpoints, Kafka, OpenSearch, InfluxDB's write API.
     assert covered == set(ACTION_TYPES) - {"http", "salesforce", "kafka", "elasticsearch",
                                            "openSearch", "influxDB"}  # fmt: skip
+
+
+# ---- deliver: what render delivers, without the request -------------------------------------
+
+#: Parameters of each type that has a `deliver`, with the variants its checks read.
+DELIVER_PARAMS: dict[str, list[dict[str, Any]]] = {
+    "sqs": [SQS, {**SQS, "useBase64": True}, {**SQS, "useBase64": False}],
+    "sns": [SNS, {**SNS, "messageFormat": "JSON"}],
+    "lambda": [LAMBDA],
+    "s3": [S3, {**S3, "key": ""}, {k: v for k, v in S3.items() if k != "key"}],
+    "kinesis": [KINESIS, {**KINESIS, "partitionKey": ""}, {**KINESIS, "partitionKey": "k" * 257},
+                {k: v for k, v in KINESIS.items() if k != "partitionKey"}],
+}  # fmt: skip
+#: Outputs as the engine hands them to actions: values, raw bodies of every kind, and an
+#: error-action message (no Output).
+DELIVER_OUTPUTS: list[tuple[bytes, Output | None]] = [
+    *((Output(value).to_bytes(), Output(value)) for value in (
+        {"temperature": 28}, [1, 2], "text", 3.5, {"é": "☃"},
+        b"\x00\xff", b"\xffbinary", b"plain text", b"[1, 2]", b"", b"80")),
+    (b'{"ruleName":"r","failures":[]}', None),
+    (b"\xff", None),
+]  # fmt: skip
+
+
+def _outcome(call: Any) -> tuple[str, Any]:
+    try:
+        return "delivered", call()
+    except ValueError as err:
+        return "refused", str(err)
+
+
+def test_the_types_with_deliver_are_the_expected_ones() -> None:
+    assert {name for name, kind in ACTION_TYPES.items() if kind.deliver} == set(DELIVER_PARAMS)
+    for name in DELIVER_PARAMS:  # (the engine uses deliver only with the type's own render)
+        assert ACTION_TYPES[name].bind is None and not ACTION_TYPES[name].located
+
+
+@pytest.mark.parametrize("name", sorted(DELIVER_PARAMS))
+def test_deliver_delivers_and_refuses_what_render_does(name: str) -> None:
+    kind = ACTION_TYPES[name]
+    assert kind.deliver is not None
+    refused = delivered = 0
+    for params in DELIVER_PARAMS[name]:
+        for body, output in DELIVER_OUTPUTS:
+            msg = message(body)
+            rendered = _outcome(functools.partial(kind.render, params, body, output, msg))
+            if rendered[0] == "delivered":
+                rendered = ("delivered", rendered[1][0])
+            deliver = functools.partial(kind.deliver, params, body, output, msg)
+            assert _outcome(deliver) == rendered, (params, body)
+            refused += rendered[0] == "refused"
+            delivered += rendered[0] == "delivered"
+    assert refused and delivered  # both sides of every type's checks were reached

@@ -125,20 +125,16 @@ def test_a_reset_of_the_server_drops_the_engine_and_its_threads(server: str) -> 
     aws("iot-data").publish(topic="r", payload=b"{}")
     engine = iotsql.moto.engine(ACCOUNT, REGION)
     assert engine.reports[-1].failures == []
-    assert _sink_threads()  # a server is called from the engine's worker threads
+    # This engine's threads only: engines of other tests in this process may still run theirs.
+    threads = engine._sink_threads
+    assert threads is not None and threads.threads  # the server is called from worker threads
     urllib.request.urlopen(urllib.request.Request(f"{server}/moto-api/reset", method="POST"))
     deadline = time.monotonic() + 5
-    while _sink_threads() and time.monotonic() < deadline:
+    while threads.threads and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _sink_threads() == []
+    assert threads.threads == 0
     assert iotsql.moto.engine(ACCOUNT, REGION) is not engine
     assert iotsql.moto.engine(ACCOUNT, REGION).rules == {}
-
-
-def _sink_threads() -> list[Any]:
-    import threading
-
-    return [t for t in threading.enumerate() if t.name == "iotsql-sink" and t.is_alive()]
 
 
 def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
