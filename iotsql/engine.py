@@ -761,7 +761,11 @@ class RulesEngine:
                                         body = None
                                     if body is not None and len(body) > limit:
                                         body = None
-                                    output = Output(value, body, limit)
+                                    # Output(value, body, limit), its slots set directly
+                                    output = _new_output(Output)
+                                    output.value = value
+                                    output._body = body
+                                    output._max_bytes = limit
                                 else:
                                     output = make_output(value, doc, message.body)
                         if output is None or not actions:  # (no action: no size to check)
@@ -811,8 +815,8 @@ class RulesEngine:
                             fields["message"] = message
                             fields["topic"] = effective
                             fields["output"] = output
-                            fields["is_error_action"] = False
-                            fields["depth"] = depth
+                            if depth:  # (else the class's default, as is_error_action's)
+                                fields["depth"] = depth
                             if budget.actions < budget.max_actions:
                                 budget.actions += 1  # PublishBudget.spend, which cannot refuse
                                 try:
@@ -1452,7 +1456,7 @@ class _Route:
         self.settled: frozenset[bool] = frozenset()
 
 
-_new_request = _new_message = object.__new__
+_new_request = _new_message = _new_output = object.__new__
 
 
 def _failed(

@@ -148,8 +148,8 @@ def unrendered_request(
     fields["message"] = message
     fields["topic"] = topic
     fields["output"] = output
-    fields["is_error_action"] = False
-    fields["depth"] = depth
+    if depth:  # (else the class's default, as is_error_action's)
+        fields["depth"] = depth
     return request
 
 
