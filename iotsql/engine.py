@@ -796,12 +796,15 @@ class RulesEngine:
                             else:  # the request rendered when a sink reads it
                                 delivered = deliver(constant, body, output, message)
                         except Exception as err:  # the action's failure, not the rule's
-                            failure = _failed(name, action, None, dict(constant), describe(err))
+                            failure = _failed(name, action, None,
+                                              dict(constant) if params is None else params,
+                                              describe(err))  # fmt: skip
                         else:
                             # ActionRequest(name, key, params, delivered, message, effective,
                             # downstream, output, False, depth), its fields set directly:
                             # __init__'s call is a third of the cost (test_publish_quiet
-                            # checks both give the same fields).
+                            # checks both give the same fields); with `deliver`, as
+                            # actions.base.unrendered_request makes it.
                             request = _new_request(ActionRequest)
                             fields = request.__dict__
                             fields["rule_name"] = name
@@ -1402,9 +1405,9 @@ _ROUTE_CACHE_RULES = 1_048_576
 
 
 #: One simple action of a _QuietPlan: (action, its key, its constant parameters, its render
-#: function, whether it takes binary payloads, its sink, which is instant).
-#: (action, key, constant params, render, supports binary, sink, ActionType.deliver or None,
-#: what an unrendered ActionRequest keeps: (render, constant params)).
+#: function, whether it takes binary payloads, its sink, which is instant, its type's `deliver`
+#: (None: rendered at once), and `lazy`, what an ActionRequest left unrendered keeps: (render,
+#: constant parameters)).
 _QuietAction = tuple[
     BoundAction, str, Mapping[str, Any], Callable[..., Any], bool, Sink,
     "Callable[..., bytes] | None", tuple[Callable[..., Any], Mapping[str, Any]],

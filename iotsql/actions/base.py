@@ -69,24 +69,26 @@ class ActionRequest:
         fields["is_error_action"] = is_error_action
         fields["depth"] = depth
 
-    def __getattr__(self, name: str) -> Any:
-        # Called only for an attribute the instance lacks: the `params` and `request` of a
-        # request that a quiet publish handed over unrendered (ActionType.deliver made its
-        # payload), rendered on their first read, from what `_unrendered` keeps: the action's
-        # `render` and its constant parameters.
-        fields = self.__dict__
-        unrendered = fields.get("_unrendered")
-        if unrendered is None or (name != "params" and name != "request"):
-            raise AttributeError(f"'ActionRequest' object has no attribute {name!r}")
-        render, constant = unrendered
-        output = fields["output"]
-        params = dict(constant)
-        _, request = render(params, output.to_bytes(), output, fields["message"])
-        # (setdefault: of two threads reading it at once, the first one's request is kept)
-        fields.setdefault("params", params)
-        fields.setdefault("request", request)
-        fields.pop("_unrendered", None)
-        return fields[name]
+    if not TYPE_CHECKING:  # (hidden from type checkers: a misspelt field stays an error)
+
+        def __getattr__(self, name: str) -> Any:
+            # Called only for an attribute the instance lacks: the `params` and `request` of a
+            # request that a quiet publish handed over unrendered (ActionType.deliver made its
+            # payload), rendered on their first read, from what `_unrendered` keeps: the action's
+            # `render` and its constant parameters.
+            fields = self.__dict__
+            unrendered = fields.get("_unrendered")
+            if unrendered is None or (name != "params" and name != "request"):
+                raise AttributeError(f"'ActionRequest' object has no attribute {name!r}")
+            render, constant = unrendered
+            output = fields["output"]
+            params = dict(constant)
+            _, request = render(params, output.to_bytes(), output, fields["message"])
+            # (setdefault: of two threads reading it at once, the first one's request is kept)
+            fields.setdefault("params", params)
+            fields.setdefault("request", request)
+            fields.pop("_unrendered", None)
+            return fields[name]
 
     def __getstate__(self) -> dict[str, Any]:
         # A pickled or copied request carries its rendered request, not how to render it.
