@@ -783,7 +783,8 @@ class RulesEngine:
                         kept.append(RuleReport(name, False, error=str(err)))
                         continue
                     failed: list[ActionReport] | None = None
-                    for action, key, constant, render, binary_ok, sink, deliver, lazy in actions:
+                    for (action, key, constant, render, binary_ok, sink, deliver, lazy,
+                         verbatim) in actions:  # fmt: skip
                         params = None
                         try:
                             if not binary_ok and not output.is_json:
@@ -793,7 +794,10 @@ class RulesEngine:
                             if deliver is None:
                                 params = dict(constant)
                                 delivered, downstream = render(params, body, output, message)
-                            else:  # the request rendered when a sink reads it
+                            # Else the request is rendered when a sink reads it.
+                            elif verbatim and type(output.value) is dict:
+                                delivered = body  # (JSON text, which deliver hands on as it is)
+                            else:
                                 delivered = deliver(constant, body, output, message)
                         except Exception as err:  # the action's failure, not the rule's
                             failure = _failed(name, action, None,
@@ -873,9 +877,12 @@ class RulesEngine:
                     # (deliver stands for the type's own render only: not a bound or located one)
                     deliver = (action_type.deliver if action.render is action_type.render
                                else None)  # fmt: skip
+                    verbatim = action_type.verbatim_json
                     actions.append((action, key, constant, action.render,
                                     action_type.supports_binary, sink, deliver,
-                                    (action.render, constant)))  # fmt: skip
+                                    (action.render, constant),
+                                    deliver is not None and verbatim is not None
+                                    and verbatim(constant)))  # fmt: skip
             plan = _QuietPlan(rule, None if actions is None else tuple(actions))
             if self._rules.get(rule.name) is rule:  # (not a rule deleted meanwhile)
                 self._plans[rule.name] = plan
@@ -1406,11 +1413,11 @@ _ROUTE_CACHE_RULES = 1_048_576
 
 #: One simple action of a _QuietPlan: (action, its key, its constant parameters, its render
 #: function, whether it takes binary payloads, its sink, which is instant, its type's `deliver`
-#: (None: rendered at once), and `lazy`, what an ActionRequest left unrendered keeps: (render,
-#: constant parameters)).
+#: (None: rendered at once), `lazy`, what an ActionRequest left unrendered keeps: (render,
+#: constant parameters), and its type's `verbatim_json` for these parameters).
 _QuietAction = tuple[
     BoundAction, str, Mapping[str, Any], Callable[..., Any], bool, Sink,
-    "Callable[..., bytes] | None", tuple[Callable[..., Any], Mapping[str, Any]],
+    "Callable[..., bytes] | None", tuple[Callable[..., Any], Mapping[str, Any]], bool,
 ]  # fmt: skip
 #: _QuietPlan.steps: (rule, name, actions, function, raw, whole_ints, run_version, full_run,
 #: max_output, output, execute).

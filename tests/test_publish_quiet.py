@@ -50,7 +50,8 @@ REPUBLISH = {
     "Ping": {"republish": {"topic": "pong/${topic(2)}", "roleArn": ROLE}},
     "Pong": {"republish": {"topic": "ping/${topic(2)}", "roleArn": ROLE}},
 }
-ACTIONS = [SQS, SNS, LAMBDA, TEMPLATED]
+BASE64 = {"sqs": {**SQS["sqs"], "useBase64": True}}  # (deliver called on every output)
+ACTIONS = [SQS, SNS, LAMBDA, TEMPLATED, BASE64]
 ERROR_ACTIONS = [None, SQS, SNS, {"republish": {"topic": "errors/x", "roleArn": ROLE}}]
 
 

@@ -218,3 +218,7 @@ class ActionType:
     #: every kind of payload): a quiet publish then leaves `ActionRequest.request` and `params`
     #: to be built when a sink first reads them (most sinks of tests read only the payload).
     deliver: Callable[[Mapping[str, Any], bytes, Output | None, Message], bytes] | None = None
+    #: `verbatim_json(params)`: whether, with these parameters, `deliver` returns the body of an
+    #: output value (JSON text, UTF-8) unchanged and never refuses it (SQS without base64, SNS,
+    #: Lambda...); a quiet publish then hands that body on without the call.
+    verbatim_json: Callable[[Mapping[str, Any]], bool] | None = None

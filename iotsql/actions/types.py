@@ -403,11 +403,16 @@ def _dynamodb_v2(
 # ---- streams: Kinesis, Firehose, Kafka -----------------------------------------------------------
 
 
+def _partition_key_fits(params: Params) -> bool:
+    key = params.get("partitionKey")
+    return key is None or 1 <= len(key) <= 256  # (a generated key has 36)
+
+
 def _kinesis_delivered(
     params: Params, payload: bytes, output: Output | None, message: Message
 ) -> bytes:
-    key = params.get("partitionKey")
-    if key is not None and not 1 <= len(key) <= 256:  # (a generated key has 36)
+    if not _partition_key_fits(params):
+        key = params["partitionKey"]
         raise ValueError(
             "Failed to put Kinesis record: the partition key must have 1 to 256 characters, "
             f"not {len(key)}"
@@ -713,6 +718,10 @@ def _timestream(
 # ---- the catalogue -------------------------------------------------------------------------------
 
 
+def _always(params: Params) -> bool:
+    return True
+
+
 def _type(
     name: str,
     shape: str,
@@ -726,9 +735,11 @@ def _type(
     bind: Any = None,
     located: bool = False,
     deliver: Callable[[Params, bytes, Output | None, Message], bytes] | None = None,
+    verbatim_json: Callable[[Params], bool] | None = None,
 ) -> ActionType:
     return ActionType(name, shape, frozenset(templated.split()), render, resource, binary, summary,
-                      frozenset(templated_keys.split()), bind, located, deliver)  # fmt: skip
+                      frozenset(templated_keys.split()), bind, located, deliver,
+                      verbatim_json)  # fmt: skip
 
 
 _KAFKA_TEMPLATED = (
@@ -772,10 +783,10 @@ _CATALOGUE = (
           "Sends the message to an Apache Kafka topic"),
     _type("kinesis", "KinesisAction", "streamName partitionKey", _kinesis,
           _param("streamName"), "Puts the message in a Kinesis data stream",
-          deliver=_kinesis_delivered),
+          deliver=_kinesis_delivered, verbatim_json=_partition_key_fits),
     _type("lambda", "LambdaAction", "functionArn", _lambda, _param("functionArn"),
           "Invokes a Lambda function asynchronously with the output", binary=False,
-          deliver=_lambda_delivered),
+          deliver=_lambda_delivered, verbatim_json=_always),
     _type("location", "LocationAction", "deviceId latitude longitude trackerName timestamp.value",
           _location, _param("trackerName"), "Updates a device position in a Location tracker"),
     _type("openSearch", "OpenSearchAction", "endpoint index type id", _opensearch,
@@ -783,13 +794,16 @@ _CATALOGUE = (
     _type("republish", "RepublishAction", "topic headers.*", _republish, _param("topic"),
           "Republishes the output to an MQTT topic"),
     _type("s3", "S3Action", "bucketName key", _s3, _param("bucketName"),
-          "Stores the message as an S3 object", deliver=_s3_delivered),
+          "Stores the message as an S3 object", deliver=_s3_delivered,
+          verbatim_json=lambda params: bool(params.get("key"))),
     _type("salesforce", "SalesforceAction", "", _salesforce, _param("url"),
           "Sends the output to a Salesforce IoT input stream", binary=False),
     _type("sns", "SnsAction", "targetArn", _sns, _param("targetArn"),
-          "Publishes the message to an SNS target", deliver=_sns_delivered),
+          "Publishes the message to an SNS target", deliver=_sns_delivered,
+          verbatim_json=_always),
     _type("sqs", "SqsAction", "queueUrl", _sqs, _param("queueUrl"),
-          "Sends the message to an SQS queue", deliver=_sqs_delivered),
+          "Sends the message to an SQS queue", deliver=_sqs_delivered,
+          verbatim_json=lambda params: params.get("useBase64") is not True),
     _type("stepFunctions", "StepFunctionsAction", "stateMachineName executionNamePrefix",
           _step_functions, _param("stateMachineName"),
           "Starts a Step Functions state machine with the output", binary=False, located=True),

@@ -143,7 +143,9 @@ def check_engine(engine: RulesEngine, filters: list[Filter], stream: list[Msg], 
 
 #: One rule on a route of DeliveryFloor: its statement, and its one action's key, constant
 #: parameters, render and deliver functions.
-_FloorStep = tuple[str, StatementCall, str, dict[str, Any], Callable[..., Any], Callable[..., Any]]
+_FloorStep = tuple[
+    str, StatementCall, str, dict[str, Any], Callable[..., Any], Callable[..., Any], bool
+]
 
 
 class DeliveryFloor:
@@ -151,7 +153,7 @@ class DeliveryFloor:
     plain loop: per message on a topic some rule takes, a Message (its body decoded once per
     kind of document); per rule, its generated statement (CompiledRule.statement_call); per
     rule that fires, the Output with its body, the payload the SQS action delivers
-    (ActionType.deliver) and the ActionRequest, its request rendered when a sink reads it, as
+    (ActionType.deliver, or the body itself where verbatim_json says so) and the ActionRequest, its request rendered when a sink reads it, as
     the engine's quiet publish makes it (actions.base.unrendered_request), handed to the sink.
     The routes are
     resolved before timing (as the engine's route cache holds them). The engine's own cost is
@@ -172,11 +174,12 @@ class DeliveryFloor:
                 rule = engine.rule(name)
                 call = rule.compiled.statement_call()
                 (action,) = rule.actions
-                deliver = action.action_type.deliver
-                if call is None or action.constant_params is None or deliver is None:
+                kind, constant = action.action_type, action.constant_params
+                deliver, verbatim = kind.deliver, kind.verbatim_json
+                if call is None or constant is None or deliver is None or verbatim is None:
                     raise BenchmarkError(f"engine: rule {name} is not a plain statement")
-                steps.append((name, call, action.key, action.constant_params, action.render,
-                              deliver))  # fmt: skip
+                steps.append((name, call, action.key, constant, action.render, deliver,
+                              verbatim(constant)))  # fmt: skip
 
     def deliver(self, context: Context, part: Sequence[Msg]) -> None:
         routes, sink, dumps = self.routes, self.sink, codec.dumps
@@ -185,7 +188,7 @@ class DeliveryFloor:
             if not steps:
                 continue
             message = Message(body, topic, context)
-            for name, call, key, constant, render, deliver in steps:
+            for name, call, key, constant, render, deliver, verbatim in steps:
                 whole = call.whole_ints
                 doc = message.raw_document(whole) if call.raw else message.document(whole)
                 version = call.run_version
@@ -195,7 +198,10 @@ class DeliveryFloor:
                     continue
                 encoded = dumps(value)
                 output = Output(value, encoded, call.max_output)
-                delivered = deliver(constant, encoded, output, message)
+                if verbatim and type(value) is dict:  # (ActionType.verbatim_json)
+                    delivered = encoded
+                else:
+                    delivered = deliver(constant, encoded, output, message)
                 sink(unrendered_request(name, key, delivered, message, topic, output, render,
                                         constant))  # fmt: skip
 

@@ -1167,3 +1167,33 @@ def test_deliver_delivers_and_refuses_what_render_does(name: str) -> None:
             refused += rendered[0] == "refused"
             delivered += rendered[0] == "delivered"
     assert refused and delivered  # both sides of every type's checks were reached
+
+
+def test_the_types_that_hand_json_text_on_as_it_is_are_those_with_deliver() -> None:
+    verbatim = {name for name, kind in ACTION_TYPES.items() if kind.verbatim_json}
+    assert verbatim == set(DELIVER_PARAMS)
+
+
+@pytest.mark.parametrize("name", sorted(DELIVER_PARAMS))
+def test_verbatim_json_holds_where_it_says_so(name: str) -> None:
+    """Where `verbatim_json(params)` is true, `deliver` returns the body of an output value as
+    it is, whatever the value (a quiet publish skips the call); where it is false, `deliver`
+    refuses or changes such a body."""
+    kind = ACTION_TYPES[name]
+    assert kind.verbatim_json is not None and kind.deliver is not None
+    values = [{"temperature": 28}, {"é": "☃", "n": [1, 2.5, None]}, {}, {"s": "\u0000"}]
+    said = set()
+    for params in DELIVER_PARAMS[name]:
+        verbatim = kind.verbatim_json(params)
+        said.add(verbatim)
+        for value in values:
+            output = Output(value)
+            body = output.to_bytes()
+            outcome = _outcome(functools.partial(kind.deliver, params, body, output,
+                                                 message(body)))  # fmt: skip
+            if verbatim:
+                assert outcome == ("delivered", body), (params, value)
+                assert outcome[1] is body  # (the very bytes: nothing made)
+            else:
+                assert outcome != ("delivered", body), (params, value)
+    assert True in said
