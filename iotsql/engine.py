@@ -22,7 +22,7 @@ from threading import get_ident
 from typing import Any, Literal, overload
 
 from iotsql import report_text
-from iotsql.actions.base import ActionRequest, ActionType, Sink
+from iotsql.actions.base import ActionRequest, ActionType, Sink, unrendered_request
 from iotsql.actions.recording import Recorder
 from iotsql.actions.types import republished_context
 from iotsql.budget import (
@@ -1146,28 +1146,46 @@ class RulesEngine:
         `quiet`: None instead of the report of an action that is not a republish and was
         delivered at once (nothing reads it)."""
         kind = action.action_type
-        params = None
+        params: Mapping[str, Any] | None = None
+        unrendered: ActionRequest | None = None
+        constant = action.constant_params
+        # As a quiet publish does: the payload made by the type's `deliver`, the request left
+        # to be rendered when a sink reads it (constant parameters, the rule's own output).
+        deliver = (kind.deliver if not is_error_action and action.render is kind.render
+                   else None)  # fmt: skip
         try:
-            constant = action.constant_params
-            params = (
-                dict(constant) if constant is not None
-                else action.render_params(message, topic, variables, self.provider,
-                                          rule.version_text)
-            )  # fmt: skip
-            body = output.to_bytes()
-            if not kind.supports_binary and not output.is_json:
-                raise ValueError(f"{kind.shape} does not support binary payloads")
-            delivered, downstream = action.render(
-                params, body, None if is_error_action else output, message
-            )
+            if constant is not None and deliver is not None:
+                params = constant  # (not copied: what the reports name the resource by)
+                body = output.to_bytes()
+                if not kind.supports_binary and not output.is_json:
+                    raise ValueError(f"{kind.shape} does not support binary payloads")
+                unrendered = unrendered_request(
+                    rule.name, action.key, deliver(constant, body, output, message), message,
+                    topic, output, action.render, constant, depth,
+                )  # fmt: skip
+            else:
+                params = (
+                    dict(constant) if constant is not None
+                    else action.render_params(message, topic, variables, self.provider,
+                                              rule.version_text)
+                )  # fmt: skip
+                body = output.to_bytes()
+                if not kind.supports_binary and not output.is_json:
+                    raise ValueError(f"{kind.shape} does not support binary payloads")
+                delivered, downstream = action.render(
+                    params, body, None if is_error_action else output, message
+                )
         except Exception as err:  # a rendering failure is this action's failure, not the rule's
             return ActionReport(rule.name, action.key, None, False, describe(err),
                                 is_error_action=is_error_action,
                                 resource=_resource(kind, params), failed_action=kind.shape)  # fmt: skip
-        request = ActionRequest(
-            rule.name, action.key, params, delivered, message, topic, downstream,
-            None if is_error_action else output, is_error_action, depth,
-        )  # fmt: skip
+        if unrendered is not None:
+            request = unrendered
+        else:
+            request = ActionRequest(
+                rule.name, action.key, params, delivered, message, topic, downstream,
+                None if is_error_action else output, is_error_action, depth,
+            )  # fmt: skip
         republish = action.key == "republish"
         error = None
         if republish and depth >= self.limits.max_republish_depth:
