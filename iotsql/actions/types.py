@@ -334,8 +334,12 @@ def _step_functions(
 # ---- storage: S3, DynamoDB, DynamoDBv2 -----------------------------------------------------------
 
 
+def _has_key(params: Params) -> bool:
+    return bool(params.get("key"))
+
+
 def _s3_delivered(params: Params, payload: bytes, output: Output | None, message: Message) -> bytes:
-    if not params.get("key"):
+    if not _has_key(params):
         raise ValueError("Failed to put S3 object. The object key is empty")
     return payload
 
@@ -795,7 +799,7 @@ _CATALOGUE = (
           "Republishes the output to an MQTT topic"),
     _type("s3", "S3Action", "bucketName key", _s3, _param("bucketName"),
           "Stores the message as an S3 object", deliver=_s3_delivered,
-          verbatim_json=lambda params: bool(params.get("key"))),
+          verbatim_json=_has_key),
     _type("salesforce", "SalesforceAction", "", _salesforce, _param("url"),
           "Sends the output to a Salesforce IoT input stream", binary=False),
     _type("sns", "SnsAction", "targetArn", _sns, _param("targetArn"),
