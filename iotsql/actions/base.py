@@ -29,6 +29,8 @@ class ActionRequest:
     `payload` the bytes the action delivers (the SELECT output, or the error-action message);
     `request` the downstream call as AWS would make it, for example
     `{"service": "sqs", "operation": "SendMessage", "arguments": {"QueueUrl": ..., ...}}`.
+    The engine may hand a sink a request whose `params` and `request` are rendered when first
+    read (`unrendered_request`): they read the same as if rendered at once.
     """
 
     rule_name: str
