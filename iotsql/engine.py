@@ -610,8 +610,9 @@ class RulesEngine:
     ) -> PublishReport | None:
         """One message through its rules: its PublishReport; or, with `kept` (a quiet
         publish), None, the reports a quiet publish keeps appended to `kept`."""
-        route = self._routes.get(topic)
-        if route is None:
+        try:
+            route = self._routes[topic]
+        except (KeyError, TypeError):  # (TypeError: unhashable, which _route refuses)
             route = self._route(topic)
         names, effective, ingest = route.names, route.effective, route.ingest
         message = Message(payload, topic, context)
@@ -665,8 +666,9 @@ class RulesEngine:
         checks and failures as `_run_rule` and `_begin` take, without their reports; any other
         rule goes through `_run_rule`. The reports a quiet publish keeps go to `kept`."""
         routes = self._routes
-        route = routes.get(topic)
-        if route is None:
+        try:
+            route = routes[topic]
+        except (KeyError, TypeError):  # (TypeError: unhashable, which _route refuses)
             route = self._route(topic)
             routes = self._routes
         plans = route.plans
@@ -914,9 +916,9 @@ class RulesEngine:
     def _route(self, topic: str) -> _Route:
         """The names of the rules `topic` goes to, the topic they see (a Basic Ingest topic
         without its prefix) and whether it is Basic Ingest; the topic is validated first."""
-        route = self._routes.get(topic)
+        route = self._routes.get(topic) if type(topic) is str else None
         if route is None:
-            validate_topic(topic, self.limits)
+            validate_topic(topic, self.limits)  # (InvalidTopicError for a name not a string)
             ingest = parse_basic_ingest(topic)
             with self._lock:  # the index and the cache of this set of rules, together
                 if ingest is not None:

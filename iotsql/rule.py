@@ -274,7 +274,7 @@ class CompiledRule:
         if topic is not None:
             try:  # (a subscript: cheaper than get's call on the topics seen before)
                 effective = self._topics[topic]
-            except KeyError:
+            except (KeyError, TypeError):  # (TypeError: unhashable, which _route refuses)
                 effective = self._route(topic)
             if effective is None:
                 return None

@@ -246,7 +246,7 @@ def test_arbitrary_payloads_never_raise_anything_but_iotsql_errors(
                 json.loads(body)
 
 
-@pytest.mark.parametrize("topic", ["t/#", "t/+", "a\x00b", 5, "x" * 300])
+@pytest.mark.parametrize("topic", ["t/#", "t/+", "a\x00b", 5, ["t", "x"], {"t": 1}, "x" * 300])
 def test_evaluate_refuses_a_topic_no_client_could_publish_on(topic: Any) -> None:
     """A filter given as the topic (`t/#`) used to return None silently, and a non-string one
     fired: both raise InvalidTopicError, as RulesEngine.publish does; the empty topic (a

@@ -267,6 +267,9 @@ def test_an_invalid_topic_or_payload_raises_either_way(report: bool) -> None:
         engine.publish("a/+", b"{}", report=report)
     with pytest.raises(iotsql.IotSqlError):
         engine.publish("a/b", b'{"long": "payload"}', report=report)
+    for not_a_name in (5, ["a", "b"], {"a": 1}):  # (unhashable ones too: no TypeError)
+        with pytest.raises(iotsql.InvalidTopicError):
+            engine.publish(not_a_name, b"{}", report=report)  # type: ignore[arg-type]
 
 
 # ---- the plans of a quiet publish (RulesEngine._plan) -------------------------------------------
