@@ -773,6 +773,8 @@ class Compiler:
                 number = Decimal(repr(value))
             elif t is Decimal:
                 number = value
+            elif value is U:  # (every step of Undefined is Undefined: a missing attribute)
+                return U
             else:
                 for _, _, right, general, constant in plan:
                     value = general(value, constant) if right else general(constant, value)
