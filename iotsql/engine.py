@@ -875,16 +875,10 @@ class RulesEngine:
                 if key == "republish" or constant is None or kind != _INLINE:
                     actions = None
                 else:
-                    action_type = action.action_type
-                    # (deliver stands for the type's own render only: not a bound or located one)
-                    deliver = (action_type.deliver if action.render is action_type.render
-                               else None)  # fmt: skip
-                    verbatim = action_type.verbatim_json
                     actions.append((action, key, constant, action.render,
-                                    action_type.supports_binary, sink, deliver,
+                                    action.action_type.supports_binary, sink, action.deliver,
                                     (action.render, constant),
-                                    deliver is not None and verbatim is not None
-                                    and verbatim(constant)))  # fmt: skip
+                                    action.verbatim_json))  # fmt: skip
             plan = _QuietPlan(rule, None if actions is None else tuple(actions))
             if self._rules.get(rule.name) is rule:  # (not a rule deleted meanwhile)
                 self._plans[rule.name] = plan
@@ -1151,10 +1145,9 @@ class RulesEngine:
         params: Mapping[str, Any] | None = None
         unrendered: ActionRequest | None = None
         constant = action.constant_params
-        # As a quiet publish does: the payload made by the type's `deliver`, the request left
-        # to be rendered when a sink reads it (constant parameters, the rule's own output).
-        deliver = (kind.deliver if not is_error_action and action.render is kind.render
-                   else None)  # fmt: skip
+        # As a quiet publish does: the payload made by BoundAction.deliver, the request left
+        # to be rendered when a sink reads it (the rule's own output, not an error message).
+        deliver = None if is_error_action else action.deliver
         try:
             if constant is not None and deliver is not None:
                 params = constant  # (not copied: what the reports name the resource by)
@@ -1432,9 +1425,9 @@ _ROUTE_CACHE_RULES = 1_048_576
 
 
 #: One simple action of a _QuietPlan: (action, its key, its constant parameters, its render
-#: function, whether it takes binary payloads, its sink, which is instant, its type's `deliver`
+#: function, whether it takes binary payloads, its sink, which is instant, BoundAction.deliver
 #: (None: rendered at once), `lazy`, what an ActionRequest left unrendered keeps: (render,
-#: constant parameters), and its type's `verbatim_json` for these parameters).
+#: constant parameters), and BoundAction.verbatim_json).
 _QuietAction = tuple[
     BoundAction, str, Mapping[str, Any], Callable[..., Any], bool, Sink,
     "Callable[..., bytes] | None", tuple[Callable[..., Any], Mapping[str, Any]], bool,

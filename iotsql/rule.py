@@ -663,8 +663,8 @@ class BoundAction:
     once against the rule (they may read its SET variables)."""
 
     __slots__ = (
-        "_rendered", "action_type", "constant_params", "external_calls", "key", "params", "path",
-        "render", "timed",
+        "_rendered", "action_type", "constant_params", "deliver", "external_calls", "key", "params",
+        "path", "render", "timed", "verbatim_json",
     )  # fmt: skip
 
     def __init__(
@@ -704,6 +704,17 @@ class BoundAction:
         if kind.located:
             located: Any = self.render  # it takes region= and account_id= too (ActionType.located)
             self.render = functools.partial(located, region=region, account_id=account_id)
+        #: The type's `deliver` when this action's parameters are constant and it renders with
+        #: the type's own `render` (not a bound or located one): the engine then makes the
+        #: payload alone and leaves the request to be rendered when read; else None.
+        constant = self.constant_params
+        self.deliver = (kind.deliver if constant is not None and self.render is kind.render
+                        else None)  # fmt: skip
+        #: Whether `deliver` hands an output value's JSON body on as it is (the type's
+        #: `verbatim_json` for these parameters): a quiet publish then skips the call.
+        self.verbatim_json = (constant is not None and self.deliver is not None
+                              and kind.verbatim_json is not None
+                              and kind.verbatim_json(constant))  # fmt: skip
         if key == "http":
             from iotsql.actions.destinations import check_http_action
 
