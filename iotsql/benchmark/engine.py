@@ -153,7 +153,7 @@ class DeliveryFloor:
     plain loop: per message on a topic some rule takes, a Message (its body decoded once per
     kind of document); per rule, its generated statement (CompiledRule.statement_call); per
     rule that fires, the Output with its body, the payload the SQS action delivers
-    (ActionType.deliver, or the body itself where verbatim_json says so) and the ActionRequest, its request rendered when a sink reads it, as
+    (BoundAction.deliver, or the body itself where its verbatim_json says so) and the ActionRequest, its request rendered when a sink reads it, as
     the engine's quiet publish makes it (actions.base.unrendered_request), handed to the sink.
     The routes are
     resolved before timing (as the engine's route cache holds them). The engine's own cost is
@@ -174,12 +174,11 @@ class DeliveryFloor:
                 rule = engine.rule(name)
                 call = rule.compiled.statement_call()
                 (action,) = rule.actions
-                kind, constant = action.action_type, action.constant_params
-                deliver, verbatim = kind.deliver, kind.verbatim_json
-                if call is None or constant is None or deliver is None or verbatim is None:
+                constant, deliver = action.constant_params, action.deliver
+                if call is None or constant is None or deliver is None:
                     raise BenchmarkError(f"engine: rule {name} is not a plain statement")
                 steps.append((name, call, action.key, constant, action.render, deliver,
-                              verbatim(constant)))  # fmt: skip
+                              action.verbatim_json))  # fmt: skip
 
     def deliver(self, context: Context, part: Sequence[Msg]) -> None:
         routes, sink, dumps = self.routes, self.sink, codec.dumps
@@ -198,7 +197,7 @@ class DeliveryFloor:
                     continue
                 encoded = dumps(value)
                 output = Output(value, encoded, call.max_output)
-                if verbatim and type(value) is dict:  # (ActionType.verbatim_json)
+                if verbatim and type(value) is dict:  # (BoundAction.verbatim_json)
                     delivered = encoded
                 else:
                     delivered = deliver(constant, encoded, output, message)
