@@ -291,11 +291,8 @@ class CompiledRule:
             run = None
             if needs_run:
                 run = ContextRun(Message(payload, topic or "", context), effective, self._version)
-            if not raw:
-                return self._finish(codec.decode_body(payload, whole_ints), payload, run,
-                                    statement)  # fmt: skip
-            loads = codec.raw_loads  # (codec.decode_raw, one call less)
-            if loads is None:  # the standard library settles as it parses
+            loads = codec.raw_loads if raw else None  # (codec.decode_raw, one call less)
+            if loads is None:  # settled documents; the standard library settles as it parses
                 doc = codec.decode_body(payload, whole_ints)
             else:
                 try:
