@@ -27,9 +27,10 @@ def test_every_section_runs(report: Report) -> None:
     for rule in report.rules:
         assert rule.messages == MESSAGES
         figures = (rule.iotsql_us, rule.hand_us, rule.publish_us, rule.hand_publish_us,
-                   rule.quiet_publish_us)  # fmt: skip
+                   rule.quiet_publish_us, rule.floor_us)  # fmt: skip
         assert all(us > 0 for figure in figures for us in figure.values())
         assert set(rule.hand_us) == set(rule.ratio) == set(rule.publish_ratio)
+        assert set(rule.hand_us) == set(rule.floor_ratio)
         assert set(rule.hand_us) == set(rule.quiet_publish_ratio)
         assert "json" in rule.hand_us
     assert report.routing is not None
@@ -62,6 +63,7 @@ def test_text_and_json_output(report: Report) -> None:
     text = format_report(report)
     for heading in ("Rules:", "Routing:", "Engine:", "Compile:", "Memory:", "Targets:"):
         assert heading in text
+    assert "floor json" in text and "floor = the same hand-written rule" in text
     data = json.loads(json.dumps(report.to_json()))
     assert {t["name"] for t in data["targets"]} >= {"compile rules/s", "engine KB per rule"}
     libraries = len(data["rules"][0]["hand_us"])
@@ -110,6 +112,43 @@ def test_a_baseline_that_disagrees_fails_loudly(
     argv = ["--messages", "20", "--repeat", "1", "--section", "rules"]
     assert bench.main(argv) == 1
     assert "R3" in capsys.readouterr().err
+
+
+def test_a_hand_written_evaluate_that_disagrees_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The floor of the evaluate ratios (the hand-written rule behind evaluate's call shape)
+    is checked against iotsql's outputs too: one that fires elsewhere stops the run."""
+    from iotsql.benchmark import rules
+
+    honest = baselines.hand_evaluators
+
+    def dishonest(topic_filters: dict[str, str]) -> dict[str, dict[str, Any]]:
+        evaluators = honest({**topic_filters, "R2": "elsewhere/#"})  # R2 never takes a message
+        return evaluators
+
+    monkeypatch.setattr(rules, "hand_evaluators", dishonest)
+    argv = ["--messages", "40", "--repeat", "1", "--section", "rules"]
+    assert bench.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "R2" in err and "hand-written evaluate" in err, err
+
+
+def test_the_hand_written_evaluate_has_evaluates_shape() -> None:
+    """HandEvaluator takes evaluate's arguments and returns None or an object whose
+    to_bytes() is the hand-written function's bytes (encoded once)."""
+    codec = baselines.codecs()["json"]
+    evaluator = baselines.hand_evaluators({name: workload.rule_filter(name) for name in
+                                           workload.RULES})["json"]["R2"]  # fmt: skip
+    hand = baselines.hand_written(*codec)["R2"]
+    body = b'{"device_id": "d1", "temperature_c": 30.0, "humidity_pct": 41.5}'
+    topic = "building/b1/f1/r1/temperature"
+    out = evaluator.evaluate(body, topic=topic, context=None, provider=None, rule_name="R2")
+    assert out is not None and out.to_bytes() == hand(body, topic)
+    assert out.to_bytes() is out.to_bytes()
+    assert out.to_bytes() == b'{"device_id":"d1","temperature_c":30,"humidity_pct":41.5}'
+    assert evaluator.evaluate(body, topic="elsewhere/temperature") is None
+    assert evaluator.evaluate(b'{"temperature_c": 20}', topic=topic) is None
 
 
 def test_the_hand_trie_agrees_with_topic_index_on_edge_cases() -> None:

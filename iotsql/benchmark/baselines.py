@@ -7,6 +7,8 @@ int or float, never bool; 2016-03-23 reads whole-number doubles as Ints).
 - `HandTrie`: a topic trie in plain dicts;
 - `HandPublisher`: a publish by hand: the trie's match, the body decoded once, each matching
   rule's function on the decoded document, and a sink call per output;
+- `HandEvaluator`: the hand-written rule behind `CompiledRule.evaluate`'s call shape (what the
+  API alone costs over a function returning bytes: the floor of the evaluate ratios);
 - `routing_rule`: the four shapes of the engine section's routing rules, by hand.
 
 Each exists for the stdlib `json` and, when installed, for `orjson` (`baselines()`), so that
@@ -309,3 +311,76 @@ class HandPublisher:
             out = rule(doc, topic)
             if out is not None:
                 sink(name, out)
+
+
+# ---- the call shape of evaluate -----------------------------------------------------------------
+
+
+class HandResult:
+    """What `HandEvaluator` returns: the output value, encoded by `to_bytes()` on first call
+    (the shape of iotsql's `Output`, with none of its checks)."""
+
+    __slots__ = ("_body", "value")
+
+    #: The encoder of the JSON library in use (set on a subclass per library).
+    dumps: Dumps
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self._body: bytes | None = None
+
+    def to_bytes(self) -> bytes:
+        body = self._body
+        if body is None:
+            body = self._body = self.dumps(self.value)
+        return body
+
+
+class HandEvaluator:
+    """A rule by hand behind `CompiledRule.evaluate`'s call shape: `evaluate(body, topic=...,
+    context=...)` takes the message when its topic matches the filter (remembered per topic),
+    decodes it, runs the rule and returns a `HandResult`, or None when the rule does not fire.
+    No limits, no context functions, no checks of the body or the topic: what is left is the
+    cost that any evaluate returning a result object pays over a function returning bytes.
+    `evaluate` is a closure over its parts (no attribute reads): the floor, not a rival."""
+
+    def __init__(self, topic_filter: str, rule: Callable[[Any, str], Any], codec: tuple[Loads, Dumps]
+                 ) -> None:  # fmt: skip
+        trie = HandTrie()
+        trie.add(topic_filter, True)
+        loads = codec[0]
+        result = type(
+            "HandResult", (HandResult,), {"__slots__": (), "dumps": staticmethod(codec[1])}
+        )
+        topics: dict[str, bool] = {}
+
+        def evaluate(payload: bytes, topic: str | None = None, context: Any = None, *,
+                     provider: Any = None, rule_name: str | None = None) -> HandResult | None:  # fmt: skip
+            if topic is not None:
+                try:
+                    matched = topics[topic]
+                except KeyError:
+                    matched = topics[topic] = bool(trie.match(topic))
+                if not matched:
+                    return None
+            value = rule(loads(payload), topic or "")
+            return None if value is None else result(value)
+
+        self.evaluate = evaluate
+
+
+def hand_evaluators(topic_filters: dict[str, str]) -> dict[str, dict[str, HandEvaluator]]:
+    """R1..R5 behind evaluate's call shape, by JSON library (the rules return their output
+    values, which the result encodes)."""
+    values = document_rules(_unencoded)
+    return {
+        library: {
+            name: HandEvaluator(topic_filters[name], rule, codec) for name, rule in values.items()
+        }
+        for library, codec in codecs().items()
+    }
+
+
+def _unencoded(value: Any) -> Any:
+    """The `dumps` of `document_rules` whose rules return output values, not bytes."""
+    return value

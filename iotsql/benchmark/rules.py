@@ -6,7 +6,10 @@
   only that rule, whose one `sqs` action goes to an instant sink that keeps nothing, against a
   publish by hand (`HandPublisher`: a dict-trie match of the topic, the hand-written function,
   a sink call); and the same publish building its report (`report=True`, the default), for
-  reference.
+  reference;
+- *floor*: the hand-written rule behind evaluate's call shape (`HandEvaluator`: keyword
+  arguments, a result object whose `to_bytes()` encodes) against the hand-written function, for
+  reference: the part of the evaluate ratio that the API's shape costs, whatever runs the rule.
 
 Before anything is timed, the output bytes of every side are compared on every message."""
 
@@ -19,11 +22,13 @@ from dataclasses import dataclass
 from iotsql import CompiledRule, Context, RulesEngine
 from iotsql.actions.base import ActionRequest, Sink
 from iotsql.benchmark.baselines import (
+    HandEvaluator,
     HandPublisher,
     HandRule,
     baselines,
     codecs,
     document_rules,
+    hand_evaluators,
 )
 from iotsql.benchmark.errors import BenchmarkError
 from iotsql.benchmark.timing import best_of, us
@@ -56,11 +61,18 @@ class RuleResult:
     hand_publish_us: dict[str, float]
     #: RulesEngine.publish(..., report=False).
     quiet_publish_us: dict[str, float]
+    #: HandEvaluator: the hand-written rule behind evaluate's call shape.
+    floor_us: dict[str, float]
 
     @property
     def ratio(self) -> dict[str, float]:
         """evaluate / hand-written, by JSON library."""
         return {lib: self.iotsql_us[lib] / self.hand_us[lib] for lib in self.hand_us}
+
+    @property
+    def floor_ratio(self) -> dict[str, float]:
+        """evaluate's call shape by hand / hand-written, by JSON library."""
+        return {lib: self.floor_us[lib] / self.hand_us[lib] for lib in self.hand_us}
 
     @property
     def publish_ratio(self) -> dict[str, float]:
@@ -113,6 +125,25 @@ def check_rule(
     return fired
 
 
+def check_floor(
+    name: str, rule: CompiledRule, messages: list[Msg],
+    floors: dict[str, dict[str, HandEvaluator]], context: Context,
+) -> None:  # fmt: skip
+    """The hand-written evaluate fires on the same messages as iotsql's, with the same bytes.
+    Raises BenchmarkError on the first difference."""
+    for index, (topic, body) in enumerate(messages):
+        out = rule.evaluate(body, topic=topic, context=context)
+        expected = None if out is None else out.to_bytes()
+        for library, evaluators in floors.items():
+            mine = evaluators[name].evaluate(body, topic=topic, context=context)
+            actual = None if mine is None else mine.to_bytes()
+            if actual != expected:
+                raise BenchmarkError(
+                    f"{name}: message {index} on {topic!r}: iotsql gives {expected!r}, the "
+                    f"hand-written evaluate ({library}) gives {actual!r}; body {body!r}"
+                )
+
+
 def check_publish(name: str, sql: str, messages: list[Msg], library: str, context: Context) -> None:
     """The bodies `RulesEngine.publish` delivers, with its report and without, equal those of
     the publish by hand, message by message. Raises BenchmarkError on the first difference."""
@@ -158,6 +189,7 @@ def _discard_output(rule_name: str, out: bytes) -> None:
 def bench_rules(count: int, repeat: int, seed: int) -> list[RuleResult]:
     streams = rule_messages(count, seed)
     hands = baselines()
+    floors = hand_evaluators({name: rule_filter(name) for name in RULES})
     context = Context(timestamp=TIMESTAMP)
     default_backend = json_backend()
     results = []
@@ -165,6 +197,7 @@ def bench_rules(count: int, repeat: int, seed: int) -> list[RuleResult]:
         messages = streams[name]
         rule = CompiledRule(sql, SQL_VERSION)
         fired = check_rule(name, rule, messages, hands, context)
+        check_floor(name, rule, messages, floors, context)
         for library in hands:
             check_publish(name, sql, messages, library, context)
         engine = single_rule_engine(name, sql, discard)
@@ -173,6 +206,7 @@ def bench_rules(count: int, repeat: int, seed: int) -> list[RuleResult]:
             # Same JSON library on both sides: iotsql switches its codec for its own runs.
             runs[f"evaluate {library}"] = functools.partial(_evaluate_with, library, rule, context)
             runs[f"hand {library}"] = functools.partial(_hand_all, rules[name])
+            runs[f"floor {library}"] = functools.partial(_floor_all, floors[library][name], context)
             runs[f"publish {library}"] = functools.partial(_publish_with, library, engine, context)
             runs[f"quiet publish {library}"] = functools.partial(
                 _quiet_publish_with, library, engine, context
@@ -189,7 +223,7 @@ def bench_rules(count: int, repeat: int, seed: int) -> list[RuleResult]:
             rule=name, sql=sql, messages=len(messages), fired=fired,
             iotsql_us=per_message("evaluate"), hand_us=per_message("hand"),
             publish_us=per_message("publish"), hand_publish_us=per_message("hand publish"),
-            quiet_publish_us=per_message("quiet publish"),
+            quiet_publish_us=per_message("quiet publish"), floor_us=per_message("floor"),
         ))  # fmt: skip
     return results
 
@@ -202,6 +236,14 @@ def _per_message(best: dict[str, int], libraries: list[str], count: int, kind: s
 def _evaluate_with(library: str, rule: CompiledRule, context: Context, part: Sequence[Msg]) -> None:
     set_json_backend(library)
     evaluate = rule.evaluate
+    for topic, body in part:
+        out = evaluate(body, topic=topic, context=context)
+        if out is not None:
+            out.to_bytes()
+
+
+def _floor_all(evaluator: HandEvaluator, context: Context, part: Sequence[Msg]) -> None:
+    evaluate = evaluator.evaluate
     for topic, body in part:
         out = evaluate(body, topic=topic, context=context)
         if out is not None:
