@@ -345,6 +345,32 @@ def test_decode_proto_unknown_descriptor_fails_the_rule() -> None:
         rule.evaluate(b"\x08", "t", provider=_provider())
 
 
+def test_the_set_page_decodes_a_protobuf_body_once() -> None:
+    # iot-sql-set.html#iot-sql-set-examples ("Avoiding duplicate function calls"): the decoded
+    # message is bound once and read in SELECT and WHERE; three decode calls would pass the
+    # limit of two per statement. The page names the proto file 'message.proto' (with its
+    # extension) where the functions page asks for the name without it: the provider receives
+    # the argument as written.
+    sql = (
+        "SET @decoded_data = decode(encode(*, 'base64'), 'proto', 'schema', 'schema.desc', "
+        "'message.proto', 'Message') SELECT @decoded_data.sensor_id, @decoded_data.reading "
+        "FROM 'device/protobuf' WHERE @decoded_data.reading > 100"
+    )
+    provider = InMemoryProvider()
+    provider.add_protobuf_decoder(
+        lambda data: {"sensor_id": "s-" + data.hex(), "reading": 120 if data == b"\x01" else 90},
+        "schema",
+        "schema.desc",
+        "message.proto",
+        "Message",
+    )
+    rule = iotsql.compile(sql, V2)
+    output = rule.evaluate(b"\x01", "device/protobuf", provider=provider)
+    assert output is not None and output.value == {"sensor_id": "s-01", "reading": 120}
+    assert rule.evaluate(b"\x02", "device/protobuf", provider=provider) is None
+    assert [call[0] for call in provider.calls] == ["decode_protobuf", "decode_protobuf"]
+
+
 def test_decode_proto_decoder_errors_fail_the_rule() -> None:
     provider = InMemoryProvider()
     provider.add_protobuf_decoder(lambda data: 1 / 0, "b", "k", "p", "m")

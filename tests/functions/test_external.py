@@ -628,6 +628,27 @@ def test_get_secret_in_a_substitution_template() -> None:
     assert render_template(template, b"{}", "t", provider=provider) == "k-123"
 
 
+def test_the_kafka_page_reads_binary_secrets_without_a_key() -> None:
+    # apache-kafka-rule-action.html#apache-kafka-rule-action-examples: ssl.truststore and
+    # sasl.kerberos.keytab are `${get_secret(id, 'SecretBinary', roleArn)}`, three arguments
+    # (no key), and render as the secret's bytes in base64.
+    from iotsql.templates import render_template
+
+    role = "arn:aws:iam::123456789012:role/kafka-get-secret-role-name"
+    provider = InMemoryProvider(
+        secrets={"kafka_client_truststore": b"\xfe\xedtrust", "kafka_keytab": b"\x05\x02keytab"}
+    )
+    truststore = f"${{get_secret('kafka_client_truststore', 'SecretBinary','{role}')}}"
+    keytab = f"${{get_secret('kafka_keytab','SecretBinary', '{role}')}}"
+    assert render_template(truststore, b"{}", "some/topic", provider=provider) == (
+        base64.b64encode(b"\xfe\xedtrust").decode()
+    )
+    assert render_template(keytab, b"{}", "some/topic", provider=provider) == (
+        base64.b64encode(b"\x05\x02keytab").decode()
+    )
+    assert [call[1][0] for call in provider.calls] == ["kafka_client_truststore", "kafka_keytab"]
+
+
 def test_secret_value_helper() -> None:
     assert secret_value("s", "SecretString", None, '{"a":1}', None) == '{"a":1}'
     assert secret_value("s", "SecretString", "a", '{"a":1}', None) == 1
