@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from iotsql.errors import RuleValidationError
+from iotsql.suggest import alternatives, closest
 
 MODEL_FILE = "topic_rule_model.json"
 _ROOTS = ("TopicRulePayload", "RuleName")
@@ -128,13 +129,15 @@ def validate_shape(value: Any, shape_name: str, path: str) -> None:
         if not isinstance(value, Mapping):
             raise _fail(path, f"must be an object ({shape_name})")
         members: dict[str, Any] = shape.get("members", {})
+        # Unknown keys first: a misspelt field (`queueURL`) is the reason the right one
+        # (`queueUrl`) looks missing, so the error names the misspelling and the field meant.
+        for key in value:
+            if key not in members:
+                raise _fail(f"{path}.{key}", _unknown_field(str(key), shape_name, members))
         for required in shape.get("required", ()):
             if value.get(required) is None:
                 raise _fail(f"{path}.{required}", "is required")
         for key, item in value.items():
-            if key not in members:
-                known = ", ".join(members)
-                raise _fail(f"{path}.{key}", f"is not a field of {shape_name} (known: {known})")
             if item is not None:
                 validate_shape(item, members[key]["shape"], f"{path}.{key}")
     elif kind == "list":
@@ -168,6 +171,13 @@ def validate_shape(value: Any, shape_name: str, path: str) -> None:
             raise _fail(path, f"must be at most {shape['max']}")
     elif kind == "boolean" and not isinstance(value, bool):
         raise _fail(path, "must be true or false")
+
+
+def _unknown_field(key: str, shape_name: str, members: Mapping[str, Any]) -> str:
+    """`is not a field of SqsAction (known: ...); did you mean queueUrl?`."""
+    meant = closest(key, members)
+    suggestion = f"; did you mean {alternatives(meant)}?" if meant else ""
+    return f"is not a field of {shape_name} (known: {', '.join(members)}){suggestion}"
 
 
 def _check_size(size: int, shape: Mapping[str, Any], path: str, unit: str) -> None:

@@ -30,7 +30,7 @@ from iotsql.loaders.base import (
     SourceError,
 )
 from iotsql.loaders.cfn_schema import SchemaProblem
-from iotsql.loaders.positions import FilePosition, SourceDocument
+from iotsql.loaders.positions import FilePosition, SourceDocument, split_path
 from iotsql.loaders.rule_positions import locate_path
 from iotsql.values import SqlVersion
 
@@ -67,7 +67,10 @@ def check_rule(rule: LoadedRule) -> list[Finding]:
            f"use {', '.join(_VERSIONS)}")  # fmt: skip
     lint_version = str(version) if str(version) in _VERSIONS else _API_DEFAULT_VERSION
     sql_ok = True
-    for diagnostic in lint(rule.sql, lint_version):
+    # A payload without `sql` (misspelt `sqll`, say) has no statement to lint: the payload's
+    # finding names the field, and an "empty statement" beside it would only mislead.
+    statement = lint(rule.sql, lint_version) if "sql" in rule.payload else []
+    for diagnostic in statement:
         sql_ok = sql_ok and not diagnostic.is_error
         where = rule.sql_position(diagnostic.line, diagnostic.column, diagnostic.line,
                                   diagnostic.end_column)  # fmt: skip
@@ -109,17 +112,27 @@ def _payload_findings(rule: LoadedRule, payload: dict[str, Any]) -> list[Finding
     except RuleValidationError as error:
         field = error.field
         message = _strip_field(str(error), field).splitlines()[0]
+        if message.startswith(_FIELD_PREDICATES):
+            # `queueUrl is required`: the finding is at the field's place, or at its parent's
+            # when the field is missing, so the message names it.
+            message = f"{split_path(field)[-1]} {message}"
+        message, hint = _split_hint(message)
         code = "republish-loop" if isinstance(error, RepublishTopicSpaceError) else "invalid-rule"
         if field.endswith("awsIotSqlVersion"):
             code = "sql-version-invalid"
         where = _template_position(rule, field, message) or rule.position_of(field)
         message = _WHERE.sub("", message).rstrip()
-        return [Finding.at(code, message, where, rule=rule.name, resource=rule.resource)]
+        return [Finding.at(code, message, where, hint=hint, rule=rule.name,
+                           resource=rule.resource)]  # fmt: skip
     except IotSqlError as error:
         return [Finding.at("invalid-rule", str(error).splitlines()[0],
                            rule.position_of("topicRulePayload"), rule=rule.name,
                            resource=rule.resource)]  # fmt: skip
     return []
+
+
+#: How the payload validation's messages about a field begin (`is required`, `must be ...`).
+_FIELD_PREDICATES = ("is ", "must ", "does ")
 
 
 def _strip_field(text: str, field: str) -> str:
@@ -147,7 +160,6 @@ def _template_position(rule: LoadedRule, field: str, message: str) -> FilePositi
 
 
 def _payload_value(payload: dict[str, Any], field: str) -> Any:
-    from iotsql.loaders.positions import split_path
 
     value: Any = {"topicRulePayload": payload}
     for segment in split_path(field):

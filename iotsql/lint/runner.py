@@ -42,7 +42,8 @@ _TFVARS = (".tfvars", ".tfvars.json")
 _SCHEMA_CODES = frozenset({"unknown-property", "missing-property", "invalid-value"})
 #: What a file defining a topic rule contains, in any of the formats.
 _MENTIONS_RULES = re.compile(
-    r"AWS::IoT::TopicRule|IoTRule|aws_iot_topic_rule|\bsql[\"']?\s*:|\biot[\"']?\s*:"
+    r"AWS::IoT::TopicRule|IoTRule|aws_iot_topic_rule|topicRulePayload|\bsql[\"']?\s*:|"
+    r"\biot[\"']?\s*:"
 )
 #: What only a file defining topic rules contains: a syntax error in it is reported.
 _DEFINES_RULES = re.compile(r"AWS::IoT::TopicRule|IoTRule|aws_iot_topic_rule|topicRulePayload")

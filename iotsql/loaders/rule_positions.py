@@ -113,6 +113,21 @@ def field_position(rule: LoadedRule, api_field: str) -> FilePosition:
     return locate_path(rule.format, rule.file, rule.source_path(api_field), document, rule.line)
 
 
+def _cli_payload_named(root: Node, name: str) -> Node | None:
+    """The payload of the rule named `name` when no `sql` identifies it (the field is missing
+    or misspelt): the `topicRulePayload` beside its `ruleName`, the object holding its
+    `ruleName`, or the value of its key in `{name: payload}`."""
+    for _, node in iter_nodes(root):
+        if node.kind != "map":
+            continue
+        named = node.child("ruleName")
+        origin = named.text() if named is not None else None
+        if origin is not None and origin.value == name:
+            return node.child("topicRulePayload") or node
+    keyed = root.child(name) if root.kind == "map" else None
+    return keyed if keyed is not None and keyed.kind == "map" else None
+
+
 def _cli_field(rule: LoadedRule, api_field: str, document: SourceDocument) -> FilePosition:
     """In AWS CLI JSON: under the object whose `sql` is the rule's."""
     root = document.root
@@ -126,6 +141,8 @@ def _cli_field(rule: LoadedRule, api_field: str, document: SourceDocument) -> Fi
         if origin is not None and origin.value == rule.sql:
             payload = node
             break
+    if payload is None:
+        payload = _cli_payload_named(root, rule.name)
     if payload is None:
         return FilePosition(rule.file, 1, 1, exact=False)
     segments: Sequence[str | int] = split_path(api_field)

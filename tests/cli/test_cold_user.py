@@ -326,3 +326,53 @@ def test_a_test_run_that_ran_no_case_fails(
     assert status == 1 and "no case id contains 'nothing'" in err
     status, out, _ = run(capsys, "test", "cases.json")
     assert status == 0 and out.strip() == "1 passed, 0 failed"
+
+
+def _cli_rule(payload: dict[str, object]) -> str:
+    return json.dumps({"ruleName": "r", "topicRulePayload": payload})
+
+
+@pytest.mark.parametrize(
+    ("payload", "message", "hint", "key"),
+    [
+        ({"sqll": "SELECT a FROM 't'", "actions": []},
+         "sqll is not a field of TopicRulePayload", "did you mean sql?", '"sqll"'),
+        ({"sql": "SELECT a FROM 't'", "actions": [{"sqs": {
+            "queueURL": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            "roleArn": "arn:aws:iam::123456789012:role/r"}}]},
+         "queueURL is not a field of SqsAction", "did you mean queueUrl?", '"queueURL"'),
+        ({"sql": "SELECT a FROM 't'", "actions": [{"SQS": {
+            "queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+            "roleArn": "arn:aws:iam::123456789012:role/r"}}]},
+         "SQS is not a field of Action", "did you mean sqs?", '"SQS"'),
+        ({"sql": "SELECT a FROM 't'", "actions": [{"sqs": {
+            "roleArn": "arn:aws:iam::123456789012:role/r"}}]},
+         "queueUrl is required", None, '"sqs"'),
+    ],
+)  # fmt: skip
+def test_a_misspelt_field_of_an_aws_cli_rule_is_named_with_the_field_meant(
+    payload: dict[str, object],
+    message: str,
+    hint: str | None,
+    key: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A misspelt key is the error, not the correct key it hides (`sql is required` said
+    nothing about `sqll`); `iotsql check` finds the file even without a `sql` key, puts the
+    finding on the misspelt key, and names a missing field in the message."""
+    monkeypatch.chdir(tmp_path)
+    text = _cli_rule(payload)
+    Path("rule.json").write_text(text, encoding="utf-8")
+    status, out, _ = run(capsys, "check", "rule.json", "--format", "json", "--isolated")
+    assert status == 1
+    (error,) = json.loads(out)["errors"]
+    assert (error["code"], error["message"].split(" (known: ")[0]) == ("invalid-rule", message)
+    assert error["hint"] == hint
+    assert (error["line"], error["column"]) == (1, text.index(key) + 1)
+    Path("m.jsonl").write_text('{"topic": "t", "payload": {"a": 1}}\n', encoding="utf-8")
+    status, out, err = run(capsys, "replay", "rule.json", "m.jsonl")
+    assert (status, out) == (2, "")
+    field = message.split()[0]
+    assert f".{field}: " in err and (hint is None or err.rstrip().endswith(f"; {hint}")), err
