@@ -45,6 +45,7 @@ from iotsql.parser import parse
 from iotsql.templates import CompiledTemplate
 from iotsql.topics import (
     compile_filter,
+    filter_hint,
     filter_matches,
     parse_basic_ingest,
     validate_filter,
@@ -173,6 +174,7 @@ class CompiledRule:
                 raise SqlParseError(
                     f"invalid topic filter in FROM: {err}", sql, pos.line, pos.column,
                     end_column=pos.end_column if pos.end_line == pos.line else None,
+                    hint=filter_hint(self.topic_filter),
                 ) from None  # fmt: skip
         try:
             with using_limits(limits):  # constant folding sees the rule's limits

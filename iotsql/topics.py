@@ -98,6 +98,37 @@ def validate_filter(topic_filter: str, limits: Limits = DEFAULT_LIMITS) -> None:
     _check_size(topic_filter, "topic filter", limits)
 
 
+def filter_hint(topic_filter: object) -> str | None:
+    """What a topic filter that validate_filter refuses was probably meant to be: each level
+    where a wildcard shares the level with other characters, or `#` is not last, rewritten
+    (`t/#/x` -> `t/+/x`, `sensors/+x` -> `sensors/+`, `temp#` -> `temp/#`)."""
+    if not isinstance(topic_filter, str) or topic_filter == "":
+        return "FROM names the topic filter the rule listens to, for example FROM 'sensors/+/data'"
+    levels = topic_filter.split("/")
+    fixed: list[str] = []
+    for position, level in enumerate(levels):
+        last = position == len(levels) - 1
+        if "#" in level and not (level == "#" and last):
+            rest = level.replace("#", "").replace("+", "")
+            if not last:
+                fixed.append("+")
+            elif rest:
+                fixed += [rest, "#"]
+            else:
+                fixed.append("#")
+        elif "+" in level and level != "+":
+            fixed.append("+")
+        else:
+            fixed.append(level)
+    meant = "/".join(fixed)
+    if meant == topic_filter:
+        return None
+    return (
+        f"did you mean '{meant}'? A wildcard is a whole level: '+' one level, '#' every level "
+        "below and only at the end"
+    )
+
+
 def has_wildcards(topic_filter: str) -> bool:
     return "+" in topic_filter or "#" in topic_filter
 

@@ -210,3 +210,30 @@ def test_a_filter_remembers_a_bounded_number_of_answers(monkeypatch: pytest.Monk
     for number in range(20):
         assert matches(f"devices/d{number}/data") and not matches(f"devices/d{number}")
         assert len(remembered) <= 4
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "meant"),
+    [("t/#/x", "t/+/x"), ("sensors/+x", "sensors/+"), ("sensors/temp#", "sensors/temp/#"),
+     ("a/b#/c/d+", "a/+/c/+"), ("#x", "x/#"), ("+#", "#")],
+)  # fmt: skip
+def test_an_invalid_from_filter_gets_the_filter_probably_meant(
+    topic_filter: str, meant: str
+) -> None:
+    """The parse error of a FROM filter with a wildcard inside a level, or `#` before the end,
+    says which filter would be valid; the suggestion is itself a valid filter."""
+    with pytest.raises(iotsql.SqlParseError) as error:
+        iotsql.compile(f"SELECT * FROM '{topic_filter}'")
+    assert (error.value.line, error.value.column) == (1, 15)
+    assert error.value.hint is not None
+    assert error.value.hint.startswith(f"did you mean '{meant}'? A wildcard is a whole level")
+    assert f"hint: did you mean '{meant}'?" in str(error.value)
+    validate_filter(meant)
+
+
+def test_an_empty_from_filter_gets_an_example() -> None:
+    with pytest.raises(iotsql.SqlParseError) as error:
+        iotsql.compile("SELECT * FROM ''")
+    assert error.value.hint == (
+        "FROM names the topic filter the rule listens to, for example FROM 'sensors/+/data'"
+    )
