@@ -194,6 +194,8 @@ def load_error_findings(
             code = "duplicate-rule-name"
         where = locate_path(fmt, error.file, error.path, documents.get(error.file))
         detail, hint = _split_hint(error.detail)
+        if detail.startswith("is required"):  # at the resource that lacks it: name it
+            detail = f"{split_path(error.path)[-1]} {detail}"
         return [Finding.at(code, detail, where, hint=hint, resource=_resource(error.path))]
     file = error.field.split(": ", 1)[0]
     message = _strip_field(str(error), error.field)

@@ -21,6 +21,7 @@ from typing import Any
 
 from iotsql.actions.schema import model
 from iotsql.errors import RuleValidationError
+from iotsql.suggest import alternatives, closest
 
 CLOUDFORMATION = "cloudformation"
 TERRAFORM = "terraform"
@@ -124,8 +125,11 @@ class Converter:
             folded = _fold(key)
             name = members.get(folded) or _TERRAFORM_RENAMES.get((shape_name, folded))
             if name is None:
-                known = ", ".join(styled(m, self.style) for m in shapes)
-                raise self.fail(f"{src_path}.{key}", f"unknown property; {shape_name} has: {known}")
+                spellings = [styled(m, self.style) for m in shapes]
+                meant = closest(key, spellings)
+                suggestion = f"; did you mean {alternatives(meant)}?" if meant else ""
+                raise self.fail(f"{src_path}.{key}", f"unknown property; {shape_name} has: "
+                                f"{', '.join(spellings)}{suggestion}")  # fmt: skip
             converted = self.convert(item, shapes[name]["shape"], f"{api_path}.{name}",
                                      f"{src_path}.{key}")  # fmt: skip
             if converted is None:

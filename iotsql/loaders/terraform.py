@@ -41,9 +41,10 @@ from iotsql.loaders.base import (
     source_error,
 )
 from iotsql.loaders.bounds import check_json_depth, check_size
-from iotsql.loaders.model import TERRAFORM, Converter, _fold, _members, _unquote
+from iotsql.loaders.model import TERRAFORM, Converter, _fold, _members, _unquote, styled
 from iotsql.loaders.parameters import give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, tf_kind
+from iotsql.suggest import alternatives, closest
 
 RULE_TYPE = "aws_iot_topic_rule"
 _IGNORED = frozenset({
@@ -73,7 +74,10 @@ def topic_rule(
 ) -> LoadedRule:
     """A LoadedRule from the attributes of one `aws_iot_topic_rule` (as `terraform show -json`
     has them, or as evaluated from a configuration: blocks are lists of objects). `strict`
-    requires the arguments Terraform requires (name, sql, sql_version, enabled)."""
+    requires the arguments Terraform requires (name, sql, sql_version, enabled) and refuses
+    the arguments it does not know, as Terraform does."""
+    if strict:
+        _refuse_unknown_arguments(values, address, fail)
     name = values.get("name")
     if not isinstance(name, str) or not name:
         raise fail(f"{address}.name", "is required (the rule's name)")
@@ -152,6 +156,30 @@ def topic_rule(
         payload["errorAction"] = chosen
         origins["topicRulePayload.errorAction"] = f"{address}.error_action[0]"
     return LoadedRule(name, payload, file, address, fmt, None, {**converter.origins, **origins})
+
+
+#: The arguments of aws_iot_topic_rule that are not action blocks.
+_ARGUMENTS = ("name", "sql", "sql_version", "enabled", "description", "tags")
+
+
+def _refuse_unknown_arguments(
+    values: Mapping[str, Any], address: str, fail: Callable[[str, str], RuleValidationError]
+) -> None:
+    """Terraform's "An argument named "sqll" is not expected here", with the name meant: a
+    misspelt argument is the error, not the required one it hides (`sql is required`)."""
+    action_members = _members("Action")
+    for key in values:
+        if key in _IGNORED or action_members.get(_fold(key)) is not None:
+            continue
+        if _blocks(values[key]) and all(isinstance(b, Mapping) for b in _blocks(values[key])):
+            candidates = [styled(m, TERRAFORM) for m in action_members.values()]
+            candidates.append("error_action")
+            what = "unknown block type of aws_iot_topic_rule"
+        else:
+            candidates, what = list(_ARGUMENTS), "unknown argument of aws_iot_topic_rule"
+        meant = closest(key, candidates)
+        raise fail(f"{address}.{key}", f"{what}; did you mean {alternatives(meant)}?"
+                   if meant else what)  # fmt: skip
 
 
 def _action_shapes() -> dict[str, str]:

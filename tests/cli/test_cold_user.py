@@ -376,3 +376,56 @@ def test_a_misspelt_field_of_an_aws_cli_rule_is_named_with_the_field_meant(
     assert (status, out) == (2, "")
     field = message.split()[0]
     assert f".{field}: " in err and (hint is None or err.rstrip().endswith(f"; {hint}")), err
+
+
+TERRAFORM_RULE = """resource "aws_iot_topic_rule" "r" {
+  name        = "r"
+  enabled     = true
+  sql         = "SELECT a FROM 't'"
+  sql_version = "2016-03-23"
+  sqs {
+    queue_url  = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+    role_arn   = "arn:aws:iam::123456789012:role/r"
+    use_base64 = false
+  }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("typo", "mistake", "message", "hint"),
+    [
+        ("  sql ", "  sqll", "unknown argument of aws_iot_topic_rule", "did you mean sql?"),
+        ("  enabled ", "  enabeld", "unknown argument of aws_iot_topic_rule",
+         "did you mean enabled?"),
+        ("queue_url ", "queue_urll", "unknown property; SqsAction has: queue_url, role_arn, "
+         "use_base64", "did you mean queue_url?"),
+        ("  sqs {", "  sqs_queue {", "unknown block type of aws_iot_topic_rule", None),
+        ('  sql         = "SELECT a FROM \'t\'"\n', "", "sql is required (the rule's SQL "
+         "statement)", None),
+    ],
+)  # fmt: skip
+def test_a_misspelt_terraform_argument_is_named_with_the_argument_meant(
+    typo: str,
+    mistake: str,
+    message: str,
+    hint: str | None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As Terraform says "An argument named "sqll" is not expected here. Did you mean "sql"?",
+    rather than iotsql's former "sql: is required" at the resource (or nothing at all for a
+    misspelt optional argument, which was silently dropped)."""
+    monkeypatch.chdir(tmp_path)
+    text = TERRAFORM_RULE.replace(typo, mistake, 1)
+    assert text != TERRAFORM_RULE
+    Path("main.tf").write_text(text, encoding="utf-8")
+    status, out, _ = run(capsys, "check", "main.tf", "--format", "json", "--isolated")
+    assert status == 1
+    (error,) = json.loads(out)["errors"]
+    assert (error["message"], error["hint"]) == (message, hint)
+    if mistake:
+        line = next(n for n, t in enumerate(text.splitlines(), 1) if mistake.strip() in t)
+        assert (error["line"], error["column"]) == (line, text.splitlines()[line - 1].index(
+            mistake.strip()) + 1)  # fmt: skip
