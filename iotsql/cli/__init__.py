@@ -119,6 +119,21 @@ def _refuse_unknown(parser: argparse.ArgumentParser, command: str | None,
     parser.error(message)
 
 
+def _refuse_unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """`iotsql evl` exits with the command meant (`did you mean eval?`) rather than argparse's
+    list of every command."""
+    from iotsql.suggest import alternatives, closest
+
+    commands = [name for action in parser._actions
+                if isinstance(action, argparse._SubParsersAction) for name in action.choices]  # fmt: skip
+    if not argv or argv[0].startswith("-") or argv[0] in commands:
+        return
+    meant = closest(argv[0], commands)
+    suggestion = f"; did you mean {alternatives(meant)}?" if meant else ""
+    parser.error(f"unknown command {argv[0]!r}{suggestion} (the commands: "
+                 f"{', '.join(commands)})")  # fmt: skip
+
+
 def _tolerant_streams() -> None:
     """Characters the terminal's encoding lacks are escaped rather than fatal."""
     for stream in (sys.stdout, sys.stderr):
@@ -131,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_streams()
     parser = build_parser()
     try:
+        _refuse_unknown_command(parser, sys.argv[1:] if argv is None else list(argv))
         args, unknown = parser.parse_known_args(argv)
         if unknown:
             _refuse_unknown(parser, args.command, unknown)

@@ -429,3 +429,19 @@ def test_a_misspelt_terraform_argument_is_named_with_the_argument_meant(
         line = next(n for n, t in enumerate(text.splitlines(), 1) if mistake.strip() in t)
         assert (error["line"], error["column"]) == (line, text.splitlines()[line - 1].index(
             mistake.strip()) + 1)  # fmt: skip
+
+
+def test_a_misspelt_command_gets_the_command_meant(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "evl", "SELECT a FROM 't'")
+    assert status == 2
+    assert err.startswith("usage: iotsql ")
+    assert err.splitlines()[-1] == (
+        "iotsql: error: unknown command 'evl'; did you mean eval? (the commands: eval, check, "
+        "test, replay, repl, bench, bridge, moto-server, ministack)"
+    )
+    status, _, err = run(capsys, "moto-sever")
+    assert status == 2 and "did you mean moto-server?" in err
+    status, _, err = run(capsys, "frobnicate")
+    assert status == 2 and err.splitlines()[-1].startswith("iotsql: error: unknown command "
+                                                           "'frobnicate' (the commands: eval")  # fmt: skip
+    assert run(capsys, "moto-server", "--help")[0] == 0
