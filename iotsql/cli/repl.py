@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import os
 import re
 import shlex
@@ -149,6 +150,23 @@ def register(subparsers: Subparsers) -> None:
 # ---- the session: state and commands, independent of the terminal -------------------------------
 
 
+#: The hint of a statement that runs into the next one: the REPL reads on until `;` or an
+#: empty line, so two statements on consecutive lines are one statement to it.
+UNTERMINATED_HINT = (
+    "this line starts another statement: end each statement with ';' or an empty line"
+)
+
+
+def _starts_another_statement(error: SqlParseError) -> bool:
+    """Whether the error is at a SELECT (or SET) that begins a line after the first."""
+    lines = error.sql.splitlines()
+    if not 1 < error.line <= len(lines):
+        return False
+    line = lines[error.line - 1]
+    before, words = line[: error.column - 1], line[error.column - 1 :].split(maxsplit=1)
+    return not before.strip() and bool(words) and words[0].upper() in ("SELECT", "SET")
+
+
 class Session:
     """The REPL's state (the message and the SQL version) and what each input does.
 
@@ -229,7 +247,10 @@ class Session:
         try:
             rule = CompiledRule(sql, self.version)
         except SqlParseError as error:
-            self.fail(diagnostic_of_error(error, switch=".version").render())
+            diagnostic = diagnostic_of_error(error, switch=".version")
+            if diagnostic.hint is None and _starts_another_statement(error):
+                diagnostic = dataclasses.replace(diagnostic, hint=UNTERMINATED_HINT)
+            self.fail(diagnostic.render())
             return None
         for warning in lint_rule(rule):
             self.tell(warning.render())

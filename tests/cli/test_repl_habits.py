@@ -207,3 +207,16 @@ def test_completion_of_keys_that_are_not_identifiers() -> None:
     assert texts(odd, "SELECT 1") == [("get(*, '1st')", -1)]
     assert texts(odd, "SELECT it") == [("get(*, 'it''s')", -2)]
     assert ("ok", 0) in texts(odd, "SELECT ")
+
+
+def test_two_statements_without_a_terminator_get_a_hint() -> None:
+    """Statements end with ';' or an empty line; a newcomer piping one statement per line gets
+    the second SELECT as a parse error, and the hint says how statements end."""
+    result = iotsql("repl", stdin='.payload {"a": 1}\nSELECT a FROM "t"\nSELECT b FROM "t"\n')
+    assert result.returncode == 1
+    assert "sql:2:1: error: unexpected 'SELECT'" in result.stderr
+    assert result.stderr.rstrip().endswith(
+        "hint: this line starts another statement: end each statement with ';' or an empty line"
+    )
+    result = iotsql("repl", stdin='.payload {"a": 1}\nSELECT a FROM "t";\nSELECT a FROM "t"\n')
+    assert (result.returncode, result.stdout) == (0, '{"a":1}\n{"a":1}\n')
