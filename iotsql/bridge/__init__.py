@@ -23,7 +23,8 @@ paho-mqtt internals and APIs this package relies on (all of them in `paho.py` an
 - `paho.mqtt.client.Client(CallbackAPIVersion.VERSION2, client_id, clean_session, protocol,
   transport, manual_ack=True)` and its version-2 callbacks `on_connect(client, userdata, flags,
   reason_code, properties)`, `on_disconnect(client, userdata, flags, reason_code,
-  properties)`, `on_subscribe(client, userdata, mid, reason_codes, properties)`,
+  properties)`, `on_publish(client, userdata, mid, reason_code, properties)` (called before
+  the message is marked published: a refused republish is seen there), `on_subscribe(client, userdata, mid, reason_codes, properties)`,
   `on_message(client, userdata, message)`;
 - `Client.ack(mid, qos)` (manual acknowledgement, new in 2.0), `connect_async(...,
   clean_start, properties)`, `loop_start()`/`loop_stop()`, `reconnect_delay_set()` (paho's

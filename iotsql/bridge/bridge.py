@@ -32,7 +32,7 @@ from iotsql.bridge.records import (
     rejected_record,
     request_record,
 )
-from iotsql.bridge.republish import EchoMemory, RepublishSink, split_hop
+from iotsql.bridge.republish import EchoMemory, Refusals, RepublishSink, split_hop
 from iotsql.bridge.stats import BridgeStats, StatsCounter
 from iotsql.bridge.subscriptions import subscriptions_for
 from iotsql.bridge.url import BrokerUrl
@@ -193,6 +193,7 @@ class Bridge:
         self._counter = StatsCounter()
         self._acks = AckSequencer(self._send_ack)
         self._memory = EchoMemory() if self.protocol == 4 else None
+        self._refusals = Refusals()
         self._queues: list[queue.SimpleQueue[_Inbound | None]] = []
         self._threads: list[threading.Thread] = []
         self._client: Any = None
@@ -280,6 +281,7 @@ class Bridge:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         client.on_unsubscribe = lambda *args: self._unsubscribed.set()
         return client
 
@@ -304,7 +306,8 @@ class Bridge:
             "republish",
             RepublishSink(self._publish_raw, mqtt5=self.protocol == 5,
                           timeout=self.publish_timeout, memory=self._memory,
-                          on_sent=lambda: self._counter.add(republished=1)),
+                          on_sent=lambda: self._counter.add(republished=1),
+                          refusals=self._refusals),
         )  # fmt: skip
         for index in range(self.workers):
             work: queue.SimpleQueue[_Inbound | None] = queue.SimpleQueue()
@@ -497,6 +500,9 @@ class Bridge:
             self._queues[zlib.crc32(topic.encode("utf-8", "replace")) % self.workers].put(item)
         except Exception as err:  # never let an exception end paho's network thread
             self._fail(f"internal error receiving a message: {type(err).__name__}: {err}")
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        self._refusals.note(mid, reason)
 
     # ---- outgoing -------------------------------------------------------------------------------
 

@@ -95,11 +95,40 @@ class RepublishError(ActionError):
     """The broker did not take a republished message."""
 
 
+class Refusals:
+    """What the broker said it refused, by packet id: an MQTT 5 broker answers a QoS 1 PUBLISH
+    it will not take (a topic its ACL denies, a quota) with a PUBACK whose reason code is a
+    failure (0x87 Not authorized...), and paho marks that message published all the same
+    (`MQTTMessageInfo.is_published()`), so the republish sink asks here before it reports
+    success. Fed by the client's `on_publish` callback, which paho calls before it marks the
+    message published; a success clears what a refused message with the same packet id
+    left."""
+
+    def __init__(self) -> None:
+        self._by_mid: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def note(self, mid: int, reason: Any) -> None:
+        """The broker's answer to the message `mid` (a paho ReasonCode)."""
+        with self._lock:
+            if getattr(reason, "is_failure", False):
+                self._by_mid[mid] = str(reason)
+            else:
+                self._by_mid.pop(mid, None)
+
+    def take(self, mid: int) -> str | None:
+        """Why the broker refused the message `mid`, or None when it took it."""
+        with self._lock:
+            return self._by_mid.pop(mid, None)
+
+
 class RepublishSink:
     """The sink of `republish` actions: executes the `iot-data` Publish request the action
     rendered (topic with `$$` already read as `$`, qos, retain, payload, MQTT 5 headers) on the
     bridge's MQTT connection, and returns once the broker has it (PUBACK for QoS 1), so that
-    the message that caused it is acknowledged only afterwards."""
+    the message that caused it is acknowledged only afterwards. A PUBACK with a failure reason
+    code (MQTT 5: the broker refused the topic) fails the action (`refusals`); a refusal the
+    broker does not report (QoS 0, MQTT 3.1.1) cannot be seen."""
 
     instant = False
 
@@ -111,8 +140,10 @@ class RepublishSink:
         timeout: float = 10.0,
         memory: EchoMemory | None = None,
         on_sent: Callable[[], None] | None = None,
+        refusals: Refusals | None = None,
     ) -> None:
         self._publish = publish
+        self.refusals = refusals
         self.mqtt5 = mqtt5
         self.timeout = timeout
         self.memory = memory
@@ -144,6 +175,11 @@ class RepublishSink:
             raise RepublishError(
                 f"Failed to republish to topic {topic}: the broker did not take the message "
                 f"within {self.timeout:g} s"
+            )
+        refused = self.refusals.take(info.mid) if self.refusals is not None else None
+        if refused is not None:
+            raise RepublishError(
+                f"Failed to republish to topic {topic}: the broker refused it ({refused})"
             )
         if self.on_sent is not None:
             self.on_sent()

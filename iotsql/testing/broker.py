@@ -201,11 +201,16 @@ class MqttBroker:
                            capture_output=True)  # fmt: skip
         return path
 
-    def restart(self) -> MqttBroker:
+    def restart(self, *, crash: bool = False) -> MqttBroker:
         """Stop the broker process and start a new one on the same ports (clients see the
-        connection drop; sessions are gone: persistence is off). The helper clients of this
-        object (`publish`, `collect`) are closed; make new ones."""
+        connection drop; sessions are gone unless `start()` was given `persistence true`). With
+        `crash`, the process is killed (SIGKILL) rather than asked to stop: it saves nothing on
+        the way out. The helper clients of this object (`publish`, `collect`) are closed; make
+        new ones."""
         self._close_clients()
+        if crash and self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
         self._terminate()
         log = (self.folder / "broker.log").open("ab")
         command = [str(self.binary), "-c", str(self.folder / "mosquitto.conf")]

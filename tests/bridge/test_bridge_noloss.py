@@ -1,0 +1,119 @@
+"""Nothing the broker does loses a message in the bridge: a republish the broker refuses (its
+ACL) fails into the error action, and a broker that crashes and comes back while the bridge
+forwards at QoS 1 sends again what was not acknowledged (docs/bridge.md, "Delivery")."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import iotsql
+from iotsql.actions.base import ActionRequest
+from iotsql.bridge import Bridge
+from iotsql.testing.broker import BrokerError, MqttBroker
+
+from .conftest import need, wait_until
+
+ROLE = "arn:aws:iam::123456789012:role/iot"
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[MqttBroker]:
+    """A Mosquitto whose ACL lets anonymous clients read `denied/#` but not publish there, and
+    that keeps sessions and queued messages on disk after every change (so a crash loses
+    nothing on the broker's side)."""
+    broker = MqttBroker("mosquitto", websockets=False)
+    (broker.folder / "acl").write_text(
+        "topic readwrite in/#\ntopic readwrite out/#\ntopic read denied/#\n"
+    )
+    try:
+        broker.start([f"acl_file {broker.folder / 'acl'}", "persistence true",
+                      f"persistence_location {broker.folder}/", "autosave_interval 1",
+                      "autosave_on_changes true"])  # fmt: skip
+    except BrokerError as err:
+        need(f"needs Mosquitto: {err}")
+        raise
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def republish(topic: str, qos: int) -> dict[str, Any]:
+    return {"republish": {"topic": topic, "qos": qos, "roleArn": ROLE}}
+
+
+@pytest.mark.parametrize("version", ["5", "3.1.1"])
+def test_a_republish_the_broker_refuses_goes_to_the_error_action(
+    guarded: MqttBroker, version: str
+) -> None:
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Fanout", {
+        "sql": f"SELECT * FROM 'in/acl{version}'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [republish(f"out/acl{version}", 1), republish(f"denied/acl{version}", 1),
+                    republish(f"denied/acl{version}/qos0", 0)],
+        "errorAction": {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/e",
+                                "roleArn": ROLE}},
+    })  # fmt: skip
+    allowed = guarded.collect(f"out/acl{version}")
+    with Bridge(engine, guarded.url, mqtt_version=version) as bridge:
+        guarded.publish(f"in/acl{version}", b'{"n": 1}')
+        assert bridge.wait_received(1)
+        stats = bridge.stats
+    assert json.loads(allowed.wait(1)[0].payload) == {"n": 1}
+    errors = engine.recorder["sqs"].bodies
+    if version == "5":
+        # the PUBACK says 0x87 Not authorized: the action failed, the error action has it
+        (error,) = errors
+        (failure,) = error["failures"]
+        assert failure["failedAction"] == "RepublishAction"
+        refused = f"denied/acl{version}: the broker refused it (Not authorized)"
+        assert refused in failure["errorMessage"]
+        assert (stats.actions_ok, stats.actions_failed, stats.republished) == (3, 1, 2)
+    else:
+        # MQTT 3.1.1 has no reason codes: Mosquitto acknowledges and drops the message
+        assert errors == [] and (stats.actions_ok, stats.actions_failed) == (3, 0)
+    assert engine.dead_letters == []
+
+
+def test_a_broker_crash_while_forwarding_at_qos_1_loses_nothing(guarded: MqttBroker) -> None:
+    count = 40
+    first: Counter[int] = Counter()
+    second: Counter[int] = Counter()
+
+    def slow(request: ActionRequest) -> None:  # keeps messages in flight when the broker dies
+        time.sleep(0.02)
+        first[request.body["n"]] += 1
+
+    def hop(request: ActionRequest) -> None:
+        second[request.body["n"]] += 1
+
+    hop.instant = True  # type: ignore[attr-defined]
+    engine = iotsql.RulesEngine()
+    engine.register_sink("sqs", slow)
+    engine.register_sink("sns", hop)
+    engine.create_topic_rule("Forward", {
+        "sql": "SELECT * FROM 'in/crash/+'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"sqs": {"queueUrl": "https://q", "roleArn": ROLE}},
+                    republish("out/crash/${topic(3)}", 1)]})  # fmt: skip
+    engine.create_topic_rule("Hop", {
+        "sql": "SELECT * FROM 'out/crash/+'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"sns": {"targetArn": "arn:aws:sns:us-east-1:1:t", "roleArn": ROLE}}]})  # fmt: skip
+    lines: list[str] = []
+    with Bridge(engine, guarded.url, client_id="noloss-crash", reconnect_delay=(1, 1),
+                log=lines.append) as bridge:  # fmt: skip
+        for n in range(count):
+            guarded.publish(f"in/crash/{n % 3}", json.dumps({"n": n}))
+        assert wait_until(lambda: len(first) >= 5)
+        guarded.restart(crash=True)
+        done = wait_until(lambda: len(first) == count and len(second) == count, 30)
+        assert done, (set(range(count)) - set(first), set(range(count)) - set(second))
+        assert bridge.wait_idle()
+    # at-least-once: what was in flight at the crash ran again, nothing was dropped
+    assert any("unacknowledged message(s) of the last connection" in line for line in lines)
+    assert engine.dead_letters == []
