@@ -210,6 +210,8 @@ class Bridge:
         self._sub_lock = threading.Lock()
         self._dead_lock = threading.Lock()
         self._sub_waits: dict[int, list[str]] = {}
+        #: Messages received but not processed when `stop()` ended its drain (not acknowledged).
+        self.unfinished = 0
         self._last_problem: str | None = None
 
     # ---- subscriptions ------------------------------------------------------------------------
@@ -343,7 +345,9 @@ class Bridge:
 
     def stop(self, drain_timeout: float | None = None) -> BridgeStats:
         """Stop taking messages, finish and acknowledge the ones received (up to
-        `drain_timeout` seconds), disconnect, and return the final counts."""
+        `drain_timeout` seconds), disconnect, and return the final counts. Messages still
+        unfinished then are counted in `unfinished` and reported: logged on a persistent
+        session (the broker sends them again), an `error` on a clean one."""
         if self._stopped or not self._started:
             return self.stats
         self._stopping = True
@@ -367,8 +371,11 @@ class Bridge:
         if client is not None:
             client.disconnect()
             client.loop_stop()
-        self._shutdown_threads()
+        self._shutdown_threads(deadline)
         self._stopped = True
+        self.unfinished = self._inflight
+        if self.unfinished:
+            self._report_unfinished(timeout)
         for writer in (self._out, self._dead):
             if writer is not None:
                 try:
@@ -377,11 +384,30 @@ class Bridge:
                     self._fail(f"cannot finish writing: {err}")
         return self.stats
 
-    def _shutdown_threads(self) -> None:
+    def _shutdown_threads(self, deadline: float | None = None) -> None:
+        """End the workers once their queues are done, waiting for them until `deadline` (the
+        end of the drain; 5 s without one). Workers still busy then run on (daemon threads);
+        `stop()` reports their messages as unfinished."""
         for work in self._queues:
             work.put(None)
+        if deadline is None:
+            deadline = time.monotonic() + 5
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(max(0.05, deadline - time.monotonic()))
+
+    def _report_unfinished(self, timeout: float) -> None:
+        """Messages received but not processed when the drain ended are not acknowledged: a
+        persistent session gets them again; a clean one does not, which is an error (exit 1)."""
+        count = self.unfinished
+        note = (
+            f"{count} message(s) received were not finished within the drain time-out "
+            f"({timeout:g} s) and are not acknowledged"
+        )
+        if self.persistent and not self.failed.is_set():
+            self._log(f"iotsql bridge: {note}: the broker sends them again to the next run")
+        else:
+            self._fail(f"{note}: with a clean session the broker does not send them again "
+                       "(use --client-id, or a longer --drain-timeout)")  # fmt: skip
 
     @property
     def stats(self) -> BridgeStats:

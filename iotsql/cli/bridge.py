@@ -45,9 +45,11 @@ rule's error action, and what that cannot take to --dead-letters (else to stderr
 
 A stats line every --stats-interval seconds and a summary on exit go to stderr:
   received: N, matched: N, fired: N, actions ok: N, actions failed: N, dead letters: N, X messages/s
-SIGINT or SIGTERM: stop taking messages, finish and acknowledge those received, exit 0.
+SIGINT or SIGTERM: stop taking messages, finish and acknowledge those received, exit 0
+(those not finished within --drain-timeout are counted; on a clean session that is exit 1).
 
-exit status: 0 stopped by a signal; 1 the bridge failed while running; 2 bad arguments,
+exit status: 0 stopped by a signal; 1 the bridge failed while running, or messages of a clean
+session were left unfinished; 2 bad arguments,
 invalid rules, or the broker cannot be reached.
 """
 

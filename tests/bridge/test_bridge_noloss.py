@@ -117,3 +117,35 @@ def test_a_broker_crash_while_forwarding_at_qos_1_loses_nothing(guarded: MqttBro
     # at-least-once: what was in flight at the crash ran again, nothing was dropped
     assert any("unacknowledged message(s) of the last connection" in line for line in lines)
     assert engine.dead_letters == []
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_messages_unfinished_when_the_drain_ends_are_reported(
+    guarded: MqttBroker, persistent: bool
+) -> None:
+    topic = f"in/drain{persistent}"
+
+    def slow(request: ActionRequest) -> None:
+        time.sleep(0.1)
+
+    engine = iotsql.RulesEngine()
+    engine.register_sink("sqs", slow)
+    engine.create_topic_rule("Slow", {
+        "sql": f"SELECT * FROM '{topic}'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"sqs": {"queueUrl": "https://q", "roleArn": ROLE}}]})  # fmt: skip
+    lines: list[str] = []
+    bridge = Bridge(engine, guarded.url, workers=1, log=lines.append,
+                    client_id=f"noloss-drain-{persistent}" if persistent else None).start()  # fmt: skip
+    for n in range(20):
+        guarded.publish(topic, json.dumps({"n": n}))
+    started = time.monotonic()
+    bridge.stop(drain_timeout=0.2)
+    assert time.monotonic() - started < 3  # the drain time-out bounds stop()
+    assert bridge.unfinished > 0
+    note = f"{bridge.unfinished} message(s) received were not finished within the drain time-out"
+    assert any(note in line for line in lines), lines
+    if persistent:
+        assert bridge.error is None and "the broker sends them again" in lines[-1]
+    else:
+        assert bridge.failed.is_set() and bridge.error is not None
+        assert "with a clean session the broker does not send them again" in bridge.error
