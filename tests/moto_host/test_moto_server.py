@@ -137,6 +137,44 @@ def test_a_reset_of_the_server_drops_the_engine_and_its_threads(server: str) -> 
     assert iotsql.moto.engine(ACCOUNT, REGION).rules == {}
 
 
+def test_a_reset_waits_for_the_publish_in_flight_and_its_dead_letter_is_logged(
+    server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+    import urllib.request
+
+    aws = _clients(server)
+    aws("iot").create_topic_rule(ruleName="InFlight", topicRulePayload=rule(
+        "SELECT * FROM 'inflight'", {"kafka": {"destinationArn": "arn:aws:iot:eu-west-1:1:d/k",
+                                              "topic": "t", "clientProperties": {"a": "b"}}}))  # fmt: skip
+    entered, release = threading.Event(), threading.Event()
+
+    def broker_down(request: Any) -> None:  # a sink still working when the reset comes
+        entered.set()
+        release.wait(10)
+        raise ConnectionError("the Kafka broker went away")
+
+    iotsql.moto.engine(ACCOUNT, REGION).register_sink("kafka", broker_down)
+    publisher = threading.Thread(
+        target=lambda: aws("iot-data").publish(topic="inflight", payload=b'{"n": 1}')
+    )
+    publisher.start()
+    assert entered.wait(10)
+    resetting = threading.Thread(target=lambda: urllib.request.urlopen(
+        urllib.request.Request(f"{server}/moto-api/reset", method="POST")))  # fmt: skip
+    resetting.start()
+    resetting.join(0.3)
+    assert resetting.is_alive()  # the reset waits for the publish in progress
+    release.set()
+    publisher.join(10)
+    resetting.join(10)
+    assert not publisher.is_alive() and not resetting.is_alive()
+    # the engine went with the reset, but not silently: its dead letter was logged
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "iotsql.moto"]
+    assert "dead letter: rule InFlight, topic 'inflight'" in logged
+    assert "the Kafka broker went away" in logged
+
+
 def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while True:
