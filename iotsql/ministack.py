@@ -715,11 +715,29 @@ class _Dispatch:
         self.region = region
         self.action_type = action_type
 
+    #: What each dispatcher needs, and the words of its failure: ministack's dispatchers log
+    #: and skip a message whose target is empty (a template that rendered to nothing), which
+    #: would count as delivered; iotsql fails the action instead (error action, dead letter).
+    _TARGETS: Final = {
+        "sqs": (("queueUrl",), "Failed to send message to SQS: the queue URL is empty"),
+        "sns": (("targetArn",), "Failed to publish to SNS: the target ARN is empty"),
+        "dynamoDBv2": (("putItem", "tableName"),
+                       "Failed to put DynamoDB item: the table name is empty"),
+    }  # fmt: skip
+
     def __call__(self, request: ActionRequest) -> None:
         iot = self.host.iot
         account, region, rule = self.account_id, self.region, request.rule_name
         params = dict(request.params)
         kind = self.action_type
+        target = self._TARGETS.get(kind)
+        if target is not None:
+            path, empty = target
+            value: Any = params
+            for key in path:
+                value = value.get(key) if isinstance(value, Mapping) else None
+            if not value:
+                raise ActionError(empty)
         call: Callable[[], Any]
         if kind == "sqs":
             url = str(params.get("queueUrl") or "")

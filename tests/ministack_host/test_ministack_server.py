@@ -350,6 +350,22 @@ def test_what_ministacks_dispatchers_cannot_carry_fails_into_the_error_action(aw
     assert "only carries JSON payloads" in failures["SnsAction"]
 
 
+def test_what_ministacks_dispatchers_would_skip_fails_into_the_error_action(aws: Client) -> None:
+    # ministack's dispatchers log and skip an empty queue URL, topic ARN or table name (here a
+    # template that renders to nothing): iotsql fails the action instead.
+    errors = _queue(aws, "skip-errors")
+    _rule(aws, "WouldSkip", "SELECT n FROM 'skip/+'", [
+        _sqs_action("${queue}"), {"sns": {"targetArn": "${topic}", "roleArn": ROLE}},
+        {"dynamoDBv2": {"putItem": {"tableName": "${table}"}, "roleArn": ROLE}},
+    ], errorAction=_sqs_action(errors))  # fmt: skip
+    _publish(aws, "skip/s1", {"n": 5})
+    [body] = _drain(aws, errors)
+    failures = {f["failedAction"]: f["errorMessage"] for f in json.loads(body)["failures"]}
+    assert "the queue URL is empty" in failures["SqsAction"]
+    assert "the target ARN is empty" in failures["SnsAction"]
+    assert "the table name is empty" in failures["DynamoDBv2Action"]
+
+
 def test_a_failing_action_runs_the_error_action_with_the_aws_document(aws: Client) -> None:
     errors = _queue(aws, "rule-errors")
     missing_queue = errors.rsplit("/", 1)[0] + "/no-such-queue"
