@@ -33,6 +33,7 @@ from iotsql.replay.partition import (
     read_of,
     replay_block,
     replay_buckets,
+    rules_of,
     split_block,
 )
 from iotsql.replay.replayer import RuleDefinitions
@@ -208,7 +209,11 @@ def replay(
         _prepare(Path(out_dir))
     client = cluster.client
     token = uuid.uuid4().hex[:12]
-    rules = client.scatter(definitions, broadcast=True, hash=False)
+    # A task holds the rules, copied to every worker as a broadcast would be: when the workers
+    # holding them die, Dask computes them again (scattered data would be lost with them, and
+    # every task after it would fail).
+    rules = client.submit(rules_of, definitions, key=f"iotsql-replay-{token}-rules", pure=False)
+    client.replicate([rules])
     try:
         # Every worker compiles the rules before the first block, not within it.
         client.run(prepare, definitions)
@@ -247,7 +252,7 @@ def replay(
             for block in blocks
         ]
         done = 0
-        for index, result in _in_order(futures, blocks, "block"):
+        for index, result in _in_order(futures, blocks, "block", out_dir):
             assert result.read is not None
             numbering.add(result.read)
             take(result)
@@ -282,17 +287,19 @@ def replay(
                                        key=f"iotsql-replay-{token}-partition-{partition}"))  # fmt: skip
         del splits  # the buckets hold them on the cluster as long as they are needed
         found: list[Diagnostic] = []
-        for _, read in _in_order(reads, blocks, "block"):
+        for _, read in _in_order(reads, blocks, "block", out_dir):
             numbering.add(read)
             totals.bad += read.bad
             found += read.diagnostics
-        for partition, result in _in_order(tasks, None, "partition"):
+        for partition, result in _in_order(tasks, None, "partition", out_dir):
             take(result)
             found += result.diagnostics
             if on_progress is not None:
                 on_progress(total * (partition + 1) // partitions, total)
         for diagnostic in sorted(found):
             report(*numbering.where(diagnostic))
+    if out_dir is not None:
+        _remove_temporaries(Path(out_dir))
     totals.elapsed = time.monotonic() - started
     return Outcome(stats, totals, len(blocks), partitions, parts, cpu)
 
@@ -307,6 +314,13 @@ def check_inputs(paths: Sequence[str], out_dir: str | None) -> None:
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise ReplayError(f"--out {out_dir}: with --workers or --scheduler, --out names a "
                           "folder (one part per partition), and this is a file")  # fmt: skip
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Remove the temporary parts that workers which died left behind (Dask ran their tasks
+    again on other workers, which wrote the parts)."""
+    for stale in folder.glob(".part-*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 def _prepare(folder: Path) -> None:
@@ -324,10 +338,12 @@ def _prepare(folder: Path) -> None:
 
 
 def _in_order(
-    futures: Sequence[Any], blocks: Sequence[Block] | None, kind: str
+    futures: Sequence[Any], blocks: Sequence[Block] | None, kind: str, out_dir: str | None
 ) -> Iterator[tuple[int, Any]]:
     """(index, result) of each future, in the order of `futures`, each as soon as it and all
-    before it are done; a task that failed is a ReplayError naming its block or partition."""
+    before it are done; a task that failed (Dask gives up on a task after its workers died
+    several times: KilledWorker) is a ReplayError naming its block or partition, and saying
+    that `out_dir` holds only the parts written before."""
     from distributed import as_completed
 
     position = {future.key: index for index, future in enumerate(futures)}
@@ -348,6 +364,10 @@ def _in_order(
             if isinstance(error, OSError):
                 hint = (" (with --scheduler, the workers read MESSAGES, and write --out, at "
                         "the same paths as this machine)")  # fmt: skip
+            if out_dir is not None:
+                written = len(list(Path(out_dir).glob("part-*.jsonl")))
+                hint += (f"; --out {out_dir} is incomplete: it holds only the {written} "
+                         f"part{'s' * (written != 1)} finished before the failure")  # fmt: skip
             raise ReplayError(f"the {kind} task of {where} failed: {type(error).__name__}: "
                               f"{error}{hint}") from None  # fmt: skip
         future.release()

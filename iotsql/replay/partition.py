@@ -122,6 +122,13 @@ def prepare(definitions: RuleDefinitions) -> int:
     return len(engine_for(definitions).rules)
 
 
+def rules_of(definitions: RuleDefinitions) -> RuleDefinitions:
+    """The task whose result is the rules every replay task reads: a task, not scattered data,
+    so that Dask computes it again when the workers holding it die (scattered data lost with
+    them makes every task that needs it fail)."""
+    return definitions
+
+
 def _replayer(definitions: RuleDefinitions) -> Replayer:
     return Replayer(engine_for(definitions), [name for name, _ in definitions.rules])
 

@@ -302,3 +302,87 @@ def test_workers_that_run_another_iotsql_are_refused(
         f"iotsql replay: error: the workers of {dask_cluster.scheduler_address} run iotsql "
         f"{workers_run}, this is 99.0: install the same version on every worker"
     )
+
+
+# ---- workers that die during a replay (last in the module: the cluster's workers restart) ----
+
+
+def _spread_replay(tmp_path: Path, cluster: Any, on_progress: Any) -> tuple[Any, Path]:
+    """A replay of 3,000 messages in many blocks through the library, on `cluster`, with
+    `on_progress` called after each block; (its outcome, its --out folder)."""
+    import iotsql
+    from iotsql.limits import DEFAULT_LIMITS
+    from iotsql.replay.distributed import replay as spread
+    from iotsql.replay.replayer import RuleDefinitions
+
+    messages = tmp_path / "m.jsonl"
+    messages.write_text("".join(json.dumps({"topic": f"t/{n % 7}", "payload": {"n": n}}) + "\n"
+                                for n in range(3000)), encoding="utf-8")  # fmt: skip
+    engine = iotsql.RulesEngine()
+    for rule in RULES:
+        engine.create_topic_rule(rule["ruleName"], rule["topicRulePayload"])
+    out = tmp_path / "parts"
+    outcome = spread(cluster, RuleDefinitions.of(engine), [str(messages)],
+                     limit=DEFAULT_LIMITS.max_input_line_bytes, blocksize=4_000,
+                     out_dir=str(out), on_progress=on_progress)  # fmt: skip
+    return outcome, out
+
+
+def _kill_every_worker(cluster: Any) -> Any:
+    """An on_progress that kills (SIGKILL) every worker process once, after the first block."""
+    import os
+    import signal
+
+    killed: list[int] = []
+
+    def kill(done: int, total: int) -> None:
+        if not killed:
+            for pid in cluster.client.run(os.getpid).values():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    return kill
+
+
+def test_workers_killed_during_a_replay_are_replaced_and_no_message_is_lost(
+    tmp_path: Path, connected: Any
+) -> None:
+    # Every worker holding the rules dies: Dask computes them again for the workers that
+    # replace them, and runs again the blocks that were lost.
+    try:
+        outcome, out = _spread_replay(tmp_path, connected, _kill_every_worker(connected))
+    finally:
+        connected.client.wait_for_workers(2, timeout=60)
+    numbers = sorted(json.loads(line)["body"]["n"]
+                     for part in out.glob("part-*.jsonl") for line in part.read_text().splitlines())  # fmt: skip
+    assert numbers == list(range(3000)) and outcome.totals.messages == 3000
+    assert len(outcome.parts) == outcome.blocks > 10
+    assert list(out.glob(".part-*")) == []  # the killed workers' temporary parts are gone
+
+
+def test_a_block_dask_gives_up_on_fails_the_replay_naming_it(
+    tmp_path: Path, connected: Any
+) -> None:
+    from iotsql.replay.distributed import ReplayError
+
+    def allow(failures: int) -> Any:
+        def change(dask_scheduler: Any) -> int:
+            before = dask_scheduler.allowed_failures
+            dask_scheduler.allowed_failures = failures
+            return int(before)
+
+        return connected.client.run_on_scheduler(change)
+
+    allowed = allow(0)  # the first worker that dies with a task fails it: KilledWorker
+    try:
+        with pytest.raises(ReplayError) as raised:
+            _spread_replay(tmp_path, connected, _kill_every_worker(connected))
+    finally:
+        allow(allowed)
+        connected.client.wait_for_workers(2, timeout=60)
+    message = str(raised.value)
+    assert re.search(
+        r"the block task of .*m\.jsonl bytes [\d,]+-[\d,]+ failed: KilledWorker", message
+    )
+    assert re.search(rf"--out {tmp_path / 'parts'} is incomplete: it holds only the \d+ parts? ",
+                     message)  # fmt: skip
