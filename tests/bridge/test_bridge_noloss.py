@@ -52,32 +52,33 @@ def republish(topic: str, qos: int) -> dict[str, Any]:
 def test_a_republish_the_broker_refuses_goes_to_the_error_action(
     guarded: MqttBroker, version: str
 ) -> None:
+    # One republish per rule: Mosquitto 2.0 also drops the connection of a client whose
+    # publish it denied, which would fail any other republish of the rule still on its way.
     engine = iotsql.RulesEngine()
-    engine.create_topic_rule("Fanout", {
+    engine.create_topic_rule("Denied", {
         "sql": f"SELECT * FROM 'in/acl{version}'", "awsIotSqlVersion": "2016-03-23",
-        "actions": [republish(f"out/acl{version}", 1), republish(f"denied/acl{version}", 1),
-                    republish(f"denied/acl{version}/qos0", 0)],
+        "actions": [republish(f"denied/acl{version}", 1)],
         "errorAction": {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/e",
                                 "roleArn": ROLE}},
     })  # fmt: skip
-    allowed = guarded.collect(f"out/acl{version}")
-    with Bridge(engine, guarded.url, mqtt_version=version) as bridge:
+    with Bridge(engine, guarded.url, mqtt_version=version, log=lambda text: None) as bridge:
         guarded.publish(f"in/acl{version}", b'{"n": 1}')
         assert bridge.wait_received(1)
         stats = bridge.stats
-    assert json.loads(allowed.wait(1)[0].payload) == {"n": 1}
     errors = engine.recorder["sqs"].bodies
     if version == "5":
         # the PUBACK says 0x87 Not authorized: the action failed, the error action has it
         (error,) = errors
         (failure,) = error["failures"]
         assert failure["failedAction"] == "RepublishAction"
-        refused = f"denied/acl{version}: the broker refused it (Not authorized)"
-        assert refused in failure["errorMessage"]
-        assert (stats.actions_ok, stats.actions_failed, stats.republished) == (3, 1, 2)
+        assert failure["errorMessage"] == (
+            f"RepublishError: Failed to republish to topic denied/acl{version}: "
+            "the broker refused it (Not authorized)"
+        )
+        assert (stats.actions_ok, stats.actions_failed, stats.republished) == (1, 1, 0)
     else:
         # MQTT 3.1.1 has no reason codes: Mosquitto acknowledges and drops the message
-        assert errors == [] and (stats.actions_ok, stats.actions_failed) == (3, 0)
+        assert errors == [] and (stats.actions_ok, stats.actions_failed) == (1, 0)
     assert engine.dead_letters == []
 
 
