@@ -4,6 +4,7 @@ properties...). Also `Run`, the state of one rule's evaluation of one message.""
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -83,10 +84,13 @@ class Context:
                 raise IotSqlError("mqttProperties must be an object")
             fields["mqtt_properties"] = dict(props)
         if fields.get("timestamp") is not None:
-            stamp = fields["timestamp"]
-            if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
-                raise IotSqlError("context timestamp must be milliseconds since the epoch")
-            fields["timestamp"] = int(stamp)
+            fields["timestamp"] = _timestamp(fields["timestamp"])
+        for name in _TEXT_FIELDS:
+            text = fields.get(name)
+            if text is not None and type(text) is not str:
+                # (what the context functions return goes into outputs as it is: a value that
+                # is not text would be a non-JSON output, or text AWS never gives)
+                raise IotSqlError(f"context {name} must be a string, not {type(text).__name__}")
         protocol = str(fields.get("protocol", "mqtt")).lower()
         if protocol not in ("mqtt", "http", "websocket", "mqtt-over-websocket"):
             raise IotSqlError(f"unknown protocol {protocol!r}: expected mqtt or http")
@@ -99,6 +103,27 @@ class Context:
 
 
 _EMPTY_CONTEXT = Context()
+
+#: The context fields that hold text (a context function returns them as they are).
+_TEXT_FIELDS = ("clientid", "principal", "accountid", "sourceip", "traceid")
+
+#: A timestamp is a Java long of milliseconds, as AWS's `timestamp()` returns.
+_LONG_RANGE = range(-(2**63), 2**63)
+
+
+def _timestamp(stamp: Any) -> int:
+    """The context's `timestamp` as whole milliseconds: a finite number within a Java long."""
+    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
+        raise IotSqlError("context timestamp must be milliseconds since the epoch")
+    if isinstance(stamp, float) and not math.isfinite(stamp):
+        raise IotSqlError(f"context timestamp must be a finite number, not {stamp}")
+    millis = int(stamp)
+    if millis not in _LONG_RANGE:
+        raise IotSqlError(
+            "context timestamp must be milliseconds since the epoch within a Java long "
+            f"(-2^63..2^63-1), not {millis}"
+        )
+    return millis
 
 
 def _user_properties(value: Any) -> tuple[tuple[str, str], ...]:

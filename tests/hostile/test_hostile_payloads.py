@@ -176,3 +176,39 @@ def test_every_json_value_type_at_the_top_level(backend: str) -> None:
         out = _evaluate(STAR, payload)
         assert out is not None and out.to_bytes() == payload
         assert _evaluate("SELECT a, *.b AS b FROM 'a'", payload).value == {}  # type: ignore[union-attr]
+
+
+CONTEXT_SQL = "SELECT clientid() AS c, timestamp() AS t, traceid() AS tr FROM 'a'"
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"timestamp": float("inf")}, "finite number"),
+        ({"timestamp": float("nan")}, "finite number"),
+        ({"timestamp": 10**30}, "within a Java long"),
+        ({"timestamp": -(2**63) - 1}, "within a Java long"),
+        ({"clientid": 5}, "clientid must be a string, not int"),
+        ({"traceid": object()}, "traceid must be a string, not object"),
+        ({"principal": b"p"}, "principal must be a string, not bytes"),
+        ({"sourceip": ["1.2.3.4"]}, "sourceip must be a string, not list"),
+        ({"accountid": 123456789012}, "accountid must be a string, not int"),
+    ],
+)
+def test_a_context_value_of_the_wrong_kind_is_an_iotsql_error(
+    context: dict[str, object], message: str
+) -> None:
+    # Before: an infinite or NaN timestamp raised OverflowError/ValueError, and a context
+    # value that was not text went into the output as it was (an object made the output
+    # unserialisable).
+    with pytest.raises(IotSqlError, match=message):
+        iotsql.compile(CONTEXT_SQL).evaluate(b"{}", context=context)
+    with pytest.raises(IotSqlError, match=message):
+        iotsql.RulesEngine().publish("a", b"{}", context=context)
+
+
+def test_context_timestamps_at_the_ends_of_a_java_long_are_kept() -> None:
+    rule = iotsql.compile(CONTEXT_SQL)
+    for stamp in (2**63 - 1, -(2**63), 1.7e12):
+        out = rule.evaluate(b"{}", context={"timestamp": stamp, "clientid": "d1"})
+        assert out is not None and out.value["t"] == int(stamp) and out.value["c"] == "d1"
