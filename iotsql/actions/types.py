@@ -157,8 +157,14 @@ def _epoch_nanos(spec: Any, message: Message, what: str) -> tuple[int, str]:
     return _long(spec["value"], f"{what} timestamp value") * _UNIT_NANOS[unit], unit
 
 
-def _attribute(value: Any) -> dict[str, Any]:
-    """A JSON value as a DynamoDB attribute value, with boto3 TypeSerializer's conventions."""
+#: DynamoDB's limit: "nested attributes up to 32 levels deep" (a List or Map is a level).
+MAX_DYNAMODB_NESTING = 32
+
+
+def _attribute(value: Any, depth: int = 0) -> dict[str, Any]:
+    """A JSON value as a DynamoDB attribute value, with boto3 TypeSerializer's conventions.
+    Lists and Maps nested deeper than DynamoDB takes fail the action with that reason (rather
+    than with a RecursionError on a payload nested a thousand levels)."""
     if value is None:
         return {"NULL": True}
     if isinstance(value, bool):
@@ -169,10 +175,15 @@ def _attribute(value: Any) -> dict[str, Any]:
         return {"S": value}
     if isinstance(value, (bytes, bytearray)):
         return {"B": bytes(value)}
-    if isinstance(value, list):
-        return {"L": [_attribute(item) for item in value]}
-    if isinstance(value, Mapping):
-        return {"M": {str(key): _attribute(item) for key, item in value.items()}}
+    if isinstance(value, (list, Mapping)):
+        if depth >= MAX_DYNAMODB_NESTING:
+            raise ValueError(
+                "DynamoDB supports nested attributes up to 32 levels deep: the value nests "
+                "Lists and Maps deeper"
+            )
+        if isinstance(value, list):
+            return {"L": [_attribute(item, depth + 1) for item in value]}
+        return {"M": {str(key): _attribute(item, depth + 1) for key, item in value.items()}}
     raise ValueError(f"cannot store a {type(value).__name__} in DynamoDB")
 
 

@@ -450,6 +450,26 @@ def test_dynamodb_failures(params: dict[str, Any], error: str) -> None:
         render("dynamoDB", params, {"a": 1})
 
 
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for index in range(depth):
+        value = {"a": value} if index % 2 else [value]
+    return value
+
+
+def test_dynamodb_refuses_values_nested_deeper_than_32_levels() -> None:
+    # DynamoDB: "nested attributes up to 32 levels deep". A payload nested a thousand levels
+    # (which the JSON decoders read) failed with a RecursionError's text; now with the reason.
+    # dynamoDB's payload column is the 32 levels; dynamoDBv2's attributes are one level in.
+    assert args("dynamoDB", DDB, _nested(32))["Item"]["payload"]
+    assert args("dynamoDBv2", DDB2, {"a": _nested(32)})["Item"]["a"]
+    for name, params, value in (("dynamoDB", DDB, _nested(33)),
+                                ("dynamoDBv2", DDB2, {"a": _nested(33)}),
+                                ("dynamoDBv2", DDB2, {"a": _nested(200)})):  # fmt: skip
+        with pytest.raises(ValueError, match="nested attributes up to 32 levels deep"):
+            render(name, params, value)
+
+
 # ---- DynamoDBv2 --------------------------------------------------------------------------------
 
 DDB2 = {"putItem": {"tableName": "my_ddb_table"}, "roleArn": ROLE}
