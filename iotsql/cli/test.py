@@ -83,10 +83,7 @@ def _failure(result: CaseResult) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        cases = load_cases(args.paths)
-    except UnicodeDecodeError as error:
-        raise CliError(f"a case file is not UTF-8 text: {error}") from None
+    cases = load_cases(args.paths)
     if args.select:
         cases = [case for case in cases if args.select in case.id]
     parameters: dict[str, str] = {}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from iotsql.errors import EvaluationError, IotSqlError
+from iotsql.message import Context
 from iotsql.rule import CompiledRule
 
 _OUTCOMES = ("expected", "expectedBase64", "expectedPattern", "fires", "error")
@@ -53,11 +54,15 @@ class Case:
 
     def payload_bytes(self) -> bytes:
         if "payload" in self.data:
-            return json.dumps(self.data["payload"], ensure_ascii=False).encode("utf-8")
+            text = json.dumps(self.data["payload"], ensure_ascii=False)
+            try:
+                return text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: kept as its \u escape
+                return json.dumps(self.data["payload"]).encode("utf-8")
         if "payloadText" in self.data:
             return str(self.data["payloadText"]).encode("utf-8")
         if "payloadBase64" in self.data:
-            return base64.b64decode(self.data["payloadBase64"])
+            return _base64(self.data["payloadBase64"], f"{self.file} ({self.id}): 'payloadBase64'")
         return b""
 
 
@@ -121,33 +126,82 @@ def _validate(data: Any, where: str) -> Case:
         raise CaseFormatError(f"{where} ({case_id}): 'error' must be \"parse\"")
     if "fires" in data and data["fires"] is not False:
         raise CaseFormatError(f"{where} ({case_id}): 'fires' can only be false")
+    if "expectedPattern" in data:
+        _check_pattern(data["expectedPattern"], f"{where} ({case_id})")
+    for key in ("payloadBase64", "expectedBase64"):
+        if key in data:
+            _base64(data[key], f"{where} ({case_id}): '{key}'")
+    if "payloadText" in data:
+        text = data["payloadText"]
+        if not isinstance(text, str) or not _is_utf8(text):
+            raise CaseFormatError(
+                f"{where} ({case_id}): 'payloadText' must be text with a UTF-8 form "
+                "(give other bodies as payloadBase64)"
+            )
     return Case(case_id, data, where)
+
+
+def _check_pattern(pattern: Any, where: str) -> None:
+    if not isinstance(pattern, Mapping) or not all(isinstance(v, str) for v in pattern.values()):
+        raise CaseFormatError(f"{where}: 'expectedPattern' must be an object of regex strings")
+    for key, regex in pattern.items():
+        try:
+            re.compile(regex)
+        except re.error as err:
+            raise CaseFormatError(f"{where}: 'expectedPattern' {key!r}: {err}") from None
+
+
+def _base64(text: Any, where: str) -> bytes:
+    if not isinstance(text, str):
+        raise CaseFormatError(f"{where} must be a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError as err:  # (binascii.Error)
+        raise CaseFormatError(f"{where} is not valid base64: {err}") from None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_file(path: str | Path) -> list[Case]:
     """The cases of one `.json` (an array of cases) or `.jsonl` (one case per line) file."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CaseFormatError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise CaseFormatError(f"{path}: cannot read it: {err.strerror or err}") from None
     cases: list[Case] = []
     if path.suffix == ".jsonl":
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CaseFormatError(f"{path}:{number}: invalid JSON: {err.msg}") from None
-            cases.append(_validate(data, f"{path}:{number}"))
+            cases.append(_validate(_json(line, f"{path}:{number}", 1), f"{path}:{number}"))
         return cases
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise CaseFormatError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+    data = _json(text, str(path), None)
     if not isinstance(data, list):
         raise CaseFormatError(f"{path}: a .json conformance file holds an array of cases")
     for index, item in enumerate(data):
         cases.append(_validate(item, f"{path}[{index}]"))
     return cases
+
+
+def _json(text: str, where: str, line: int | None) -> Any:
+    """The JSON value of a case file (or of one line of it, `line` given): invalid JSON, or
+    JSON nested deeper than the parser can follow, is a CaseFormatError naming the place."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        spot = where if line is not None else f"{where}:{err.lineno}"
+        raise CaseFormatError(f"{spot}: invalid JSON: {err.msg}") from None
+    except RecursionError:
+        raise CaseFormatError(f"{where}: invalid JSON: nested too deeply to read") from None
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
@@ -282,7 +336,10 @@ def run_case(case: Case, rules: Rules | None = None) -> CaseResult:
         return CaseResult(case, False, "parse error", "compiled", "the statement was accepted")
     payload = case.payload_bytes()
     topic = str(data.get("topic", ""))
-    context = data.get("context")
+    try:
+        context = Context.of(data.get("context"))
+    except IotSqlError as err:
+        raise CaseFormatError(f"{case.file} ({case.id}): 'context': {err}") from None
     if "template" in data:
         try:
             rendered = rule.render_template(str(data["template"]), payload, topic, context)
@@ -298,6 +355,9 @@ def run_case(case: Case, rules: Rules | None = None) -> CaseResult:
     except EvaluationError as err:
         output = None
         failure = str(err)
+    except IotSqlError as err:  # a topic or payload the broker refuses: not a result
+        return CaseResult(case, False, _expected_of(data), "error",
+                          f"{type(err).__name__}: {err}")  # fmt: skip
     else:
         failure = ""
     if data.get("fires") is False:
@@ -309,7 +369,9 @@ def run_case(case: Case, rules: Rules | None = None) -> CaseResult:
                           failure or _why_not(rule, payload, topic, context, data))  # fmt: skip
     actual = output.value
     if "expectedBase64" in data:
-        expected_bytes = base64.b64decode(data["expectedBase64"])
+        expected_bytes = _base64(
+            data["expectedBase64"], f"{case.file} ({case.id}): 'expectedBase64'"
+        )
         body = output.to_bytes()
         return CaseResult(case, body == expected_bytes, data["expectedBase64"], _describe(body))
     if "expectedPattern" in data:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from iotsql.cli import main
 from iotsql.cli.check import Diagnostic, lint
 from iotsql.cli.replay import Progress, parse_message
 
@@ -353,6 +354,70 @@ def test_test_all_passing_and_malformed(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no such file or folder" in result.stderr
     assert_clean(result)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bin.json", b"\x97\xff[]", "bin.json: not UTF-8 text (byte 0)"),
+        (
+            "deep.json",
+            b"[" * 100_000 + b"]" * 100_000,
+            "deep.json: invalid JSON: nested too deeply",
+        ),
+        ("deep.jsonl", b"[" * 100_000, "deep.jsonl:1: invalid JSON: nested too deeply"),
+        (
+            "ctx.json",
+            b'[{"id": "c", "sql": "SELECT 1 AS a FROM \'t\'", "expected": {"a": 1}, '
+            b'"context": {"timestamp": "soon"}}]',
+            "ctx.json[0] (c): 'context': context timestamp",
+        ),
+        (
+            "text.jsonl",
+            b'{"id": "t", "sql": "SELECT * FROM \'t\'", "payloadText": "\\ud800", "fires": false}',
+            "text.jsonl:1 (t): 'payloadText' must be text with a UTF-8 form",
+        ),
+        (
+            "b64.jsonl",
+            b'{"id": "b", "sql": "SELECT * FROM \'t\'", "payloadBase64": "!!", "fires": false}',
+            "b64.jsonl:1 (b): 'payloadBase64' is not valid base64",
+        ),
+        (
+            "pattern.jsonl",
+            b'{"id": "p", "sql": "SELECT 1 AS a FROM \'t\'", "expectedPattern": "x"}',
+            "pattern.jsonl:1 (p): 'expectedPattern' must be an object",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) and "." in value[:12] else "",
+)
+def test_test_names_the_file_and_case_of_a_malformed_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: bytes, message: str
+) -> None:
+    # Before: a file that was not UTF-8 was reported without its name, deep JSON and a lone
+    # surrogate in payloadText were internal errors, a bad context named no case, bad base64
+    # ran as an empty body and a pattern that was not an object was an AttributeError.
+    (tmp_path / name).write_bytes(content)
+    assert main(["test", str(tmp_path / name)]) == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr and "internal error" not in stderr
+    assert len(stderr.splitlines()) == 1
+
+
+def test_test_a_topic_the_broker_refuses_fails_the_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = {"id": "w", "sql": "SELECT * FROM '#'", "topic": "a/#", "fires": False}
+    (tmp_path / "w.json").write_text(json.dumps([case]), encoding="utf-8")
+    assert main(["test", str(tmp_path / "w.json")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL w" in out and "InvalidTopicError" in out and "0 passed, 1 failed" in out
+
+
+def test_test_a_lone_surrogate_in_a_json_payload_is_its_escape(tmp_path: Path) -> None:
+    case = {"id": "s", "sql": "SELECT a FROM 't'", "topic": "t", "payload": {"a": "\ud800"},
+            "expected": {"a": "\ud800"}}  # fmt: skip
+    (tmp_path / "s.json").write_text(json.dumps([case]), encoding="utf-8")
+    assert main(["test", str(tmp_path / "s.json")]) == 0
 
 
 # ---- replay -----------------------------------------------------------------------------------
