@@ -859,7 +859,10 @@ class TopicRule:
         actions = payload.get("actions") or []
         self.name = name
         self.payload: dict[str, Any] = dict(payload)
-        self.sql_version = SqlVersion.parse(payload.get("awsIotSqlVersion"))
+        try:
+            self.sql_version = SqlVersion.parse(payload.get("awsIotSqlVersion"))
+        except IotSqlError as err:
+            raise RuleValidationError(str(err), "topicRulePayload.awsIotSqlVersion") from None
         #: `sql_version.value`, read on every action the rule renders.
         self.version_text: str = self.sql_version.value
         self.compiled = CompiledRule(str(payload["sql"]), self.sql_version, limits)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Final
 
-from iotsql.errors import IotSqlError
+from iotsql.errors import InvalidPayloadError, IotSqlError
 from iotsql.limits import current_limits
 
 # ---- SQL versions -----------------------------------------------------------------------------
@@ -872,7 +872,7 @@ def normalize_json(value: Any, whole_ints: bool) -> Any:
         return [normalize_json(v, whole_ints) for v in value]
     if t is float:
         if math.isnan(value) or math.isinf(value):
-            raise IotSqlError("NaN and Infinity are not JSON values")
+            raise InvalidPayloadError("NaN and Infinity are not JSON values")
         return whole_to_int(value) if whole_ints else value
     if t is Decimal:
         return finalize(value, whole_ints)
@@ -888,4 +888,4 @@ def normalize_json(value: Any, whole_ints: bool) -> Any:
         return str(value)
     if isinstance(value, Mapping):
         return normalize_json(dict(value), whole_ints)
-    raise IotSqlError(f"not a JSON value: {type(value).__name__}")
+    raise InvalidPayloadError(f"not a JSON value: {type(value).__name__}")

@@ -90,6 +90,7 @@ def test_enable_and_disable(engine: RulesEngine) -> None:
          "topicRulePayload.actions[0]"),
         (rule("SELECT 1 FROM 't'", *[sqs()] * 11), "topicRulePayload.actions"),
         ({**rule("SELECT 1 FROM 't'"), "awsIotSqlVersion": 2016}, "topicRulePayload.awsIotSqlVersion"),
+        ({**rule("SELECT 1 FROM 't'"), "awsIotSqlVersion": "2016"}, "topicRulePayload.awsIotSqlVersion"),
         (rule("SELECT 1 FROM 't'", sqs(queue="${unclosed")), "topicRulePayload.actions[0].sqs.queueUrl"),
         (rule("SELECT 1 FROM 't'", {"firehose": {"roleArn": ROLE, "deliveryStreamName": "d",
                                                  "separator": ";"}}),
@@ -120,6 +121,10 @@ def test_errors_carry_the_aws_api_error_code(engine: RulesEngine) -> None:
         (rule("SELECT FROM 't'"), "SqlParseException"),
         (rule("SELECT * FROM 't'", {"nope": {}}), "InvalidRequestException"),
         (rule("SELECT * FROM 't'", *[sqs()] * 11), "InvalidRequestException"),
+        (
+            {**rule("SELECT * FROM 't'"), "awsIotSqlVersion": "2017-01-01"},
+            "InvalidRequestException",
+        ),
     ]
     for payload, code in cases:
         with pytest.raises(iotsql.IotSqlError) as info:
@@ -132,6 +137,11 @@ def test_errors_carry_the_aws_api_error_code(engine: RulesEngine) -> None:
     with pytest.raises(iotsql.IotSqlError) as info:
         engine.delete_topic_rule("Missing")
     assert info.value.code == "ResourceNotFoundException"
+    # A body that is not JSON-able: what the broker refuses (it was a code-less IotSqlError).
+    for body in ({"a": float("nan")}, {"a": object()}, [b"bytes"]):
+        with pytest.raises(iotsql.InvalidPayloadError) as info:
+            engine.publish("t", body)
+        assert info.value.code == "InvalidRequestException"
 
 
 def test_load_rules_in_every_shape(engine: RulesEngine, tmp_path: Any) -> None:
