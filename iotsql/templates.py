@@ -16,7 +16,7 @@ from iotsql.errors import SqlParseError
 from iotsql.limits import DEFAULT_LIMITS, Limits
 from iotsql.message import Context, Message, Run
 from iotsql.parser import parse_expression
-from iotsql.topics import parse_basic_ingest
+from iotsql.topics import parse_basic_ingest, validate_topic
 from iotsql.values import (
     UNDEFINED,
     SqlVersion,
@@ -98,6 +98,10 @@ class CompiledTemplate:
         variables: Sequence[str] = (),
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
+        if type(text) is not str:
+            raise SqlParseError(
+                f"a substitution template must be a string, not {type(text).__name__}"
+            )
         self.text = text
         version = SqlVersion.parse(sql_version)
         self._whole_ints = version.whole_decimals_are_ints
@@ -215,6 +219,8 @@ def render_template(
     message = payload if isinstance(payload, Message) else Message(payload, topic or "", context)
     effective = topic
     if topic is not None:
+        if topic != "":  # ("" as None: no topic; evaluate's rule of what a topic may be)
+            validate_topic(topic)
         ingest = parse_basic_ingest(topic)
         if ingest is not None:
             effective = ingest.topic

@@ -213,6 +213,28 @@ def test_render_template() -> None:
         iotsql.render_template("${unclosed", b"{}")
 
 
+@pytest.mark.parametrize("template", [None, 5, b"${x}", ["${x}"]], ids=repr)
+def test_a_template_that_is_not_a_string_is_a_parse_error(template: object) -> None:
+    # Before: a TypeError or AttributeError from the template's parser.
+    with pytest.raises(iotsql.SqlParseError, match="a substitution template must be a string"):
+        iotsql.render_template(template, b"{}")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("topic", "error"),
+    [(5, iotsql.InvalidTopicError), ("a/#", iotsql.InvalidTopicError),
+     ("a" * 300, iotsql.LimitExceededError)],
+    ids=["int", "wildcard", "long"],
+)  # fmt: skip
+def test_render_template_refuses_the_topics_evaluate_refuses(topic: object, error: type) -> None:
+    # Before: an int topic was an AttributeError, and "a/#" rendered as a topic.
+    with pytest.raises(error):
+        iotsql.render_template("${topic()}", b"{}", topic=topic)  # type: ignore[arg-type]
+    with pytest.raises(error):
+        iotsql.compile("SELECT 1 AS a").evaluate(b"{}", topic=topic)  # type: ignore[arg-type]
+    assert iotsql.render_template("${topic()}", b"{}", topic="") == ""
+
+
 RULES = [
     "SELECT * FROM 't'",
     "SELECT a, b.c, e[0] AS e0, a + b AS s, a * 2 AS d, -a AS n FROM 't' WHERE a > 1 OR b",
