@@ -78,6 +78,8 @@ def summary(report: Report) -> str:
                        f"{report.sql_version}")  # fmt: skip
     what = "; ".join(checked) or "nothing to check"
     if not report.findings:
+        if report.unreadable:  # (not "passed": an input named on the command line was not read)
+            return f"No findings ({what}), but {count(len(report.unreadable), 'input')} could not be read."
         return f"All checks passed ({what})."
     parts = [count(report.count("error"), "error"), count(report.count("warning"), "warning")]
     if report.count("info"):

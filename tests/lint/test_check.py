@@ -125,6 +125,26 @@ def test_exit_statuses(project: Path, run_check: Callable[..., Run]) -> None:
     assert "unknown code 'like-operater'; did you mean like-operator?" in bad_option.stderr
 
 
+def test_an_unreadable_input_is_not_all_checks_passed(
+    project: Path, run_check: Callable[..., Run]
+) -> None:
+    # Before: the error on stderr, then "All checks passed (nothing to check)." on stdout.
+    Path("binary.yaml").write_bytes(b"\x97\xff\x00 AWS::IoT::TopicRule")
+    result = run_check("binary.yaml")
+    assert result.status == 2 and "binary.yaml: not UTF-8 text (byte 0)" in result.stderr
+    assert result.stdout == "No findings (nothing to check), but 1 input could not be read.\n"
+
+
+def test_a_cli_payload_without_sql_is_checked(project: Path, run_check: Callable[..., Run]) -> None:
+    # Before: a file naming topicRulePayload but no `sql:` key was passed over as unrelated.
+    Path("rule.json").write_text(
+        '{"ruleName": "R", "topicRulePayload": {"awsIotSqlVersion": "2016-03-23", "actions": []}}',
+        encoding="utf-8",
+    )
+    result = run_check("rule.json")
+    assert result.status == 1 and "(1 rule in 1 file)" in result.stdout
+
+
 def test_statements_and_files_together(project: Path, run_check: Callable[..., Run]) -> None:
     result = run_check("SELECT a FROM 'b' WHERE a != 1", "sql/semicolon.sql")
     assert result.status == 1
