@@ -4,6 +4,7 @@ properties...). Also `Run`, the state of one rule's evaluation of one message.""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -143,6 +144,24 @@ def _user_properties(value: Any) -> tuple[tuple[str, str], ...]:
             raise IotSqlError("each user property must be a [name, value] pair")
         pairs.append((str(item[0]), str(item[1])))
     return tuple(pairs)
+
+
+def json_body(value: Any) -> bytes:
+    """The body of a message written as a decoded JSON value (the `payload` of a conformance
+    case or of a line of `iotsql replay`): its UTF-8 JSON text. A lone surrogate, which has no
+    UTF-8 form, keeps its `\\u` escape (as AWS reads one in a body); NaN and Infinity (what a
+    JSON reader makes of `NaN` or `1e400`) are not JSON: InvalidPayloadError."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise InvalidPayloadError(
+            "NaN, Infinity and numbers beyond a double's range are not JSON values: give such a "
+            "body as text (payloadText) or bytes (payloadBase64)"
+        ) from None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, allow_nan=False).encode("utf-8")
 
 
 _NOTHING_SETTLED: frozenset[bool] = frozenset()

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -105,12 +106,14 @@ class ActionRequest:
 
     @property
     def body(self) -> Any:
-        """The payload decoded as JSON when it is JSON, else the raw bytes."""
+        """The payload decoded as JSON when it is JSON, else the raw bytes. A body with NaN,
+        Infinity or a number beyond a double's range is not JSON (AWS reads it as binary), nor
+        one nested deeper than the decoder follows: the bytes, so that `to_json` stays JSON."""
         import json
 
         try:
-            return json.loads(self.payload)
-        except (ValueError, UnicodeDecodeError):
+            return json.loads(self.payload, parse_constant=_not_json, parse_float=_finite_float)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return self.payload
 
     def to_json(self) -> dict[str, Any]:
@@ -127,6 +130,17 @@ class ActionRequest:
             "body": body,
             "request": _jsonable(self.request),
         }
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text} is beyond a double's range")
+    return value
 
 
 def unrendered_request(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from iotsql.errors import IotSqlError
+from iotsql.message import json_body
 
 
 class BadLine(Exception):
@@ -46,11 +47,18 @@ def parse_message(line: str) -> tuple[str, bytes, Any]:
     if len(given) > 1:
         raise BadLine(f"give one of {', '.join(PAYLOAD_KEYS)}, not {' and '.join(given)}")
     if "payload" in data:
-        body = json.dumps(data["payload"], ensure_ascii=False).encode("utf-8")
+        try:
+            body = json_body(data["payload"])
+        except IotSqlError as error:
+            raise BadLine(f"'payload': {error}") from None
     elif "payloadText" in data:
         if not isinstance(data["payloadText"], str):
             raise BadLine("'payloadText' must be a string")
-        body = data["payloadText"].encode("utf-8")
+        try:
+            body = data["payloadText"].encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise BadLine(f"'payloadText' has no UTF-8 form (a lone surrogate at position "
+                          f"{error.start}): give such a body as payloadBase64") from None  # fmt: skip
     elif "payloadBase64" in data:
         try:
             body = base64.b64decode(str(data["payloadBase64"]), validate=True)

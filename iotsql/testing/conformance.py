@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from iotsql.errors import EvaluationError, IotSqlError
-from iotsql.message import Context
+from iotsql.message import Context, json_body
 from iotsql.rule import CompiledRule
 
 _OUTCOMES = ("expected", "expectedBase64", "expectedPattern", "fires", "error")
@@ -54,11 +54,10 @@ class Case:
 
     def payload_bytes(self) -> bytes:
         if "payload" in self.data:
-            text = json.dumps(self.data["payload"], ensure_ascii=False)
             try:
-                return text.encode("utf-8")
-            except UnicodeEncodeError:  # a lone surrogate: kept as its \u escape
-                return json.dumps(self.data["payload"]).encode("utf-8")
+                return json_body(self.data["payload"])
+            except IotSqlError as err:
+                raise CaseFormatError(f"{self.file} ({self.id}): 'payload': {err}") from None
         if "payloadText" in self.data:
             return str(self.data["payloadText"]).encode("utf-8")
         if "payloadBase64" in self.data:

@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 
+from iotsql.actions.base import ActionRequest
 from iotsql.cli import main
 from iotsql.cli.check import Diagnostic, lint
 from iotsql.cli.replay import Progress, parse_message
+from iotsql.message import Message
+from iotsql.replay.lines import BadLine
 
 ENV = {**os.environ, "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1"}
 
@@ -383,6 +386,11 @@ def test_test_all_passing_and_malformed(tmp_path: Path) -> None:
             "b64.jsonl:1 (b): 'payloadBase64' is not valid base64",
         ),
         (
+            "nan.jsonl",
+            b'{"id": "n", "sql": "SELECT * FROM \'t\'", "payload": NaN, "fires": false}',
+            "nan.jsonl:1 (n): 'payload': NaN, Infinity",
+        ),
+        (
             "pattern.jsonl",
             b'{"id": "p", "sql": "SELECT 1 AS a FROM \'t\'", "expectedPattern": "x"}',
             "pattern.jsonl:1 (p): 'expectedPattern' must be an object",
@@ -561,6 +569,39 @@ def test_parse_message_forms() -> None:
     assert parse_message('{"topic": "a"}') == ("a", b"", None)
     topic, body, context = parse_message('{"topic": "a", "payload": [1], "context": {"x": 1}}')
     assert (topic, json.loads(body), context) == ("a", [1], {"x": 1})
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"topic": "a", "payload": NaN}', "'payload': NaN, Infinity and numbers beyond"),
+        ('{"topic": "a", "payload": {"v": 1e400}}', "'payload': NaN, Infinity and numbers beyond"),
+        ('{"topic": "a", "payloadText": "\\ud800"}', "'payloadText' has no UTF-8 form"),
+    ],
+    ids=["nan", "1e400", "surrogate-text"],
+)
+def test_parse_message_refuses_bodies_it_cannot_write(line: str, message: str) -> None:
+    # Before: NaN and 1e400 made a "NaN"/"Infinity" body that replay printed as invalid JSON,
+    # and a lone surrogate was reported as "'utf-8' codec can't encode character ...".
+    with pytest.raises(BadLine, match=re.escape(message)):
+        parse_message(line)
+
+
+def test_parse_message_keeps_a_lone_surrogate_of_a_payload_as_its_escape() -> None:
+    # Before: "'utf-8' codec can't encode character '\\ud800'": the line was skipped.
+    assert parse_message('{"topic": "a", "payload": "x\\ud800"}')[1] == b'"x\\ud800"'
+    assert parse_message('{"topic": "a", "payload": "\u00e9"}')[1] == '"\u00e9"'.encode()
+
+
+@pytest.mark.parametrize("body", [b"NaN", b'{"a": Infinity}', b'{"a": 1e400}', b"[" * 5000],
+                         ids=["nan", "infinity", "1e400", "deep"])  # fmt: skip
+def test_a_request_whose_body_is_not_strict_json_shows_it_as_base64(body: bytes) -> None:
+    # Before: "body": NaN / {"a": Infinity} in replay's output and the recording sinks' files
+    # (not JSON), and a RecursionError for the deep body.
+    request = ActionRequest("R", "sqs", {}, body, Message(body, "t"), "t")
+    assert request.body == body
+    text = json.dumps(request.to_json(), allow_nan=False)
+    assert json.loads(text)["body"] == {"base64": base64.b64encode(body).decode()}
 
 
 class _Terminal(io.StringIO):
