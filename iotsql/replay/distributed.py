@@ -3,8 +3,9 @@ replay, or an existing cluster reached through its scheduler. Dask is imported h
 replay asks for it, never by `import iotsql` (`pip install 'iotsql[dask]'` installs it).
 
 The input is cut in blocks (`iotsql.replay.blocks`), and the tasks of
-`iotsql.replay.partition` publish them, one engine per worker thread built from the rules as
-data (`RuleDefinitions`, scattered to every worker once). Results come back in partition
+`iotsql.replay.partition` publish them, one engine per worker process built from the rules as
+data (`RuleDefinitions`, the result of a task copied to every worker, which Dask computes again
+if every worker holding it dies). Results come back in partition
 order, whatever order the tasks finish in: the request lines handed back are printed in
 input order of the partitions, and the lines of each block are numbered once the blocks
 before it in its file have said how many lines they hold. The counts of the partitions add
