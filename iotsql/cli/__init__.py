@@ -4,7 +4,7 @@ Each subcommand is a module of this package listed in `COMMANDS`, with either
 `register(subparsers)`, which adds its parser (`new_parser` in `iotsql.cli.common`) and sets
 `handler`, a function taking the parsed arguments and returning the exit status; or
 `add_arguments(parser)` and `run_command(args) -> int` (then the parser's help is the first
-line of the module's docstring). A listed module that does not exist is skipped, so `bench`
+line of the module's docstring, and its epilog the module's `EPILOG` when it has one). A listed module that does not exist is skipped, so `bench`
 appears once `iotsql/cli/bench.py` exists (the modules parse arguments and call the library).
 
 Errors never reach the user as tracebacks: `CliError`, every `IotSqlError` and `OSError` are
@@ -93,7 +93,8 @@ def _register(name: str, module: ModuleType, subparsers: Subparsers) -> None:
     doc = (module.__doc__ or "").strip()
     summary = doc.splitlines()[0] if doc else name
     summary = summary.split(": ", 1)[-1].rstrip(".")
-    parser = new_parser(subparsers, name, help=summary, description=doc.split("\n\n")[0], epilog="")
+    parser = new_parser(subparsers, name, help=summary, description=doc.split("\n\n")[0],
+                        epilog=getattr(module, "EPILOG", ""))  # fmt: skip
     module.add_arguments(parser)
     parser.set_defaults(handler=module.run_command)
 

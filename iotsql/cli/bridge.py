@@ -70,7 +70,8 @@ def register(subparsers: Subparsers) -> None:
     conn = parser.add_argument_group("connection")
     conn.add_argument("--client-id", metavar="ID",
                       help="MQTT client id (default: a new one; with one, the session persists)")  # fmt: skip
-    conn.add_argument("--username", "-u", metavar="NAME")
+    conn.add_argument("--username", "-u", metavar="NAME",
+                      help="the user name the broker authenticates (with --password)")  # fmt: skip
     conn.add_argument("--password", "-P", metavar="TEXT",
                       help="the password (default: $IOTSQL_MQTT_PASSWORD)")  # fmt: skip
     conn.add_argument("--mqtt-version", choices=("5", "3.1.1"), default="5",
@@ -86,7 +87,8 @@ def register(subparsers: Subparsers) -> None:
     conn.add_argument("--key", metavar="PEM", help="the client certificate's private key")
     conn.add_argument("--insecure", action="store_true",
                       help="TLS without checking the broker's host name")  # fmt: skip
-    conn.add_argument("--keepalive", type=int, default=60, metavar="SECONDS")
+    conn.add_argument("--keepalive", type=int, default=60, metavar="SECONDS",
+                      help="the MQTT keep-alive interval (default 60)")  # fmt: skip
     rules = parser.add_argument_group("rules and messages")
     rules.add_argument("--watch", action="store_true",
                        help="reload RULES when they change, and re-subscribe")  # fmt: skip

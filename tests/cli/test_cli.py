@@ -55,10 +55,17 @@ def test_version_and_help() -> None:
     result = iotsql("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == "iotsql 0.1.0"
-    for command in ("eval", "check", "test", "replay", "repl"):
+    for command in ("eval", "check", "test", "replay", "repl", "bench"):
         result = iotsql(command, "--help")
         assert result.returncode == 0, command
         assert "examples:" in result.stdout and f"iotsql {command}" in result.stdout
+        assert "exit status" in result.stdout.lower(), command
+    bridge = iotsql("bridge", "--help").stdout
+    for option in ("--username", "--keepalive"):
+        # every option of the bridge says what it is for
+        assert re.search(rf"{option}[^\n]*\n\s+\S", bridge) or re.search(
+            rf"{option} \S+\s{{2,}}\S", bridge
+        ), option
 
 
 def test_no_command_prints_usage_and_fails() -> None:
