@@ -77,6 +77,11 @@ def summary(report: Report) -> str:
         checked.append(f"{count(len(report.statements), 'statement')}, SQL version "
                        f"{report.sql_version}")  # fmt: skip
     what = "; ".join(checked) or "nothing to check"
+    if not checked and report.examined and not report.unreadable:
+        # Files were given or found, and none defines a topic rule: say so, for the user who
+        # names a file whose rules iotsql did not recognise (still a pass: pre-commit hands the
+        # hook every YAML and JSON file of a repository).
+        what = f"no topic rules in the {count(report.examined, 'file')} looked at"
     if not report.findings:
         if report.unreadable:  # (not "passed": an input named on the command line was not read)
             return f"No findings ({what}), but {count(len(report.unreadable), 'input')} could not be read."

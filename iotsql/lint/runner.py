@@ -62,6 +62,8 @@ class Report:
     sql_version: str = "2016-03-23"
     #: Each rule checked: its name, resource, file and the SQL version it was checked for.
     checked: list[dict[str, Any]] = field(default_factory=list)
+    #: The files looked at (named, or found in a folder), with topic rules or not.
+    examined: int = 0
 
     def count(self, severity: str) -> int:
         return sum(1 for finding in self.findings if finding.severity == severity)
@@ -92,6 +94,7 @@ def check(targets: Iterable[Statement | Path], options: Options) -> Report:
             _statement(target, options, report)
             continue
         for path, explicit in _files(target, options, report):
+            report.examined += 1
             if path.suffix == ".sql":
                 _sql_file(path, options, report)
             elif path.name.endswith((".tf", ".tf.json")):
