@@ -67,6 +67,13 @@ def path_expression(path: Sequence[str]) -> str:
     return expression
 
 
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`; did you mean queueUrl?` after a message about an unknown `word`, naming the closest
+    candidates, or "" when none is close."""
+    meant = closest(word, candidates)
+    return f"; did you mean {alternatives(meant)}?" if meant else ""
+
+
 def alternatives(options: Sequence[str]) -> str:
     """`a`, `a or b`, `a, b or c`."""
     if len(options) <= 1:

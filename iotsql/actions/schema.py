@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from iotsql.errors import RuleValidationError
-from iotsql.suggest import alternatives, closest
+from iotsql.suggest import did_you_mean
 
 MODEL_FILE = "topic_rule_model.json"
 _ROOTS = ("TopicRulePayload", "RuleName")
@@ -175,9 +175,9 @@ def validate_shape(value: Any, shape_name: str, path: str) -> None:
 
 def _unknown_field(key: str, shape_name: str, members: Mapping[str, Any]) -> str:
     """`is not a field of SqsAction (known: ...); did you mean queueUrl?`."""
-    meant = closest(key, members)
-    suggestion = f"; did you mean {alternatives(meant)}?" if meant else ""
-    return f"is not a field of {shape_name} (known: {', '.join(members)}){suggestion}"
+    return (
+        f"is not a field of {shape_name} (known: {', '.join(members)}){did_you_mean(key, members)}"
+    )
 
 
 def _check_size(size: int, shape: Mapping[str, Any], path: str, unit: str) -> None:

@@ -123,15 +123,13 @@ def _refuse_unknown(parser: argparse.ArgumentParser, command: str | None,
 def _refuse_unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     """`iotsql evl` exits with the command meant (`did you mean eval?`) rather than argparse's
     list of every command."""
-    from iotsql.suggest import alternatives, closest
+    from iotsql.suggest import did_you_mean
 
     commands = [name for action in parser._actions
                 if isinstance(action, argparse._SubParsersAction) for name in action.choices]  # fmt: skip
     if not argv or argv[0].startswith("-") or argv[0] in commands:
         return
-    meant = closest(argv[0], commands)
-    suggestion = f"; did you mean {alternatives(meant)}?" if meant else ""
-    parser.error(f"unknown command {argv[0]!r}{suggestion} (the commands: "
+    parser.error(f"unknown command {argv[0]!r}{did_you_mean(argv[0], commands)} (the commands: "
                  f"{', '.join(commands)})")  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from iotsql.actions.schema import model
 from iotsql.errors import RuleValidationError
-from iotsql.suggest import alternatives, closest
+from iotsql.suggest import did_you_mean
 
 CLOUDFORMATION = "cloudformation"
 TERRAFORM = "terraform"
@@ -126,10 +126,8 @@ class Converter:
             name = members.get(folded) or _TERRAFORM_RENAMES.get((shape_name, folded))
             if name is None:
                 spellings = [styled(m, self.style) for m in shapes]
-                meant = closest(key, spellings)
-                suggestion = f"; did you mean {alternatives(meant)}?" if meant else ""
                 raise self.fail(f"{src_path}.{key}", f"unknown property; {shape_name} has: "
-                                f"{', '.join(spellings)}{suggestion}")  # fmt: skip
+                                f"{', '.join(spellings)}{did_you_mean(key, spellings)}")  # fmt: skip
             converted = self.convert(item, shapes[name]["shape"], f"{api_path}.{name}",
                                      f"{src_path}.{key}")  # fmt: skip
             if converted is None:

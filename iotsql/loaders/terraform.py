@@ -44,7 +44,7 @@ from iotsql.loaders.bounds import check_json_depth, check_size
 from iotsql.loaders.model import TERRAFORM, Converter, _fold, _members, _unquote, styled
 from iotsql.loaders.parameters import give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, tf_kind
-from iotsql.suggest import alternatives, closest
+from iotsql.suggest import did_you_mean
 
 RULE_TYPE = "aws_iot_topic_rule"
 _IGNORED = frozenset({
@@ -177,9 +177,7 @@ def _refuse_unknown_arguments(
             what = "unknown block type of aws_iot_topic_rule"
         else:
             candidates, what = list(_ARGUMENTS), "unknown argument of aws_iot_topic_rule"
-        meant = closest(key, candidates)
-        raise fail(f"{address}.{key}", f"{what}; did you mean {alternatives(meant)}?"
-                   if meant else what)  # fmt: skip
+        raise fail(f"{address}.{key}", f"{what}{did_you_mean(key, candidates)}")
 
 
 def _action_shapes() -> dict[str, str]:

@@ -27,7 +27,7 @@ from iotsql.actions.recording import RecordingSink
 from iotsql.ast import unparse
 from iotsql.engine import ActionReport, PublishReport, RuleReport, RulesEngine
 from iotsql.errors import IotSqlError
-from iotsql.suggest import alternatives, closest
+from iotsql.suggest import did_you_mean
 from iotsql.testing.conformance import same_json
 from iotsql.values import UNDEFINED
 
@@ -261,8 +261,7 @@ class RuleTester:
         from iotsql.actions.types import ACTION_TYPES
 
         if action_type not in ACTION_TYPES:
-            close = closest(action_type, ACTION_TYPES)
-            hint = f"; did you mean {alternatives(close)}?" if close else ""
+            hint = did_you_mean(action_type, ACTION_TYPES)
             raise AssertionError(
                 f"no action type {action_type!r}{hint}\n  action types are the keys of the "
                 f"CreateTopicRule API: {', '.join(sorted(ACTION_TYPES))}"
