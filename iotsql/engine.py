@@ -531,6 +531,20 @@ class RulesEngine:
             else:
                 active[me] = before
 
+    def check_publish(self, topic: str, payload: Any = b"") -> None:
+        """Raise what `publish(topic, payload)` would raise before any rule runs, else nothing:
+        InvalidTopicError, InvalidPayloadError, or LimitExceededError for a body over
+        `Limits.max_payload_bytes`. A host that stores or forwards a message before the rules
+        run (a broker's subscribers, a retained message) refuses it first with this."""
+        if not (type(topic) is str and topic in self._routes):
+            validate_topic(topic, self.limits)
+        if isinstance(payload, (bytes, bytearray, memoryview)):
+            size = len(memoryview(payload).cast("B"))
+        else:
+            size = len(Message(payload, "", None).body)
+        if size > self.limits.max_payload_bytes:
+            raise LimitExceededError("payload size (bytes)", size, self.limits.max_payload_bytes)
+
     def _publish(
         self, topic: str, payload: Any, context: Context | Mapping[str, Any] | None, depth: int
     ) -> PublishReport:

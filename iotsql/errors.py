@@ -3,16 +3,37 @@ needs to fix the problem (a position and a caret for SQL, the field for a rule, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+#: The HTTP status the AWS IoT APIs answer each error code with (the `httpStatusCode` of the
+#: error shapes of botocore's `iot` and `iot-data` models; tests/test_errors_http.py checks it).
+HTTP_STATUS: Final[Mapping[str, int]] = {
+    "SqlParseException": 400,
+    "InvalidRequestException": 400,
+    "UnauthorizedException": 401,
+    "ResourceNotFoundException": 404,
+    "ConflictingResourceUpdateException": 409,
+    "ResourceAlreadyExistsException": 409,
+    "LimitExceededException": 410,
+    "InternalException": 500,
+}
 
 
 class IotSqlError(Exception):
     """Base class of every error iotsql raises on purpose.
 
     `code` is the error code the AWS API answers with for the same problem (an emulator of
-    CreateTopicRule or Publish maps the exception to it); None where no API error applies."""
+    CreateTopicRule or Publish maps the exception to it); None where no API error applies.
+    `http_status` is the HTTP status that code comes with."""
 
     code: str | None = None
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status of `code` in the AWS IoT API (400, InvalidRequestException's, for an
+        error without a code)."""
+        return HTTP_STATUS.get(self.code or "InvalidRequestException", 400)
 
 
 class SqlParseError(IotSqlError):

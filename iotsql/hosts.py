@@ -9,6 +9,8 @@ module knows nothing of any host and sits just above the engine.
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 import logging
 import threading
 from collections import deque
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from iotsql.engine import DeadLetter, RulesEngine
-from iotsql.errors import IotSqlError, ResourceNotFoundError
+from iotsql.errors import IotSqlError, ResourceNotFoundError, RuleValidationError
 from iotsql.message import Context
 from iotsql.rule import TopicRule
 
@@ -25,7 +27,9 @@ __all__ = [
     "RuleMirror",
     "describe_dead_letter",
     "publish_context",
+    "publish_request_context",
     "topic_rule_error_code",
+    "user_properties",
 ]
 
 #: The validation errors CreateTopicRule and ReplaceTopicRule answer with (the API has no other:
@@ -50,13 +54,17 @@ def publish_context(
     traceid: str | None = None,
     user_properties: Sequence[tuple[str, str]] = (),
     mqtt_properties: Mapping[str, Any] | None = None,
+    timestamp: int | None = None,
 ) -> Context:
     """The context of one publish as a host knows it. `protocol` is `mqtt` or `http`; over HTTP
-    `clientid()` is `n/a` and `traceid()` Undefined whatever is passed, as on AWS."""
+    `clientid()` is `n/a` and `traceid()` Undefined whatever is passed, as on AWS. `timestamp`:
+    when the host received the message, in epoch milliseconds (`timestamp()`; by default the
+    time the engine takes it)."""
     over_http = protocol == "http"
     return Context(
         clientid=None if over_http else clientid,
         principal=principal,
+        timestamp=timestamp,
         accountid=accountid,
         sourceip=sourceip,
         traceid=None if over_http else traceid,
@@ -64,6 +72,69 @@ def publish_context(
         user_properties=tuple((str(k), str(v)) for k, v in user_properties),
         mqtt_properties=dict(mqtt_properties or {}),
     )
+
+
+#: The members of an iot-data Publish request that are MQTT 5 properties, with their context keys.
+_PUBLISH_PROPERTIES: Final = ("contentType", "responseTopic", "payloadFormatIndicator",
+                              "correlationData")  # fmt: skip
+
+
+def publish_request_context(
+    request: Mapping[str, Any],
+    *,
+    principal: str | None = None,
+    sourceip: str | None = None,
+    accountid: str | None = None,
+    timestamp: int | None = None,
+) -> Context:
+    """The context of an iot-data Publish (an HTTP publish: `clientid()` is `n/a`, `traceid()`
+    Undefined). `request` holds the operation's members as botocore names them: `contentType`,
+    `responseTopic`, `messageExpiry` (an integer or its digits; anything else is left out, as
+    an absent one), `payloadFormatIndicator`, `correlationData` (its base64 text, as the header
+    carries it) and `userProperties` (see `user_properties`); other members (`topic`,
+    `payload`, `qos`, `retain`) are not context. `principal` is the caller's IAM identity as
+    `principal()` returns it, `sourceip` the caller's address, `timestamp` as in
+    `publish_context`."""
+    properties: dict[str, Any] = {
+        name: str(request[name]) for name in _PUBLISH_PROPERTIES if request.get(name)
+    }
+    expiry = request.get("messageExpiry")
+    if isinstance(expiry, int) and not isinstance(expiry, bool):
+        properties["messageExpiry"] = expiry
+    elif isinstance(expiry, str) and expiry.isdigit():
+        properties["messageExpiry"] = int(expiry)
+    pairs = user_properties(request.get("userProperties"))
+    return publish_context(
+        protocol="http", principal=principal, accountid=accountid, sourceip=sourceip,
+        timestamp=timestamp, mqtt_properties=properties, user_properties=pairs,
+    )  # fmt: skip
+
+
+def user_properties(value: Any) -> list[tuple[str, str]]:
+    """The user properties of an iot-data Publish as (name, value) pairs, from any of the forms
+    a host meets: the `x-amz-mqtt5-user-properties` header (base64 of a JSON array of one-pair
+    objects), the JSON text of the array (botocore's parsed member, or what an SDK user passes,
+    which the SDKs encode once more as a JSON string), or the decoded array. None or empty: no
+    properties. Anything else raises RuleValidationError (InvalidRequestException)."""
+    if value is None or value == "" or value == []:
+        return []
+    items = value
+    try:
+        if isinstance(items, (str, bytes)):
+            text = items.decode("utf-8") if isinstance(items, bytes) else items
+            try:
+                items = json.loads(text)
+            except ValueError:  # not JSON: the header's base64 of it
+                items = json.loads(base64.b64decode(text, validate=True))
+        if isinstance(items, str):  # JSON text given where the array was expected
+            items = json.loads(items)
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            raise ValueError("not an array of objects")
+    except (ValueError, binascii.Error, UnicodeError) as err:
+        raise RuleValidationError(
+            f"expected an array of objects as JSON, or its base64 ({err})", "userProperties"
+        ) from None
+    return [(str(key), str(item)) for pairs in items for key, item in pairs.items()]
 
 
 def correlation_data(value: bytes) -> str:

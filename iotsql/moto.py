@@ -52,10 +52,7 @@ The moto internals this module touches (nowhere else in iotsql does):
 
 from __future__ import annotations
 
-import base64
-import binascii
 import importlib
-import json
 import logging
 import re
 import threading
@@ -71,12 +68,24 @@ from urllib.parse import parse_qs
 from iotsql.actions.base import ActionRequest
 from iotsql.actions.types import ACTION_TYPES
 from iotsql.engine import PublishReport, RulesEngine
-from iotsql.errors import ActionError, IotSqlError, LimitExceededError, RuleValidationError
-from iotsql.hosts import RuleMirror, describe_dead_letter, publish_context, topic_rule_error_code
+from iotsql.errors import (
+    HTTP_STATUS,
+    ActionError,
+    IotSqlError,
+    RuleValidationError,
+)
+from iotsql.hosts import (
+    RuleMirror,
+    describe_dead_letter,
+    publish_context,
+    publish_request_context,
+    topic_rule_error_code,
+)
 from iotsql.limits import Limits
 from iotsql.message import DEFAULT_ACCOUNT_ID, Context
 from iotsql.rule import TopicRule
-from iotsql.topics import parse_basic_ingest, validate_topic
+from iotsql.topics import parse_basic_ingest
+from iotsql.values import SqlVersion
 
 __all__ = [
     "DEFAULT_SQL_VERSION",
@@ -102,7 +111,7 @@ SUPPORTED_MOTO: Final = ((5, 1), (5, 3))
 #: The versions the test suite ran against.
 TESTED_MOTO: Final = ("5.1.0", "5.1.10", "5.2.1", "5.2.6")
 #: AWS's default `awsIotSqlVersion` (moto would store 2016-03-23 for a payload naming none).
-DEFAULT_SQL_VERSION: Final = "2015-10-08"
+DEFAULT_SQL_VERSION: Final = SqlVersion.parse(None).value
 #: Action types performed against moto's own services, through the boto3 sink.
 MOTO_ACTION_TYPES: Final = (
     "cloudwatchAlarm", "cloudwatchLogs", "cloudwatchMetric", "dynamoDB", "dynamoDBv2",
@@ -116,8 +125,6 @@ MAX_REPORTS: Final = 10_000
 
 _ENGINE: Final = "_iotsql_engine"  # the attribute of an IoTBackend holding its engine
 _ENVIRON: Final = "_iotsql_environ"  # ... of an IoTDataPlaneResponse holding the WSGI environ
-_STATUS: Final = {"ResourceNotFoundException": 404, "ResourceAlreadyExistsException": 409,
-                  "LimitExceededException": 410, "UnauthorizedException": 401}  # fmt: skip
 _RULE_NAME: Final = re.compile(r"[^A-Za-z0-9_]")
 _logger = logging.getLogger(__name__)
 
@@ -504,7 +511,7 @@ def _error(err: IotSqlError, code: str | None = None) -> Exception:
     message."""
     code = code or err.code or "InvalidRequestException"
     error: Any = _moto().JsonRESTError(code, str(err))
-    error.code = _STATUS.get(code, 400)
+    error.code = HTTP_STATUS.get(code, 400)
     return error  # type: ignore[no-any-return]
 
 
@@ -628,10 +635,7 @@ def _wrap_publish(original: Callable[..., Any]) -> Callable[..., Any]:
             protocol="http", accountid=self.account_id
         )  # a call of the backend itself, not through the API
         try:  # what would refuse the message, before moto records it
-            validate_topic(topic, held.limits)
-            if len(body) > held.limits.max_payload_bytes:
-                raise LimitExceededError("payload size (bytes)", len(body),
-                                         held.limits.max_payload_bytes)  # fmt: skip
+            held.check_publish(topic, body)
         except IotSqlError as err:
             raise _error(err) from None
         environ = getattr(_local, "environ", None)
@@ -654,32 +658,29 @@ def _wrap_publish(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _http_context(response: Any, environ: Mapping[str, Any] | None) -> Context:
-    """What AWS IoT knows of an HTTP publish: no client id (`clientid()` is `n/a`) nor trace id,
-    the IAM identity as `principal()`, the account, the source IP (server mode), and the MQTT 5
-    properties the Publish API carries."""
+    """What AWS IoT knows of an HTTP publish (iotsql.hosts.publish_request_context): the IAM
+    identity as `principal()`, the account, the source IP (server mode), and the MQTT 5
+    properties the Publish API carries in its query and headers."""
     account = response.current_account
     principal = _principal(account, response.region, response.get_access_key())
     raw_query = response.parsed_url.query
     wanted = ("contentType=", "responseTopic=", "messageExpiry=")  # besides qos and retain
     query = parse_qs(raw_query) if any(name in raw_query for name in wanted) else {}
     headers = response.headers
-    properties: dict[str, Any] = {}
-    for name in ("contentType", "responseTopic"):
-        if query.get(name):
-            properties[name] = query[name][0]
-    expiry = (query.get("messageExpiry") or [""])[0]
-    if expiry.isdigit():
-        properties["messageExpiry"] = int(expiry)
+    request: dict[str, Any] = {name: values[0] for name, values in query.items() if values}
     for name, header in (("payloadFormatIndicator", "x-amz-mqtt5-payload-format-indicator"),
-                         ("correlationData", "x-amz-mqtt5-correlation-data")):  # fmt: skip
+                         ("correlationData", "x-amz-mqtt5-correlation-data"),
+                         ("userProperties", "x-amz-mqtt5-user-properties")):  # fmt: skip
         if headers.get(header):
-            properties[name] = str(headers[header])
+            request[name] = str(headers[header])
     sourceip = environ.get("REMOTE_ADDR") if environ is not None else None
-    return publish_context(
-        protocol="http", principal=principal, accountid=response.current_account,
-        sourceip=str(sourceip) if sourceip else None, mqtt_properties=properties,
-        user_properties=_user_properties(headers.get("x-amz-mqtt5-user-properties")),
-    )  # fmt: skip
+    try:
+        return publish_request_context(
+            request, principal=principal, accountid=account,
+            sourceip=str(sourceip) if sourceip else None,
+        )  # fmt: skip
+    except IotSqlError as err:
+        raise _error(err) from None
 
 
 def _principal(account: str, region: str, access_key: str) -> str | None:
@@ -696,22 +697,6 @@ def _principal(account: str, region: str, access_key: str) -> str | None:
         except Exception:
             known[access_key] = None
     return known[access_key]
-
-
-def _user_properties(header: str | None) -> list[tuple[str, str]]:
-    """The Publish API's user properties: base64 of a JSON array of one-pair objects."""
-    if not header:
-        return []
-    try:
-        items = json.loads(base64.b64decode(header))
-        if isinstance(items, str):  # the SDKs encode the JSON text they are given as JSON
-            items = json.loads(items)
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise ValueError("not an array of objects")
-    except (ValueError, binascii.Error) as err:
-        raise _error(RuleValidationError(f"expected base64-encoded JSON, an array of objects "
-                                         f"({err})", "x-amz-mqtt5-user-properties")) from None  # fmt: skip
-    return [(str(key), str(value)) for item in items for key, value in item.items()]
 
 
 def server_url(host: str, port: int | str, scheme: str = "http") -> str:
@@ -917,7 +902,7 @@ def _cfn_rule(
             raise RuleValidationError("is required", f"{where}.TopicRulePayload")
     except IotSqlError as err:
         code = topic_rule_error_code(err)
-        raise _stack_error(logical_id, code, str(err), _STATUS.get(code, 400)) from None
+        raise _stack_error(logical_id, code, str(err), HTTP_STATUS.get(code, 400)) from None
     rule_name = _RULE_NAME.sub("_", str(properties.get("RuleName") or name))
     arguments = {"sql": payload.get("sql"), "description": payload.get("description"),
                  "rule_disabled": payload.get("ruleDisabled"), "actions": payload.get("actions"),

@@ -3,6 +3,8 @@ host's rule store, dead letters logged)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from typing import Any
 
@@ -16,7 +18,9 @@ from iotsql.hosts import (
     RuleMirror,
     describe_dead_letter,
     publish_context,
+    publish_request_context,
     topic_rule_error_code,
+    user_properties,
 )
 
 
@@ -122,3 +126,54 @@ def test_dead_letters_are_logged_and_the_last_ones_kept(caplog: pytest.LogCaptur
     assert line.startswith("dead letter: rule Lost, topic 'a': actions failed (sqs: ")
     assert "queue is gone" in line and line.endswith("and the rule has no error action")
     assert [r.getMessage() for r in caplog.records] == [line] * 3
+
+
+def test_the_context_of_an_iot_data_publish_request_is_its_members() -> None:
+    """iotsql.hosts.publish_request_context: the Publish members, whichever form the user
+    properties come in (decoded, JSON text, JSON text of JSON text as the SDKs send what
+    they are given, the header's base64)."""
+    pairs = [{"k": "v1"}, {"k": "v2"}]
+    text = json.dumps(pairs)
+    forms = [pairs, text, json.dumps(text), base64.b64encode(text.encode()).decode(),
+             base64.b64encode(json.dumps(text).encode()).decode()]  # fmt: skip
+    for form in forms:
+        context = publish_request_context(
+            {"topic": "a", "qos": 1, "contentType": "text/plain", "messageExpiry": "30",
+             "userProperties": form, "correlationData": "YWJj"},
+            principal="AIDA1", sourceip="198.51.100.4", accountid="111111111111",
+        )  # fmt: skip
+        assert _outputs(context) == {"c": "n/a", "p": "AIDA1", "ip": "198.51.100.4",
+                                     "k": ["v1", "v2"], "ct": "text/plain"}  # fmt: skip
+        assert context.mqtt_properties == {"contentType": "text/plain", "messageExpiry": 30,
+                                           "correlationData": "YWJj"}  # fmt: skip
+        assert context.accountid == "111111111111" and context.protocol == "http"
+    assert publish_request_context({"messageExpiry": 5}).mqtt_properties == {"messageExpiry": 5}
+    assert publish_request_context({"messageExpiry": "soon"}).mqtt_properties == {}
+    assert user_properties(None) == user_properties("") == []
+    for bad in ("{", '{"k": "v"}', "[1]", 7):
+        with pytest.raises(RuleValidationError) as caught:
+            user_properties(bad)
+        assert caught.value.code == "InvalidRequestException"
+        assert str(caught.value).startswith("userProperties: expected an array of objects")
+
+
+def test_check_publish_refuses_what_publish_would_refuse_and_nothing_else() -> None:
+    engine = iotsql.RulesEngine(limits=iotsql.Limits(max_payload_bytes=8))
+    engine.check_publish("a/b", b"12345678")
+    engine.check_publish("a/b", "12345678")
+    engine.check_publish("$aws/rules/R/x", bytearray(8))
+    for topic, body, error in [
+        ("a/#", b"", iotsql.InvalidTopicError),
+        ("", b"", iotsql.InvalidTopicError),
+        ("a/b", b"123456789", iotsql.LimitExceededError),
+        ("a/b", "12345678é", iotsql.LimitExceededError),  # 10 bytes of UTF-8
+        ("a/b", "\ud800", iotsql.InvalidPayloadError),
+        ("a/b", {"k": "123456789"}, iotsql.LimitExceededError),
+    ]:
+        with pytest.raises(error):
+            engine.check_publish(topic, body)
+        with pytest.raises(error):
+            engine.publish(topic, body)
+    engine.publish("a/b", b"")  # a remembered route is still checked for size
+    with pytest.raises(iotsql.LimitExceededError):
+        engine.check_publish("a/b", b"123456789")

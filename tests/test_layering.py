@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("rule",),
     ("delivery",),
     ("engine",),
-    ("loaders", "hosts", "testing"),
+    ("loaders", "hosts", "topic_rule_api", "testing"),
     ("moto", "ministack", "bridge", "replay"),  # hosts and replay; unlisted modules land here
     ("lint",),
     ("cfnlint",),

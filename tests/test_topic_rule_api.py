@@ -1,0 +1,175 @@
+"""iotsql/topic_rule_api.py: the topic-rule operations of the IoT API over a RulesEngine, checked
+against botocore's IoT model: every request is one botocore would send (ParamValidator on the
+input shape), every response body is parsed by botocore's own rest-json parser with the output
+shape, and every refusal carries the code and HTTP status the model gives the operation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.parsers import RestJSONParser
+from botocore.session import get_session
+from botocore.validate import ParamValidator
+
+import iotsql
+from iotsql.errors import HTTP_STATUS, IotSqlError, LimitExceededError
+from iotsql.topic_rule_api import DEFAULT_MAX_RESULTS, OPERATIONS, handle
+
+IOT = get_session().get_service_model("iot")
+ROLE = "arn:aws:iam::123456789012:role/iot"
+SQS = {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/q", "roleArn": ROLE}}
+
+
+def call(engine: iotsql.RulesEngine, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    """`handle`, with the request checked against the input shape and the response parsed by
+    botocore as a client would parse it."""
+    model = IOT.operation_model(operation)
+    report = ParamValidator().validate(request, model.input_shape)
+    assert not report.has_errors(), report.generate_report()
+    body = handle(engine, operation, request)
+    if model.output_shape is None:
+        assert body == {}
+        return body
+    response = {"status_code": 200, "headers": {}, "body": json.dumps(body).encode()}
+    parsed = RestJSONParser().parse(response, model.output_shape)
+    parsed.pop("ResponseMetadata", None)
+    assert set(parsed) == set(body), "every member of the body is one of the output shape"
+    return body
+
+
+def refusal(engine: iotsql.RulesEngine, operation: str, request: dict[str, Any]) -> IotSqlError:
+    with pytest.raises(IotSqlError) as caught:
+        handle(engine, operation, request)
+    return caught.value
+
+
+def payload(sql: str = "SELECT * FROM 'sensors/+'", **more: Any) -> dict[str, Any]:
+    return {"sql": sql, "awsIotSqlVersion": "2016-03-23", "actions": [SQS], **more}
+
+
+def test_each_operation_answers_with_the_shapes_of_the_iot_model() -> None:
+    engine = iotsql.RulesEngine()
+    call(engine, "CreateTopicRule", {"ruleName": "Hot", "topicRulePayload": payload(
+        errorAction=SQS, description="d")})  # fmt: skip
+    got = call(engine, "GetTopicRule", {"ruleName": "Hot"})
+    assert got["ruleArn"] == "arn:aws:iot:us-east-1:123456789012:rule/Hot"
+    assert got["rule"]["errorAction"] == SQS and got["rule"]["description"] == "d"
+    assert got["rule"]["createdAt"] == engine.rule("Hot").created_at  # epoch seconds
+    call(engine, "ReplaceTopicRule", {"ruleName": "Hot", "topicRulePayload": payload(
+        "SELECT * FROM 'other/#'")})  # fmt: skip
+    assert engine.publish("other/a", b"{}").fired == ["Hot"]
+    call(engine, "DisableTopicRule", {"ruleName": "Hot"})
+    assert engine.publish("other/a", b"{}").fired == []
+    assert call(engine, "GetTopicRule", {"ruleName": "Hot"})["rule"]["ruleDisabled"] is True
+    call(engine, "EnableTopicRule", {"ruleName": "Hot"})
+    assert engine.publish("other/a", b"{}").fired == ["Hot"]
+    call(engine, "DeleteTopicRule", {"ruleName": "Hot"})
+    assert engine.rules == {} and call(engine, "ListTopicRules", {}) == {"rules": []}
+    assert set(OPERATIONS) == {"CreateTopicRule", "ReplaceTopicRule", "GetTopicRule",
+                               "ListTopicRules", "DeleteTopicRule", "EnableTopicRule",
+                               "DisableTopicRule"}  # fmt: skip
+
+
+def test_list_topic_rules_filters_by_topic_and_state_and_pages_by_name() -> None:
+    engine = iotsql.RulesEngine()
+    for n in range(7):
+        sql = "SELECT * FROM 'a/+'" if n % 2 else "SELECT * FROM 'b'"
+        call(engine, "CreateTopicRule", {"ruleName": f"R{n}", "topicRulePayload": payload(
+            sql, ruleDisabled=n % 3 == 0)})  # fmt: skip
+    # No FROM: a rule for Basic Ingest only, listed without a topicPattern.
+    call(engine, "CreateTopicRule", {"ruleName": "Ingest", "topicRulePayload": payload(
+        "SELECT * ")})  # fmt: skip
+    everything = call(engine, "ListTopicRules", {})
+    assert [r["ruleName"] for r in everything["rules"]] == ["Ingest", *(f"R{n}" for n in range(7))]
+    assert "nextToken" not in everything and "topicPattern" not in everything["rules"][0]
+    assert everything["rules"][2] == {"ruleArn": engine.rule("R1").arn, "ruleName": "R1",
+                                      "topicPattern": "a/+", "ruleDisabled": False,
+                                      "createdAt": engine.rule("R1").created_at}  # fmt: skip
+    a = call(engine, "ListTopicRules", {"topic": "a/+"})
+    assert [r["ruleName"] for r in a["rules"]] == ["R1", "R3", "R5"]
+    off = call(engine, "ListTopicRules", {"ruleDisabled": True, "topic": "b"})
+    assert [r["ruleName"] for r in off["rules"]] == ["R0", "R6"]
+    pages, request = [], {"maxResults": 3}
+    while True:
+        page = call(engine, "ListTopicRules", request)
+        pages.append([r["ruleName"] for r in page["rules"]])
+        if "nextToken" not in page:
+            break
+        if len(pages) == 1:  # a rule deleted and one created between pages shift nothing
+            engine.delete_topic_rule("R1")
+            engine.create_topic_rule("R9", payload())
+        request = {"maxResults": 3, "nextToken": page["nextToken"]}
+    assert pages == [["Ingest", "R0", "R1"], ["R2", "R3", "R4"], ["R5", "R6", "R9"]]
+    assert call(engine, "ListTopicRules", {"maxResults": 9})["rules"][-1]["ruleName"] == "R9"
+    assert DEFAULT_MAX_RESULTS == 1000
+
+
+def test_refusals_carry_the_code_and_status_of_the_operation() -> None:
+    engine = iotsql.RulesEngine()
+    call(engine, "CreateTopicRule", {"ruleName": "R", "topicRulePayload": payload()})
+    cases = [
+        ("CreateTopicRule", {"ruleName": "R", "topicRulePayload": payload()},
+         "ResourceAlreadyExistsException", 409),
+        ("CreateTopicRule", {"ruleName": "S", "topicRulePayload": payload("SELECT FROM WHERE")},
+         "SqlParseException", 400),
+        ("CreateTopicRule", {"ruleName": "bad-name", "topicRulePayload": payload()},
+         "InvalidRequestException", 400),
+        ("CreateTopicRule", {"ruleName": "S", "topicRulePayload": {"sql": "SELECT * FROM 'a'"}},
+         "InvalidRequestException", 400),
+        ("CreateTopicRule", {"ruleName": "S"}, "InvalidRequestException", 400),
+        ("CreateTopicRule", {"ruleName": "S", "topicRulePayload": "{}"},
+         "InvalidRequestException", 400),
+        ("ReplaceTopicRule", {"ruleName": "Nope", "topicRulePayload": payload()},
+         "ResourceNotFoundException", 404),
+        ("GetTopicRule", {"ruleName": "Nope"}, "ResourceNotFoundException", 404),
+        ("GetTopicRule", {}, "InvalidRequestException", 400),
+        ("DeleteTopicRule", {"ruleName": "Nope"}, "ResourceNotFoundException", 404),
+        ("EnableTopicRule", {"ruleName": "Nope"}, "ResourceNotFoundException", 404),
+        ("DisableTopicRule", {"ruleName": 7}, "InvalidRequestException", 400),
+        ("ListTopicRules", {"maxResults": 0}, "InvalidRequestException", 400),
+        ("ListTopicRules", {"maxResults": 10_001}, "InvalidRequestException", 400),
+        ("ListTopicRules", {"maxResults": True}, "InvalidRequestException", 400),
+        ("ListTopicRules", {"ruleDisabled": "yes"}, "InvalidRequestException", 400),
+        ("ListTopicRules", {"nextToken": "%%%"}, "InvalidRequestException", 400),
+    ]  # fmt: skip
+    for operation, request, code, status in cases:
+        err = refusal(engine, operation, request)
+        assert (err.code, err.http_status) == (code, status), (operation, request, err)
+    err = refusal(engine, "GetTopicRule", {})
+    assert str(err) == "ruleName: is required"
+    assert engine.rules.keys() == {"R"}
+    with pytest.raises(ValueError, match="does not answer 'CreateThing'; it answers Create"):
+        handle(engine, "CreateThing", {})
+
+
+def test_a_refusal_whose_code_is_not_the_operations_takes_the_operations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CreateTopicRule has no LimitExceededException: a quota error of the payload is an
+    InvalidRequestException there (iotsql.hosts.topic_rule_error_code), with its message."""
+    engine = iotsql.RulesEngine()
+
+    def over_a_quota(name: str, body: Any) -> None:
+        raise LimitExceededError("SQL statement size (bytes)", 9, 8)
+
+    monkeypatch.setattr(engine, "create_topic_rule", over_a_quota)
+    err = refusal(engine, "CreateTopicRule", {"ruleName": "R", "topicRulePayload": payload()})
+    assert (err.code, err.http_status) == ("InvalidRequestException", 400)
+    assert str(err) == str(LimitExceededError("SQL statement size (bytes)", 9, 8))
+    assert isinstance(err.__cause__, LimitExceededError)
+
+
+def test_the_http_status_of_each_code_is_the_one_of_the_aws_iot_models() -> None:
+    session = get_session()
+    statuses: dict[str, int] = {}
+    for service in ("iot", "iot-data"):
+        model = session.get_service_model(service)
+        for name in model.operation_names:
+            for shape in model.operation_model(name).error_shapes:
+                statuses[shape.name] = shape.metadata["error"]["httpStatusCode"]
+    assert {code: statuses[code] for code in HTTP_STATUS if code in statuses} == HTTP_STATUS
+    assert set(HTTP_STATUS) - set(statuses) == {"SqlParseException"} - set(statuses)
+    assert iotsql.IotSqlError("no code").http_status == 400
+    assert iotsql.ResourceNotFoundError("r").http_status == 404
