@@ -42,7 +42,13 @@ if TYPE_CHECKING:
     from iotsql.parser import parse, parse_expression
     from iotsql.rule import CompiledRule, Explanation, TopicRule, compile
     from iotsql.templates import CompiledTemplate, render_template
-    from iotsql.topics import TopicIndex, filter_matches, validate_filter, validate_topic
+    from iotsql.topics import (
+        TopicIndex,
+        filter_matches,
+        parse_basic_ingest,
+        validate_filter,
+        validate_topic,
+    )
     from iotsql.values import UNDEFINED, SqlVersion
 
 __version__ = "0.1.0"
@@ -86,6 +92,7 @@ _HOMES = {
     "render_template": "iotsql.templates",
     "TopicIndex": "iotsql.topics",
     "filter_matches": "iotsql.topics",
+    "parse_basic_ingest": "iotsql.topics",
     "validate_filter": "iotsql.topics",
     "validate_topic": "iotsql.topics",
     "UNDEFINED": "iotsql.values",
@@ -144,6 +151,7 @@ __all__ = [
     "filter_matches",
     "load_rules",
     "parse",
+    "parse_basic_ingest",
     "parse_expression",
     "render_template",
     "unparse",

@@ -1,5 +1,5 @@
-"""Every ```python block of README.md, docs/engine.md and docs/index.md runs, in order, in one
-namespace per page."""
+"""Every ```python block of README.md, docs/engine.md, docs/index.md and docs/hosts.md runs, in
+order, in one namespace per page."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/engine.md", "docs/index.md"])
+@pytest.mark.parametrize("page", ["README.md", "docs/engine.md", "docs/index.md", "docs/hosts.md"])
 def test_page_examples_run(page: str) -> None:
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(encoding="utf-8"), re.S)
     assert blocks

@@ -1129,6 +1129,29 @@ def test_aws_requests_are_valid_botocore_input(name: str, params: Any, output: A
     assert not report.has_errors(), report.generate_report()
 
 
+def test_the_table_of_downstream_calls_in_docs_hosts_md() -> None:
+    """docs/hosts.md tells an emulator author which service and operation each action's
+    request is: every rendering above is in its row, and every row is rendered above."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "hosts.md"
+    rows = {
+        action: (service, set(re.findall(r"`([A-Za-z]+)`", operations)))
+        for action, service, operations in re.findall(
+            r"^\| `(\w+)` \| `([\w-]+)` \| (.+) \|$", page.read_text(encoding="utf-8"), re.M
+        )
+    }
+    rendered = set()
+    for name, params, output in AWS_RENDERS:
+        request = render(name, params, output)[1]
+        service, operations = rows[name]
+        assert request["service"] == service and request["operation"] in operations, name
+        rendered.add((name, request["operation"]))
+    assert rows.keys() == {name for name, _ in rendered}
+    assert {(n, op) for n, (_, ops) in rows.items() for op in ops} == rendered
+
+
 def test_every_aws_action_is_covered_by_the_botocore_check() -> None:
     covered = {name for name, _, _ in AWS_RENDERS}
     # Not AWS service calls: HTTP endpoints, Kafka, OpenSearch, InfluxDB's write API.
