@@ -846,22 +846,9 @@ class _LazyBoto3Sink:
     def sink(self) -> Boto3Sink:
         with self._lock:
             if self._sink is None:
-                import boto3
-
-                session = boto3.session.Session(
-                    aws_access_key_id=self.account_id,
-                    aws_secret_access_key="iotsql",
-                    region_name=self.region,
+                self._sink = Boto3Sink.for_emulator(
+                    self.host.endpoint_url, region_name=self.region, access_key_id=self.account_id
                 )
-                verify = not _uses_tls()  # ministack's TLS certificate is self-signed
-
-                def client(service: str, **options: Any) -> Any:
-                    return session.client(service, verify=verify, **options)
-
-                self._sink = Boto3Sink(
-                    endpoint_url=self.host.endpoint_url, region_name=self.region,
-                    client_factory=client,
-                )  # fmt: skip
             return self._sink
 
     def __call__(self, request: ActionRequest) -> Any:

@@ -260,24 +260,8 @@ class MotoServiceSink:
     def _new_sink(self, endpoint: str | None) -> Any:
         from iotsql.actions.aws import Boto3Sink
 
-        boto3: Any = importlib.import_module("boto3")
-        config: Any = importlib.import_module("botocore.config")
-        region, account = self._engine.region, self._engine.account_id
-        session = boto3.session.Session(aws_access_key_id="iotsql", aws_secret_access_key="iotsql",
-                                        region_name=region)  # fmt: skip
-        # A moto server started with --ssl has a self-signed certificate.
-        verify = not (endpoint or "").startswith("https://")
-
-        def name_account(request: Any, **_: Any) -> None:
-            request.headers["x-moto-account-id"] = account
-
-        def client(service: str, **options: Any) -> Any:
-            made = session.client(service, verify=verify, **options)
-            made.meta.events.register("before-sign", name_account)
-            return made
-
-        return Boto3Sink(client_factory=client, endpoint_url=endpoint, region_name=region,
-                         config=config.Config(ignore_configured_endpoint_urls=True))  # fmt: skip
+        return Boto3Sink.for_emulator(endpoint, region_name=self._engine.region,
+                                      headers={"x-moto-account-id": self._engine.account_id})  # fmt: skip
 
 
 class MotoRepublishSink:

@@ -149,6 +149,52 @@ class Boto3Sink:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def for_emulator(
+        cls,
+        endpoint_url: str | None,
+        *,
+        region_name: str,
+        access_key_id: str = "iotsql",
+        secret_access_key: str = "iotsql",
+        headers: Mapping[str, str] | None = None,
+        config: Any = None,
+    ) -> Boto3Sink:
+        """A sink that delivers into an emulator's own services, never to AWS: at
+        `endpoint_url`, or, with None, to whatever intercepts boto3 in this process (moto's
+        `mock_aws`); endpoints configured in the environment (`AWS_ENDPOINT_URL`...) are
+        ignored. It signs with the given credentials, not the environment's (an emulator's
+        process often has none; some emulators tell accounts apart by the access key),
+        adds `headers` to every request (moto's `x-moto-account-id`), and does not verify the
+        TLS certificate of an https endpoint (emulators' are self-signed)."""
+        boto3 = _import("boto3")
+        botocore_config = _import("botocore.config")
+        session = boto3.session.Session(
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            region_name=region_name,
+        )
+        verify = not (endpoint_url or "").lower().startswith("https://")
+        extra = dict(headers or {})
+
+        def add_headers(request: Any, **_: Any) -> None:
+            for name, value in extra.items():
+                request.headers[name] = value
+
+        def client(service: str, **options: Any) -> Any:
+            made = session.client(service, verify=verify, **options)
+            if extra:
+                made.meta.events.register("before-sign", add_headers)
+            return made
+
+        isolated = botocore_config.Config(ignore_configured_endpoint_urls=True)
+        return cls(
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            client_factory=client,
+            config=isolated.merge(config) if config is not None else isolated,
+        )
+
     # ---- clients ------------------------------------------------------------------------------
 
     def client(self, service: str) -> Any:

@@ -127,6 +127,36 @@ def test_sqs_send_message(sink: Boto3Sink, aws: Callable[[str], Any]) -> None:
     assert message["MessageId"] == response["MessageId"]
 
 
+def test_a_sink_for_an_emulator_needs_no_credentials_and_ignores_configured_endpoints(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Boto3Sink.for_emulator: an emulator's process with no AWS credentials and an
+    AWS_ENDPOINT_URL elsewhere still delivers into the emulator, with its extra headers (here
+    moto's account header, so the message lands in that account's queue)."""
+    account = "111122223333"
+    owner = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
+    owner.meta.events.register(
+        "before-sign",
+        lambda request, **_: request.headers.__setitem__("x-moto-account-id", account),
+    )
+    queue = owner.create_queue(QueueName=unique("emulated"))["QueueUrl"]
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    request = action("sqs", "sqs", "SendMessage", {"QueueUrl": queue, "MessageBody": "hi"})
+    with pytest.raises(AwsActionError, match="credentials"):
+        Boto3Sink(endpoint_url=endpoint, region_name=REGION)(request)  # the environment's
+    sink = Boto3Sink.for_emulator(endpoint, region_name=REGION,
+                                  headers={"x-moto-account-id": account})  # fmt: skip
+    sink(request)
+    assert [m["Body"] for m in _receive(owner, queue)] == ["hi"]
+    assert sink.client("sqs").meta.endpoint_url == endpoint
+    # Without an endpoint (moto's mock_aws intercepts in process), never the environment's.
+    in_process = Boto3Sink.for_emulator(None, region_name=REGION).client("sqs")
+    assert in_process.meta.endpoint_url == f"https://sqs.{REGION}.amazonaws.com"
+    assert boto3.client("sqs", region_name=REGION).meta.endpoint_url == "http://127.0.0.1:9"
+
+
 def test_sqs_send_message_base64(sink: Boto3Sink, aws: Callable[[str], Any]) -> None:
     queue = aws("sqs").create_queue(QueueName=unique("b64"))["QueueUrl"]
     body = base64.b64encode(BINARY).decode("ascii")  # useBase64: true
