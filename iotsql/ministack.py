@@ -81,6 +81,7 @@ from iotsql.hosts import (
     topic_rule_error_code,
 )
 from iotsql.limits import DEFAULT_LIMITS, Limits
+from iotsql.topics import BASIC_INGEST_PREFIX
 
 __all__ = [
     "SUPPORTED_RANGE",
@@ -123,8 +124,6 @@ INTERNALS: Final[Mapping[str, tuple[str, ...]]] = {
 #: The action types that go through ministack's own dispatchers (republish goes through its
 #: broker's publish).
 MINISTACK_ACTIONS: Final = ("sqs", "sns", "dynamoDBv2", "lambda")
-
-BASIC_INGEST_PREFIX: Final = "$aws/rules/"
 
 logger = logging.getLogger("iotsql.ministack")
 
