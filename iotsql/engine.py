@@ -6,6 +6,7 @@ a loop guard for republish actions that feed the engine again."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import inspect
 import json
 import threading
@@ -53,7 +54,7 @@ from iotsql.errors import (
     RuleTerminatedError,
 )
 from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, pop_limits, push_limits
-from iotsql.message import Context, ContextRun, Message, Run
+from iotsql.message import _EMPTY_CONTEXT, DEFAULT_ACCOUNT_ID, Context, ContextRun, Message, Run
 from iotsql.output import Output
 from iotsql.rule import BoundAction, TopicRule
 from iotsql.topics import (
@@ -254,6 +255,7 @@ class RulesEngine:
         self.provider = provider
         self.account_id = account_id
         self.region = region
+        self._account_context: Context | None = None  # an empty context in this account
         self._recorder = Recorder()
         self.dead_letters: list[DeadLetter] = []
         self._rules: dict[str, TopicRule] = {}
@@ -511,6 +513,8 @@ class RulesEngine:
         `report=False`: return None and build no report, for callers that do not read it
         (replay, bridges, load generators); everything else is the same: the deliveries,
         error actions, dead letters, republished messages, subscribers and limits."""
+        if self.account_id != DEFAULT_ACCOUNT_ID:
+            context = self._in_account(context)
         me = get_ident()
         active = self._active
         before = active.get(me)
@@ -530,6 +534,21 @@ class RulesEngine:
                 del active[me]
             else:
                 active[me] = before
+
+    def _in_account(self, context: Context | Mapping[str, Any] | None) -> Context:
+        """`context` with the engine's account as `accountid()` when it names none: a rule
+        belongs to the engine's account, and AWS's `accountid()` is the account that owns the
+        rule."""
+        context = Context.of(context)
+        if context.accountid is not None:
+            return context
+        held = self._account_context
+        if context is _EMPTY_CONTEXT and held is not None and held.accountid == self.account_id:
+            return held  # the context of most publishes, made once
+        with_account = dataclasses.replace(context, accountid=self.account_id)
+        if context is _EMPTY_CONTEXT:
+            self._account_context = with_account
+        return with_account
 
     def check_publish(self, topic: str, payload: Any = b"") -> None:
         """Raise what `publish(topic, payload)` would raise before any rule runs, else nothing:

@@ -520,3 +520,31 @@ def test_publishes_in_threads_while_rules_and_sinks_change_see_each_rule_old_or_
             assert name == "R" and set(body) == {"v", "n"}, body
             versions.add(body["v"])
     assert len(versions) > 1 and len(delivered) > 1000  # (R is absent while re-created)
+
+
+def test_accountid_is_the_engines_account_unless_the_context_names_one() -> None:
+    """AWS's accountid() is the account that owns the rule: an engine made for an account
+    (an emulator keeps one per account) answers with it, whatever form the context takes."""
+    engine = RulesEngine(account_id="111122223333", region="eu-west-1")
+    engine.create_topic_rule("A", {
+        "sql": "SELECT accountid() AS a FROM 'in/#'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"republish": {"topic": "out/${accountid()}", "roleArn": ROLE}}]})  # fmt: skip
+    engine.create_topic_rule("B", {
+        "sql": "SELECT accountid() AS b FROM 'out/#'",
+        "actions": [{"sqs": {"queueUrl": "https://q", "roleArn": ROLE}}]})  # fmt: skip
+    for context in (None, {}, {"clientid": "d1"}, iotsql.Context(), iotsql.Context(clientid="d")):
+        report = engine.publish("in/x", b"{}", context)
+        assert report.rules[0].output.value == {"a": "111122223333"}
+        (again,) = report.republished
+        assert again.message.topic == "out/111122223333"
+        assert again.rules[0].output.value == {"b": "111122223333"}
+    engine.recorder["sqs"].clear()
+    assert engine.publish("in/x", b"{}", report=False) is None
+    assert engine.recorder["sqs"].bodies == [{"b": "111122223333"}]
+    named = engine.publish("in/x", b"{}", {"accountid": "999988887777"})
+    assert named.rules[0].output.value == {"a": "999988887777"}
+    engine.account_id = "555566667777"  # a host may move an engine: the next publish follows
+    assert engine.publish("in/x", b"{}").rules[0].output.value == {"a": "555566667777"}
+    default = RulesEngine()
+    default.create_topic_rule("A", {"sql": "SELECT accountid() AS a FROM 't'", "actions": []})
+    assert default.publish("t", b"{}").rules[0].output.value == {"a": "123456789012"}
