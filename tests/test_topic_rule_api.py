@@ -51,8 +51,9 @@ def payload(sql: str = "SELECT * FROM 'sensors/+'", **more: Any) -> dict[str, An
 
 def test_each_operation_answers_with_the_shapes_of_the_iot_model() -> None:
     engine = iotsql.RulesEngine()
-    call(engine, "CreateTopicRule", {"ruleName": "Hot", "topicRulePayload": payload(
-        errorAction=SQS, description="d")})  # fmt: skip
+    # (tags: the emulator's to keep)
+    call(engine, "CreateTopicRule", {"ruleName": "Hot", "tags": "team=ops", "topicRulePayload":
+         payload(errorAction=SQS, description="d")})  # fmt: skip
     got = call(engine, "GetTopicRule", {"ruleName": "Hot"})
     assert got["ruleArn"] == "arn:aws:iot:us-east-1:123456789012:rule/Hot"
     assert got["rule"]["errorAction"] == SQS and got["rule"]["description"] == "d"
