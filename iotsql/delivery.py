@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 import threading
 import time
@@ -25,6 +26,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from iotsql.actions.recording import RecordingSink
+from iotsql.budget import current_budget, pause_budget
 
 if TYPE_CHECKING:
     import asyncio
@@ -158,7 +160,15 @@ def schedule(coroutine: Coroutine[Any, Any, Any], own: EventLoopThread) -> Futur
 
         threading.Thread(target=run, name="iotsql-async-sink", daemon=True).start()
         return future
-    return asyncio.run_coroutine_threadsafe(coroutine, loop)
+    if current_budget() is None:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop)
+    # The loop runs the coroutine in a copy of this thread's context, made here: without the
+    # time budget of the rule that calls the sink, which is not the sink's to spend (as
+    # `RulesEngine._call_inline` sets it aside for an inline sink), and whose deadline would
+    # otherwise stop the rules of any publish the sink makes once it passed.
+    context = contextvars.copy_context()
+    context.run(pause_budget)
+    return context.run(asyncio.run_coroutine_threadsafe, coroutine, loop)
 
 
 # ---- one call --------------------------------------------------------------------------------

@@ -269,11 +269,13 @@ class RulesEngine:
         # Publishes in progress per thread, for close(). Each thread writes only its own key
         # (an atomic dict operation), so a publish pays no lock; close() reads a copy.
         self._active: dict[int, int] = {}
-        #: topic -> its _Route (rule names, the topic the rules see, whether it is Basic
-        #: Ingest, the quiet plans of its rules) for topics already validated and matched: a
-        #: device publishes on its topics again and again. Replaced, under self._lock,
-        #: whenever the rules or the sinks change (_forget_routes); bounded by
-        #: _ROUTE_CACHE_SIZE topics and _ROUTE_CACHE_RULES rule names.
+        #: topic -> its _Route (its rules as they were when it was made, the topic the rules
+        #: see, whether it is Basic Ingest, the quiet plans of its rules) for topics already
+        #: validated and matched: a device publishes on its topics again and again. Replaced
+        #: (copy on write: a new dict, never emptied in place), under self._lock, whenever the
+        #: rules or the sinks change (_forget_routes), so that a publish that finds the same
+        #: dict after reading a rule knows its route is still true; bounded by
+        #: _ROUTE_CACHE_SIZE topics and _ROUTE_CACHE_RULES rules.
         self._routes: dict[str, _Route] = {}
         #: The rules the remembered routes name, all told (_ROUTE_CACHE_RULES bounds it).
         self._route_rules = 0
@@ -643,11 +645,14 @@ class RulesEngine:
     ) -> PublishReport | None:
         """One message through its rules: its PublishReport; or, with `kept` (a quiet
         publish), None, the reports a quiet publish keeps appended to `kept`."""
+        routes = self._routes
         try:
-            route = self._routes[topic]
+            route = routes[topic]
         except (KeyError, TypeError):  # (TypeError: unhashable, which _route refuses)
+            # (`routes` stays the dict read before: if the rules changed meanwhile, the loop
+            # below sees it and looks each rule up again)
             route = self._route(topic)
-        names, effective, ingest = route.names, route.effective, route.ingest
+        effective, ingest = route.effective, route.ingest
         message = Message(payload, topic, context)
         message.prefer_settled = route.settled
         size = len(message.body)
@@ -660,14 +665,14 @@ class RulesEngine:
             quiet = False
         else:
             quiet = True
-        # Rules are replaced in place and looked up one by one (atomic dict reads): a rule
-        # being replaced is seen either old or new, a deleted one is skipped.
-        rules = self._rules
         runs: list[_RuleRun] = []
         token = None if self.limits is current_limits() else push_limits(self.limits)
         try:  # templates and functions see the engine's limits
-            for name in names:
-                rule = rules.get(name)
+            for routed in route.rules:
+                # The route's rules are those of the routes dict read above: while it is still
+                # the engine's, they are current. Else (another thread, or a sink, changed the
+                # rules since) each is looked up again (_rerouted).
+                rule = routed if self._routes is routes else self._rerouted(routed, route)
                 if rule is not None and not rule.disabled:
                     if rule.timed:
                         done = self._start_rule(rule, message, effective, depth, runs, budget,
@@ -702,8 +707,8 @@ class RulesEngine:
         try:
             route = routes[topic]
         except (KeyError, TypeError):  # (TypeError: unhashable, which _route refuses)
+            # (`routes` stays the dict read before, as in _publish_one)
             route = self._route(topic)
-            routes = self._routes
         plans = route.plans
         if plans is None:
             plans = self._route_plans(route)
@@ -735,16 +740,15 @@ class RulesEngine:
                 # aside around each sink call: `_begin` does that.
                 plain = current_budget() is None
                 for steps in plans:
-                    # The plans of a route are made with its rules, under the lock that
-                    # changes them, and any change of the rules or sinks forgets the routes
-                    # (a new dict): while it is the same dict, the plans are current. Else
-                    # (a sink changed the rules) each rule is looked up as `_publish_one`
-                    # does: a deleted one is skipped, a replaced one runs as it is now.
+                    # The plans of a route are made from its rules, and any change of the
+                    # rules or sinks forgets the routes (a new dict): while it is the same
+                    # dict, the plans are current. Else (another thread, or a sink, changed
+                    # the rules) each rule is looked up again as `_publish_one` does.
                     (rule, name, actions, function, raw, whole_ints, version, full_run, limit,
                      make_output, execute) = steps  # (_QuietPlan.steps)  # fmt: skip
                     if self._routes is not routes:
-                        current = self._rules.get(name)
-                        if current is None or current.disabled:
+                        current = self._rerouted(rule, route)
+                        if current is None:
                             continue
                         if current is not rule:
                             rule = current
@@ -923,22 +927,32 @@ class RulesEngine:
         self._route_rules = 0
 
     def _route_plans(self, route: _Route) -> tuple[_QuietSteps, ...]:
-        """The quiet plans of the rules of `route`, made once per route under the lock that
-        changes the rules and sinks (which forgets every route): a rule deleted meanwhile has
-        none."""
+        """The quiet plans of the rules of `route` (as the route holds them: a rule replaced
+        or deleted since is found out by the publish, _rerouted), made once per route under
+        the lock that changes the rules and sinks (which forgets every route)."""
         with self._lock:
             plans = route.plans
             if plans is None:
-                rules, known = self._rules, self._plans
+                known = self._plans
                 made = []
-                for name in route.names:
-                    rule = rules.get(name)
-                    if rule is not None:
-                        plan = known.get(name)
-                        made.append(plan if plan is not None and plan.rule is rule
-                                    else self._plan(rule))  # fmt: skip
+                for rule in route.rules:
+                    plan = known.get(rule.name)
+                    made.append(plan if plan is not None and plan.rule is rule
+                                else self._plan(rule))  # fmt: skip
                 plans = route.plans = tuple(plan.steps for plan in made)
         return plans
+
+    def _rerouted(self, rule: TopicRule, route: _Route) -> TopicRule | None:
+        """`rule`, of `route`, as the engine holds it now that the rules changed since the
+        route was read: None when it was deleted, or replaced by a definition whose FROM
+        filter does not take the route's topic (it must not run on a topic it never matched);
+        else the current definition (a replaced one runs as it is now)."""
+        current = self._rules.get(rule.name)
+        if current is rule or current is None:
+            return current
+        if route.ingest or current.compiled.matches(route.effective):
+            return current
+        return None
 
     def _route(self, topic: str) -> _Route:
         """The names of the rules `topic` goes to, the topic they see (a Basic Ingest topic
@@ -947,22 +961,23 @@ class RulesEngine:
         if route is None:
             validate_topic(topic, self.limits)  # (InvalidTopicError for a name not a string)
             ingest = parse_basic_ingest(topic)
-            with self._lock:  # the index and the cache of this set of rules, together
+            with self._lock:  # the index, the rules and the cache of this set, together
+                rules = self._rules
                 if ingest is not None:
-                    route = _Route((ingest.rule_name,), ingest.topic, True)
+                    named = rules.get(ingest.rule_name)
+                    route = _Route(() if named is None else (named,), ingest.topic, True)
                 else:
-                    route = _Route(tuple(self._index.match(topic)), topic, False)
+                    route = _Route(tuple(map(rules.__getitem__, self._index.match(topic))),
+                                   topic, False)  # fmt: skip
                 # The settled documents its rules decode (Message.prefer_settled): a rule
                 # that reads raw documents takes the one of its version, whatever the order.
-                rules = self._rules
                 route.settled = frozenset(
                     rule.compiled.sql_version.whole_decimals_are_ints
-                    for rule in map(rules.get, route.names)
-                    if rule is not None and not rule.disabled
-                    and not rule.compiled.reads_raw_documents
+                    for rule in route.rules
+                    if not rule.disabled and not rule.compiled.reads_raw_documents
                 )  # fmt: skip
                 routes = self._routes
-                weight = len(route.names)
+                weight = len(route.rules)
                 if (
                     len(routes) >= _ROUTE_CACHE_SIZE
                     or self._route_rules + weight > _ROUTE_CACHE_RULES
@@ -971,7 +986,7 @@ class RulesEngine:
                     # topics than the cache holds keeps half of them remembered, where
                     # clearing it all made every message after it a miss.
                     for old in list(islice(routes, len(routes) // 2 or 1)):
-                        self._route_rules -= len(routes.pop(old).names)
+                        self._route_rules -= len(routes.pop(old).rules)
                 routes[topic] = route
                 self._route_rules += weight
         return route
@@ -1496,20 +1511,25 @@ class _QuietPlan:
 
 
 class _Route:
-    """Where messages on one topic go: the names of its rules, the topic they see (without a
-    Basic Ingest prefix), whether it is Basic Ingest, and the quiet plans of its rules, made
-    on the first quiet publish (`RulesEngine._route_plans`)."""
+    """Where messages on one topic go: its rules as the engine held them when the route was
+    made (a snapshot: a publish never looks a rule up by name while nothing changed), the
+    topic they see (without a Basic Ingest prefix), whether it is Basic Ingest, and the quiet
+    plans of its rules, made on the first quiet publish (`RulesEngine._route_plans`)."""
 
-    __slots__ = ("effective", "ingest", "names", "plans", "settled")
+    __slots__ = ("effective", "ingest", "plans", "rules", "settled")
 
-    def __init__(self, names: tuple[str, ...], effective: str, ingest: bool) -> None:
-        self.names = names
+    def __init__(self, rules: tuple[TopicRule, ...], effective: str, ingest: bool) -> None:
+        self.rules = rules
         self.effective = effective
         self.ingest = ingest
         self.plans: tuple[_QuietSteps, ...] | None = None
         #: The `whole_ints` of its enabled rules that read the settled document (what its
         #: messages' Message.prefer_settled is).
         self.settled: frozenset[bool] = frozenset()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(rule.name for rule in self.rules)
 
 
 _new_request = _new_message = _new_output = object.__new__

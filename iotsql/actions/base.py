@@ -83,6 +83,8 @@ class ActionRequest:
             fields = self.__dict__
             unrendered = fields.get("_unrendered")
             if unrendered is None or (name != "params" and name != "request"):
+                if name in fields:  # another thread rendered it since this one looked
+                    return fields[name]
                 raise AttributeError(f"'ActionRequest' object has no attribute {name!r}")
             render, constant = unrendered
             output = fields["output"]
