@@ -67,7 +67,7 @@ from urllib.parse import parse_qs
 
 from iotsql.actions.base import ActionRequest
 from iotsql.actions.types import ACTION_TYPES
-from iotsql.engine import PublishReport, RulesEngine
+from iotsql.engine import DeadLetter, PublishReport, RulesEngine
 from iotsql.errors import (
     HTTP_STATUS,
     ActionError,
@@ -173,6 +173,14 @@ class MotoRulesEngine(RulesEngine):
         for action_type in MOTO_ACTION_TYPES:
             self.register_sink(action_type, service)
         self.register_sink("republish", MotoRepublishSink(self))
+
+    def _bury(self, letter: DeadLetter) -> None:
+        """Keep the letter in the engine, and say so in the log where a server runs: logged
+        here, by the thread that buries it, each letter is logged once however many publishes
+        the server's request threads run at once (counting the letters before and after a
+        publish logged another thread's letters too)."""
+        super()._bury(letter)
+        _logger.warning("%s", describe_dead_letter(letter))
 
     @property
     def published_payloads(self) -> list[tuple[str, Any]]:
@@ -529,14 +537,23 @@ def _as_given(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+#: Held by each control-plane call (create, replace, delete, enable, disable) from moto's
+#: change of its store to the engine's following it: moto replaces a rule by deleting then
+#: creating it, and another request thread's call that mirrored the store in between would
+#: delete the rule from the engine, losing it for the publishes meanwhile. Publishes never
+#: take it.
+_control = threading.RLock()
+
+
 def _wrap_create(original: Callable[..., Any]) -> Callable[..., Any]:
     def create_topic_rule(self: Any, rule_name: str, sql: str, **kwargs: Any) -> Any:
         if getattr(_local, "replacing", False):  # inside replace_topic_rule: already checked
             return original(self, rule_name, sql=sql, **kwargs)
         kwargs = _as_given(kwargs)
         _validate(self, rule_name, {**kwargs, "sql": sql})
-        result = original(self, rule_name, sql=sql, **kwargs)
-        _engine_of(self).follow(self)
+        with _control:
+            result = original(self, rule_name, sql=sql, **kwargs)
+            _engine_of(self).follow(self)
         return result
 
     return create_topic_rule
@@ -546,12 +563,13 @@ def _wrap_replace(original: Callable[..., Any]) -> Callable[..., Any]:
     def replace_topic_rule(self: Any, rule_name: str, **kwargs: Any) -> Any:
         kwargs = _as_given(kwargs)
         _validate(self, rule_name, kwargs)
-        _local.replacing = True
-        try:
-            result = original(self, rule_name, **kwargs)
-        finally:
-            _local.replacing = False
-        _engine_of(self).follow(self)  # one swap: the rule is never missing
+        with _control:
+            _local.replacing = True
+            try:
+                result = original(self, rule_name, **kwargs)
+            finally:
+                _local.replacing = False
+            _engine_of(self).follow(self)  # one swap: the rule is never missing
         return result
 
     return replace_topic_rule
@@ -559,8 +577,10 @@ def _wrap_replace(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _wrap_follow(original: Callable[..., Any]) -> Callable[..., Any]:
     def method(self: Any, rule_name: str) -> Any:
-        result = original(self, rule_name)
-        if not getattr(_local, "replacing", False):
+        if getattr(_local, "replacing", False):  # inside replace_topic_rule, which follows
+            return original(self, rule_name)
+        with _control:
+            result = original(self, rule_name)
             _engine_of(self).follow(self)
         return result
 
@@ -628,11 +648,8 @@ def _wrap_publish(original: Callable[..., Any]) -> Callable[..., Any]:
         result = None
         if parse_basic_ingest(topic) is None:  # Basic Ingest messages reach no subscriber
             result = original(self, topic, payload)
-        buried = len(held.dead_letters)
-        report = held.publish(topic, body, context)
+        report = held.publish(topic, body, context)  # (its dead letters logged: MotoRulesEngine)
         held.reports.append(report)
-        for letter in held.dead_letters[buried:]:  # kept in the engine; said where a server runs
-            _logger.warning("%s", describe_dead_letter(letter))
         capture = getattr(_local, "capture", None)
         if capture is not None:
             capture.append(report)

@@ -478,3 +478,75 @@ def test_a_moto_without_an_internal_iotsql_uses_is_refused_clearly(
     monkeypatch.delattr("moto.cloudformation.models.Stack")
     with pytest.raises(iotsql.moto.UnsupportedMotoError, match=r"cloudformation\.models\.Stack"):
         iotsql.moto.install()
+
+
+def test_a_rule_replaced_while_other_rules_change_never_leaves_the_engine(aws: Clients) -> None:
+    """moto replaces a topic rule by deleting it, then creating it again. Another thread's
+    control-plane call that mirrored moto's store into the engine in between deleted the rule
+    from the engine, and publishes missed it until the replace finished (half of them, in
+    this test). The control-plane calls are now serialized, each with its mirroring."""
+    import sys
+    import threading
+    import time
+
+    kafka = {"kafka": {"destinationArn": "arn:aws:iot:us-east-1:123456789012:ruledestination/vpc/x",
+                       "topic": "t", "clientProperties": {"bootstrap.servers": "b:9092"}}}  # fmt: skip
+    aws("iot").create_topic_rule(
+        ruleName="Kept", topicRulePayload=rule("SELECT 1 AS k FROM 'a'", kafka)
+    )
+    aws("iot").create_topic_rule(
+        ruleName="Other", topicRulePayload=rule("SELECT 2 AS o FROM 'b'", kafka)
+    )
+    engine = iotsql.moto.engine()
+    stop = threading.Event()
+    start = threading.Barrier(3)
+    missed: list[Any] = []
+    failures: list[BaseException] = []
+
+    def loop(step: Any) -> Any:
+        def run() -> None:
+            start.wait()
+            deadline = time.monotonic() + 1.0
+            try:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    step()
+            except BaseException as err:  # (reported below)
+                failures.append(err)
+            stop.set()
+
+        return run
+
+    # moto's backend, called as its server's request threads call it (boto3's own cost would
+    # make the interleavings that lose the rule rare).
+    from moto.iot.models import iot_backends
+
+    backend = iot_backends[ACCOUNT][REGION]
+    fields = {"sql": "SELECT 1 AS k FROM 'a'", "description": "", "rule_disabled": False,
+              "aws_iot_sql_version": "2016-03-23", "actions": [kafka], "error_action": None}  # fmt: skip
+
+    def replace() -> None:
+        backend.replace_topic_rule("Kept", **fields)
+
+    def toggle() -> None:
+        backend.disable_topic_rule("Other")
+        backend.enable_topic_rule("Other")
+
+    def publish() -> None:
+        report = engine.publish("a", b"{}")
+        if "Kept" not in report.fired:
+            missed.append(report)
+            stop.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=loop(step)) for step in (replace, toggle, publish)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert missed == []
+    assert "Kept" in iotsql.moto.engine().rules

@@ -209,3 +209,42 @@ def test_the_iotsql_moto_server_command_is_a_drop_in_for_moto_server(offline_aws
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
     assert f"actions go to https://127.0.0.1:{port}" in output
+
+
+def test_concurrent_publishes_log_each_dead_letter_once(
+    server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """moto's server handles each request in a thread of its own. A publish logged the dead
+    letters past the count it read before publishing, so publishes running at once logged each
+    other's letters twice, and missed their own once the list was trimmed; now each letter is
+    logged by the publish that buries it, once."""
+    import threading
+
+    aws = _clients(server)
+    missing = aws("sqs").create_queue(QueueName="dead-letters")["QueueUrl"] + "-missing"
+    aws("iot").create_topic_rule(ruleName="Undeliverable", topicRulePayload=rule(
+        "SELECT n FROM 'undeliverable'", {"sqs": {"queueUrl": missing}}))  # fmt: skip
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def publish(thread: int) -> None:
+        data = aws("iot-data")
+        start.wait()
+        try:
+            for n in range(5):
+                data.publish(topic="undeliverable", payload=b'{"n": %d}' % (thread * 10 + n))
+        except BaseException as err:  # (reported below)
+            failures.append(err)
+
+    threads = [threading.Thread(target=publish, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    logged = [r.getMessage() for r in caplog.records
+              if r.name == "iotsql.moto" and "rule Undeliverable" in r.getMessage()]  # fmt: skip
+    letters = [letter for letter in iotsql.moto.engine(ACCOUNT, REGION).dead_letters
+               if letter.rule_name == "Undeliverable"]  # fmt: skip
+    assert len(letters) == 20
+    assert len(logged) == 20, logged
