@@ -6,9 +6,12 @@ Each test runs real threads with the interpreter switching threads as often as i
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 
 import iotsql
 from iotsql.actions.base import ActionRequest
+from iotsql.actions.recording import JsonLinesSink
 from iotsql.budget import current_budget
 from iotsql.limits import Limits
 
@@ -211,3 +215,100 @@ def test_a_coroutine_sink_runs_outside_the_time_budget_of_the_rule_that_called_i
     assert report.failures == [] and budgets == [None]
     assert downstream.dead_letters == []
     assert downstream.recorder["sqs"].bodies == [{"r": "y"}]
+
+
+# ---- what was checked and found safe --------------------------------------------------------------
+
+
+def test_dead_letters_of_many_threads_are_all_kept_or_written_in_order(
+    switching: None, tmp_path: Any
+) -> None:
+    """Publishes in four threads, every one a dead letter, past `max_dead_letters`: each
+    letter is either still kept or in the dead-letter file, none twice, and each thread's
+    letters are in the order it buried them."""
+    path = tmp_path / "dead.jsonl"
+    engine = iotsql.RulesEngine(limits=Limits(max_dead_letters=7), dead_letter_file=path)
+    engine.register_sink("sqs", lambda request: (_ for _ in ()).throw(OSError("queue gone")))
+    engine.create_topic_rule("Lost", sqs_rule("SELECT thread, n FROM 'lost'"))
+    start = threading.Barrier(4)
+
+    def publish(thread: int) -> None:
+        start.wait()
+        for n in range(60):
+            engine.publish("lost", b'{"thread": %d, "n": %d}' % (thread, n), report=n % 2 == 0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing dropped: the file takes what memory does not
+        threads = [threading.Thread(target=publish, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    written = [
+        json.loads(line)["message"]["base64Payload"] for line in path.read_text().splitlines()
+    ]
+    bodies = [json.loads(base64.b64decode(payload)) for payload in written]
+    bodies += [json.loads(letter.message.body) for letter in engine.drain_dead_letters()]
+    assert len(bodies) == 240 and engine.spilled_dead_letters == 240 - 7
+    for thread in range(4):
+        assert [b["n"] for b in bodies if b["thread"] == thread] == list(range(60))
+
+
+def test_the_recorder_and_a_json_lines_sink_keep_every_request_of_many_threads(
+    switching: None, tmp_path: Any
+) -> None:
+    """Four threads publishing, the recorder called inline in each and a JsonLinesSink in the
+    engine's worker threads: every request is kept, every line whole."""
+    path = tmp_path / "requests.jsonl"
+    engine = iotsql.RulesEngine(sinks={"sns": JsonLinesSink(path)})
+    engine.create_topic_rule("Both", {**sqs_rule("SELECT n FROM 'm/+'"), "actions": [
+        sqs_rule("")["actions"][0],
+        {"sns": {"targetArn": "arn:aws:sns:us-east-1:123456789012:t", "roleArn": ROLE}}]})  # fmt: skip
+    start = threading.Barrier(4)
+
+    def publish(thread: int) -> None:
+        start.wait()
+        for n in range(100):
+            engine.publish(f"m/{thread}", b'{"n": %d}' % (thread * 100 + n), report=n % 2 == 0)
+
+    threads = [threading.Thread(target=publish, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.close()
+    assert sorted(body["n"] for body in engine.recorder["sqs"].bodies) == list(range(400))
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert all(line["action"] == "sns" for line in lines)
+    assert sorted(line["body"]["n"] for line in lines) == list(range(400))
+
+
+def test_a_topic_index_answers_concurrent_matches_as_one_thread_does(switching: None) -> None:
+    """TopicIndex.match builds its automaton lazily, as topics arrive: threads that build the
+    same states at once still get the answer of a single thread."""
+    index: iotsql.TopicIndex[str] = iotsql.TopicIndex()
+    filters = ["a/+/c", "a/#", "+/b/+", "a/b/c", "#", "+/+/+/d", "x/+", "$aws/#"]
+    for n, topic_filter in enumerate(filters):
+        index.add(topic_filter, f"f{n}")
+    topics = [f"{a}/{b}/{c}" for a in ("a", "x", "$aws") for b in ("b", "q", "1", "2")
+              for c in ("c", "d", "e/d")]  # fmt: skip
+    alone = iotsql.TopicIndex[str]()
+    for n, topic_filter in enumerate(filters):
+        alone.add(topic_filter, f"f{n}")
+    expected = {topic: alone.match(topic) for topic in topics}
+    start = threading.Barrier(4)
+    wrong: list[Any] = []
+
+    def match() -> None:
+        start.wait()
+        for _ in range(30):
+            for topic in topics:
+                if index.match(topic) != expected[topic]:
+                    wrong.append(topic)
+
+    threads = [threading.Thread(target=match) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
