@@ -388,8 +388,8 @@ class RulesEngine:
                                         limits=self.limits)  # fmt: skip
         for loaded in loaded_rules:
             try:
-                if replace and loaded.name in self._rules:
-                    created.append(self.replace_topic_rule(loaded.name, loaded.payload))
+                if replace:
+                    created.append(self._create_or_replace(loaded.name, loaded.payload))
                 else:
                     created.append(self.create_topic_rule(loaded.name, loaded.payload))
             except ResourceAlreadyExistsError as err:
@@ -397,6 +397,21 @@ class RulesEngine:
             except IotSqlError as err:
                 raise loaded.locate(err) from err
         return created
+
+    def _create_or_replace(self, name: str, payload: Mapping[str, Any]) -> TopicRule:
+        """Replace the rule `name`, or create it when there is none, whatever other threads do
+        meanwhile: one that creates or deletes it between the look and the change makes this
+        try the other way (a look, then one of the two, could fail with "already exists" or
+        "does not exist")."""
+        while True:
+            try:
+                return self.replace_topic_rule(name, payload)
+            except ResourceNotFoundError:
+                pass
+            try:
+                return self.create_topic_rule(name, payload)
+            except ResourceAlreadyExistsError:
+                pass
 
     def _require(self, name: str) -> TopicRule:
         rule = self._rules.get(name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import sys
 import threading
@@ -143,6 +144,36 @@ def test_publishes_during_rule_changes_lose_no_rule_that_stayed(switching: None)
     engine.publish("a/1/x", b"{}", report=False)
     assert [r.rule_name for r in engine.recorder["sqs"].requests] == ["Stable", "Stable"]
     assert all(r.rule_name.startswith("T") for r in others)
+
+
+def test_load_rules_with_replace_creates_or_replaces_whatever_other_threads_do(
+    switching: None,
+) -> None:
+    """`load_rules(..., replace=True)` looked a rule up, then created or replaced it: a rule
+    created or deleted by another thread in between made it fail with "already exists" or "does
+    not exist", which replace=True promises not to say. It now creates or replaces in one go,
+    again if another thread got in between."""
+    engine = iotsql.RulesEngine()
+    document = {
+        "rules": [{"ruleName": "Loaded", "topicRulePayload": sqs_rule("SELECT * FROM 'l'")}]
+    }
+    loads = 0
+
+    def load() -> bool:
+        nonlocal loads
+        assert len(engine.load_rules(document, replace=True)) == 1
+        loads += 1
+        return False
+
+    def delete() -> bool:
+        with contextlib.suppress(iotsql.ResourceNotFoundError):
+            engine.delete_topic_rule("Loaded")
+        return False
+
+    assert run_together(0.8, load, load, delete) == []
+    assert loads > 20
+    engine.load_rules(document, replace=True)
+    assert list(engine.rules) == ["Loaded"]
 
 
 # ---- requests read by several threads ------------------------------------------------------------
