@@ -343,3 +343,46 @@ def test_a_topic_index_answers_concurrent_matches_as_one_thread_does(switching: 
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+def test_the_limits_in_force_are_each_threads_own(switching: None) -> None:
+    """Two engines with different limits, published into from four threads at once, then from
+    asyncio tasks: the limits in force while a rule runs (`current_limits()`, which the functions read) are always
+    those of the engine publishing, never another thread's."""
+    from iotsql.limits import current_limits
+    from iotsql.providers import InMemoryProvider
+
+    seen: list[tuple[str, Limits]] = []
+
+    def handler(name: str) -> Callable[[Any], Any]:
+        def call(event: Any) -> Any:
+            seen.append((name, current_limits()))
+            return {"ok": True}
+
+        return call
+
+    engines = {}
+    for name, limits in (("small", Limits(max_value_bytes=64 * 1024)), ("default", Limits())):
+        provider = InMemoryProvider(lambdas={"arn:aws:lambda:us-east-1:123456789012:function:f":
+                                             handler(name)})  # fmt: skip
+        engine = iotsql.RulesEngine(limits=limits, provider=provider)
+        engine.create_topic_rule("Call", sqs_rule(
+            "SELECT aws_lambda('arn:aws:lambda:us-east-1:123456789012:function:f', *) AS r "
+            "FROM 't'"))  # fmt: skip
+        engines[name] = (engine, engine.limits)
+
+    def publish(name: str) -> Callable[[], bool]:
+        engine = engines[name][0]
+        return lambda: engine.publish("t", b"{}", report=False) is not None
+
+    assert run_together(0.5, publish("small"), publish("default"), publish("small"),
+                        publish("default")) == []  # fmt: skip
+    assert len(seen) > 100
+
+    async def tasks() -> None:  # and asyncio tasks, each publish in the default executor
+        await asyncio.gather(*(engines[name][0].publish_async("t", b"{}")
+                               for name in ("small", "default") * 20))  # fmt: skip
+
+    asyncio.run(tasks())
+    assert {name for name, _ in seen} == {"small", "default"}
+    assert all(limits is engines[name][1] for name, limits in seen)
