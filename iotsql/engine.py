@@ -277,7 +277,7 @@ class RulesEngine:
         #: dict after reading a rule knows its route is still true; bounded by
         #: _ROUTE_CACHE_SIZE topics and _ROUTE_CACHE_RULES rules.
         self._routes: dict[str, _Route] = {}
-        #: The rules the remembered routes name, all told (_ROUTE_CACHE_RULES bounds it).
+        #: The rules the remembered routes hold, all told (_ROUTE_CACHE_RULES bounds it).
         self._route_rules = 0
         self._loops = EventLoopThread()  # started only if a coroutine sink needs it
         self._sink_kinds: dict[int, tuple[Sink, int]] = {}
