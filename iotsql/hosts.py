@@ -15,6 +15,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from iotsql.engine import DeadLetter, RulesEngine
@@ -24,8 +25,10 @@ from iotsql.rule import TopicRule
 
 __all__ = [
     "DeadLetterLog",
+    "Mqtt5Properties",
     "RuleMirror",
     "describe_dead_letter",
+    "mqtt5_properties",
     "publish_context",
     "publish_request_context",
     "topic_rule_error_code",
@@ -135,6 +138,123 @@ def user_properties(value: Any) -> list[tuple[str, str]]:
             f"expected an array of objects as JSON, or its base64 ({err})", "userProperties"
         ) from None
     return [(str(key), str(item)) for pairs in items for key, item in pairs.items()]
+
+
+# ---- MQTT 5 properties: what a host's broker carries ----------------------------------------
+
+#: The MQTT 5 property identifiers of a PUBLISH that the rules see (MQTT 5.0, section 2.2.2.2).
+PAYLOAD_FORMAT_INDICATOR: Final = 0x01
+MESSAGE_EXPIRY_INTERVAL: Final = 0x02
+CONTENT_TYPE: Final = 0x03
+RESPONSE_TOPIC: Final = 0x08
+CORRELATION_DATA: Final = 0x09
+USER_PROPERTY: Final = 0x26
+
+
+@dataclass(frozen=True, slots=True)
+class Mqtt5Properties:
+    """The MQTT 5 properties of one PUBLISH as a broker encodes them (None: absent):
+    `payload_format_indicator` 0 or 1, `message_expiry_interval` in seconds, `correlation_data`
+    as bytes, `user_properties` in order. `from_identifiers` reads (identifier, value) pairs as
+    a broker decodes them; `identifiers` gives them back; `context_properties` is what the rules
+    see (`publish_context(user_properties=..., mqtt_properties=...)`)."""
+
+    payload_format_indicator: int | None = None
+    message_expiry_interval: int | None = None
+    content_type: str | None = None
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+    user_properties: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_identifiers(cls, pairs: Iterable[tuple[int, Any]]) -> Mqtt5Properties:
+        """From decoded (identifier, value) pairs; a user property's value is its (name,
+        value) pair; identifiers the rules do not see (topic alias, subscription id) are
+        skipped."""
+        found: dict[str, Any] = {}
+        users: list[tuple[str, str]] = []
+        for identifier, value in pairs:
+            if identifier == USER_PROPERTY:
+                users.append((str(value[0]), str(value[1])))
+            elif identifier == CORRELATION_DATA:
+                found["correlation_data"] = bytes(value)
+            elif identifier in _FIELDS:
+                name, kind = _FIELDS[identifier]
+                found[name] = kind(value)
+        return cls(user_properties=tuple(users), **found)
+
+    def identifiers(self) -> list[tuple[int, Any]]:
+        """The (identifier, value) pairs to encode, user properties last and in order."""
+        pairs: list[tuple[int, Any]] = [
+            (identifier, getattr(self, name))
+            for identifier, (name, _) in _FIELDS.items()
+            if getattr(self, name) is not None
+        ]
+        if self.correlation_data is not None:
+            pairs.append((CORRELATION_DATA, self.correlation_data))
+        pairs.extend((USER_PROPERTY, pair) for pair in self.user_properties)
+        return pairs
+
+    def context_properties(self) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+        """(user properties, mqttProperties in the conformance format's keys): the format
+        indicator as `UTF8_DATA`/`UNSPECIFIED_BYTES`, the correlation data as base64, as
+        `get_mqtt_property()` returns them."""
+        mqtt: dict[str, Any] = {}
+        if self.content_type is not None:
+            mqtt["contentType"] = self.content_type
+        if self.payload_format_indicator is not None:
+            mqtt["payloadFormatIndicator"] = _INDICATORS[self.payload_format_indicator == 1]
+        if self.response_topic is not None:
+            mqtt["responseTopic"] = self.response_topic
+        if self.correlation_data is not None:
+            mqtt["correlationData"] = correlation_data(self.correlation_data)
+        if self.message_expiry_interval is not None:
+            mqtt["messageExpiry"] = self.message_expiry_interval
+        return list(self.user_properties), mqtt
+
+
+_FIELDS: Final[Mapping[int, tuple[str, Callable[[Any], Any]]]] = {
+    PAYLOAD_FORMAT_INDICATOR: ("payload_format_indicator", int),
+    MESSAGE_EXPIRY_INTERVAL: ("message_expiry_interval", int),
+    CONTENT_TYPE: ("content_type", str),
+    RESPONSE_TOPIC: ("response_topic", str),
+}
+_INDICATORS: Final = {False: "UNSPECIFIED_BYTES", True: "UTF8_DATA"}
+
+
+def mqtt5_properties(
+    arguments: Mapping[str, Any], pairs: Sequence[tuple[str, str]] | None = None
+) -> Mqtt5Properties:
+    """The MQTT 5 properties an iot-data Publish call gives its message: a republish action's
+    `request.request["arguments"]` (its headers, rendered), for a host whose broker delivers
+    republished messages to MQTT 5 subscribers. `payloadFormatIndicator` `UTF8_DATA` (or 1) is
+    1, anything else 0; `correlationData` is base64, and text that is not is taken as its UTF-8
+    bytes; `userProperties` in any form `user_properties` reads, unless `pairs` gives them."""
+    indicator = arguments.get("payloadFormatIndicator")
+    expiry = arguments.get("messageExpiry")
+    correlation = arguments.get("correlationData")
+    content_type = arguments.get("contentType")
+    response_topic = arguments.get("responseTopic")
+    if pairs is None:
+        pairs = user_properties(arguments.get("userProperties"))
+    return Mqtt5Properties(
+        payload_format_indicator=None if indicator is None else int(indicator in ("UTF8_DATA", 1)),
+        message_expiry_interval=None if expiry is None else int(expiry),
+        content_type=None if content_type is None else str(content_type),
+        response_topic=None if response_topic is None else str(response_topic),
+        correlation_data=None if correlation is None else _correlation_bytes(correlation),
+        user_properties=tuple(pairs),
+    )
+
+
+def _correlation_bytes(value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    text = str(value)
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return text.encode("utf-8")
 
 
 def correlation_data(value: bytes) -> str:

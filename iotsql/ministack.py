@@ -32,8 +32,9 @@ ministack internals this module replaces (module `ministack.services.iot` unless
 ministack internals it calls without replacing them: `_topic_rules` (the rule store),
 `_rules_for_account`, `RuleSqlError`, `RuleRepublishError`, `RuleRoleError`,
 `_dispatch_rule_sqs`, `_dispatch_rule_sns`, `_dispatch_rule_dynamodb`, `_dispatch_rule_to_lambda`,
-`_rule_role_principal`, `_decode_properties`, `_encode_properties`, the `PROP_*` MQTT 5
-property identifiers, `_publish_source_ip`; `ministack.core.responses.get_account_id` and
+`_rule_role_principal`, `_decode_properties` and `_encode_properties` (MQTT 5 property blocks
+as (identifier, value) pairs, the identifiers of the MQTT 5 specification:
+iotsql.hosts.Mqtt5Properties), `_publish_source_ip`; `ministack.core.responses.get_account_id` and
 `get_region`; `ministack.core.iam_evaluator.validate_role_arn`;
 `ministack.services.lambda_svc._get_func_record_for_ref_in_scope`.
 
@@ -48,7 +49,6 @@ ministack.
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import contextvars
 import functools
@@ -75,8 +75,9 @@ from iotsql.errors import ActionError, IotSqlError
 from iotsql.hosts import (
     SQL_PARSE,
     DeadLetterLog,
+    Mqtt5Properties,
     RuleMirror,
-    correlation_data,
+    mqtt5_properties,
     publish_context,
     topic_rule_error_code,
 )
@@ -111,9 +112,7 @@ INTERNALS: Final[Mapping[str, tuple[str, ...]]] = {
         "_topic_rules", "_rules_for_account", "RuleSqlError", "RuleRepublishError",
         "RuleRoleError", "_dispatch_rule_sqs", "_dispatch_rule_sns", "_dispatch_rule_dynamodb",
         "_dispatch_rule_to_lambda", "_rule_role_principal", "_decode_properties",
-        "_encode_properties", "_publish_source_ip", "PROP_PAYLOAD_FORMAT_INDICATOR",
-        "PROP_MESSAGE_EXPIRY_INTERVAL", "PROP_CONTENT_TYPE", "PROP_RESPONSE_TOPIC",
-        "PROP_CORRELATION_DATA", "PROP_USER_PROPERTY",
+        "_encode_properties", "_publish_source_ip",
     ),
     "ministack.services.iot_data": ("_publish",),
     "ministack.core.responses": ("get_account_id", "get_region"),
@@ -634,53 +633,17 @@ class MinistackHost:
         """The MQTT 5 properties ministack forwards, as iotsql's context keys."""
         if not block:
             return [], {}
-        iot = self.iot
         try:
-            decoded, _ = iot._decode_properties(block, 0)
-        except (ValueError, IndexError):
+            decoded, _ = self.iot._decode_properties(block, 0)
+            return Mqtt5Properties.from_identifiers(decoded).context_properties()
+        except (ValueError, IndexError, TypeError):  # a block ministack could not make sense of
             return [], {}
-        names = {
-            iot.PROP_CONTENT_TYPE: "contentType",
-            iot.PROP_RESPONSE_TOPIC: "responseTopic",
-            iot.PROP_PAYLOAD_FORMAT_INDICATOR: "payloadFormatIndicator",
-            iot.PROP_MESSAGE_EXPIRY_INTERVAL: "messageExpiry",
-        }
-        user: list[tuple[str, str]] = []
-        mqtt: dict[str, Any] = {}
-        for identifier, value in decoded:
-            if identifier == iot.PROP_USER_PROPERTY:
-                user.append((str(value[0]), str(value[1])))
-            elif identifier == iot.PROP_CORRELATION_DATA:
-                mqtt["correlationData"] = correlation_data(bytes(value))
-            elif identifier in names:
-                mqtt[names[identifier]] = value
-        return user, mqtt
 
     def republish_properties(self, arguments: Mapping[str, Any]) -> bytes:
         """The MQTT 5 property block of a republish action's headers (iot-data Publish
         arguments, as iotsql renders them), in ministack's encoding."""
-        iot = self.iot
-        props: list[tuple[int, Any]] = []
-        indicator = arguments.get("payloadFormatIndicator")
-        if indicator is not None:
-            props.append((iot.PROP_PAYLOAD_FORMAT_INDICATOR, 1 if indicator == "UTF8_DATA" else 0))
-        if arguments.get("messageExpiry") is not None:
-            props.append((iot.PROP_MESSAGE_EXPIRY_INTERVAL, int(arguments["messageExpiry"])))
-        if arguments.get("contentType") is not None:
-            props.append((iot.PROP_CONTENT_TYPE, str(arguments["contentType"])))
-        if arguments.get("responseTopic") is not None:
-            props.append((iot.PROP_RESPONSE_TOPIC, str(arguments["responseTopic"])))
-        if arguments.get("correlationData") is not None:
-            text = str(arguments["correlationData"])
-            try:
-                data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-            except ValueError:
-                data = text.encode("utf-8")
-            props.append((iot.PROP_CORRELATION_DATA, data))
-        if arguments.get("userProperties"):
-            for pair in json.loads(arguments["userProperties"]):
-                props.extend((iot.PROP_USER_PROPERTY, (str(k), str(v))) for k, v in pair.items())
-        return bytes(iot._encode_properties(props)) if props else b""
+        props = mqtt5_properties(arguments).identifiers()
+        return bytes(self.iot._encode_properties(props)) if props else b""
 
 
 def _payload(record: object) -> Mapping[str, Any]:

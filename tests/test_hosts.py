@@ -12,11 +12,14 @@ import pytest
 
 import iotsql
 from iotsql.actions.recording import RecordingSink
+from iotsql.actions.types import republished_context
 from iotsql.errors import IotSqlError, LimitExceededError, RuleValidationError, SqlParseError
 from iotsql.hosts import (
     DeadLetterLog,
+    Mqtt5Properties,
     RuleMirror,
     describe_dead_letter,
+    mqtt5_properties,
     publish_context,
     publish_request_context,
     topic_rule_error_code,
@@ -177,3 +180,59 @@ def test_check_publish_refuses_what_publish_would_refuse_and_nothing_else() -> N
     engine.publish("a/b", b"")  # a remembered route is still checked for size
     with pytest.raises(iotsql.LimitExceededError):
         engine.check_publish("a/b", b"123456789")
+
+
+def test_the_mqtt5_properties_of_a_republish_reach_a_broker_and_come_back_as_the_rules_saw_them() -> (
+    None
+):
+    """iotsql.hosts.mqtt5_properties: a republish action's headers as a broker encodes them
+    (Mqtt5Properties, (identifier, value) pairs by the MQTT 5 specification); read back from
+    the pairs, the rules see what they see on the engine's own republished message."""
+    engine = iotsql.RulesEngine()
+    headers = {"contentType": "text/plain", "responseTopic": "reply/${topic(2)}",
+               "correlationData": "AAFpZA==", "payloadFormatIndicator": "UTF8_DATA",
+               "messageExpiry": "30", "userProperties": [{"key": "k", "value": "v1"},
+                                                         {"key": "k", "value": "v2"}]}  # fmt: skip
+    engine.register_sink("republish", RecordingSink())
+    engine.create_topic_rule("R", {"sql": "SELECT * FROM 'in/+'", "actions": [{"republish": {
+        "topic": "out", "roleArn": "arn:aws:iam::1:role/r", "headers": headers}}]})  # fmt: skip
+    (request,) = engine.publish("in/d1", b"{}").requests
+    values = mqtt5_properties(request.request["arguments"])
+    assert values == Mqtt5Properties(
+        payload_format_indicator=1, message_expiry_interval=30, content_type="text/plain",
+        response_topic="reply/d1", correlation_data=b"\x00\x01id",
+        user_properties=(("k", "v1"), ("k", "v2")),
+    )  # fmt: skip
+    pairs = values.identifiers()
+    assert pairs == [(0x01, 1), (0x02, 30), (0x03, "text/plain"), (0x08, "reply/d1"),
+                     (0x09, b"\x00\x01id"), (0x26, ("k", "v1")), (0x26, ("k", "v2"))]  # fmt: skip
+    received = Mqtt5Properties.from_identifiers([*pairs, (0x23, 7)])  # a topic alias: skipped
+    assert received == values
+    users, mqtt = received.context_properties()
+    sql = ("SELECT get_mqtt_property('format_indicator') AS f, get_mqtt_property('content_type') "
+           "AS ct, get_mqtt_property('response_topic') AS rt, get_mqtt_property('correlation_data')"
+           " AS cd, get_user_properties('k') AS k FROM 'out'")  # fmt: skip
+    rule = iotsql.compile(sql)
+    seen = rule.evaluate(b"{}", topic="out", context=publish_context(
+        protocol="mqtt", user_properties=users, mqtt_properties=mqtt))  # fmt: skip
+    own = rule.evaluate(b"{}", topic="out", context=republished_context(
+        request.params, request.message.context))  # fmt: skip
+    assert (
+        seen is not None
+        and own is not None
+        and seen.value
+        == own.value
+        == {
+            "f": "UTF8_DATA",
+            "ct": "text/plain",
+            "rt": "reply/d1",
+            "cd": "AAFpZA==",
+            "k": ["v1", "v2"],
+        }
+    )
+    assert mqtt["messageExpiry"] == 30
+    assert mqtt5_properties({"payloadFormatIndicator": "UNSPECIFIED_BYTES",
+                             "correlationData": "not base64!"}) == Mqtt5Properties(
+        payload_format_indicator=0, correlation_data=b"not base64!")  # fmt: skip
+    assert mqtt5_properties({"correlationData": "Yw"}).correlation_data == b"c"  # padding optional
+    assert mqtt5_properties({}, [("a", "b")]) == Mqtt5Properties(user_properties=(("a", "b"),))

@@ -7,15 +7,13 @@ of a version this package was not written for."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from iotsql.errors import IotSqlError
-from iotsql.hosts import correlation_data
+from iotsql.hosts import Mqtt5Properties, mqtt5_properties
 
 #: The paho-mqtt versions the bridge supports (the `mqtt` extra pins the same range).
 SUPPORTED = (2, 1), (3, 0)
@@ -56,38 +54,25 @@ def load() -> ModuleType:
 
 def publish_properties(user_properties: list[tuple[str, str]], headers: Mapping[str, Any]) -> Any:
     """MQTT 5 PUBLISH properties from user properties and the republish request's headers
-    (the `iot-data` Publish arguments: contentType, responseTopic, correlationData as base64,
-    payloadFormatIndicator as UTF8_DATA/UNSPECIFIED_BYTES, messageExpiry in seconds)."""
+    (the `iot-data` Publish arguments, read by iotsql.hosts.mqtt5_properties)."""
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
+    values = mqtt5_properties(headers, user_properties)
     props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-    if headers.get("contentType") is not None:
-        props.ContentType = str(headers["contentType"])
-    if headers.get("responseTopic") is not None:
-        props.ResponseTopic = str(headers["responseTopic"])
-    if headers.get("correlationData") is not None:
-        props.CorrelationData = _correlation_bytes(headers["correlationData"])
-    indicator = headers.get("payloadFormatIndicator")
-    if indicator is not None:
-        props.PayloadFormatIndicator = 1 if indicator in ("UTF8_DATA", 1) else 0
-    if headers.get("messageExpiry") is not None:
-        props.MessageExpiryInterval = int(headers["messageExpiry"])
-    if user_properties:
-        props.UserProperty = list(user_properties)
+    if values.content_type is not None:
+        props.ContentType = values.content_type
+    if values.response_topic is not None:
+        props.ResponseTopic = values.response_topic
+    if values.correlation_data is not None:
+        props.CorrelationData = values.correlation_data
+    if values.payload_format_indicator is not None:
+        props.PayloadFormatIndicator = values.payload_format_indicator
+    if values.message_expiry_interval is not None:
+        props.MessageExpiryInterval = values.message_expiry_interval
+    if values.user_properties:
+        props.UserProperty = list(values.user_properties)
     return props
-
-
-def _correlation_bytes(value: Any) -> bytes:
-    """The republish header holds the correlation data as base64 (as in the AWS API); text that
-    is not base64 is taken as its UTF-8 bytes."""
-    if isinstance(value, bytes):
-        return value
-    text = str(value)
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return text.encode("utf-8")
 
 
 def header_user_properties(value: Any) -> list[tuple[str, str]]:
@@ -112,21 +97,14 @@ def received_properties(properties: Any) -> tuple[list[tuple[str, str]], dict[st
     received PUBLISH; empty for MQTT 3.1.1 messages (no properties)."""
     if properties is None:
         return [], {}
-    pairs = [(str(k), str(v)) for k, v in (getattr(properties, "UserProperty", None) or [])]
-    mqtt: dict[str, Any] = {}
-    content_type = getattr(properties, "ContentType", None)
-    if content_type is not None:
-        mqtt["contentType"] = content_type
-    indicator = getattr(properties, "PayloadFormatIndicator", None)
-    if indicator is not None:
-        mqtt["payloadFormatIndicator"] = "UTF8_DATA" if indicator == 1 else "UNSPECIFIED_BYTES"
-    response_topic = getattr(properties, "ResponseTopic", None)
-    if response_topic is not None:
-        mqtt["responseTopic"] = response_topic
     correlation = getattr(properties, "CorrelationData", None)
-    if correlation is not None:
-        mqtt["correlationData"] = correlation_data(bytes(correlation))
-    expiry = getattr(properties, "MessageExpiryInterval", None)
-    if expiry is not None:
-        mqtt["messageExpiry"] = int(expiry)
-    return pairs, mqtt
+    return Mqtt5Properties(
+        payload_format_indicator=getattr(properties, "PayloadFormatIndicator", None),
+        message_expiry_interval=getattr(properties, "MessageExpiryInterval", None),
+        content_type=getattr(properties, "ContentType", None),
+        response_topic=getattr(properties, "ResponseTopic", None),
+        correlation_data=None if correlation is None else bytes(correlation),
+        user_properties=tuple(
+            (str(k), str(v)) for k, v in (getattr(properties, "UserProperty", None) or [])
+        ),
+    ).context_properties()
