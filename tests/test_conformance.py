@@ -47,3 +47,15 @@ def test_beta_gives_every_2016_03_23_result() -> None:
     assert not failures, "\n".join(
         f"{r.case.id}: expected {r.expected!r}, got {r.actual!r} {r.message}" for r in failures[:20]
     )
+
+
+def test_every_observed_case_cites_where_it_was_seen() -> None:
+    # conformance/README.md (Sources): a case of observed.json records a behaviour someone
+    # reported from the real service, so it names the thread or page (a URL) and says in its
+    # note where in that source the behaviour was reported.
+    observed = load_cases([ROOT / "observed.json"])
+    assert len(observed) >= 20
+    for case in observed:
+        assert case.id.startswith("observed/"), case.id
+        assert str(case.data.get("source", "")).startswith("https://"), case.id
+        assert case.data.get("note"), case.id
