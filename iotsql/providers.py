@@ -57,8 +57,9 @@ class InMemoryProvider(Provider):
     """Test data for the external functions, and a record of every call in `calls` as
     `(method, args)` tuples.
 
-    Missing resources fail as AWS fails (ProviderError: the rule's error action runs), except a
-    DynamoDB item that does not exist, which GetItem reports as no item (Undefined in SQL).
+    Missing resources fail as AWS fails (ProviderError: the rule fails without running its
+    actions). A DynamoDB item that does not exist is returned as None, as GetItem reports it;
+    `get_dynamodb` in SQL turns that into the same rule failure, as AWS does.
     Tables, things and lambdas may be given to the constructor or added later.
     """
 

@@ -5,9 +5,11 @@ protocol of the object that answers them (`iotsql.providers.InMemoryProvider` fo
 
 The provider travels with each evaluation (`rule.evaluate(..., provider=...)`, `run.provider`).
 A call without one is a `ProviderError`, never a silent Undefined, and so is any failure of the
-provider: AWS then runs the rule's error action instead of its actions (`get_or_default`
-catches it). Only a DynamoDB item that does not exist is Undefined, because GetItem succeeds
-and returns nothing. Arguments of the wrong type make the call Undefined before any lookup.
+provider, and a `get_dynamodb` key with no item: the rule fails and none of its actions runs,
+nor its error action, which is for actions that fail (`get_or_default` catches it). AWS-observed:
+a missing item is the rule's FunctionExecution error "Function getDynamoDB failed to execute
+for rule" (docs/semantics.md, Functions). Arguments of the wrong type make the call Undefined
+before any lookup.
 """
 
 from __future__ import annotations
@@ -254,7 +256,7 @@ def aws_lambda(run: Run, function_arn: Any, input_json: Any) -> Any:
           signature="get_dynamodb(tableName, partitionKeyName, partitionKeyValue"
                     "[, sortKeyName, sortKeyValue], roleArn)")  # fmt: skip
 def get_dynamodb(run: Run, *args: Any) -> Any:
-    """Reads one item of a DynamoDB table by its key; Undefined when there is no such item."""
+    """Reads one item of a DynamoDB table by its key; a key with no item fails the rule."""
     if len(args) == 4:
         table, pk_name, pk_value, role = args
         sk_name: Any = None
@@ -277,7 +279,17 @@ def get_dynamodb(run: Run, *args: Any) -> Any:
         run, "get_dynamodb", "get_dynamodb", table, pk_name, pk_value, sk_name, sk_value, role
     )
     if item is None:
-        return U
+        # GetItem answers "no item" successfully, but the rules engine reports a failure
+        # (re:Post QUtmrQNjM4SkiP8mWy31_8Ew, AWS-observed; the docs' get_or_default example
+        # looks up a nonExistentId and calls it a failed lookup).
+        raise ProviderError(
+            f"get_dynamodb() failed: no item in table {table} with the key {pk_name}="
+            f"{json_text(pk_value)}"
+            + ("" if sk_name is None else f", {sk_name}={json_text(sk_value)}")
+            + " (AWS: Function getDynamoDB failed to execute for rule; not able to retrieve"
+            " the requested item)",
+            "get_dynamodb",
+        )
     return to_sql_value(run, "get_dynamodb", item)
 
 

@@ -116,9 +116,6 @@ def test_a_missing_resource_is_a_rule_failure(call: str) -> None:
     provider = InMemoryProvider()
     provider.add_table("T")  # an empty table: the item lookup below finds nothing
     rule = iotsql.compile(f"SELECT {call} AS r FROM 't'", V2)
-    if name == "get_dynamodb":
-        assert rule.evaluate(b"{}", "t", provider=provider) == Output({})
-        return
     with pytest.raises(ProviderError) as caught:
         rule.evaluate(b"{}", "t", provider=provider)
     assert caught.value.function == name
@@ -358,14 +355,28 @@ def test_get_dynamodb_whole_item_and_number_types() -> None:
     }
 
 
-def test_get_dynamodb_missing_item_is_undefined() -> None:
-    sql = f"SELECT id, get_dynamodb('InServiceDevices', 'deviceId', id, '{ROLE}') AS item FROM 't'"
-    assert run_sql(sql, {"id": "nope"}, _devices()) == {"id": "nope"}
-    where = (
+def test_get_dynamodb_missing_item_fails_the_rule() -> None:
+    # AWS-observed (re:Post QUtmrQNjM4SkiP8mWy31_8Ew): a key with no item is the rule's
+    # FunctionExecution error, in SELECT as in WHERE, where isUndefined() cannot test for it;
+    # get_or_default is the way to read an item that may be absent.
+    select = iotsql.compile(
+        f"SELECT id, get_dynamodb('InServiceDevices', 'deviceId', id, '{ROLE}') AS item FROM 't'"
+    )
+    where = iotsql.compile(
         "SELECT id FROM 't' WHERE "
         f"isUndefined(get_dynamodb('InServiceDevices', 'deviceId', id, '{ROLE}'))"
     )
-    assert run_sql(where, {"id": "nope"}, _devices()) == {"id": "nope"}
+    for rule in (select, where):
+        with pytest.raises(ProviderError) as caught:
+            rule.evaluate(b'{"id": "nope"}', "t", provider=_devices())
+        assert caught.value.function == "get_dynamodb"
+        assert 'no item in table InServiceDevices with the key deviceId="nope"' in str(caught.value)
+    fallback = (
+        f"SELECT get_or_default(get_dynamodb('InServiceDevices', 'deviceId', id, '{ROLE}'), "
+        "{'location': 'unknown'}).location AS place FROM 't'"
+    )
+    assert run_sql(fallback, {"id": "nope"}, _devices()) == {"place": "unknown"}
+    assert run_sql(fallback, {"id": "d1"}, _devices()) == {"place": "Oslo"}
 
 
 def test_get_dynamodb_with_a_sort_key() -> None:
@@ -378,7 +389,8 @@ def test_get_dynamodb_with_a_sort_key() -> None:
     assert run_sql(sql, {"d": "d1", "n": 1}, provider) == {"v": "first"}
     assert run_sql(sql, {"d": "d1", "n": 2}, provider) == {"v": "replaced"}
     assert run_sql(sql, {"d": "d1", "n": 2.0}, provider) == {"v": "replaced"}
-    assert run_sql(sql, {"d": "d1", "n": 3}, provider) == {}
+    with pytest.raises(ProviderError, match='with the key device="d1", seq=3 '):
+        iotsql.compile(sql).evaluate(b'{"d": "d1", "n": 3}', "t", provider=provider)
     assert provider.calls[0] == ("get_dynamodb", ("Readings", "device", "d1", "seq", 1, ROLE))
 
 
