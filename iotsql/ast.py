@@ -116,11 +116,12 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Cast:
-    """`cast(expr AS type)`; `type_name` is as written."""
+    """`cast(expr AS type)`; `type_name` is as written, `type_pos` where."""
 
     expr: Expr
     type_name: str
     pos: Pos = field(default=NOPOS, compare=False, repr=False)
+    type_pos: Pos = field(default=NOPOS, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -946,9 +946,11 @@ class Compiler:
     def _cast(self, node: ast.Cast, scope: _Scope) -> Compiled:
         entry = CAST_TYPES.get(node.type_name.lower())
         if entry is None:
+            # AWS-observed (re:Post): CreateTopicRule answers "Unknown data type 'BIGINT'" at the
+            # type's own position.
             raise self.error(
-                f"unknown cast type {node.type_name!r}",
-                node.pos,
+                f"unknown data type {node.type_name!r} in cast()",
+                node.type_pos if node.type_pos != ast.NOPOS else node.pos,
                 hint="use String, Int, Integer, Double, Decimal, Bool or Boolean",
             )
         convert, since = entry

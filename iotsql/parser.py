@@ -194,7 +194,8 @@ class _ToAst(Transformer[Token, ast.Statement]):
             raise self._error(
                 f"only cast() takes 'AS type' inside its parentheses, not {c[0]}()", _pos(meta)
             )
-        return ast.Cast(c[1], str(c[2]), _pos(meta))
+        type_pos = _token_pos(c[2]) if isinstance(c[2], Token) else _pos(meta)
+        return ast.Cast(c[1], str(c[2]), _pos(meta), type_pos)
 
     def case_expr(self, meta: Any, c: list[Any]) -> ast.Case:
         subject = None

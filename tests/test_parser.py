@@ -172,6 +172,17 @@ def test_errors_carry_expected_tokens_and_hints() -> None:
     assert info.value.hint and "get(" in info.value.hint
 
 
+def test_an_unknown_cast_type_is_named_at_its_position() -> None:
+    # AWS-observed (re:Post QUN2BMiVIFT6epdjcyfvZhug): "SqlParseException Unknown data type
+    # 'BIGINT'", pointing at the type name rather than at cast(.
+    with pytest.raises(iotsql.SqlParseError) as info:
+        iotsql.compile("SELECT CAST('07e7' AS BIGINT) AS decimal_value FROM 't'")
+    err = info.value
+    assert "unknown data type 'BIGINT'" in str(err)
+    assert (err.line, err.column, err.end_column) == (1, 23, 29)
+    assert err.code == "SqlParseException"
+
+
 def test_comments_inside_strings_are_text() -> None:
     tree = parse("SELECT '-- not a comment' AS a, \"/* nor this */\" AS b FROM 't'")
     assert tree.select.items[0].expr == ast.StringLit("-- not a comment")
