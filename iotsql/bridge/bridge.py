@@ -210,6 +210,10 @@ class Bridge:
         self._sub_lock = threading.Lock()
         self._dead_lock = threading.Lock()
         self._sub_waits: dict[int, list[str]] = {}
+        #: The mids of SUBSCRIBE packets the broker has answered (SUBACK), until
+        #: `refresh_subscriptions` has seen its own; notified under _sub_lock.
+        self._sub_acked: set[int] = set()
+        self._suback = threading.Condition(self._sub_lock)
         #: Messages received but not processed when `stop()` ended its drain (not acknowledged).
         self.unfinished = 0
         self._last_problem: str | None = None
@@ -225,7 +229,9 @@ class Bridge:
     def refresh_subscriptions(self) -> tuple[list[str], list[str]]:
         """Subscribe to what the engine's rules need now and drop what they no longer need;
         returns (added, removed). New subscriptions are made before old ones are dropped, so no
-        message is missed in between (one may run twice)."""
+        message is missed in between (one may run twice). Returns once the broker has
+        acknowledged the new subscriptions (at most `connect_timeout`): a message published
+        after that reaches the rules that need it."""
         wanted = self._compute_subscriptions()
         with self._sub_lock:
             added = [t for t in wanted if t not in self.subscriptions]
@@ -234,14 +240,22 @@ class Bridge:
         client = self._client
         if client is not None and self._connected.is_set():
             if added:
-                self._subscribe(added)
+                mid = self._subscribe(added)
+                if mid is not None:
+                    with self._suback:
+                        self._suback.wait_for(
+                            lambda: mid in self._sub_acked or self.failed.is_set(),
+                            self.connect_timeout,
+                        )
+                        self._sub_acked.discard(mid)
             if removed:
                 client.unsubscribe(removed)
         return added, removed
 
-    def _subscribe(self, topics: list[str]) -> None:
+    def _subscribe(self, topics: list[str]) -> int | None:
+        """SUBSCRIBE to `topics`; its mid (None when nothing was sent)."""
         if not topics:
-            return
+            return None
         if self.protocol == 5:
             from paho.mqtt.subscribeoptions import SubscribeOptions
 
@@ -252,6 +266,7 @@ class Bridge:
         if mid is not None:
             with self._sub_lock:
                 self._sub_waits[mid] = list(topics)
+        return mid  # type: ignore[no-any-return]
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -498,6 +513,10 @@ class Bridge:
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         with self._sub_lock:
             topics = self._sub_waits.pop(mid, [])
+            if len(self._sub_acked) >= 64:  # acks nobody waits for (a reconnect's subscribe)
+                self._sub_acked.clear()
+            self._sub_acked.add(mid)
+            self._suback.notify_all()
         refused = [
             f"{topic} ({reason})"
             for topic, reason in zip(topics, reasons, strict=False)

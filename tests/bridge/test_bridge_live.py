@@ -73,6 +73,35 @@ def test_rules_fire_on_published_messages_and_republish_back(
     assert stats.republished == 1 and alerts.wait(2, timeout=0.3) == [message]
 
 
+def test_refresh_subscriptions_returns_once_the_broker_acknowledged_them(
+    mosquitto: MqttBroker, engine: iotsql.RulesEngine
+) -> None:
+    """A rule added while the bridge runs: `refresh_subscriptions` returns after the SUBACK, so
+    a message published as soon as it returns reaches the rule (the watcher logs "rules
+    reloaded" after it). The bridge's SUBACK handler is slowed here so that a return before the
+    acknowledgement cannot go unseen."""
+    p = unique()
+    engine.create_topic_rule("First", rule(f"SELECT * FROM '{p}/one'", SQS))
+    bridge = Bridge(engine, mosquitto.url)
+    handle_suback = bridge._on_subscribe
+    acked: list[float] = []
+
+    def slow_suback(*args: Any) -> None:
+        time.sleep(0.3)
+        acked.append(time.monotonic())
+        handle_suback(*args)
+
+    bridge._on_subscribe = slow_suback  # type: ignore[method-assign]
+    with bridge.start():
+        engine.create_topic_rule("Second", rule(f"SELECT * FROM '{p}/two'", SQS))
+        assert bridge.refresh_subscriptions() == (["$aws/rules/Second/#", f"{p}/two"], [])
+        returned = time.monotonic()
+        assert len(acked) == 2 and returned >= acked[1]
+        mosquitto.publish(f"{p}/two", b'{"n": 2}')
+        assert bridge.wait_received(1)
+    assert [r.body for r in engine.recorder["sqs"].requests] == [{"n": 2}]
+
+
 def test_mqtt5_properties_reach_the_rules(
     mosquitto: MqttBroker, engine: iotsql.RulesEngine
 ) -> None:
