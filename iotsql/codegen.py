@@ -422,8 +422,8 @@ class _Writer:
         if impl is not context_functions.topic:
             return None
         level = arguments[0] if arguments else None
-        if level is not None and (type(level) is not int or level < 1):
-            return None
+        if arguments and (type(level) is not int or level < 1):
+            return None  # topic(null) is Undefined, not the whole topic: the function says
         target = self.local()
         self.kinds[target] = "str"
         self.line(indent, f"{target} = run.topic")

@@ -15,16 +15,19 @@ from iotsql.values import UNDEFINED, V2, to_int
 
 U = UNDEFINED
 FAMILY = "context"
+# topic() without an argument is the whole topic; topic(null) is a level that is no Int (To int
+# keeps Null as Null), so it is Undefined like topic('a'), not the whole topic.
+_NO_LEVEL: Any = object()
 
 
 @function("topic", args=(0, 1), family=FAMILY, context=True, anchor="iot-function-topic",
           signature="topic([level])")  # fmt: skip
-def topic(run: Run, level: Any = None) -> Any:
+def topic(run: Run, level: Any = _NO_LEVEL) -> Any:
     """The topic of the message (without a Basic Ingest prefix), or its 1-based `level`."""
     whole = run.topic
     if whole is None:
         return U
-    if level is None:
+    if level is _NO_LEVEL:
         return whole
     if type(level) is int:
         levels = whole.split("/")
