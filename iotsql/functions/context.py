@@ -15,8 +15,9 @@ from iotsql.values import UNDEFINED, V2, to_int
 
 U = UNDEFINED
 FAMILY = "context"
-# topic() without an argument is the whole topic; topic(null) is a level that is no Int (To int
-# keeps Null as Null), so it is Undefined like topic('a'), not the whole topic.
+# No argument given: topic() is the whole topic and get_user_properties() every property, while
+# topic(null) is a level that is no Int (To int keeps Null as Null), so Undefined like
+# topic('a'), and get_user_properties(null) names no key, so Undefined.
 _NO_LEVEL: Any = object()
 
 
@@ -121,11 +122,11 @@ def get_mqtt_property(run: Run, name: Any) -> Any:
 @function("get_user_properties", args=(0, 1), family=FAMILY, context=True,
           anchor="iot-sql-function-get-user-properties",
           signature="get_user_properties([key])")  # fmt: skip
-def get_user_properties(run: Run, key: Any = None) -> Any:
+def get_user_properties(run: Run, key: Any = _NO_LEVEL) -> Any:
     """MQTT 5 user properties: the values under `key`, in header order, or every property
-    as one-pair objects."""
+    as one-pair objects (without an argument; a Null key is no key, so Undefined)."""
     pairs = run.message.context.user_properties
-    if key is None:
+    if key is _NO_LEVEL:
         return [{name: value} for name, value in pairs] if pairs else U
     if type(key) is not str:
         return U
