@@ -357,6 +357,16 @@ def get_item(container: Any, key: Any) -> Any:
         if type(key) is str:
             return container.get(key, U)
         return U
+    if t is str and not container.isascii():
+        # A String is indexed in UTF-16 code units, as Java's String (and iotsql's length,
+        # indexof and substring) count them: get('😀a', 2) is 'a'. Half a surrogate pair
+        # becomes U+FFFD, as substring's cut through one does.
+        units = container.encode("utf-16-le", "surrogatepass")
+        if len(units) != 2 * len(container):
+            index = to_int(key)
+            if type(index) is not int or index < 0 or 2 * index >= len(units):
+                return U
+            return units[2 * index : 2 * index + 2].decode("utf-16-le", "replace")
     if t is list or t is str:
         index = to_int(key)
         if type(index) is not int or index < 0 or index >= len(container):
