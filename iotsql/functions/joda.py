@@ -1132,9 +1132,11 @@ def _date_candidates(fields: Fields) -> list[int]:
     if year is not None and month is not None:
         day = fields.get("day_of_month")
         if day is not None:
-            found.append(
-                days_from_civil(year, month, _check(day, 1, month_length(year, month), "day"))
-            )
+            # SMART resolution (IsoChronology.resolveYMD): a day of 1-31 past the month's end
+            # is its last day, 2021-02-31 is 2021-02-28; the day field is then that day.
+            day = min(_check(day, 1, 31, "day"), month_length(year, month))
+            fields["day_of_month"] = day
+            found.append(days_from_civil(year, month, day))
         week = fields.get("week_of_month")
         if week is not None and dow is not None:
             first = days_from_civil(year, month, 1)
@@ -1165,8 +1167,10 @@ def _week_based_date(based_year: int, week: int, localized_dow: int) -> int:
 
 
 def resolve_date(fields: Fields) -> int:
-    """The date the parsed fields name (days since the epoch), checked strictly: every parsed
-    date field must agree with it (2021-02-31 and a wrong day-of-week are failures)."""
+    """The date the parsed fields name (days since the epoch), resolved as java.time's SMART
+    resolver style does (the one `DateTimeFormatter.ofPattern` uses): a day-of-month past the
+    month's end is its last day (2021-02-31 is 2021-02-28), a day-of-year past the year's end
+    is a failure, and every other parsed date field must agree (a wrong day-of-week fails)."""
     candidates = _date_candidates(fields)
     if not candidates:
         raise ParseFailure("the text names no complete date")
@@ -1194,11 +1198,12 @@ def _split_day_time(fields: Fields, value: int, unit: int) -> None:
 
 def _resolve_hour(fields: Fields) -> None:
     """Clock hours, hours of am-pm and am-pm into hour-of-day, cross-checking them all."""
+    # SMART resolution (Parsed.resolveTimeFields) lets a clock hour of 0 through as 0.
     if "clock_hour_of_day" in fields:
-        clock = _check(fields["clock_hour_of_day"], 1, 24, "clock-hour-of-day")
+        clock = _check(fields["clock_hour_of_day"], 0, 24, "clock-hour-of-day")
         _put(fields, "hour_of_day", 0 if clock == 24 else clock)
     if "clock_hour_of_ampm" in fields:
-        clock = _check(fields["clock_hour_of_ampm"], 1, 12, "clock-hour-of-am-pm")
+        clock = _check(fields["clock_hour_of_ampm"], 0, 12, "clock-hour-of-am-pm")
         _put(fields, "hour_of_ampm", 0 if clock == 12 else clock)
     ampm = fields.get("ampm_of_day")
     hour_of_ampm = fields.get("hour_of_ampm")
@@ -1231,6 +1236,15 @@ def resolve_time(fields: Fields) -> int:
         if nanos is not None and nanos // 1_000_000 != millis:
             raise ParseFailure("milli-of-second does not match nano-of-second")
         fields.setdefault("nano_of_second", millis * 1_000_000)
+    if (
+        fields.get("hour_of_day") == 24
+        and not fields.keys() & {"clock_hour_of_day", "ampm_of_day", "hour_of_ampm"}
+        and fields.get("minute_of_hour", 0) == fields.get("second_of_minute", 0) == 0
+        and fields.get("nano_of_second", 0) == 0
+    ):
+        # SMART resolution (Parsed.resolveTime): 24:00 is the end of the day, the next
+        # day's midnight.
+        return SECONDS_PER_DAY * NANOS_PER_SECOND
     _resolve_hour(fields)
     hour = fields.get("hour_of_day")
     minute = fields.get("minute_of_hour")

@@ -60,8 +60,9 @@ def parse_time(pattern: Any, timestamp: Any, timezone: Any = "UTC") -> Any:
 def time_to_epoch(timestamp: Any, pattern: Any) -> Any:
     """A date/time string parsed with a java.time (JDK 11) pattern, as epoch milliseconds.
 
-    A string without a zone is UTC, one without a time is at midnight; an invalid date
-    (2021-02-31) is Undefined."""
+    A string without a zone is UTC, one without a time is at midnight; fields resolve as
+    java.time's SMART resolver style does (2021-02-31 is 2021-02-28, 24:00 the next midnight);
+    a field out of its range (2021-13-01) is Undefined."""
     if type(timestamp) is not str or type(pattern) is not str:
         return U
     millis = joda.parse_epoch_millis(timestamp, pattern)

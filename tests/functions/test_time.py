@@ -490,22 +490,39 @@ def test_time_to_epoch_letters(text: str, pattern: str, expected: int) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "pattern", "expected"),
+    [
+        # java.time's SMART resolver style, which DateTimeFormatter.ofPattern uses
+        ("2021-02-31", "yyyy-MM-dd", 1614470400000),  # the month's last day, 2021-02-28
+        ("2020-02-31", "yyyy-MM-dd", 1582934400000),  # 2020-02-29
+        ("2021-04-31", "yyyy-MM-dd", 1619740800000),  # 2021-04-30
+        ("Sun 2021-02-31", "EEE yyyy-MM-dd", 1614470400000),  # checked against the 28th
+        ("2017-06-09 24:00", "yyyy-MM-dd HH:mm", DAY + 24 * HOUR),  # the next midnight
+        ("2017-06-09 24:00:00.000", "yyyy-MM-dd HH:mm:ss.SSS", DAY + 24 * HOUR),
+        ("2017-06-09 00:00 AM", "yyyy-MM-dd hh:mm a", DAY),  # clock hour 0 is let through
+        ("2017-06-09 00:00", "yyyy-MM-dd kk:mm", DAY),
+    ],
+)
+def test_time_to_epoch_resolves_smartly(text: str, pattern: str, expected: int) -> None:
+    assert epoch(text, pattern) == expected
+
+
+@pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        ("2021-02-31", "yyyy-MM-dd"),  # strict: no 31 February
-        ("2021-02-29", "yyyy-MM-dd"),
         ("2021-13-01", "yyyy-MM-dd"),
+        ("2021-04-32", "yyyy-MM-dd"),  # past 31: out of the day-of-month range
+        ("2021 366", "yyyy D"),  # SMART resolves a day-of-year as STRICT does
+        ("Wed 2021-02-31", "EEE yyyy-MM-dd"),  # 2021-02-28 is a Sunday
+        ("2017-06-09 24:01", "yyyy-MM-dd HH:mm"),  # only 24:00 is the end of the day
         ("2021-00-01", "yyyy-MM-dd"),
         ("2021-01-00", "yyyy-MM-dd"),
-        ("2021 366", "yyyy D"),
         ("Sat 2017-06-09", "EEE yyyy-MM-dd"),  # wrong day of week
         ("2017-06-09 Q3", "yyyy-MM-dd QQQ"),
         ("2017-06-09 PM 09:00", "yyyy-MM-dd a HH:mm"),  # am-pm disagrees with the hour
-        ("2017-06-09 24:00", "yyyy-MM-dd HH:mm"),
         ("2017-06-09 23:60", "yyyy-MM-dd HH:mm"),
         ("2017-06-09 23:59:60", "yyyy-MM-dd HH:mm:ss"),
         ("2017-06-09 13:00 PM", "yyyy-MM-dd hh:mm a"),
-        ("2017-06-09 00:00 AM", "yyyy-MM-dd hh:mm a"),
         ("2017-06-09 05:19", "yyyy-MM-dd hh:mm"),  # hour of am-pm without am-pm
         ("2017-06-09 19:46", "yyyy-MM-dd mm:ss"),  # minutes without an hour
         ("2017-06-09 17 46", "yyyy-MM-dd HH ss"),  # seconds without minutes
