@@ -33,7 +33,14 @@ from iotsql.lint.findings import Finding
 from iotsql.lint.rules import check_rule, load_error_findings
 from iotsql.lint.sql import lint
 from iotsql.loaders import detect_format, document_syntax, load_with_errors
-from iotsql.loaders.base import DocumentError, LoadedRule, LoadSession, SourceError
+from iotsql.loaders.base import (
+    DocumentError,
+    EmptyDocumentError,
+    LoadedRule,
+    LoadSession,
+    SchemaError,
+    SourceError,
+)
 from iotsql.loaders.positions import SourceDocument, SourceFile, TextOrigin
 
 _SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv"})
@@ -204,8 +211,14 @@ def _document(path: Path, options: Options, report: Report) -> None:
         report.files.add(label)
         report.findings.extend(load_error_findings(error, "", {}))
         return
-    except RuleValidationError:
-        return  # an empty document
+    except EmptyDocumentError:
+        return
+    except RuleValidationError as error:  # over a Limits.max_document_* bound (alias bomb...)
+        if _DEFINES_RULES.search(text) is None:
+            return
+        report.files.add(label)
+        report.findings.extend(load_error_findings(error, "", {}))
+        return
     try:
         fmt = detect_format(data, path.name)
     except RuleValidationError:
@@ -250,14 +263,17 @@ def _report_load(
     found: list[Finding] = []
     for error in session.errors:
         findings = load_error_findings(error, fmt, documents)
-        if files is not None and isinstance(error, DocumentError) and error.file not in files:
-            # A file of the module that cannot be parsed stops the whole module from loading,
-            # the files asked for too: it is reported even though it was not asked for.
+        whole_file = not isinstance(error, (SourceError, SchemaError))
+        outside = {f.file for f in findings} - files if files is not None else set()
+        if files is not None and whole_file and outside:
+            # A file of the module that cannot be read (not HCL, not UTF-8, over a document
+            # bound) stops the whole module from loading, the files asked for too: it is
+            # reported even though it was not asked for.
             asked = ", ".join(sorted(files))
             hint = f"the Terraform module of this folder loads as a whole: {asked} could not be checked"
             findings = [replace(f, hint=f.hint or hint) for f in findings]
-            files.add(error.file)
-            report.files.add(error.file)
+            files.update(outside)
+            report.files.update(outside)
         found.extend(findings)
     for rule in rules:
         if files is None or rule.file in files:

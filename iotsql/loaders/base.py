@@ -126,6 +126,10 @@ class DocumentError(RuleValidationError):
         self.detail = message
 
 
+class EmptyDocumentError(RuleValidationError):
+    """A YAML or JSON file that holds no document (empty, or only comments)."""
+
+
 @dataclass
 class LoadSession:
     """What a load collected for `iotsql check`: the error of each resource skipped, and the

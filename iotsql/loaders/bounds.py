@@ -27,6 +27,7 @@ import yaml
 
 from iotsql.errors import RuleValidationError
 from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits
+from iotsql.loaders.base import DocumentError
 
 #: The fastest PyYAML parser installed: libyaml's when PyYAML was built with it (PyYAML keeps it
 #: in `yaml.cyaml`; the `yaml` package itself exports only the C loaders).
@@ -98,7 +99,10 @@ def read_bounded(path: Path, file: str) -> str:
             check_file_size(size, file)
         data = read_at_most(handle, limit + 1)
     check_file_size(len(data), file)
-    return data.decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:  # a binary file named .tf: what `iotsql check` says of it
+        raise DocumentError(f"not UTF-8 text (byte {err.start})", file) from None
 
 
 def _where(mark: Any) -> str:

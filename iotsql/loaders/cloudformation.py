@@ -31,6 +31,7 @@ from iotsql.limits import current_limits
 from iotsql.loaders import cfn_schema
 from iotsql.loaders.base import (
     DocumentError,
+    EmptyDocumentError,
     GetAttError,
     LoadedRule,
     SchemaError,
@@ -158,7 +159,7 @@ def parse_document(text: str, file: str) -> Any:
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
         raise DocumentError(f"invalid YAML: {problem}", file, line, column) from None
     if data is None:
-        raise RuleValidationError("the file is empty", file)
+        raise EmptyDocumentError("the file is empty", file)
     return data
 
 

@@ -25,7 +25,7 @@ import difflib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 Syntax = Literal["yaml", "json", "hcl", "sql"]
 
@@ -44,6 +44,10 @@ class FilePosition:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+#: The characters of a line an excerpt shows: a minified JSON template is one line of megabytes.
+MAX_EXCERPT_WIDTH: Final = 200
 
 
 class SourceFile:
@@ -89,6 +93,12 @@ class SourceFile:
         if end_line in (None, line) and end_column:
             width = max(1, end_column - column)
         width = max(1, min(width, len(text) - column + 1))
+        if len(text) > MAX_EXCERPT_WIDTH:  # a minified template: the part around the column
+            start = max(0, min(column - 1 - MAX_EXCERPT_WIDTH // 4, len(text) - MAX_EXCERPT_WIDTH))
+            end = start + MAX_EXCERPT_WIDTH
+            width = max(1, min(width, end - column + 1))
+            column -= start - (3 if start else 0)
+            text = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
         # the line's own tabs keep the caret aligned
         lead = "".join("\t" if ch == "\t" else " " for ch in text[: column - 1])
         number = str(line)
