@@ -22,6 +22,9 @@ The moto internals this module touches (nowhere else in iotsql does):
   `delete_topic_rule`, `enable_topic_rule`, `disable_topic_rule`, and `reset` (inherited from
   `BaseBackend.reset`, which empties the backend's `__dict__`: the engine lives there, so a
   `mock_aws` reset drops it).
+- `moto.iot.responses.IoTResponse`: wrapped `setup_class(request, ...)` (a body that is not UTF-8)
+  and `create_topic_rule()` / `replace_topic_rule()` (a body that is not a JSON object), which
+  moto would answer with a 500; both read its `body`.
 - `moto.iotdata.models`: `iotdata_backends`, `IoTDataPlaneBackend.published_payloads` (a list of
   `(topic, payload)`); wrapped: `IoTDataPlaneBackend.publish(topic, payload)`.
 - `moto.iotdata.responses.IoTDataPlaneResponse`: wrapped `setup_class(request, ...)` (to keep the
@@ -53,6 +56,7 @@ The moto internals this module touches (nowhere else in iotsql does):
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
 import threading
@@ -305,6 +309,7 @@ class _Internals:
         find = self._find
         self.iot_backends: Any = find("moto.iot.models", "iot_backends")
         self.IoTBackend: Any = find("moto.iot.models", "IoTBackend")
+        self.IoTResponse: Any = find("moto.iot.responses", "IoTResponse")
         self.iotdata_backends: Any = find("moto.iotdata.models", "iotdata_backends")
         self.IoTDataPlaneBackend: Any = find("moto.iotdata.models", "IoTDataPlaneBackend")
         self.IoTDataPlaneResponse: Any = find("moto.iotdata.responses", "IoTDataPlaneResponse")
@@ -320,6 +325,7 @@ class _Internals:
             self.IoTBackend: ("create_topic_rule", "replace_topic_rule", "delete_topic_rule",
                               "enable_topic_rule", "disable_topic_rule", "reset"),
             self.IoTDataPlaneBackend: ("publish",),
+            self.IoTResponse: ("setup_class", "create_topic_rule", "replace_topic_rule"),
             self.IoTDataPlaneResponse: ("setup_class", "publish", "get_access_key"),
             self.parsing: ("get_model_map", "get_name_type_map"),
             self.botocore_stubber: ("enabled",),
@@ -428,6 +434,9 @@ def install(*, endpoint_url: str | None = None, limits: Limits | None = None) ->
                 *(_Patch(moto.IoTBackend, name, _wrap_follow) for name in
                   ("delete_topic_rule", "enable_topic_rule", "disable_topic_rule")),
                 _Patch(moto.IoTBackend, "reset", _wrap_reset),
+                _Patch(moto.IoTResponse, "setup_class", _wrap_body_decoding),
+                *(_Patch(moto.IoTResponse, name, _wrap_rule_request) for name in
+                  ("create_topic_rule", "replace_topic_rule")),
                 _Patch(moto.IoTDataPlaneBackend, "publish", _wrap_publish),
                 _Patch(moto.IoTDataPlaneResponse, "setup_class", _wrap_setup_class),
                 _Patch(moto.IoTDataPlaneResponse, "publish", _wrap_publish_response),
@@ -583,6 +592,49 @@ def _wrap_follow(original: Callable[..., Any]) -> Callable[..., Any]:
             result = original(self, rule_name)
             _engine_of(self).follow(self)
         return result
+
+    method.__name__ = original.__name__
+    return method
+
+
+def _request_error(message: str) -> Exception:
+    return _error(RuleValidationError(message, "the request body"))
+
+
+def _wrap_body_decoding(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto decodes every request body as UTF-8 and answers a 500 when it is not."""
+
+    def setup_class(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, request, *args, **kwargs)
+        except UnicodeDecodeError as err:
+            raise _request_error(f"is not UTF-8 (byte {err.start})") from None
+
+    return setup_class
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return kinds.get(type(value), "a number")
+
+
+def _wrap_rule_request(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto reads each member of a CreateTopicRule or ReplaceTopicRule body with
+    `json.loads(body)[name]`: a body that is JSON but not an object (`[]`, `"x"`, `null`), or
+    nested too deeply for Python's parser, is a 500 there; AWS answers InvalidRequestException."""
+
+    def method(self: Any) -> Any:
+        body = self.body
+        if body:
+            try:
+                data = json.loads(body)
+            except RecursionError:
+                raise _request_error("is nested too deeply") from None
+            except ValueError as err:
+                raise _request_error(f"is not JSON ({err})") from None
+            if not isinstance(data, dict):
+                raise _request_error(f"must be a TopicRulePayload object, not {_json_kind(data)}")
+        return original(self)
 
     method.__name__ = original.__name__
     return method

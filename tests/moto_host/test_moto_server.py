@@ -93,6 +93,34 @@ def test_the_server_answers_with_aws_error_codes(server: str) -> None:
     assert caught.value.response["Error"]["Code"] == "InvalidRequestException"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[1]", "must be a TopicRulePayload object, not an array"),
+        (b"null", "must be a TopicRulePayload object, not null"),
+        (b"\"SELECT * FROM 'a'\"", "must be a TopicRulePayload object, not a string"),
+        (b"\xff\xfe{}", "is not UTF-8 (byte 0)"),
+        (b"{sql", "is not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "is nested too deeply"),
+    ],
+)
+def test_a_raw_rule_body_that_is_not_a_json_object_is_an_invalid_request(
+    server: str, body: bytes, message: str
+) -> None:
+    """Before: moto's `json.loads(body)[name]` answered these with a 500 and an HTML page."""
+    import requests
+
+    auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/iot/aws4_request, " \
+           "SignedHeaders=host, Signature=x"  # fmt: skip
+    for method in ("POST", "PATCH"):  # CreateTopicRule, ReplaceTopicRule
+        answer = requests.request(method, f"{server}/rules/Raw", data=body, timeout=30,
+                                  headers={"Authorization": auth})  # fmt: skip
+        assert answer.status_code == 400, answer.text
+        assert answer.json() == {"__type": "InvalidRequestException",
+                                 "message": answer.json()["message"]}  # fmt: skip
+        assert answer.json()["message"].startswith(f"the request body: {message}")
+
+
 def test_install_names_the_address_the_actions_go_to(server: str) -> None:
     aws = _clients(server)
     url = aws("sqs").create_queue(QueueName="named")["QueueUrl"]
