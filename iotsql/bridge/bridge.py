@@ -581,12 +581,39 @@ class Bridge:
             except Exception as err:  # a bug or a full disk: stop, leave the message unacked
                 self._fail(f"{type(err).__name__}: {err} (topic {item.topic})")
                 ok = False
+            except BaseException as err:  # KeyboardInterrupt from a sink called inline...
+                ok = self._interrupted(item, err)
             if ok and item.slot is not None:
                 self._acks.done(item.slot)
             with self._inflight_cond:
                 self._inflight -= 1
                 if self._inflight == 0:
                     self._inflight_cond.notify_all()
+
+    def _interrupted(self, item: _Inbound, err: BaseException) -> bool:
+        """The publish raised a BaseException that is not an Exception: a KeyboardInterrupt from
+        a sink called inline, which the engine lets through once the message is a dead letter.
+        The bridge stops as on any other failure, this worker going on to the end of its queue
+        (unacknowledged: the broker sends those again on a persistent session) instead of ending
+        with its messages stuck; the dead letter is written, and the message acknowledged once
+        it is kept. Anything else (a SystemExit from the bridge's own code) leaves it
+        unacknowledged."""
+        kept = isinstance(err, KeyboardInterrupt)
+        note = "the message is kept as a dead letter" if kept else "the message is not acknowledged"
+        self._fail(f"a sink raised {type(err).__name__} (topic {item.topic}): the bridge stops; "
+                   f"{note}")  # fmt: skip
+        if kept:
+            self._counter.add(received=1, dead_letters=1)
+        if not kept or self._dead is None:
+            return kept  # the dead letter is in engine.dead_letters
+        try:
+            with self._dead_lock:
+                letters = self.engine.drain_dead_letters()
+                self._dead.write([dead_letter_record(letter) for letter in letters])
+        except Exception as error:  # not kept on file: left unacknowledged
+            self._log(f"iotsql bridge: error: cannot write the dead letter: {error}")
+            return False
+        return True
 
     def _process(self, item: _Inbound) -> bool:
         if self.failed.is_set():

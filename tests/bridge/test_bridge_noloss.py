@@ -150,3 +150,42 @@ def test_messages_unfinished_when_the_drain_ends_are_reported(
     else:
         assert bridge.failed.is_set() and bridge.error is not None
         assert "with a clean session the broker does not send them again" in bridge.error
+
+
+@pytest.mark.parametrize("dead_letter_file", [False, True])
+def test_a_sink_raising_keyboard_interrupt_stops_the_bridge_with_the_message_kept(
+    guarded: MqttBroker, tmp_path: Any, dead_letter_file: bool
+) -> None:
+    """Before: the KeyboardInterrupt ended the worker thread; the bridge ran on without it,
+    the messages of its topics piled up unprocessed and the dead letter never reached the file."""
+    topic = f"in/interrupt{dead_letter_file}"
+
+    class Interrupting:
+        instant = True  # called inline: the engine lets the KeyboardInterrupt through
+
+        def __call__(self, request: ActionRequest) -> None:
+            raise KeyboardInterrupt
+
+    engine = iotsql.RulesEngine()
+    engine.register_sink("sqs", Interrupting())
+    engine.create_topic_rule("Stop", {
+        "sql": f"SELECT * FROM '{topic}'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"sqs": {"queueUrl": "https://q", "roleArn": ROLE}}]})  # fmt: skip
+    letters = tmp_path / "dead.jsonl"
+    bridge = Bridge(engine, guarded.url, workers=1, log=lambda line: None,
+                    dead_letters=letters if dead_letter_file else None).start()  # fmt: skip
+    guarded.publish(topic, b'{"n": 1}')
+    assert bridge.failed.wait(10)
+    assert "a sink raised KeyboardInterrupt" in str(bridge.error)
+    assert all(thread.is_alive() for thread in bridge._threads)  # the worker goes on
+    assert wait_until(lambda: bridge.inflight == 0, 10)  # before: 1 for ever, the worker gone
+    assert bridge.stats.received == 1 and bridge.stats.dead_letters == 1
+    bridge.stop(drain_timeout=5)
+    assert bridge.unfinished == 0
+    if dead_letter_file:
+        (record,) = [json.loads(line) for line in letters.read_text().splitlines()]
+        assert record["topic"] == topic and "KeyboardInterrupt" in json.dumps(record)
+        assert engine.dead_letters == []
+    else:
+        (letter,) = engine.dead_letters
+        assert "KeyboardInterrupt" in str(letter.evaluation_error)
