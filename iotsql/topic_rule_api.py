@@ -76,12 +76,12 @@ def _member(request: Mapping[str, Any], name: str, kind: type, required: bool = 
             raise RuleValidationError("is required", name)
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise RuleValidationError(f"must be a {_KIND_NAMES[kind]}, not {value!r}", name)
+        raise RuleValidationError(f"must be {_KIND_NAMES[kind]}, not {value!r}", name)
     return value
 
 
-_KIND_NAMES: Final[Mapping[type, str]] = {str: "string", int: "integer", bool: "boolean",
-                                          Mapping: "structure"}  # fmt: skip
+_KIND_NAMES: Final[Mapping[type, str]] = {str: "a string", int: "an integer", bool: "a boolean",
+                                          Mapping: "a structure"}  # fmt: skip
 
 
 def _put(engine: RulesEngine, request: Mapping[str, Any], create: bool) -> dict[str, Any]:

@@ -174,3 +174,30 @@ def test_the_http_status_of_each_code_is_the_one_of_the_aws_iot_models() -> None
     assert set(HTTP_STATUS) - set(statuses) == {"SqlParseException"} - set(statuses)
     assert iotsql.IotSqlError("no code").http_status == 400
     assert iotsql.ResourceNotFoundError("r").http_status == 404
+
+
+@pytest.mark.parametrize(
+    ("operation", "request_", "message"),
+    [
+        ("ListTopicRules", {"maxResults": "5"}, "maxResults: must be an integer, not '5'"),
+        ("ListTopicRules", {"maxResults": 5.0}, "maxResults: must be an integer, not 5.0"),
+        ("ListTopicRules", {"maxResults": 10**100}, "maxResults: must be from 1 to 10000"),
+        ("ListTopicRules", {"nextToken": "x" * 1_000_000}, "nextToken: is not a token"),
+        ("ListTopicRules", {"nextToken": "\ud800"}, "nextToken: is not a token"),
+        ("CreateTopicRule", {"ruleName": "a/b", "topicRulePayload": payload()},
+         "ruleName: does not match the pattern"),
+        ("CreateTopicRule", {"ruleName": "R" * 129, "topicRulePayload": payload()},
+         "ruleName: must have at most 128 characters"),
+        ("CreateTopicRule", {"ruleName": "R\ud800", "topicRulePayload": payload()},
+         "ruleName: does not match the pattern"),
+        ("CreateTopicRule", {"ruleName": "S", "topicRulePayload": payload("SELECT * FROM 'a' WHERE " + "a = 1 AND " * 20_000 + "true")},
+         "topicRulePayload: topic rule payload size (bytes) limit exceeded"),
+        ("CreateTopicRule", {"ruleName": "S", "topicRulePayload": [payload()]},
+         "topicRulePayload: must be a structure, not"),
+    ],
+)  # fmt: skip
+def test_hostile_members_are_invalid_requests_naming_the_member(
+    operation: str, request_: dict[str, Any], message: str
+) -> None:
+    err = refusal(iotsql.RulesEngine(), operation, request_)
+    assert err.code == "InvalidRequestException" and str(err).startswith(message), str(err)
