@@ -27,7 +27,10 @@ ministack internals this module replaces (module `ministack.services.iot` unless
                             ministack reaches it, it logs an error and iotsql evaluates instead
     reset                   wrapped: `/_ministack/reset` also drops the engines
     ministack.services.iot_data._publish
-                            wrapped: marks the publish as HTTP (`clientid()` is `n/a`)
+                            wrapped: marks the publish as HTTP (`clientid()` is `n/a`), and
+                            refuses a topic or body the broker would refuse (over a limit, a
+                            null character) with AWS's error, as the moto host does, before
+                            ministack delivers it (`ministack.core.responses.error_response_json`)
 
 ministack internals it calls without replacing them: `_topic_rules` (the rule store),
 `_rules_for_account`, `RuleSqlError`, `RuleRepublishError`, `RuleRoleError`,
@@ -73,6 +76,7 @@ from iotsql.actions.types import ACTION_TYPES
 from iotsql.engine import RulesEngine
 from iotsql.errors import ActionError, IotSqlError
 from iotsql.hosts import (
+    INVALID_REQUEST,
     SQL_PARSE,
     DeadLetterLog,
     Mqtt5Properties,
@@ -115,7 +119,7 @@ INTERNALS: Final[Mapping[str, tuple[str, ...]]] = {
         "_encode_properties", "_publish_source_ip",
     ),
     "ministack.services.iot_data": ("_publish",),
-    "ministack.core.responses": ("get_account_id", "get_region"),
+    "ministack.core.responses": ("get_account_id", "get_region", "error_response_json"),
     "ministack.core.iam_evaluator": ("validate_role_arn",),
     "ministack.services.lambda_svc": ("_get_func_record_for_ref_in_scope",),
 }  # fmt: skip
@@ -506,8 +510,14 @@ class MinistackHost:
     # ---- data plane ----------------------------------------------------------------------------
 
     def _wrap_http_publish(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(original)
+
         @functools.wraps(original)
         async def publish(*args: Any, **kwargs: Any) -> Any:
+            arguments = signature.bind(*args, **kwargs).arguments
+            refusal = self._http_refusal(arguments.get("topic"), arguments.get("body") or b"")
+            if refusal is not None:
+                return refusal
             token = _ORIGIN.set(HTTP)
             try:
                 return await original(*args, **kwargs)
@@ -515,6 +525,18 @@ class MinistackHost:
                 _ORIGIN.reset(token)
 
         return publish
+
+    def _http_refusal(self, topic: Any, body: Any) -> Any:
+        """The error response AWS IoT answers an iot-data Publish with when the broker would
+        refuse the message (a topic or body over a limit, a null character), before ministack
+        delivers it to subscribers and answers 200: iotsql's moto host does the same."""
+        from ministack.core.responses import error_response_json, get_account_id, get_region
+
+        try:
+            self.engine(get_account_id(), get_region()).check_publish(str(topic), body)
+        except IotSqlError as err:
+            return error_response_json(err.code or INVALID_REQUEST, str(err), err.http_status)
+        return None
 
     def _wrap_broker_publish(self, original: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(original)

@@ -134,6 +134,33 @@ def test_http_publish_context_principal_sourceip_and_mqtt5_headers(aws: Client) 
     assert json.loads(body)["ip"] == "203.0.113.9"
 
 
+@pytest.mark.parametrize(
+    ("topic", "body", "code", "message"),
+    [
+        ("limits/big", b"x" * (128 * 1024 + 1), "LimitExceededException",
+         "payload size (bytes) limit exceeded: 131073 > 131072"),
+        ("limits/" + "a/" * 8 + "b", b"{}", "LimitExceededException",
+         "topic depth (forward slashes) limit exceeded: 9 > 7"),
+        ("limits/a\x00b", b"{}", "InvalidRequestException",
+         "a topic name cannot contain the null character"),
+    ],
+    ids=["payload", "depth", "null"],
+)  # fmt: skip
+def test_a_publish_the_broker_would_refuse_is_refused_before_subscribers_get_it(
+    aws: Client, topic: str, body: bytes, code: str, message: str
+) -> None:
+    """Before: ministack answered 200 and delivered it; only a warning said the rules had not
+    seen it. AWS IoT refuses the publish, as iotsql's moto host does."""
+    queue = aws("sqs").create_queue(QueueName="limits-" + uuid.uuid4().hex[:8])["QueueUrl"]
+    _rule(aws, "Limits" + uuid.uuid4().hex[:8], "SELECT * FROM 'limits/#'", [_sqs_action(queue)])
+    with pytest.raises(ClientError) as raised:
+        _publish(aws, topic, body)
+    assert raised.value.response["Error"]["Code"] == code
+    assert message in raised.value.response["Error"]["Message"]
+    _publish(aws, "limits/ok", b"x" * (128 * 1024))  # at the limit: accepted, the rule runs
+    assert len(_drain(aws, queue)) == 1
+
+
 def test_messages_ministack_publishes_itself_go_through_the_rules(aws: Client) -> None:
     queue = _queue(aws, "shadow")
     _rule(aws, "ShadowAccepted", "SELECT topic(3) AS thing, isUndefined(clientid()) AS no_client, "
@@ -404,20 +431,11 @@ def test_what_no_action_can_take_is_logged_as_a_dead_letter(aws: Client, minista
 # ---- MQTT over WebSocket ----------------------------------------------------------------------
 
 
-def test_an_mqtt_over_websocket_publish_carries_the_client_id(
-    aws: Client, ministack: Server
+def _mqtt_publish(
+    ministack: Server, client_id: str, topic: str, payload: Any, properties: Any = None
 ) -> None:
+    """Publish at QoS 1 through ministack's broker over WebSocket and wait for the PUBACK."""
     mqtt = pytest.importorskip("paho.mqtt.client")
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    queue = _queue(aws, "websocket")
-    _rule(aws, "FromDevices", "SELECT clientid() AS client, topic(2) AS device, "
-          "get_user_properties('fw') AS fw, get_mqtt_property('content_type') AS ct, "
-          "principal() AS principal, sourceip() AS ip, traceid() AS trace, reading "
-          "FROM 'devices/+/up'", [_sqs_action(queue)])  # fmt: skip
-
-    client_id = f"sensor-{uuid.uuid4().hex[:8]}"
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                          transport="websockets", protocol=mqtt.MQTTv5)  # fmt: skip
     # ministack's broker answers WebSocket upgrades addressed to an IoT data endpoint, in the
@@ -432,15 +450,31 @@ def test_an_mqtt_over_websocket_publish_carries_the_client_id(
     client.loop_start()
     try:
         assert connected.wait(10), "no CONNACK from ministack's broker"
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.UserProperty = [("fw", "2.1")]
-        properties.ContentType = "application/json"
-        client.publish("devices/d42/up", json.dumps({"reading": 7}), qos=1,
-                       properties=properties)  # fmt: skip
+        client.publish(topic, payload, qos=1, properties=properties)
         assert published.wait(10), "no PUBACK from ministack's broker"
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def test_an_mqtt_over_websocket_publish_carries_the_client_id(
+    aws: Client, ministack: Server
+) -> None:
+    pytest.importorskip("paho.mqtt.client")
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    queue = _queue(aws, "websocket")
+    _rule(aws, "FromDevices", "SELECT clientid() AS client, topic(2) AS device, "
+          "get_user_properties('fw') AS fw, get_mqtt_property('content_type') AS ct, "
+          "principal() AS principal, sourceip() AS ip, traceid() AS trace, reading "
+          "FROM 'devices/+/up'", [_sqs_action(queue)])  # fmt: skip
+
+    client_id = f"sensor-{uuid.uuid4().hex[:8]}"
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.UserProperty = [("fw", "2.1")]
+    properties.ContentType = "application/json"
+    _mqtt_publish(ministack, client_id, "devices/d42/up", json.dumps({"reading": 7}), properties)
     [body] = _drain(aws, queue)
     output = json.loads(body)
     assert {k: output[k] for k in ("client", "device", "fw", "ct", "reading", "ip")} == {
@@ -528,9 +562,10 @@ def test_rules_deployed_with_cloudformation_are_validated_and_run_by_iotsql(aws:
 def test_a_message_over_the_payload_limit_runs_no_rule_and_says_so(
     aws: Client, ministack: Server
 ) -> None:
+    """Through ministack's broker (MQTT), which takes it: an HTTP publish is refused."""
     queue = _queue(aws, "too-big")
     _rule(aws, "TooBig", "SELECT 'fired' AS r FROM 'big/+'", [_sqs_action(queue)])
-    _publish(aws, "big/b1", b"x" * (128 * 1024 + 1))
+    _mqtt_publish(ministack, "big-sender", "big/b1", b"x" * (128 * 1024 + 1))
     assert _drain(aws, queue) == []
     assert "iotsql did not evaluate the rules of account 111111111111" in ministack.output()
     assert "payload size (bytes) limit exceeded: 131073 > 131072" in ministack.output()
