@@ -26,6 +26,8 @@ ministack internals this module replaces (module `ministack.services.iot` unless
     _run_rule_actions       replaced: ministack's evaluator; never reached, and if a future
                             ministack reaches it, it logs an error and iotsql evaluates instead
     reset                   wrapped: `/_ministack/reset` also drops the engines
+    _handle_topic_rule      wrapped: a request body nested past what Python's JSON parser reads
+                            is InvalidRequestException, not ministack's 500 (RecursionError)
     ministack.services.iot_data._publish
                             wrapped: marks the publish as HTTP (`clientid()` is `n/a`), and
                             refuses a topic or body the broker would refuse (over a limit, a
@@ -112,6 +114,7 @@ INTERNALS: Final[Mapping[str, tuple[str, ...]]] = {
     "ministack.services.iot": (
         # replaced or wrapped
         "put_topic_rule", "broker_publish", "_evaluate_topic_rules", "_run_rule_actions", "reset",
+        "_handle_topic_rule",
         # called
         "_topic_rules", "_rules_for_account", "RuleSqlError", "RuleRepublishError",
         "RuleRoleError", "_dispatch_rule_sqs", "_dispatch_rule_sns", "_dispatch_rule_dynamodb",
@@ -339,6 +342,7 @@ class MinistackHost:
         self._replace(iot, "_evaluate_topic_rules", self._evaluate_topic_rules)
         self._replace(iot, "_run_rule_actions", self._run_rule_actions)
         self._replace(iot, "reset", self._wrap_reset(iot.reset))
+        self._replace(iot, "_handle_topic_rule", _wrap_rule_request(iot._handle_topic_rule))
         self._replace(iot_data, "_publish", self._wrap_http_publish(iot_data._publish))
 
     def unpatch(self) -> None:
@@ -666,6 +670,19 @@ class MinistackHost:
         arguments, as iotsql renders them), in ministack's encoding."""
         props = mqtt5_properties(arguments).identifiers()
         return bytes(self.iot._encode_properties(props)) if props else b""
+
+
+def _wrap_rule_request(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def handle(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(*args, **kwargs)
+        except RecursionError:  # json.loads of the body, in ministack's _parse_body
+            from ministack.core.responses import error_response_json
+
+            return error_response_json(INVALID_REQUEST, "the request body is nested too deeply")
+
+    return handle
 
 
 def _payload(record: object) -> Mapping[str, Any]:

@@ -255,6 +255,20 @@ def test_a_bad_action_is_an_invalid_request_exception(aws: Client) -> None:
     assert "topicRulePayload.actions[0]" in error["Message"]
 
 
+def test_a_rule_body_nested_too_deeply_is_an_invalid_request(ministack: Server) -> None:
+    """Before: ministack's json.loads raised RecursionError, answered as a 500 InternalError."""
+    import requests
+
+    auth = "AWS4-HMAC-SHA256 Credential=111111111111/20260101/us-east-1/iot/aws4_request, " \
+           "SignedHeaders=host, Signature=x"  # fmt: skip
+    body = '{"sql": "SELECT * FROM \'a\'", "actions": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    answer = requests.post(f"{ministack.endpoint}/rules/Deep", data=body, timeout=60,
+                           headers={"Authorization": auth})  # fmt: skip
+    assert answer.status_code == 400
+    assert answer.json() == {"__type": "InvalidRequestException",
+                             "message": "the request body is nested too deeply"}  # fmt: skip
+
+
 def test_a_republish_into_the_rules_own_topic_space_is_refused(aws: Client) -> None:
     republish = {"republish": {"topic": "space/echo", "roleArn": ROLE}}
     with pytest.raises(ClientError) as raised:
