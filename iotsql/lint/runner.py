@@ -41,6 +41,7 @@ from iotsql.loaders.base import (
     SchemaError,
     SourceError,
 )
+from iotsql.loaders.bounds import check_file_size, read_bounded
 from iotsql.loaders.positions import SourceDocument, SourceFile, TextOrigin
 
 _SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv"})
@@ -149,18 +150,48 @@ def _files(target: Path, options: Options, report: Report) -> Iterator[tuple[Pat
             path = Path(folder) / name
             if options.excluded(path):
                 continue
-            if name.endswith((*_DOCUMENT_SUFFIXES, ".sql", ".tf")):
+            # Regular files only: reading a named pipe (x.json) would wait for a writer.
+            if name.endswith((*_DOCUMENT_SUFFIXES, ".sql", ".tf")) and path.is_file():
                 yield path, False
 
 
 def _read(path: Path, report: Report) -> str | None:
+    """The file's text, read no further than Limits.max_document_bytes."""
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        report.unreadable.append(f"{path}: not UTF-8 text (byte {error.start})")
+        return read_bounded(path, str(path)).removeprefix("\ufeff")
+    except DocumentError as error:
+        report.unreadable.append(f"{path}: {error.detail}")  # not UTF-8 text (byte N)
+    except RuleValidationError as error:
+        report.unreadable.append(str(error))  # larger than Limits.max_document_bytes
     except OSError as error:
         report.unreadable.append(f"{path}: cannot read it: {error.strerror or error}")
     return None
+
+
+def _larger_than_a_document(path: Path) -> RuleValidationError | None:
+    """The refusal of a file over Limits.max_document_bytes, else None."""
+    try:
+        check_file_size(path.stat().st_size, str(path))
+    except RuleValidationError as error:
+        return error
+    except OSError:
+        pass  # _read reports it
+    return None
+
+
+def _defines_rules(path: Path) -> bool:
+    """Whether a file too large to read whole defines topic rules: a scan a chunk at a time."""
+    pattern = re.compile(_DEFINES_RULES.pattern.encode("ascii"))
+    tail = b""
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                if pattern.search(tail + chunk):
+                    return True
+                tail = chunk[-64:]
+    except OSError:
+        return False
+    return False
 
 
 # ---- statements --------------------------------------------------------------------------------
@@ -198,10 +229,16 @@ def _lint_text(sql: str, label: str, options: Options, report: Report) -> None:
 def _document(path: Path, options: Options, report: Report) -> None:
     from iotsql.loaders.cloudformation import parse_document
 
+    label = str(path)
+    too_large = _larger_than_a_document(path)
+    if too_large is not None:  # a large data file passes; a large template is an error
+        if _defines_rules(path):
+            report.files.add(label)
+            report.findings.extend(load_error_findings(too_large, "", {}))
+        return
     text = _read(path, report)
     if text is None or _MENTIONS_RULES.search(text) is None:
         return
-    label = str(path)
     report.sources[label] = text
     try:
         data = parse_document(text, label)

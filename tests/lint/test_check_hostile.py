@@ -6,11 +6,16 @@ or megabytes of output."""
 from __future__ import annotations
 
 import json
+import os
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from lint_support import Run
+
+from iotsql import Limits
+from iotsql.limits import using_limits
 
 RULE = """Resources:
   R:
@@ -106,3 +111,33 @@ def test_a_finding_in_a_minified_template_shows_the_part_of_its_line_around_it(
     assert len(lines[at]) < 220 and lines[at].startswith(" 1 | ...") and "WHERE" in lines[at]
     assert lines[at + 1].index("^") < len(lines[at])
     assert len(run.stdout) < 2000
+
+
+def test_files_over_the_document_size_are_not_read_whole(
+    tmp_path: Path, run_check: Callable[..., Run]
+) -> None:
+    """Before: each file was read whole (a 5 GB JSON file in the repository, 5 GB of memory)
+    before its size was checked. A large data file passes; a large template is an error."""
+    (tmp_path / "data.json").write_text(json.dumps({"sql": "x", "rows": ["y" * 100] * 200}))
+    (tmp_path / "big.yaml").write_text(RULE.format(actions="[]") + "#" * 30_000)
+    with using_limits(Limits(max_document_bytes=10_000)):
+        tracemalloc.start()
+        try:
+            run = run_check(str(tmp_path))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert run.status == 1, run.stdout
+    assert "big.yaml:1:1: template-error error: the file is larger than " in run.stdout
+    assert "data.json" not in run.stdout + run.stderr
+    assert peak < 2_000_000, f"{peak:,} bytes"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_in_a_folder_is_passed_over(
+    tmp_path: Path, run_check: Callable[..., Run]
+) -> None:
+    """Before: reading `pipe.json` waited for a writer for ever."""
+    os.mkfifo(tmp_path / "pipe.json")
+    (tmp_path / "t.yaml").write_text(RULE.format(actions="[]"))
+    assert run_check(str(tmp_path)).status == 0
