@@ -185,8 +185,11 @@ class Bridge:
         self._out = JsonLinesWriter(out) if out is not None else None
         self._dead = JsonLinesWriter(dead_letters) if dead_letters is not None else None
         #: Messages the engine refused (a topic or body over a limit), when no dead-letter
-        #: file takes them.
+        #: file takes them: the last `Limits.max_dead_letters` of the engine (a device
+        #: publishing oversized messages cannot fill the memory); older ones are dropped,
+        #: counted in `dropped_rejected` and logged.
         self.rejected: list[dict[str, Any]] = []
+        self.dropped_rejected = 0
         self.subscriptions: list[str] = self._compute_subscriptions()
         self.error: str | None = None
         self.failed = threading.Event()
@@ -639,7 +642,7 @@ class Bridge:
             if self._dead is not None:
                 self._dead.write([record])
             else:
-                self.rejected.append(record)
+                self._keep_rejected(record)
             self._counter.add(received=1, rejected=1, dead_letters=1)
             return True
         self._count(report)
@@ -652,6 +655,16 @@ class Bridge:
                 letters = self.engine.drain_dead_letters()
                 self._dead.write([dead_letter_record(letter) for letter in letters])
         return True
+
+    def _keep_rejected(self, record: dict[str, Any]) -> None:
+        with self._dead_lock:
+            if len(self.rejected) >= max(1, self.engine.limits.max_dead_letters):
+                del self.rejected[0]
+                self.dropped_rejected += 1
+                if self.dropped_rejected == 1:
+                    self._log("iotsql bridge: more refused messages than Limits.max_dead_letters: "
+                              "the oldest are dropped (give the bridge a dead_letters file)")  # fmt: skip
+            self.rejected.append(record)
 
     def _count(self, report: PublishReport) -> None:
         matched = fired = ok = failed = dead = 0

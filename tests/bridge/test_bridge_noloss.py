@@ -4,6 +4,7 @@ forwards at QoS 1 sends again what was not acknowledged (docs/bridge.md, "Delive
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections import Counter
@@ -189,3 +190,20 @@ def test_a_sink_raising_keyboard_interrupt_stops_the_bridge_with_the_message_kep
     else:
         (letter,) = engine.dead_letters
         assert "KeyboardInterrupt" in str(letter.evaluation_error)
+
+
+def test_refused_messages_kept_in_memory_are_bounded(guarded: MqttBroker) -> None:
+    """Before: `bridge.rejected` grew with every oversized message a device published."""
+    topic = "in/oversized"
+    engine = iotsql.RulesEngine(limits=iotsql.Limits(max_payload_bytes=10, max_dead_letters=2))
+    engine.create_topic_rule("Any", {"sql": f"SELECT * FROM '{topic}'", "actions": []})
+    lines: list[str] = []
+    with Bridge(engine, guarded.url, workers=1, log=lines.append) as bridge:
+        for n in range(5):
+            guarded.publish(topic, json.dumps({"n": n, "pad": "x" * 20}))
+        assert bridge.wait_received(5)
+        kept = [json.loads(base64.b64decode(r["message"]["payloadBase64"]))["n"]
+                for r in bridge.rejected]  # fmt: skip
+        assert kept == [3, 4]
+        assert bridge.dropped_rejected == 3 and bridge.stats.rejected == 5
+    assert sum("the oldest are dropped" in line for line in lines) == 1
