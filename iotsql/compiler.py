@@ -961,6 +961,22 @@ class Compiler:
             return _constant(convert(operand.const))
         return _applied(operand, convert)
 
+    def _check_default_reads_no_resource(self, default: ast.Expr) -> None:
+        """get_or_default's default may not call a function that reads a customer resource
+        (the functions page names get_secret, get_dynamodb, aws_lambda, get_thing_shadow,
+        protobuf decode and machinelearning_predict; get_registry_data reads one too)."""
+        for node in ast.walk(default):
+            if not isinstance(node, ast.Call):
+                continue
+            spec = self.registry.get(node.name.lower())
+            if spec is not None and (spec.external or _is_protobuf_decode(node)):
+                raise self.error(
+                    f"get_or_default()'s default value cannot call {call_limit_text(spec.name)}"
+                    ": functions that read customer resources are not allowed there",
+                    node.pos,
+                    hint="the default can be a literal or any expression that reads only the message",
+                )
+
     def _call(self, node: ast.Call, scope: _Scope) -> Compiled:
         spec = self.registry.get(node.name.lower())
         if spec is None:
@@ -974,6 +990,8 @@ class Compiler:
                 node.pos,
                 hint=f"set awsIotSqlVersion to {spec.since.value}",
             )
+        if spec.lazy and spec.name == "get_or_default" and len(node.args) == 2:
+            self._check_default_reads_no_resource(node.args[1])
         compiled = [self.expr(arg, scope) for arg in node.args]
         if not spec.accepts(len(node.args)):
             self.warnings.append(
