@@ -1017,6 +1017,17 @@ class Compiler:
                     f"at most {limit} is allowed: the rule terminates without invoking any "
                     "actions", node.pos.line, node.pos.column, code="call-limit",
                 ))  # fmt: skip
+        for position in spec.no_variable_args:
+            if -len(node.args) <= position < len(node.args):
+                argument = node.args[position]
+                if any(isinstance(n, ast.Variable) for n in ast.walk(argument)):
+                    raise self.error(
+                        f"argument {position % len(node.args) + 1} of {spec.name}() cannot read a "
+                        "SET variable: role ARNs and arguments that switch a function's mode do "
+                        "not support variables",
+                        argument.pos,
+                        hint="write the value itself in the call",
+                    )
         for position in spec.literal_args:
             if position < len(node.args) and not isinstance(node.args[position], ast.StringLit):
                 raise self.error(

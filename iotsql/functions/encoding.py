@@ -64,7 +64,7 @@ def base64_decode(text: str | bytes) -> bytes | None:
         return None
 
 
-@function("encode", args=2, family=FAMILY, since=V2, raw_star=True,
+@function("encode", args=2, family=FAMILY, since=V2, raw_star=True, no_variable_args=(1,),
           anchor="iot-sql-encode-payload", signature="encode(value, 'base64')")  # fmt: skip
 def encode(value: Any, scheme: Any) -> Any:
     """The value (the raw payload for `*`, else its String conversion in UTF-8) in base64."""
@@ -113,6 +113,7 @@ def _decode_protobuf(run: Run, value: Any, names: tuple[Any, ...]) -> Any:
 
 
 @function("decode", args=(2, 6), family=FAMILY, since=V2, context=True, raw_star=True,
+          no_variable_args=(1,),
           anchor="iot-sql-decode-base64",
           signature="decode(value, scheme[, bucket, key, protoName, messageType])")  # fmt: skip
 def decode(run: Run, value: Any, scheme: Any, *proto: Any) -> Any:

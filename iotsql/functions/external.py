@@ -253,6 +253,7 @@ def aws_lambda(run: Run, function_arn: Any, input_json: Any) -> Any:
 
 @function("get_dynamodb", args=(4, 6), family=FAMILY, since=V2, context=True, pure=False,
           external=True, per_statement_limit=1, anchor="iot-sql-function-get-dynamodb",
+          no_variable_args=(-1,),
           signature="get_dynamodb(tableName, partitionKeyName, partitionKeyValue"
                     "[, sortKeyName, sortKeyValue], roleArn)")  # fmt: skip
 def get_dynamodb(run: Run, *args: Any) -> Any:
@@ -295,6 +296,7 @@ def get_dynamodb(run: Run, *args: Any) -> Any:
 
 @function("get_thing_shadow", args=(2, 3), family=FAMILY, since=V2, context=True, pure=False,
           external=True, anchor="iot-sql-function-get-thing-shadow",
+          no_variable_args=(-1,),
           signature="get_thing_shadow(thingName[, shadowName], roleArn)")  # fmt: skip
 def get_thing_shadow(run: Run, *args: Any) -> Any:
     """Returns the classic or a named shadow document of a thing."""
@@ -310,6 +312,7 @@ def get_thing_shadow(run: Run, *args: Any) -> Any:
 
 @function("get_secret", args=(3, 4), family=FAMILY, since=V1, context=True, pure=False,
           external=True, anchor="iot-sql-function-get-secret",
+          no_variable_args=(-1,),
           signature="get_secret(secretId, secretType[, key], roleArn)")  # fmt: skip
 def get_secret(run: Run, *args: Any) -> Any:
     """Returns a Secrets Manager secret: its SecretString, one key of it, or base64 SecretBinary.
@@ -331,6 +334,7 @@ def get_secret(run: Run, *args: Any) -> Any:
 @function("get_registry_data", args=3, family=FAMILY, since=V2, context=True, pure=False,
           external=True, per_statement_limit=1, literal_args=(0,),
           anchor="iot-sql-function-get-registry_data",
+          no_variable_args=(2,),
           signature="get_registry_data(registryAPI, thingName, roleArn)")  # fmt: skip
 def get_registry_data(run: Run, api: Any, thing_name: Any, role_arn: Any) -> Any:
     """Returns a thing's DescribeThing or ListThingGroupsForThing response from the registry."""
@@ -341,6 +345,7 @@ def get_registry_data(run: Run, api: Any, thing_name: Any, role_arn: Any) -> Any
 
 @function("machinelearning_predict", args=3, family=FAMILY, since=V1, context=True, pure=False,
           external=True, anchor="iot-sql-function-machine-learning",
+          no_variable_args=(1,),
           signature="machinelearning_predict(modelId, roleArn, record)")  # fmt: skip
 def machinelearning_predict(run: Run, model_id: Any, role_arn: Any, record: Any) -> Any:
     """Returns an Amazon ML model's prediction for a record (nested values sent as JSON text).

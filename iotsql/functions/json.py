@@ -83,6 +83,7 @@ def _elements(value: Any) -> Any:
 
 
 @function("transform", args=3, family=FAMILY, since=V2, anchor="iot-func-transform",
+          no_variable_args=(0,),
           signature="transform(mode, object, array)")  # fmt: skip
 def transform(mode: Any, attributes: Any, array: Any) -> Any:
     """`enrichArray`: each object of the array, enriched with the object's attributes."""

@@ -62,6 +62,9 @@ class FunctionSpec:
     signature: str = ""
     summary: str = ""
     literal_args: tuple[int, ...] = field(default=())
+    #: Arguments that may not read a SET variable (a negative index counts from the end): the
+    #: SET page's role ARNs and mode switches.
+    no_variable_args: tuple[int, ...] = field(default=())
     cost: Cost = "linear"
     #: Every whole number it returns is already an Int (a Decimal only past an Int's 34
     #: digits), so 2016-03-23's whole-number rule has nothing to do on its results.
@@ -106,6 +109,7 @@ def function(
     anchor: str = "",
     signature: str = "",
     literal_args: tuple[int, ...] = (),
+    no_variable_args: tuple[int, ...] = (),
     cost: Cost | None = None,
     ints_when_whole: bool = False,
 ) -> Callable[[F], F]:
@@ -139,6 +143,7 @@ def function(
             signature=signature or f"{name}({', '.join(['x'] * low)})",
             summary=summary,
             literal_args=literal_args,
+            no_variable_args=no_variable_args,
             cost=cost or FAMILY_COST.get(family, "linear"),
             ints_when_whole=ints_when_whole,
         )
