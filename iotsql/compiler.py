@@ -230,6 +230,9 @@ class Compiler:
         self.check_calls = False
         # Whether paths from the document settle what they read (compile_statement decides).
         self.raw = False
+        # Whether the expressions are a substitution template's, where protobuf decode is not
+        # supported (binary-payloads page, Limitations).
+        self.in_template = False
         self._line_starts = [0]
         for index, char in enumerate(sql):
             if char == "\n":
@@ -1004,6 +1007,12 @@ class Compiler:
                 )
             )
             return _constant(U)
+        if self.in_template and _is_protobuf_decode(node):
+            raise self.error(
+                "protobuf decode(..., 'proto') is not supported in substitution templates",
+                node.pos,
+                hint="decode in the rule's SQL (SET @msg = decode(...)) and use ${@msg.field}",
+            )
         limit = None
         if spec.external or _is_protobuf_decode(node):
             self.external_calls[spec.name] += 1

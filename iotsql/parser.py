@@ -486,16 +486,17 @@ def _parse(sql: str, max_depth: int) -> ast.Statement:
 
 _cached_parse = functools.lru_cache(maxsize=256)(_parse)
 
-_EXPRESSION_PREFIX = "SELECT VALUE "
+#: What parse_expression puts before a lone expression: its AST positions count from it.
+EXPRESSION_PREFIX = "SELECT VALUE "
 
 
 def parse_expression(text: str, max_depth: int = MAX_NESTING_DEPTH) -> ast.Expr:
     """Parse a lone expression (the inside of a `${...}` substitution template); error
     positions refer to `text`."""
     try:
-        statement = parse(_EXPRESSION_PREFIX + text, max_depth)
+        statement = parse(EXPRESSION_PREFIX + text, max_depth)
     except SqlParseError as err:
-        shift = len(_EXPRESSION_PREFIX) if err.line == 1 else 0
+        shift = len(EXPRESSION_PREFIX) if err.line == 1 else 0
         end = err.end_column - shift if err.end_column is not None else None
         raise SqlParseError(
             err.message,

@@ -15,7 +15,7 @@ from iotsql.compiler import TOP_SCOPE, Closure, Compiler
 from iotsql.errors import SqlParseError
 from iotsql.limits import DEFAULT_LIMITS, Limits
 from iotsql.message import Context, Message, Run
-from iotsql.parser import parse_expression
+from iotsql.parser import EXPRESSION_PREFIX, parse_expression
 from iotsql.topics import parse_basic_ingest, validate_topic
 from iotsql.values import (
     UNDEFINED,
@@ -83,6 +83,23 @@ class _Part:
     literal: str
     expression: ast.Expr | None = None
     fn: Closure | None = None
+    #: Where the expression's text starts in the template (0-based), for error positions.
+    start: int = 0
+
+
+def _compile_part(compiler: Compiler, text: str, part: _Part) -> Closure:
+    """The closure of one `${...}`; a refusal points at the template's own text (the
+    expression's positions count from the prefix parse_expression parses it with)."""
+    assert part.expression is not None
+    try:
+        return compiler.expr(part.expression, TOP_SCOPE).fn
+    except SqlParseError as err:
+        shift = part.start - len(EXPRESSION_PREFIX)
+        raise SqlParseError(
+            err.message, text, 1, err.column + shift,
+            end_column=None if err.end_column is None else err.end_column + shift,
+            expected=err.expected, hint=err.hint,
+        ) from None  # fmt: skip
 
 
 class CompiledTemplate:
@@ -109,6 +126,7 @@ class CompiledTemplate:
         literal: list[str] = []
         compiler = Compiler(text, version, limits)
         compiler.variables = {name: index for index, name in enumerate(variables)}
+        compiler.in_template = True
         i = 0
         while i < len(text):
             if text.startswith("$$", i):
@@ -133,7 +151,7 @@ class CompiledTemplate:
                 if literal:
                     parts.append(_Part("".join(literal)))
                     literal = []
-                parts.append(_Part("", expression))
+                parts.append(_Part("", expression, start=i + 2))
                 i = end + 1
                 continue
             literal.append(text[i])
@@ -145,11 +163,10 @@ class CompiledTemplate:
         # decides how their function calls are compiled.
         compiler.plan_time_budget(self.expressions)
         self._parts = tuple(
-            _Part("", p.expression, compiler.expr(p.expression, TOP_SCOPE).fn)
-            if p.expression is not None
+            _Part("", p.expression, _compile_part(compiler, text, p)) if p.expression is not None
             else p
             for p in parts
-        )
+        )  # fmt: skip
         #: External functions the template calls (name -> call sites).
         self.external_calls: dict[str, int] = dict(compiler.external_calls)
         self.is_constant = not self.expressions

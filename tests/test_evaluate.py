@@ -213,6 +213,23 @@ def test_render_template() -> None:
         iotsql.render_template("${unclosed", b"{}")
 
 
+def test_a_template_refusal_points_at_the_template_text() -> None:
+    # Before: the caret counted from the prefix the expression is parsed with (column 14).
+    with pytest.raises(iotsql.SqlParseError) as caught:
+        iotsql.render_template("x/${nope(1)}", b"{}")
+    assert (caught.value.line, caught.value.column) == (1, 5)
+
+
+def test_protobuf_decode_is_refused_in_a_template() -> None:
+    # binary-payloads page, Limitations: decoding protobuf within substitution templates is
+    # not supported; a variable bound in the SQL is the way (the SET page's example).
+    rule = iotsql.compile("SET @m = decode(*, 'proto', 'b', 'k.desc', 'p', 'M') SELECT * FROM 't'")
+    with pytest.raises(iotsql.SqlParseError, match="not supported in substitution templates") as e:
+        rule.compile_template("a/${decode(data, 'proto', 'b', 'k.desc', 'p', 'M').id}")
+    assert e.value.column == 5
+    rule.compile_template("a/${@m.id}/${decode(data, 'base64')}")
+
+
 @pytest.mark.parametrize("template", [None, 5, b"${x}", ["${x}"]], ids=repr)
 def test_a_template_that_is_not_a_string_is_a_parse_error(template: object) -> None:
     # Before: a TypeError or AttributeError from the template's parser.
