@@ -6,6 +6,7 @@ a loop guard for republish actions that feed the engine again."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -57,6 +58,7 @@ from iotsql.limits import DEFAULT_LIMITS, Limits, current_limits, pop_limits, pu
 from iotsql.message import _EMPTY_CONTEXT, DEFAULT_ACCOUNT_ID, Context, ContextRun, Message, Run
 from iotsql.output import Output
 from iotsql.rule import BoundAction, TopicRule
+from iotsql.topic_rule_destinations import TopicRuleDestinations
 from iotsql.topics import (
     TopicIndex,
     filter_matches,
@@ -245,6 +247,7 @@ class RulesEngine:
         plugins: bool = False,
         feed_back_republish: bool | None = None,
         dead_letter_file: str | Path | None = None,
+        require_destinations: bool | None = None,
     ) -> None:
         self.limits = DEFAULT_LIMITS if limits is None or limits == DEFAULT_LIMITS else limits
         #: Where dead letters past `Limits.max_dead_letters` go, oldest first, as JSON lines
@@ -285,6 +288,12 @@ class RulesEngine:
         #: Replaced, under self._lock, whenever a sink or the recorder changes; a rule's entry
         #: goes when the rule is replaced or deleted (and is checked against the rule anyway).
         self._plans: dict[str, _QuietPlan] = {}
+        #: The account's topic rule destinations (CreateTopicRuleDestination...), and whether an
+        #: HTTP action's URL must be under an ENABLED one (`require_destinations`: True as AWS,
+        #: False never, None once any destination exists; docs/engine.md).
+        self.destinations = TopicRuleDestinations(account_id, region,
+                                                  required=require_destinations)  # fmt: skip
+        self.destinations.on_change = self._destinations_changed
         if plugins:
             self.load_sink_plugins()
         for action_type, sink in (sinks or {}).items():
@@ -312,6 +321,7 @@ class RulesEngine:
             if name in self._rules:
                 raise ResourceAlreadyExistsError(f"rule {name} already exists")
             self._store(rule)
+        self._ensure_destinations(rule)
         return rule
 
     def replace_topic_rule(self, name: str, payload: Mapping[str, Any]) -> TopicRule:
@@ -322,6 +332,7 @@ class RulesEngine:
                          region=self.region, created_at=old.created_at)  # fmt: skip
         with self._lock:
             self._store(rule, self._require(name))
+        self._ensure_destinations(rule)
         return rule
 
     def delete_topic_rule(self, name: str) -> None:
@@ -430,6 +441,28 @@ class RulesEngine:
             self._index.add(rule.topic_filter, rule.name)
         self._forget_routes()
         self._plans.pop(rule.name, None)
+
+    def _ensure_destinations(self, rule: TopicRule) -> None:
+        """As AWS's CreateTopicRule, when destinations are required: the IN_PROGRESS destination
+        of each HTTP action's confirmation URL (else its URL) that none covers yet; a templated
+        one is the user's to create (https-rule-action.md)."""
+        if self.destinations.required is not True:
+            return
+        for action in (*rule.actions, *([rule.error_action] if rule.error_action else [])):
+            if action.key != "http":
+                continue
+            url = action.params.get("confirmationUrl") or action.params.get("url")
+            if isinstance(url, str) and "${" not in url:
+                # (over the quota: no destination, and the action fails when it runs, saying so)
+                with contextlib.suppress(IotSqlError):
+                    self.destinations.ensure_http(url)
+
+    def _destinations_changed(self) -> None:
+        """Whether HTTP actions are checked flipped: the quiet plans, which skip the check,
+        are made again."""
+        with self._lock:
+            self._plans = {}
+            self._forget_routes()
 
     def _unstore(self, rule: TopicRule) -> None:
         del self._rules[rule.name]
@@ -924,7 +957,8 @@ class RulesEngine:
                 sink = self.sink_for(key)
                 known = self._sink_kinds.get(id(sink))
                 kind = known[1] if known is not None else self._classify(sink)
-                if key == "republish" or constant is None or kind != _INLINE:
+                if (key == "republish" or constant is None or kind != _INLINE
+                        or (key == "http" and self.destinations.enforced)):  # fmt: skip
                     actions = None
                 else:
                     actions.append((action, key, constant, action.render,
@@ -1246,7 +1280,15 @@ class RulesEngine:
             )  # fmt: skip
         republish = action.key == "republish"
         error = None
-        if republish and depth >= self.limits.max_republish_depth:
+        if action.key == "http" and self.destinations.enforced:
+            assert params is not None  # (rendered, or the action failed above)
+            confirmation = params.get("confirmationUrl")
+            error = self.destinations.refusal(
+                str(params["url"]), str(confirmation) if confirmation else None
+            )
+        if error is not None:
+            pass  # refused before any budget is spent: the request is kept whole
+        elif republish and depth >= self.limits.max_republish_depth:
             error = (
                 f"republish loop stopped: the message was republished {depth} times "
                 f"(limit {self.limits.max_republish_depth})"

@@ -6,6 +6,10 @@ IotSqlError whose `.code` and `.http_status` are what the service answers.
 
     body = handle(engine, "CreateTopicRule", {"ruleName": "R", "topicRulePayload": {...}})
     page = handle(engine, "ListTopicRules", {"maxResults": 50, "nextToken": token})
+    made = handle(engine, "CreateTopicRuleDestination", {"destinationConfiguration": {
+        "httpUrlConfiguration": {"confirmationUrl": "https://example.com/hook"}}})
+
+The topic rule destinations live in `engine.destinations` (iotsql/topic_rule_destinations.py).
 
 docs/hosts.md says what each operation does and the choices made where AWS is silent.
 """
@@ -22,9 +26,11 @@ from iotsql.engine import RulesEngine
 from iotsql.errors import IotSqlError, RuleValidationError
 from iotsql.hosts import topic_rule_error_code
 from iotsql.rule import TopicRule
+from iotsql.topic_rule_destinations import MAX_DESTINATIONS
 
 __all__ = [
     "DEFAULT_MAX_RESULTS",
+    "DESTINATION_MAX_RESULTS",
     "MAX_RESULTS",
     "OPERATIONS",
     "handle",
@@ -36,7 +42,11 @@ __all__ = [
 #: document its default; iotsql's choice, docs/hosts.md).
 MAX_RESULTS: Final = 10_000
 DEFAULT_MAX_RESULTS: Final = 1000
+#: ListTopicRuleDestinations' `maxResults` range (the model's, 1 to 1,000), also the page size
+#: without one: every destination of an account (AWS's quota is 1,000).
+DESTINATION_MAX_RESULTS: Final = MAX_DESTINATIONS
 _RULE_NAME: Final = re.compile(r"[a-zA-Z0-9_]{1,128}")
+_DESTINATION_TOKEN: Final = re.compile(r"d[0-9]{1,18}")
 
 
 class _TopicRuleRequestError(IotSqlError):
@@ -140,7 +150,8 @@ def _list(engine: RulesEngine, request: Mapping[str, Any]) -> dict[str, Any]:
         size = DEFAULT_MAX_RESULTS
     elif not 1 <= size <= MAX_RESULTS:
         raise RuleValidationError(f"must be from 1 to {MAX_RESULTS}, not {size}", "maxResults")
-    after = _token_name(_member(request, "nextToken", str))
+    token = _member(request, "nextToken", str)
+    after = None if token is None else _token_name(token)
     rules = sorted(engine.rules.values(), key=lambda rule: rule.name)
     chosen = [
         rule for rule in rules
@@ -158,16 +169,69 @@ def _token(name: str) -> str:
     return base64.urlsafe_b64encode(name.encode("utf-8")).decode("ascii")
 
 
-def _token_name(token: str | None) -> str | None:
-    if token is None:
-        return None
+def _token_name(token: str, operation: str = "ListTopicRules") -> str:
+    """The rule name (ListTopicRules) or `d<sequence>` (ListTopicRuleDestinations) a token of
+    `operation` holds; InvalidRequestException for any other text."""
     try:
         name = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeError, binascii.Error):
         name = ""
-    if not _RULE_NAME.fullmatch(name):
-        raise RuleValidationError("is not a token a previous ListTopicRules returned", "nextToken")
+    wanted = _RULE_NAME if operation == "ListTopicRules" else _DESTINATION_TOKEN
+    if not wanted.fullmatch(name):
+        raise RuleValidationError(f"is not a token a previous {operation} returned", "nextToken")
     return name
+
+
+# ---- topic rule destinations ----------------------------------------------------------------
+
+
+def _create_destination(engine: RulesEngine, request: Mapping[str, Any]) -> dict[str, Any]:
+    configuration = _member(request, "destinationConfiguration", Mapping, required=True)
+    return {"topicRuleDestination": engine.destinations.create(configuration).to_api()}
+
+
+def _get_destination(engine: RulesEngine, request: Mapping[str, Any]) -> dict[str, Any]:
+    arn = _member(request, "arn", str, required=True)
+    return {"topicRuleDestination": engine.destinations.get(arn).to_api()}
+
+
+def _update_destination(engine: RulesEngine, request: Mapping[str, Any]) -> dict[str, Any]:
+    arn = _member(request, "arn", str, required=True)
+    engine.destinations.update(arn, _member(request, "status", str, required=True))
+    return {}
+
+
+def _delete_destination(engine: RulesEngine, request: Mapping[str, Any]) -> dict[str, Any]:
+    engine.destinations.delete(_member(request, "arn", str, required=True))
+    return {}
+
+
+def _confirm_destination(engine: RulesEngine, request: Mapping[str, Any]) -> dict[str, Any]:
+    engine.destinations.confirm(_member(request, "confirmationToken", str, required=True))
+    return {}
+
+
+def _list_destinations(engine: RulesEngine, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Destinations oldest first; a page's `nextToken` names the last one returned by its
+    place in that order, so destinations created or deleted between pages shift nothing."""
+    size = _member(request, "maxResults", int)
+    if size is None:
+        size = DESTINATION_MAX_RESULTS
+    elif not 1 <= size <= DESTINATION_MAX_RESULTS:
+        raise RuleValidationError(
+            f"must be from 1 to {DESTINATION_MAX_RESULTS}, not {size}", "maxResults"
+        )
+    token = _member(request, "nextToken", str)
+    chosen = list(engine.destinations.after(0 if token is None else _token_sequence(token)))
+    body: dict[str, Any] = {"destinationSummaries": [d.summary() for d in chosen[:size]]}
+    if len(chosen) > size:
+        body["nextToken"] = _token(f"d{chosen[size - 1].sequence}")
+    return body
+
+
+def _token_sequence(token: str) -> int:
+    name = _token_name(token, "ListTopicRuleDestinations")
+    return int(name[1:])
 
 
 _HANDLERS: Final[Mapping[str, Callable[[RulesEngine, Mapping[str, Any]], dict[str, Any]]]] = {
@@ -178,6 +242,12 @@ _HANDLERS: Final[Mapping[str, Callable[[RulesEngine, Mapping[str, Any]], dict[st
     "DeleteTopicRule": _delete,
     "EnableTopicRule": _enable,
     "DisableTopicRule": _disable,
+    "CreateTopicRuleDestination": _create_destination,
+    "GetTopicRuleDestination": _get_destination,
+    "ListTopicRuleDestinations": _list_destinations,
+    "UpdateTopicRuleDestination": _update_destination,
+    "DeleteTopicRuleDestination": _delete_destination,
+    "ConfirmTopicRuleDestination": _confirm_destination,
 }
 #: The operations `handle` answers.
 OPERATIONS: Final = tuple(_HANDLERS)

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("templates",),
     ("actions",),
     ("rule",),
-    ("delivery",),
+    ("delivery", "topic_rule_destinations"),
     ("engine",),
     ("loaders", "hosts", "topic_rule_api", "testing"),
     ("moto", "ministack", "bridge", "replay"),  # hosts and replay; unlisted modules land here

@@ -6,6 +6,7 @@ shape, and every refusal carries the code and HTTP status the model gives the op
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -70,7 +71,10 @@ def test_each_operation_answers_with_the_shapes_of_the_iot_model() -> None:
     assert engine.rules == {} and call(engine, "ListTopicRules", {}) == {"rules": []}
     assert set(OPERATIONS) == {"CreateTopicRule", "ReplaceTopicRule", "GetTopicRule",
                                "ListTopicRules", "DeleteTopicRule", "EnableTopicRule",
-                               "DisableTopicRule"}  # fmt: skip
+                               "DisableTopicRule", "CreateTopicRuleDestination",
+                               "GetTopicRuleDestination", "ListTopicRuleDestinations",
+                               "UpdateTopicRuleDestination", "DeleteTopicRuleDestination",
+                               "ConfirmTopicRuleDestination"}  # fmt: skip
 
 
 def test_list_topic_rules_filters_by_topic_and_state_and_pages_by_name() -> None:
@@ -201,3 +205,145 @@ def test_hostile_members_are_invalid_requests_naming_the_member(
 ) -> None:
     err = refusal(iotsql.RulesEngine(), operation, request_)
     assert err.code == "InvalidRequestException" and str(err).startswith(message), str(err)
+
+
+# ---- topic rule destinations ------------------------------------------------------------------
+
+HOOK = {"httpUrlConfiguration": {"confirmationUrl": "https://example.com/hook"}}
+VPC = {"vpcConfiguration": {"subnetIds": ["subnet-1"], "vpcId": "vpc-1", "roleArn": ROLE,
+                            "securityGroups": ["sg-1"]}}  # fmt: skip
+DESTINATION_ARN = re.compile(
+    r"arn:aws:iot:us-east-1:123456789012:ruledestination/(http|vpc)/"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+)
+
+
+def test_destination_operations_answer_with_the_shapes_of_the_iot_model() -> None:
+    engine = iotsql.RulesEngine()
+    sent: list[Any] = []
+    engine.destinations.on_confirmation = sent.append
+    made = call(engine, "CreateTopicRuleDestination", {"destinationConfiguration": HOOK})
+    http = made["topicRuleDestination"]
+    assert DESTINATION_ARN.fullmatch(http["arn"]) and "/http/" in http["arn"]
+    assert http["status"] == "IN_PROGRESS" and http["statusReason"].startswith(
+        "Awaiting confirmation. Confirmation message sent on "
+    )
+    assert http["httpUrlProperties"] == {"confirmationUrl": "https://example.com/hook"}
+    assert http["createdAt"] == http["lastUpdatedAt"]  # epoch seconds
+    (confirmation,) = sent
+    document = json.loads(confirmation.body)
+    assert document["arn"] == http["arn"] and document["messageType"] == "DestinationConfirmation"
+    assert document["enableUrl"] == ("https://iot.us-east-1.amazonaws.com/confirmdestination/"
+                                     + confirmation.token)  # fmt: skip
+    assert confirmation.url == f"https://example.com/hook?confirmationToken={confirmation.token}"
+    assert dict(confirmation.headers)["x-amz-rules-engine-destination-arn"] == http["arn"]
+    call(engine, "ConfirmTopicRuleDestination", {"confirmationToken": confirmation.token})
+    got = call(engine, "GetTopicRuleDestination", {"arn": http["arn"]})["topicRuleDestination"]
+    assert got["status"] == "ENABLED" and "statusReason" not in got
+    vpc = call(engine, "CreateTopicRuleDestination", {"destinationConfiguration": VPC})
+    vpc_arn = vpc["topicRuleDestination"]["arn"]
+    assert "/vpc/" in vpc_arn and vpc["topicRuleDestination"]["status"] == "ENABLED"
+    assert vpc["topicRuleDestination"]["vpcProperties"] == VPC["vpcConfiguration"]
+    listed = call(engine, "ListTopicRuleDestinations", {})
+    assert [d["arn"] for d in listed["destinationSummaries"]] == [http["arn"], vpc_arn]
+    assert listed["destinationSummaries"][0]["httpUrlSummary"] == http["httpUrlProperties"]
+    assert listed["destinationSummaries"][1]["vpcDestinationSummary"] == VPC["vpcConfiguration"]
+    # ENABLED <-> DISABLED; asking for the state it is in changes nothing
+    for status in ("DISABLED", "DISABLED", "ENABLED", "ENABLED"):
+        call(engine, "UpdateTopicRuleDestination", {"arn": http["arn"], "status": status})
+        assert engine.destinations.get(http["arn"]).status == status
+    # IN_PROGRESS sends a new confirmation; the old token confirms nothing any more
+    call(engine, "UpdateTopicRuleDestination", {"arn": http["arn"], "status": "IN_PROGRESS"})
+    assert len(sent) == 2 and sent[1].token != confirmation.token
+    assert refusal(engine, "ConfirmTopicRuleDestination", {
+        "confirmationToken": confirmation.token}).code == "InvalidRequestException"  # fmt: skip
+    call(engine, "ConfirmTopicRuleDestination", {"confirmationToken": sent[1].token})
+    call(engine, "DeleteTopicRuleDestination", {"arn": http["arn"]})
+    call(engine, "DeleteTopicRuleDestination", {"arn": vpc_arn})
+    assert call(engine, "ListTopicRuleDestinations", {}) == {"destinationSummaries": []}
+
+
+def test_destination_refusals_carry_the_code_and_status_of_the_operation() -> None:
+    engine = iotsql.RulesEngine()
+    arn = handle(engine, "CreateTopicRuleDestination", {"destinationConfiguration": HOOK})[
+        "topicRuleDestination"]["arn"]  # fmt: skip
+    token = engine.destinations.confirmation_request(arn).token
+    both = {**HOOK, **VPC}
+    cases = [
+        ("CreateTopicRuleDestination", {"destinationConfiguration": HOOK},
+         "ResourceAlreadyExistsException", 409),
+        ("CreateTopicRuleDestination", {"destinationConfiguration": {"httpUrlConfiguration": {
+            "confirmationUrl": "https://EXAMPLE.com:443/hook/"}}},
+         "ResourceAlreadyExistsException", 409),
+        ("CreateTopicRuleDestination", {"destinationConfiguration": both},
+         "InvalidRequestException", 400),
+        ("CreateTopicRuleDestination", {"destinationConfiguration": {}},
+         "InvalidRequestException", 400),
+        ("CreateTopicRuleDestination", {}, "InvalidRequestException", 400),
+        ("CreateTopicRuleDestination", {"destinationConfiguration": {"httpUrlConfiguration": {
+            "confirmationUrl": "https://example.com/${topic()}"}}},
+         "InvalidRequestException", 400),
+        ("CreateTopicRuleDestination", {"destinationConfiguration": {"httpUrlConfiguration": {
+            "confirmationUrl": "ftp://example.com/"}}}, "InvalidRequestException", 400),
+        ("CreateTopicRuleDestination", {"destinationConfiguration": {"vpcConfiguration": {
+            "vpcId": "vpc-1", "roleArn": ROLE, "subnetIds": []}}},
+         "InvalidRequestException", 400),
+        ("UpdateTopicRuleDestination", {"arn": arn, "status": "ENABLED"},
+         "ConflictingResourceUpdateException", 409),
+        ("UpdateTopicRuleDestination", {"arn": arn, "status": "DISABLED"},
+         "ConflictingResourceUpdateException", 409),
+        ("UpdateTopicRuleDestination", {"arn": arn, "status": "ERROR"},
+         "InvalidRequestException", 400),
+        ("UpdateTopicRuleDestination", {"arn": arn, "status": "DELETING"},
+         "InvalidRequestException", 400),
+        ("UpdateTopicRuleDestination", {"arn": arn, "status": "enabled"},
+         "InvalidRequestException", 400),
+        ("UpdateTopicRuleDestination", {"arn": arn + "0", "status": "ENABLED"},
+         "ResourceNotFoundException", 404),
+        ("GetTopicRuleDestination", {"arn": arn + "0"}, "ResourceNotFoundException", 404),
+        ("GetTopicRuleDestination", {}, "InvalidRequestException", 400),
+        ("DeleteTopicRuleDestination", {"arn": "arn:aws:iot:x"}, "ResourceNotFoundException", 404),
+        ("ConfirmTopicRuleDestination", {"confirmationToken": "never-sent"},
+         "InvalidRequestException", 400),
+        ("ListTopicRuleDestinations", {"maxResults": 0}, "InvalidRequestException", 400),
+        ("ListTopicRuleDestinations", {"maxResults": 1001}, "InvalidRequestException", 400),
+        ("ListTopicRuleDestinations", {"nextToken": "Ug=="}, "InvalidRequestException", 400),
+    ]  # fmt: skip
+    for operation, request, code, status in cases:
+        err = refusal(engine, operation, request)
+        assert (err.code, err.http_status) == (code, status), (operation, request, str(err))
+        listed = {e.name for e in IOT.operation_model(operation).error_shapes}
+        # ResourceNotFoundException: as for the rules (docs/hosts.md), the model lists none
+        assert code in listed or code == "ResourceNotFoundException", (operation, code)
+        assert HTTP_STATUS[code] == status
+    handle(engine, "ConfirmTopicRuleDestination", {"confirmationToken": token})
+    err = refusal(engine, "ConfirmTopicRuleDestination", {"confirmationToken": token})
+    assert err.code == "ConflictingResourceUpdateException" and "already confirmed" in str(err)
+    for n in range(5):  # AWS's quota: 5 VPC destinations per account and region
+        handle(engine, "CreateTopicRuleDestination", {"destinationConfiguration": {
+            "vpcConfiguration": {**VPC["vpcConfiguration"], "vpcId": f"vpc-{n}"}}})  # fmt: skip
+    err = refusal(engine, "CreateTopicRuleDestination", {"destinationConfiguration": VPC})
+    assert err.code == "InvalidRequestException" and "(5)" in str(err)
+    vpc_arn = engine.destinations.list()[-1].arn
+    err = refusal(engine, "UpdateTopicRuleDestination", {"arn": vpc_arn, "status": "IN_PROGRESS"})
+    assert err.code == "InvalidRequestException" and "VPC" in str(err)
+
+
+def test_list_topic_rule_destinations_pages_oldest_first() -> None:
+    engine = iotsql.RulesEngine()
+    arns = [
+        handle(engine, "CreateTopicRuleDestination", {"destinationConfiguration": {
+            "httpUrlConfiguration": {"confirmationUrl": f"https://h{n}.example.com/"}}})[
+            "topicRuleDestination"]["arn"]
+        for n in range(5)
+    ]  # fmt: skip
+    pages, request = [], {"maxResults": 2}
+    while True:
+        page = call(engine, "ListTopicRuleDestinations", request)
+        pages.append([d["arn"] for d in page["destinationSummaries"]])
+        if "nextToken" not in page:
+            break
+        if len(pages) == 1:  # the last one returned is deleted: the next page goes on after it
+            engine.destinations.delete(arns[1])
+        request = {"maxResults": 2, "nextToken": page["nextToken"]}
+    assert pages == [arns[0:2], arns[2:4], arns[4:5]]
