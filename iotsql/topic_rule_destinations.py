@@ -282,12 +282,14 @@ class TopicRuleDestinations:
             elif (current.status, status) in ((DISABLED, ENABLED), (ENABLED, DISABLED)):
                 changed = self._put(current, status, None, token=current.confirmation_token)
             else:
+                hint = {
+                    IN_PROGRESS: " (confirm it with ConfirmTopicRuleDestination first)",
+                    ERROR: " (its confirmation failed: status IN_PROGRESS sends a new one)",
+                }.get(current.status, "")
                 raise ConflictingResourceUpdateError(
                     f"topic rule destination {arn} is {current.status}: only a confirmed "
-                    f"destination (ENABLED or DISABLED) can be set to {status}"
-                    + (" (confirm it with ConfirmTopicRuleDestination first)"
-                       if current.status in (IN_PROGRESS, ERROR) else "")
-                )  # fmt: skip
+                    f"destination (ENABLED or DISABLED) can be set to {status}{hint}"
+                )
         if status == IN_PROGRESS:
             self._send(changed)
         return changed
@@ -361,7 +363,10 @@ class TopicRuleDestinations:
     def refusal(self, url: str, confirmation_url: str | None = None) -> str | None:
         """Why an HTTP action may not send to `url` (None: it may). The destination that
         governs is the most specific HTTP destination (longest confirmation URL) covering the
-        action's confirmation URL, else its URL; it must be ENABLED."""
+        action's confirmation URL, else its URL; it must be ENABLED. Always None while the
+        check is not `enforced`."""
+        if not self.enforced:
+            return None
         key = confirmation_url or url
         governing = self._covering(key)
         if governing is None:
