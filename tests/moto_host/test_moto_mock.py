@@ -550,3 +550,16 @@ def test_a_rule_replaced_while_other_rules_change_never_leaves_the_engine(aws: C
     assert failures == []
     assert missed == []
     assert "Kept" in iotsql.moto.engine().rules
+
+
+def test_topic_rule_destinations_are_left_to_moto_which_has_none(aws: Clients) -> None:
+    """docs/hosts.md: moto implements no destination operation, so the host takes none over
+    (and its engines, holding no destination, never check HTTP actions). When a moto release
+    adds them, this fails, and whether iotsql takes them over is to be decided."""
+    assert not hasattr(moto.iot.models.IoTBackend, "create_topic_rule_destination")
+    with pytest.raises(NotImplementedError):
+        aws("iot").create_topic_rule_destination(
+            destinationConfiguration={
+                "httpUrlConfiguration": {"confirmationUrl": "https://e.test/"}
+            }
+        )
