@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from iotsql.actions.destinations import endpoint, is_under
+from iotsql.actions.destinations import Endpoint, endpoint, endpoint_is_under
 from iotsql.errors import (
     IotSqlError,
     ResourceAlreadyExistsError,
@@ -109,6 +109,18 @@ class TopicRuleDestination:
     vpc: Mapping[str, Any] | None = None
     confirmation_token: str | None = field(default=None, repr=False)
     sequence: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The parsed confirmation URL (made once: the engine compares URLs with it)."""
+        url = self.confirmation_url
+        if url is None:
+            return None
+        found: Endpoint | None = self.__dict__.get("_endpoint")
+        if found is None:
+            found = endpoint(url)
+            object.__setattr__(self, "_endpoint", found)
+        return found
 
     def to_api(self) -> dict[str, Any]:
         """The TopicRuleDestination shape of the IoT API (timestamps in epoch seconds)."""
@@ -390,13 +402,20 @@ class TopicRuleDestinations:
     # ---- inside ------------------------------------------------------------------------------
 
     def _covering(self, url: str) -> TopicRuleDestination | None:
+        try:
+            target = endpoint(url)
+        except ValueError:
+            return None
         found: TopicRuleDestination | None = None
+        longest = -1
         for destination in list(self._by_arn.values()):
-            confirmation = destination.confirmation_url
-            if confirmation is None or not is_under(url, confirmation):
-                continue
-            if found is None or len(confirmation) > len(found.confirmation_url or ""):
-                found = destination
+            confirmed = destination.endpoint
+            if (
+                confirmed is not None
+                and len(confirmed.path) > longest
+                and (endpoint_is_under(target, confirmed))
+            ):
+                found, longest = destination, len(confirmed.path)
         return found
 
     def _find_http(self, url: str) -> TopicRuleDestination | None:

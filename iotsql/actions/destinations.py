@@ -55,6 +55,11 @@ def is_under(url: str, confirmation: str) -> bool:
         target, confirmed = endpoint(url), endpoint(confirmation)
     except ValueError:
         return False
+    return endpoint_is_under(target, confirmed)
+
+
+def endpoint_is_under(target: Endpoint, confirmed: Endpoint) -> bool:
+    """`is_under` on URLs already parsed (a caller that compares one URL with many)."""
     if (target.scheme, target.host, target.port) != (confirmed.scheme, confirmed.host,
                                                      confirmed.port):  # fmt: skip
         return False

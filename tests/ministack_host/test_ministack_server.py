@@ -583,3 +583,16 @@ def test_a_message_over_the_payload_limit_runs_no_rule_and_says_so(
     assert _drain(aws, queue) == []
     assert "iotsql did not evaluate the rules of account 111111111111" in ministack.output()
     assert "payload size (bytes) limit exceeded: 131073 > 131072" in ministack.output()
+
+
+def test_topic_rule_destinations_are_left_to_ministack_which_has_none(aws: Client) -> None:
+    """docs/hosts.md: ministack routes no destination operation, so the host takes none over
+    (and its engines, holding no destination, never check HTTP actions). When a ministack
+    release answers them, this fails, and whether iotsql takes them over is to be decided."""
+    with pytest.raises(ClientError) as refused:
+        aws("iot").create_topic_rule_destination(
+            destinationConfiguration={
+                "httpUrlConfiguration": {"confirmationUrl": "https://e.test/"}
+            }
+        )
+    assert "Unsupported IoT path: POST /destinations" in str(refused.value)
