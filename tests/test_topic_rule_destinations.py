@@ -247,3 +247,25 @@ def test_a_refused_action_without_error_action_is_a_dead_letter_kept_whole() -> 
         == f"https://a.example.com/?k=v&confirmationToken={again.confirmation_token}"
     )
     assert again.arn.startswith("arn:aws:iot:eu-west-1:1:ruledestination/http/")
+
+
+def test_the_quotas_and_the_url_length_are_invalid_requests() -> None:
+    store = iotsql.topic_rule_destinations.TopicRuleDestinations(max_destinations=2)
+    assert iotsql.topic_rule_destinations.MAX_DESTINATIONS == 1000
+    for n in range(2):
+        store.create({"httpUrlConfiguration": {"confirmationUrl": f"https://h{n}.example.com/"}})
+    with pytest.raises(iotsql.IotSqlError) as over:
+        store.create({"httpUrlConfiguration": {"confirmationUrl": "https://h2.example.com/"}})
+    assert over.value.code == "InvalidRequestException" and "(2)" in str(over.value)
+    longest = "https://h.example.com/" + "a" * (2000 - len("https://h.example.com/"))
+    with pytest.raises(iotsql.IotSqlError) as too_long:
+        iotsql.topic_rule_destinations.TopicRuleDestinations().create(
+            {"httpUrlConfiguration": {"confirmationUrl": longest + "a"}}
+        )
+    assert too_long.value.code == "InvalidRequestException" and "2000" in str(too_long.value)
+    assert (
+        iotsql.topic_rule_destinations.TopicRuleDestinations()
+        .create({"httpUrlConfiguration": {"confirmationUrl": longest}})
+        .status
+        == "IN_PROGRESS"
+    )
