@@ -218,11 +218,14 @@ Expr = (
 
 @dataclass(frozen=True, slots=True)
 class SelectItem:
-    """One item of a SELECT list; `alias` is the dotted path of `AS a.b`, or None."""
+    """One item of a SELECT list; `alias` is the dotted path of `AS a.b`, or None. `members`:
+    the item was written `expr.*`, the keys of the object `expr` (merged into the output as
+    `*` merges the payload's; with an alias, the object itself under it, as `* AS a`)."""
 
     expr: Expr
     alias: tuple[str, ...] | None
     pos: Pos = field(default=NOPOS, compare=False, repr=False)
+    members: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +320,7 @@ def _unparse_select(select: Select) -> str:
 
 
 def _unparse_item(item: SelectItem) -> str:
-    text = unparse(item.expr)
+    text = _wrap_base(item.expr) + ".*" if item.members else unparse(item.expr)
     return f"{text} AS {'.'.join(item.alias)}" if item.alias else text
 
 

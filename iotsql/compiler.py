@@ -459,11 +459,18 @@ class Compiler:
         for item in items:
             compiled = self.expr(item.expr, scope)
             fn = compiled.fn
-            if item.alias is None and isinstance(item.expr, (ast.Wildcard, ast.ObjectLit)):
+            if item.alias is None and (
+                item.members or isinstance(item.expr, (ast.Wildcard, ast.ObjectLit))
+            ):
+                # `*`, `x.*` and an object literal merge the keys of their object (nothing
+                # when the value is not an object).
                 document = isinstance(item.expr, ast.Wildcard) and not scope.nested
                 plan.append((3 if document else 2, None, fn))
                 generated.append((3 if document else 2, None, compiled))
-                named.append(("*" if isinstance(item.expr, ast.Wildcard) else "{...}", fn))
+                if item.members:
+                    named.append((ast.unparse(item), fn))
+                else:
+                    named.append(("*" if isinstance(item.expr, ast.Wildcard) else "{...}", fn))
             elif item.alias is not None and len(item.alias) > 1:
                 plan.append((1, item.alias, fn))
                 generated.append((1, item.alias, compiled))

@@ -7,6 +7,7 @@ import functools
 import importlib.resources
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -79,6 +80,14 @@ def _unquote(token: Token) -> str:
     return text[1:-1].replace(quote * 2, quote)
 
 
+@dataclass(frozen=True, slots=True)
+class _Members:
+    """`base.*` on its way to the SELECT item that holds it (the only place it may stand,
+    which _check_member_wildcards makes sure of before the tree is transformed)."""
+
+    base: ast.Expr
+
+
 @v_args(meta=True)
 class _ToAst(Transformer[Token, ast.Statement]):
     """Lark tree to AST nodes, one method per grammar alias."""
@@ -133,7 +142,10 @@ class _ToAst(Transformer[Token, ast.Statement]):
 
     def select_item(self, meta: Any, children: list[Any]) -> ast.SelectItem:
         alias = children[1] if len(children) > 1 else None
-        return ast.SelectItem(children[0], alias, _pos(meta))
+        expr = children[0]
+        if isinstance(expr, _Members):
+            return ast.SelectItem(expr.base, alias, _pos(meta), members=True)
+        return ast.SelectItem(expr, alias, _pos(meta))
 
     def alias(self, meta: Any, children: list[Token]) -> tuple[str, ...]:
         return tuple(str(c) for c in children)
@@ -172,6 +184,9 @@ class _ToAst(Transformer[Token, ast.Statement]):
 
     def member(self, meta: Any, c: list[Any]) -> ast.Member:
         return ast.Member(c[0], str(c[1]), _pos(meta))
+
+    def member_wildcard(self, meta: Any, c: list[Any]) -> _Members:
+        return _Members(c[0])
 
     def index(self, meta: Any, c: list[Any]) -> ast.Index:
         return ast.Index(c[0], c[1], _pos(meta))
@@ -294,6 +309,32 @@ def _reject_comments(sql: str) -> None:
                 hint="remove the comment; write `a - -b` with a space to subtract a negation",
             )
         i += 1
+
+
+#: Where `x.*` may have been written (a cheap test before the tree is searched for it).
+_MEMBER_WILDCARD: Final = re.compile(r"\.\s*\*")
+
+
+def _check_member_wildcards(tree: Tree[Token], sql: str) -> None:
+    """`x.*` (the keys of the object `x`, merged into the output as `*` merges the payload's)
+    is a whole item of a SELECT list and nothing else: no AWS page gives it a value anywhere
+    else (in WHERE, an argument, SELECT VALUE, SET, a template), so it is refused there."""
+    for node in tree.iter_subtrees():
+        for i, child in enumerate(node.children):
+            if not isinstance(child, Tree) or child.data != "member_wildcard":
+                continue
+            if node.data == "select_item" and i == 0:
+                continue
+            meta = child.meta
+            raise SqlParseError(
+                "`.*` (the keys of an object, merged into the output) is only a whole item of "
+                "a SELECT list",
+                sql,
+                getattr(meta, "line", 1),
+                getattr(meta, "column", 1),
+                hint="write the object itself, without `.*`, here; `SELECT x.*` outputs the "
+                "keys of x",
+            )
 
 
 #: Chained binary operators, by parse-tree node, as the depth error names them.
@@ -466,6 +507,8 @@ def _parse(sql: str, max_depth: int) -> ast.Statement:
     except UnexpectedInput as err:
         raise _convert(sql, err) from None
     _check_depth(tree, sql, max_depth)
+    if _MEMBER_WILDCARD.search(sql):
+        _check_member_wildcards(tree, sql)
     try:
         result = _ToAst(sql).transform(tree)
     except SqlParseError:

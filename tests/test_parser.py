@@ -261,3 +261,36 @@ def test_a_chain_of_one_operator_past_the_depth_says_so(
     with pytest.raises(iotsql.SqlParseError) as info:
         iotsql.compile(f"SELECT {nested} AS b FROM 't'")
     assert "in a row" not in str(info.value)
+
+
+def test_the_keys_of_an_object_are_a_select_item() -> None:
+    # docs/semantics.md (SELECT): `x.*` merges the keys of x into the output, as `*` does the
+    # payload's; with an alias it is x itself. It is a whole SELECT list item, nothing else.
+    statement = parse("SELECT state.reported.*, current . state.* AS s FROM 'a'")
+    first, second = statement.select.items
+    assert first == ast.SelectItem(parse_expression("state.reported"), None, members=True)
+    assert second.members and second.alias == ("s",)
+    assert first != ast.SelectItem(parse_expression("state.reported"), None)
+    assert ast.unparse(statement) == "SELECT state.reported.*, current.state.* AS s FROM 'a'"
+    assert parse(ast.unparse(statement)) == statement
+    assert ast.unparse(parse("SELECT (a + 1).* FROM 'a'")) == "SELECT (a + 1).* FROM 'a'"
+
+
+@pytest.mark.parametrize(
+    ("sql", "column"),
+    [
+        ("SELECT VALUE state.* FROM 'a'", 14),
+        ("SELECT upper(a.*) AS x FROM 'a'", 14),
+        ("SELECT * FROM 'a' WHERE a.* = 1", 25),
+        ("SET @v = a.* SELECT @v FROM 'a'", 10),
+        ("SELECT a.*.* FROM 'a'", 8),
+        ("SELECT [a.*] AS x FROM 'a'", 9),
+    ],
+)
+def test_the_keys_of_an_object_are_refused_anywhere_else(sql: str, column: int) -> None:
+    with pytest.raises(iotsql.SqlParseError) as caught:
+        parse(sql)
+    assert caught.value.column == column
+    assert "only a whole item of a SELECT list" in caught.value.message
+    with pytest.raises(iotsql.SqlParseError):
+        parse_expression("a.*")
