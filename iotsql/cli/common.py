@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import datetime
 import json
 import sys
@@ -175,6 +176,20 @@ def read_text(
         raise CliError(f"{what}: {source} is not UTF-8 text (byte {error.start})") from None
 
 
+def file_hint(spec: str, what: str) -> str | None:
+    """For an argument that is text, `@FILE` or `-`: when the text given is the name of a file
+    (`iotsql eval rule.sql`, `--payload message.json`), the hint that `@` reads the file, since
+    the name itself was taken as the text. None otherwise."""
+    if spec.startswith(("@", "-")) or "\n" in spec or len(spec) > 4096:
+        return None
+    try:
+        if not Path(spec).expanduser().is_file():
+            return None
+    except (OSError, ValueError):  # a name the system cannot look up is no file
+        return None
+    return f"hint: {spec} is a file, but {what} is taken as written: write @{spec} to read the file"
+
+
 def read_json(spec: str, what: str, *, stdin_used: list[str] | None = None) -> Any:
     """A JSON argument (`JSON`, `@file` or `-`); invalid JSON is an error naming the spot."""
     text, source = read_text(spec, what, stdin_used=stdin_used)
@@ -182,9 +197,10 @@ def read_json(spec: str, what: str, *, stdin_used: list[str] | None = None) -> A
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
+        hint = file_hint(spec, what)
         raise CliError(
             f"{what} is not valid JSON{where}: {error.msg} "
-            f"(line {error.lineno}, column {error.colno})"
+            f"(line {error.lineno}, column {error.colno})" + (f"\n{hint}" if hint else "")
         ) from None
     except RecursionError:
         raise CliError(f"{what} is nested too deeply to read{where}") from None
@@ -203,6 +219,7 @@ class Payload:
     source: str = "<argument>"
     document: Any = None
     problem: str | None = None
+    hint: str | None = None  # the argument named a file without @ (file_hint)
 
     @classmethod
     def of(cls, body: bytes, source: str = "<argument>") -> Payload:
@@ -232,7 +249,7 @@ class Payload:
         return (
             f"note: the payload is not JSON ({self.problem}), so it is a binary body, as AWS IoT "
             f"treats it: SELECT * passes its {len(self.body)} bytes through and attributes "
-            "read from it are Undefined"
+            "read from it are Undefined" + (f"\n{self.hint}" if self.hint else "")
         )
 
     def describe(self) -> str:
@@ -256,7 +273,10 @@ def load_payload(
     body, source = read_source(spec, what, stdin_used=stdin_used,
                                limit=DEFAULT_LIMITS.max_payload_bytes,
                                limit_name="Limits.max_payload_bytes: the broker refuses a larger payload")  # fmt: skip
-    return Payload.of(body, source)
+    payload = Payload.of(body, source)
+    if not payload.is_json and source == "<argument>":
+        payload = dataclasses.replace(payload, hint=file_hint(spec, what))
+    return payload
 
 
 def parse_timestamp(text: str) -> int:

@@ -15,6 +15,7 @@ from iotsql.cli.common import (
     add_version_argument,
     context_from_args,
     err,
+    file_hint,
     is_tty,
     load_payload,
     new_parser,
@@ -99,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
         rule = CompiledRule(sql, args.sql_version)
     except SqlParseError as error:
         err(diagnostic_of_error(error).render())
+        hint = file_hint(args.sql, "the SQL argument")
+        if hint:
+            rules_file = not args.sql.lower().endswith((".sql", ".txt"))
+            err(hint + ("; iotsql replay runs the topic rules of a file" if rules_file else ""))
         return 2
     for warning in lint_rule(rule):
         err(warning.render())
