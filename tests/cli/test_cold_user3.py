@@ -53,3 +53,25 @@ def test_a_file_named_without_at_gets_the_at_that_reads_it(
     # Text that is no file's name gets no hint.
     status, _, err = run(capsys, "eval", "SELEC a FROM 't'")
     assert status == 2 and "hint: SELEC" not in err and "@" not in err
+
+
+def test_the_recorder_refuses_an_action_type_that_does_not_exist() -> None:
+    # docs/index.md's first engine example reads engine.recorder["sns"]; a user who wrote
+    # ["SNS"] or CloudFormation's ["Sns"] got an empty list forever and a test that failed
+    # (or passed, asserting == []) for the wrong reason.
+    import iotsql
+
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Hot", {
+        "sql": "SELECT * FROM 'house/+/temp'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"sns": {"targetArn": "arn:aws:sns:us-east-1:123456789012:alerts",
+                             "roleArn": "arn:aws:iam::123456789012:role/iot"}}],
+    })  # fmt: skip
+    engine.publish("house/kitchen/temp", b'{"temp": 27.5}')
+    assert engine.recorder["sns"].bodies == [{"temp": 27.5}]
+    assert engine.recorder["sqs"].bodies == []  # a real type no rule used: nothing yet
+    with pytest.raises(KeyError, match=r"no action type 'Sns'; did you mean sns\?"):
+        engine.recorder["Sns"]
+    with pytest.raises(KeyError, match="no action type 'mqtt': action types are the keys of "
+                       r"the CreateTopicRule API \(cloudwatchAlarm, "):  # fmt: skip
+        engine.recorder["mqtt"]
