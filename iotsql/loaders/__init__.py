@@ -243,7 +243,10 @@ def _load_documents(
             raise RuleValidationError(f"a folder can only hold Terraform files, not {fmt}", label)
         files, tfvars = terraform.config_files(path)
         if not files:
-            raise RuleValidationError("no .tf or .tf.json files in this folder", label)
+            raise RuleValidationError(
+                "no .tf or .tf.json files in this folder (a folder is read as one Terraform "
+                f"module): {_rule_files_hint(path)}", label,
+            )  # fmt: skip
         texts = [(str(p), read_bounded(p, str(p))) for p in files]
         for name, content in texts:
             documents[name] = SourceDocument(name, content, document_syntax(name, content))
@@ -280,6 +283,37 @@ def _load_documents(
             return terraform.Configuration([(label, data)], parameters, env).rules("terraform")
         raise RuleValidationError("Terraform JSON must be an object", label)
     return _load_cli(data, label)
+
+
+#: What a template, a serverless.yml or AWS CLI JSON holding topic rules contains.
+_DEFINES_RULES = re.compile(r"AWS::IoT::TopicRule|IoTRule|topicRulePayload|\biot[\"']?\s*:")
+
+
+def _rule_files_hint(folder: Path) -> str:
+    """What to name instead of a folder that is no Terraform module (`cdk.out`, a folder of
+    templates): its files that define topic rules, as `iotsql check` would find them."""
+    from iotsql.loaders.cloudformation import parse_document
+
+    found = []
+    for candidate in sorted(folder.iterdir()):
+        if not candidate.is_file() or not candidate.name.endswith(
+            (".yaml", ".yml", ".json", ".template")
+        ):
+            continue
+        try:
+            text = read_bounded(candidate, str(candidate))
+            if _DEFINES_RULES.search(text) is None:
+                continue
+            detect_format(parse_document(text, str(candidate)), candidate.name)
+        except (IotSqlError, OSError, UnicodeDecodeError):
+            continue  # not a file of rules (cdk.out's tree.json, a manifest)
+        found.append(str(candidate))
+    if not found:
+        return "name the file that defines the rules (a template, serverless.yml, AWS CLI JSON)"
+    shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    if len(found) == 1:
+        return f"name the file that defines the rules: {shown}"
+    return f"name the files that define the rules: {shown}"
 
 
 def _load_cli(data: Any, label: str) -> list[LoadedRule]:

@@ -75,3 +75,40 @@ def test_the_recorder_refuses_an_action_type_that_does_not_exist() -> None:
     with pytest.raises(KeyError, match="no action type 'mqtt': action types are the keys of "
                        r"the CreateTopicRule API \(cloudwatchAlarm, "):  # fmt: skip
         engine.recorder["mqtt"]
+
+
+def test_a_folder_of_templates_names_the_files_to_give_instead(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # docs/check.md says check reads `cdk synth` output (cdk.out/); the same folder given to
+    # replay, the pytest plugin or load_rules said only "no .tf or .tf.json files".
+    import json
+
+    import iotsql
+    from iotsql.errors import RuleValidationError
+
+    out = tmp_path / "cdk.out"
+    out.mkdir()
+    rule = {"Type": "AWS::IoT::TopicRule", "Properties": {"TopicRulePayload": {
+        "Sql": "SELECT * FROM 'a/+'", "AwsIotSqlVersion": "2016-03-23", "Actions": []}}}  # fmt: skip
+    (out / "Stack.template.json").write_text(json.dumps({"Resources": {"R": rule}}))
+    (out / "tree.json").write_text(json.dumps({"tree": {"attributes": {
+        "aws:cdk:cloudformation:type": "AWS::IoT::TopicRule"}}}))  # fmt: skip
+    (out / "manifest.json").write_text('{"version": "48.0.0"}')
+    template = out / "Stack.template.json"
+    with pytest.raises(RuleValidationError) as error:
+        iotsql.load_rules(out)
+    assert str(error.value) == (
+        f"{out}: no .tf or .tf.json files in this folder (a folder is read as one Terraform "
+        f"module): name the file that defines the rules: {template}"
+    )
+    assert [rule.name for rule in iotsql.load_rules(template)] == ["R"]
+    messages = tmp_path / "m.jsonl"
+    messages.write_text('{"topic": "a/b", "payload": {}}\n')
+    status, _, err = run(capsys, "replay", str(out), str(messages))
+    assert status == 2 and err.endswith(f"name the file that defines the rules: {template}\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RuleValidationError, match="name the file that defines the rules "
+                       r"\(a template, serverless.yml, AWS CLI JSON\)"):  # fmt: skip
+        iotsql.load_rules(empty)
