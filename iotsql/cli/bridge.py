@@ -142,9 +142,7 @@ def build_engine(args: argparse.Namespace) -> RulesEngine:
         raise CliError("--endpoint-url and --aws exclude each other")
     if args.endpoint_url or args.aws:
         try:
-            from iotsql.actions.aws import aws_sinks
-
-            sinks = aws_sinks(endpoint_url=args.endpoint_url, region_name=args.region)
+            sinks = _aws_sinks(args.endpoint_url, args.region)
         except ImportError as error:
             raise CliError(str(error)) from None
         for action_type, sink in sinks.items():
@@ -152,6 +150,28 @@ def build_engine(args: argparse.Namespace) -> RulesEngine:
     for path in args.rules:
         load_rules(engine, path)
     return engine
+
+
+def _aws_sinks(endpoint_url: str | None, region: str | None) -> dict[str, Any]:
+    """The AWS actions' sinks: with the default credentials; at an emulator's `endpoint_url`
+    with placeholder ones when there are none (moto, LocalStack and ministack accept any, and
+    without credentials botocore refuses to send a request, so every action was a dead
+    letter); `--aws` without credentials is an error before any message is taken."""
+    from iotsql.actions.aws import AWS_ACTION_KEYS, Boto3Sink
+
+    default = Boto3Sink(endpoint_url=endpoint_url, region_name=region)  # boto3's install hint
+    if default.session.get_credentials() is not None:
+        return dict.fromkeys(AWS_ACTION_KEYS, default)
+    if endpoint_url is None:
+        raise CliError(
+            "--aws performs the actions in AWS, but no AWS credentials were found: configure "
+            "them (aws configure, AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        )
+    err(f"iotsql bridge: note: no AWS credentials found: the actions sign their requests to "
+        f"{endpoint_url} with placeholder ones, which an emulator accepts (set AWS_PROFILE or "
+        "AWS_ACCESS_KEY_ID for one that checks them)")  # fmt: skip
+    sink = Boto3Sink.for_emulator(endpoint_url, region_name=default.region_name)
+    return dict.fromkeys(AWS_ACTION_KEYS, sink)
 
 
 class _Signals:

@@ -157,3 +157,52 @@ def test_mosquitto_bridge_and_moto_run_kinesis_lambda_sqs_firehose_dynamodb_acti
 def _moto_api_get(endpoint: str, path: str) -> str:
     with urllib.request.urlopen(f"{endpoint}/moto-api/{path}", timeout=10) as response:
         return str(response.read().decode())
+
+
+def test_without_aws_credentials_the_emulator_gets_placeholder_ones(
+    mosquitto: MqttBroker,
+    moto_endpoint: str,
+    bridges: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/bridge.md's Mosquitto + moto setup on a machine with no AWS credentials (a newcomer
+    has none, and moto needs none): botocore refused to sign, so every action was a dead letter
+    ('Unable to locate credentials'). Now the bridge says it signs with placeholder ones and the
+    actions land; `--aws` without credentials stops at start, naming what to configure."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_endpoint,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    p = unique("nocred")
+    queue = sqs.create_queue(QueueName=f"{p}-alerts")["QueueUrl"]
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"ruleName": "Hot", "topicRulePayload": {
+        "sql": f"SELECT * FROM '{p}/+/data'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"sqs": {"queueUrl": queue, "roleArn": ROLE}}]}}]}))  # fmt: skip
+    bridge = bridges(str(rules), "--broker", mosquitto.url, "--endpoint-url", moto_endpoint,
+                     "--dead-letters", "dead.jsonl", "--stats-interval", "0").wait_ready()  # fmt: skip
+    assert bridge.wait_for("no AWS credentials found") == (
+        f"iotsql bridge: note: no AWS credentials found: the actions sign their requests to "
+        f"{moto_endpoint} with placeholder ones, which an emulator accepts (set AWS_PROFILE or "
+        "AWS_ACCESS_KEY_ID for one that checks them)"
+    )
+    mosquitto.publish(f"{p}/d1/data", '{"temp": 31}')
+    messages: list[Any] = []
+    deadline = time.monotonic() + 20
+    while not messages and time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+    assert bridge.stop() == 0, bridge.stderr
+    assert [json.loads(m["Body"]) for m in messages] == [{"temp": 31}], bridge.stderr
+    assert not (tmp_path / "dead.jsonl").read_text()
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "iotsql", "bridge", str(rules), "--broker", mosquitto.url, "--aws"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == (
+        "iotsql bridge: error: --aws performs the actions in AWS, but no AWS credentials were "
+        "found: configure them (aws configure, AWS_PROFILE, AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY)\n"
+    )
