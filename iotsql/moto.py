@@ -481,6 +481,17 @@ def engine(account_id: str = DEFAULT_ACCOUNT_ID, region: str = "us-east-1") -> M
     return _engine_of(_moto().iot_backends[account_id][region])
 
 
+def rule_locations(rule_name: str) -> list[tuple[str, str]]:
+    """The (account, region) of each moto IoT backend that stores a topic rule `rule_name`
+    (for the message of a test that looks for it in another one). Backends are not created."""
+    found = []
+    for account_id, region_backends in list(_moto().iot_backends.items()):
+        for region, backend in list(region_backends.items()):
+            if rule_name in backend.rules:
+                found.append((account_id, region))
+    return found
+
+
 @contextmanager
 def capture_reports() -> Iterator[list[PublishReport]]:
     """The reports of the publishes handled in this thread while the block runs (in `mock_aws`,

@@ -42,6 +42,29 @@ class MotoRuleTester(RuleTester):
             self._client = boto3.session.Session(region_name=self.region).client("iot-data")
         return self._client
 
+    def _require(self, rule_name: str) -> None:
+        __tracebackhide__ = True
+        if rule_name not in self.engine.rules:
+            from iotsql import moto as host
+
+            here = f"moto's account {self.account_id}, region {self.region}"
+            elsewhere = host.rule_locations(rule_name)
+            if elsewhere:
+                places = ", ".join(f"region {region} of account {account}"
+                                   for account, region in elsewhere)  # fmt: skip
+                raise AssertionError(
+                    f"no rule named {rule_name} in {here}, where the publishes go; it was created "
+                    f"in {places}: create it with a client of region {self.region} "
+                    f"(boto3.client('iot', region_name={self.region!r})), or mark the test "
+                    f"@pytest.mark.iot_moto(region=..., account_id=...) to publish there"
+                )
+            if not self.engine.rules:
+                raise AssertionError(
+                    f"no rule named {rule_name}: {here} has no topic rules (create them with "
+                    "boto3's iot client or a CloudFormation stack, in that region)"
+                )
+        super()._require(rule_name)
+
     @property
     def published(self) -> list[tuple[str, Any]]:
         """moto's `published_payloads` (republished messages included, Basic Ingest not)."""

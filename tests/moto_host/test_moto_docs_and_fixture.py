@@ -93,3 +93,49 @@ def test_each_test_starts_afresh(iot_moto):
     )
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*rule Hot did not fire*", "*WHERE:    temp > 30  ->  false*"])
+
+
+def test_a_rule_made_in_another_region_is_named_with_the_region_the_publishes_go_to(
+    pytester: pytest.Pytester, offline_aws: None
+) -> None:
+    """A newcomer's client made the rule in eu-west-1 while iot_moto publishes in us-east-1:
+    the failure said 'no rules are loaded (set iotsql_rules...)', advice for the `iot` fixture
+    that sent them to the pytest configuration (third cold-user audit)."""
+    result = _run(
+        pytester,
+        """
+import boto3
+
+
+def _rule(name, region):
+    boto3.client("iot", region_name=region).create_topic_rule(
+        ruleName=name, topicRulePayload={"sql": "SELECT * FROM 'plant/+'", "actions": []})
+
+
+def test_other_region(iot_moto):
+    _rule("Fwd", "eu-west-1")
+    iot_moto.publish("plant/a", {"temp": 31})
+    iot_moto.assert_fired("Fwd")
+
+
+def test_no_rules(iot_moto):
+    iot_moto.assert_fired("Fwd", topic="plant/a", payload={})
+
+
+def test_a_typo_among_rules(iot_moto):
+    _rule("Forward", "us-east-1")
+    iot_moto.assert_fired("Forwrd", topic="plant/a", payload={})
+""",
+    )
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines([
+        "E*AssertionError: no rule named Fwd in moto's account 123456789012, region us-east-1, "
+        "where the publishes go; it was created in region eu-west-1 of account 123456789012: "
+        "create it with a client of region us-east-1 (boto3.client('iot', "
+        "region_name='us-east-1')), or mark the test @pytest.mark.iot_moto(region=..., "
+        "account_id=...) to publish there",
+        "E*AssertionError: no rule named Fwd: moto's account 123456789012, region us-east-1 has "
+        "no topic rules (create them with boto3's iot client or a CloudFormation stack, in that "
+        "region)",
+        "E*AssertionError: no rule named Forwrd; did you mean Forward?",
+    ])  # fmt: skip
