@@ -139,3 +139,25 @@ def test_a_typo_among_rules(iot_moto):
         "region)",
         "E*AssertionError: no rule named Forwrd; did you mean Forward?",
     ])  # fmt: skip
+
+
+def test_the_fixture_publishes_in_the_default_region_of_the_environment(
+    pytester: pytest.Pytester, offline_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/moto.md: without a marker, iot_moto's region is $AWS_DEFAULT_REGION, the one a
+    boto3 client made without region_name uses, so the two agree."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-north-1")
+    result = _run(
+        pytester,
+        """
+import boto3
+
+
+def test_env_region(iot_moto):
+    assert iot_moto.region == "eu-north-1"
+    boto3.client("iot").create_topic_rule(
+        ruleName="Fwd", topicRulePayload={"sql": "SELECT * FROM 'plant/+'", "actions": []})
+    iot_moto.assert_fired("Fwd", topic="plant/a", payload={})
+""",
+    )
+    result.assert_outcomes(passed=1)
