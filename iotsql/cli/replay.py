@@ -21,7 +21,7 @@ from iotsql.errors import IotSqlError, ResourceAlreadyExistsError, SqlParseError
 from iotsql.limits import DEFAULT_LIMITS
 from iotsql.loaders.awscli import UnnamedPayloadError
 from iotsql.loaders.base import LoadedRule, RuleSqlError
-from iotsql.loaders.parameters import parameter_hint
+from iotsql.loaders.parameters import declaring_parameters, parameter_hint
 from iotsql.loaders.positions import SourceDocument
 from iotsql.replay.lines import BadLine, TooLong, decode_line, parse_message, read_lines
 from iotsql.replay.replayer import Replayer, RuleDefinitions, replay_engine, request_line
@@ -138,9 +138,13 @@ def load_all_rules(engine: RulesEngine, args: argparse.Namespace) -> None:
         raise CliError("--rule-name names the rule of one --topic-rule-payload file; with "
                        "several, each is named after its file")  # fmt: skip
     parameters = parameters_of(args)
-    with parameter_hint(PARAMETER_HINT):
+    with parameter_hint(PARAMETER_HINT), declaring_parameters() as declared:
         for path in args.rules:
             load_rules(engine, path, parameters)
+    # A misspelt --parameters name (Stge=prod) left the rules at their defaults, silently.
+    unknown = declared.unknown(item.partition("=")[0].strip() for item in args.parameters)
+    if unknown and args.rules:
+        raise CliError(declared.refusal(unknown, "--parameters"))
     for path in args.topic_rule_payload:
         load_payload_file(engine, path, args.rule_name)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from iotsql.cli.common import CliError, dumps, err, new_parser, out
 from iotsql.loaders import load_rules
-from iotsql.loaders.parameters import parameter_hint
+from iotsql.loaders.parameters import declaring_parameters, parameter_hint
 from iotsql.testing.conformance import CaseResult, load_cases, run_cases
 
 if TYPE_CHECKING:
@@ -92,10 +92,13 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise CliError(f"--param takes KEY=VALUE, not {item!r}")
         parameters[key] = value
-    with parameter_hint("give it with --param {name}=VALUE"):
+    with parameter_hint("give it with --param {name}=VALUE"), declaring_parameters() as declared:
         rules = [
             rule for path in args.rules for rule in load_rules(path, parameters=parameters or None)
         ]
+    unknown = declared.unknown(parameters)
+    if unknown:
+        raise CliError(declared.refusal(unknown, "--param"))
     summary = run_cases(cases, rules=rules) if args.rules else run_cases(cases)
     if args.json:
         out(dumps(summary.to_json()))

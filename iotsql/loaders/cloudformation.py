@@ -43,7 +43,7 @@ from iotsql.loaders.base import (
 from iotsql.loaders.bounds import check_json_depth, check_size, check_yaml
 from iotsql.loaders.cfn_schema import TOPIC_RULE, SchemaProblem
 from iotsql.loaders.model import CLOUDFORMATION, Converter
-from iotsql.loaders.parameters import give_value
+from iotsql.loaders.parameters import declare, give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, cfn_kind
 
 #: The value of `Ref: AWS::StackName` unless the caller passes one.
@@ -197,6 +197,7 @@ class Template:
             raise self.fail("Resources", "must be an object of resources")
         self.resources: dict[str, Any] = {**(extra_resources or {}), **resources}
         self.parameters = self._section(data, "Parameters")
+        declare(self.parameters)
         self.conditions = self._section(data, "Conditions")
         self.mappings = self._section(data, "Mappings")
         self.given = parameters
@@ -541,6 +542,7 @@ class Template:
 
     def import_value(self, argument: Any, path: str) -> Any:
         name = self.string(argument, path, "the name of Fn::ImportValue")
+        declare([name])
         return self.given.get(name, f"imported-{name}")
 
     def base64(self, argument: Any, path: str) -> str:

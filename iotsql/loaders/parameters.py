@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,60 @@ def parameter_hint(template: str) -> Iterator[None]:
         yield
     finally:
         _HINT.reset(token)
+
+
+class DeclaredParameters:
+    """The parameter names the files loaded inside `declaring_parameters()` declare: a
+    template's `Parameters` (and the `Fn::ImportValue` names it reads), a Terraform module's
+    variables; `any_name` once a file takes any name (a serverless.yml: its options, params and
+    variable sources are free). Pseudo parameters (`AWS::Region`...) are always known."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.any_name = False
+
+    def unknown(self, given: Iterable[str]) -> list[str]:
+        """The names of `given` that no file declares, in their order."""
+        if self.any_name:
+            return []
+        return [name for name in given
+                if not name.startswith("AWS::") and name.removeprefix("var.") not in self.names]  # fmt: skip
+
+    def refusal(self, unknown: list[str], how: str) -> str:
+        """Why `unknown` names were refused, as CloudFormation and Terraform refuse a value for a
+        parameter or variable that is not declared, with the name meant; `how` says where they
+        were given (`--parameters`)."""
+        from iotsql.suggest import did_you_mean
+
+        names = ", ".join(unknown)
+        meant = "".join(did_you_mean(name, self.names) for name in unknown[:1])
+        declared = ", ".join(sorted(self.names)) or "none"
+        return (
+            f"{how}: {names}: no rules file declares {'it' if len(unknown) == 1 else 'them'}"
+            f"{meant} (declared: {declared})"
+        )
+
+
+_DECLARED: ContextVar[DeclaredParameters | None] = ContextVar("iotsql_declared", default=None)
+
+
+@contextlib.contextmanager
+def declaring_parameters() -> Iterator[DeclaredParameters]:
+    """Collect the parameter names that the files loaded inside the block declare."""
+    declared = DeclaredParameters()
+    token = _DECLARED.set(declared)
+    try:
+        yield declared
+    finally:
+        _DECLARED.reset(token)
+
+
+def declare(names: Iterable[str] = (), *, any_name: bool = False) -> None:
+    """Called by a loader: its file declares `names` (or takes any name)."""
+    declared = _DECLARED.get()
+    if declared is not None:
+        declared.names.update(names)
+        declared.any_name = declared.any_name or any_name
 
 
 class ParametersFileError(ValueError):

@@ -30,7 +30,7 @@ from iotsql.loaders.base import LoadedRule, SchemaError, per_resource, source_er
 from iotsql.loaders.cfn_schema import SchemaProblem, did_you_mean
 from iotsql.loaders.cloudformation import Template
 from iotsql.loaders.model import CLOUDFORMATION, Converter
-from iotsql.loaders.parameters import give_value
+from iotsql.loaders.parameters import declare, give_value
 from iotsql.loaders.placeholders import Environment, Placeholders
 
 _VARIABLE = re.compile(r"\$\{([^${}]*)\}")
@@ -265,6 +265,7 @@ def load_serverless(
 
     if not isinstance(data, Mapping):
         raise fail("", "a serverless.yml must be an object")
+    declare(any_name=True)  # options, params, ${ssm:...} sources: any name may be read
     variables = Variables(data, parameters, env, fail)
     provider = variables.resolve(data.get("provider")) or {}
     if "AWS::Region" not in parameters and isinstance(provider, Mapping):

@@ -42,7 +42,7 @@ from iotsql.loaders.base import (
 )
 from iotsql.loaders.bounds import check_json_depth, check_size
 from iotsql.loaders.model import TERRAFORM, Converter, _fold, _members, _unquote, styled
-from iotsql.loaders.parameters import give_value
+from iotsql.loaders.parameters import declare, give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, tf_kind
 from iotsql.suggest import did_you_mean
 
@@ -596,6 +596,7 @@ class Configuration:
         for file, document in documents:
             for name, body in _labelled(document.get("variable")):
                 self.variables[name] = body
+                declare([name])
             for block in _blocks(document.get("locals")):
                 if isinstance(block, Mapping):
                     self.locals.update({_unquote(k): v for k, v in block.items() if k not in _META})

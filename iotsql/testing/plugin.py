@@ -253,24 +253,45 @@ def _rules(request: pytest.FixtureRequest) -> list[LoadedRule]:
     parameters = rule_parameters(config)
     paths = rule_paths(config)
     fmt = None
+    # The names given for these files, each checked against what the files declare: the ini
+    # setting's only for the ini's files, --iotsql-parameter's for the run's files (a marker or
+    # --iotsql-rules naming other files keeps the values, as docs/testing.md shows, without
+    # their being those files' parameters); a marker's always.
+    given: dict[str, list[str]] = {
+        "--iotsql-parameter": list(_parameters(
+            config.getoption("iotsql_parameter_options", None) or [], "--iotsql-parameter")),
+    }  # fmt: skip
+    if not config.getoption("iotsql_rule_paths", None):
+        given["iotsql_parameters"] = list(
+            _parameters(config.getini("iotsql_parameters"), "iotsql_parameters")
+        )
     marker = request.node.get_closest_marker(MARKER)
     if marker is not None:
         if marker.args:
             paths = [_locate(str(p), request) for p in marker.args]
+            given = {}
+        given[f"@pytest.mark.{MARKER}(parameters=...)"] = list(
+            marker.kwargs.get("parameters") or {}
+        )
         parameters.update(marker.kwargs.get("parameters") or {})
         fmt = marker.kwargs.get("format")
     cache = config.stash.setdefault(_CACHE, {})
-    key = (tuple(str(p) for p in paths), json.dumps(parameters, sort_keys=True, default=str), fmt)
+    key = (tuple(str(p) for p in paths), json.dumps(parameters, sort_keys=True, default=str), fmt,
+           json.dumps(given))  # fmt: skip
     if key not in cache:
         from iotsql.errors import IotSqlError
         from iotsql.loaders import load_rules
-        from iotsql.loaders.parameters import parameter_hint
+        from iotsql.loaders.parameters import declaring_parameters, parameter_hint
 
         try:
-            with parameter_hint(PARAMETER_HINT):
+            with parameter_hint(PARAMETER_HINT), declaring_parameters() as declared:
                 cache[key] = [
                     rule for path in paths for rule in load_rules(path, fmt, parameters=parameters)
                 ]
+            for how, names in given.items():
+                unknown = declared.unknown(names)
+                if unknown and paths:
+                    raise ValueError(declared.refusal(unknown, how))
         except (IotSqlError, ValueError) as err:
             cache[key] = err
     loaded = cache[key]

@@ -112,3 +112,48 @@ def test_a_folder_of_templates_names_the_files_to_give_instead(
     with pytest.raises(RuleValidationError, match="name the file that defines the rules "
                        r"\(a template, serverless.yml, AWS CLI JSON\)"):  # fmt: skip
         iotsql.load_rules(empty)
+
+
+def test_a_parameter_no_rules_file_declares_is_refused_with_the_name_meant(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # `--parameters Stge=prod` was taken without a word and the rules ran with Stage's
+    # default; CloudFormation ("Parameters: [Stge] do not exist in the template") and
+    # Terraform ("Value for undeclared variable") refuse it.
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Parameters:\n  Stage: {Type: String, Default: dev}\nResources:\n  R:\n"
+        "    Type: AWS::IoT::TopicRule\n    Properties:\n      TopicRulePayload:\n"
+        "        Sql: !Sub \"SELECT '${Stage}' AS stage FROM 'a/+'\"\n        Actions: []\n"
+    )
+    main_tf = tmp_path / "main.tf"
+    main_tf.write_text(
+        'variable "threshold" {\n  default = 30\n}\nresource "aws_iot_topic_rule" "t" {\n'
+        '  name = "T"\n  enabled = true\n  sql_version = "2016-03-23"\n'
+        "  sql = \"SELECT * FROM 't/+' WHERE x > ${var.threshold}\"\n}\n"
+    )
+    messages = tmp_path / "m.jsonl"
+    messages.write_text('{"topic": "a/b", "payload": {}}\n')
+    status, out, err = run(capsys, "replay", str(template), str(messages), "--parameters",
+                           "Stge=prod")  # fmt: skip
+    assert (status, out) == (2, "")
+    assert err == (
+        "iotsql replay: error: --parameters: Stge: no rules file declares it; did you mean "
+        "Stage? (declared: Stage)\n"
+    )
+    # Declared by one of the files; a pseudo parameter and Terraform's var. form are known.
+    status, _, _ = run(capsys, "replay", str(template), str(main_tf), str(messages),
+                       "--parameters", "Stage=prod", "--parameters", "var.threshold=3",
+                       "--parameters", "AWS::Region=eu-west-1")  # fmt: skip
+    assert status == 0
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"id": "c", "rule": "R", "topic": "a/b", "payload": {}, '
+                     '"expected": {"stage": "prod"}}\n')  # fmt: skip
+    status, out, err = run(capsys, "test", str(cases), "--rules", str(template), "--param",
+                           "stage=prod")  # fmt: skip
+    assert status == 2
+    assert err.endswith("--param: stage: no rules file declares it; did you mean Stage? "
+                        "(declared: Stage)\n")  # fmt: skip
+    status, out, _ = run(capsys, "test", str(cases), "--rules", str(template), "--param",
+                         "Stage=prod")  # fmt: skip
+    assert (status, out) == (0, "1 passed, 0 failed\n")

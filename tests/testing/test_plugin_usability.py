@@ -122,6 +122,38 @@ def test_iotsql_parameter_adds_to_the_ini_parameters(project: pytest.Pytester) -
     assert "FIRED ['Archive']" in result.stdout.str()  # 35 is not above 40
 
 
+def test_a_parameter_no_file_declares_fails_the_tests_that_load_the_rules(
+    project: pytest.Pytester,
+) -> None:
+    """A misspelt name (`Threshhold=40`) left the rules at their defaults and the tests passed
+    or failed for the wrong reason; CloudFormation refuses a parameter the template does not
+    declare (third cold-user audit). Values kept for other files are not checked there."""
+    typo = project.runpytest(*PLUGIN, "--iotsql-parameter", "Threshhold=40")
+    typo.assert_outcomes(passed=1, errors=2)  # the marker names its own files and values
+    typo.stdout.fnmatch_lines([
+        "iotsql: cannot load the rules: --iotsql-parameter: Threshhold: no rules file declares "
+        "it; did you mean Threshold? (declared: Threshold)",
+    ])  # fmt: skip
+    project.makeini("[pytest]\niotsql_rules = template.yaml\niotsql_parameters = Treshold=30\n")
+    ini = project.runpytest(*PLUGIN)
+    ini.assert_outcomes(passed=1, errors=2)
+    ini.stdout.fnmatch_lines(["*iotsql_parameters: Treshold: no rules file declares it; did "
+                              "you mean Threshold?*"])  # fmt: skip
+    # The ini's values are for the ini's files: with --iotsql-rules naming others, unchecked.
+    project.runpytest(*PLUGIN, "--iotsql-rules", "other.yaml").assert_outcomes(passed=3)
+    project.makepyfile(test_marker="""
+        import pytest
+
+        @pytest.mark.iot_rules("template.yaml", parameters={"Thresold": 40})
+        def test_marker(iot):
+            pass
+    """)  # fmt: skip
+    marker = project.runpytest(*PLUGIN, "test_marker.py")
+    marker.assert_outcomes(errors=1)
+    marker.stdout.fnmatch_lines(["*@pytest.mark.iot_rules(parameters=...): Thresold: no rules "
+                                 "file declares it; did you mean Threshold?*"])  # fmt: skip
+
+
 def test_bad_options_are_usage_errors(project: pytest.Pytester) -> None:
     missing = project.runpytest(*PLUGIN, "--iotsql-rules", "nope.yaml")
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
