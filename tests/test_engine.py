@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -469,8 +470,12 @@ def test_publishes_in_threads_while_rules_and_sinks_change_see_each_rule_old_or_
 
     delivered: list[tuple[str, bytes]] = []
 
+    delivered_r: list[None] = []  # (R's deliveries, counted for the changes to wait on)
+
     def keep(request: Any) -> None:
         delivered.append((request.rule_name, request.payload))  # (list.append is atomic)
+        if request.rule_name == "R":
+            delivered_r.append(None)
 
     keep.instant = True  # type: ignore[attr-defined]
     engine = RulesEngine()
@@ -495,6 +500,17 @@ def test_publishes_in_threads_while_rules_and_sinks_change_see_each_rule_old_or_
             thread.start()
         version = 0
         while any(thread.is_alive() for thread in threads):
+            # Each version waits for a delivery of the one before (bounded), so that a loaded
+            # machine, where the publishers could finish before the first change, still shows
+            # more than one version of R.
+            seen = len(delivered_r)
+            waited = time.monotonic() + 2.0
+            while (
+                len(delivered_r) == seen
+                and time.monotonic() < waited
+                and any(thread.is_alive() for thread in threads)
+            ):
+                time.sleep(0.0005)
             version += 1
             if version % 7 == 0:
                 engine.delete_topic_rule("R")
