@@ -22,9 +22,10 @@ The moto internals this module touches (nowhere else in iotsql does):
   `delete_topic_rule`, `enable_topic_rule`, `disable_topic_rule`, and `reset` (inherited from
   `BaseBackend.reset`, which empties the backend's `__dict__`: the engine lives there, so a
   `mock_aws` reset drops it).
-- `moto.iot.responses.IoTResponse`: wrapped `setup_class(request, ...)` (a body that is not UTF-8)
-  and `create_topic_rule()` / `replace_topic_rule()` (a body that is not a JSON object), which
-  moto would answer with a 500; both read its `body`.
+- `moto.iot.responses.IoTResponse`: wrapped `setup_class(request, full_url, ...)`: a body that
+  is not UTF-8, and a CreateTopicRule/ReplaceTopicRule body (`POST`/`PATCH /rules/{name}`, read
+  from the request's `data` or `body`) that is not a JSON object, which moto would answer with a
+  500 (5.2.1 in the operation, 5.2.6 in its model parser inside `setup_class`).
 - `moto.iotdata.models`: `iotdata_backends`, `IoTDataPlaneBackend.published_payloads` (a list of
   `(topic, payload)`); wrapped: `IoTDataPlaneBackend.publish(topic, payload)`.
 - `moto.iotdata.responses.IoTDataPlaneResponse`: wrapped `setup_class(request, ...)` (to keep the
@@ -67,7 +68,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Final
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from iotsql.actions.base import ActionRequest
 from iotsql.actions.types import ACTION_TYPES
@@ -325,7 +326,7 @@ class _Internals:
             self.IoTBackend: ("create_topic_rule", "replace_topic_rule", "delete_topic_rule",
                               "enable_topic_rule", "disable_topic_rule", "reset"),
             self.IoTDataPlaneBackend: ("publish",),
-            self.IoTResponse: ("setup_class", "create_topic_rule", "replace_topic_rule"),
+            self.IoTResponse: ("setup_class",),
             self.IoTDataPlaneResponse: ("setup_class", "publish", "get_access_key"),
             self.parsing: ("get_model_map", "get_name_type_map"),
             self.botocore_stubber: ("enabled",),
@@ -435,8 +436,6 @@ def install(*, endpoint_url: str | None = None, limits: Limits | None = None) ->
                   ("delete_topic_rule", "enable_topic_rule", "disable_topic_rule")),
                 _Patch(moto.IoTBackend, "reset", _wrap_reset),
                 _Patch(moto.IoTResponse, "setup_class", _wrap_body_decoding),
-                *(_Patch(moto.IoTResponse, name, _wrap_rule_request) for name in
-                  ("create_topic_rule", "replace_topic_rule")),
                 _Patch(moto.IoTDataPlaneBackend, "publish", _wrap_publish),
                 _Patch(moto.IoTDataPlaneResponse, "setup_class", _wrap_setup_class),
                 _Patch(moto.IoTDataPlaneResponse, "publish", _wrap_publish_response),
@@ -613,9 +612,16 @@ def _request_error(message: str) -> Exception:
 
 
 def _wrap_body_decoding(original: Callable[..., Any]) -> Callable[..., Any]:
-    """moto decodes every request body as UTF-8 and answers a 500 when it is not."""
+    """moto decodes every request body as UTF-8 and answers a 500 when it is not; and it reads
+    a CreateTopicRule or ReplaceTopicRule body as a JSON object (5.2.1 with
+    `json.loads(body)[name]` in the operation, later versions with its botocore-model parser
+    inside `setup_class`): a body that is JSON but not an object (`[]`, `"x"`, `null`), or
+    nested too deeply for Python's parser, is a 500 there. AWS answers InvalidRequestException,
+    so the rule body is checked here, before either reads it."""
 
     def setup_class(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        full_url = args[0] if args else kwargs.get("full_url")
+        _check_rule_body(request, full_url)
         try:
             return original(self, request, *args, **kwargs)
         except UnicodeDecodeError as err:
@@ -624,31 +630,47 @@ def _wrap_body_decoding(original: Callable[..., Any]) -> Callable[..., Any]:
     return setup_class
 
 
+#: The paths of CreateTopicRule (POST) and ReplaceTopicRule (PATCH): /rules/{ruleName}.
+_RULE_PATH: Final = re.compile(r"/rules/[^/]+")
+
+
+def _check_rule_body(request: Any, full_url: str | None) -> None:
+    """Raise InvalidRequestException for a CreateTopicRule or ReplaceTopicRule request whose body
+    is not a JSON object. moto hands `setup_class` a werkzeug request (`data`) or, in
+    `mock_aws` before 5.2.2, botocore's prepared request (`body`)."""
+    if getattr(request, "method", None) not in ("POST", "PATCH"):
+        return
+    url = full_url or getattr(request, "url", None) or ""
+    if not _RULE_PATH.fullmatch(urlparse(str(url)).path):
+        return
+    headers = getattr(request, "headers", None) or {}
+    if str(headers.get("Content-Encoding", "")).lower() not in ("", "identity"):
+        return  # (moto decompresses it in setup_class; botocore does not compress these)
+    body = getattr(request, "data", None)
+    if body is None:
+        body = getattr(request, "body", None)
+    if hasattr(body, "read"):
+        return  # (a stream: moto reads it itself)
+    if not body:
+        return
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = bytes(body).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise _request_error(f"is not UTF-8 (byte {err.start})") from None
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise _request_error("is nested too deeply") from None
+    except ValueError as err:
+        raise _request_error(f"is not JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise _request_error(f"must be a TopicRulePayload object, not {_json_kind(data)}")
+
+
 def _json_kind(value: Any) -> str:
     kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
     return kinds.get(type(value), "a number")
-
-
-def _wrap_rule_request(original: Callable[..., Any]) -> Callable[..., Any]:
-    """moto reads each member of a CreateTopicRule or ReplaceTopicRule body with
-    `json.loads(body)[name]`: a body that is JSON but not an object (`[]`, `"x"`, `null`), or
-    nested too deeply for Python's parser, is a 500 there; AWS answers InvalidRequestException."""
-
-    def method(self: Any) -> Any:
-        body = self.body
-        if body:
-            try:
-                data = json.loads(body)
-            except RecursionError:
-                raise _request_error("is nested too deeply") from None
-            except ValueError as err:
-                raise _request_error(f"is not JSON ({err})") from None
-            if not isinstance(data, dict):
-                raise _request_error(f"must be a TopicRulePayload object, not {_json_kind(data)}")
-        return original(self)
-
-    method.__name__ = original.__name__
-    return method
 
 
 def _wrap_reset(original: Callable[..., Any]) -> Callable[..., Any]:
