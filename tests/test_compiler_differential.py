@@ -192,3 +192,40 @@ def test_select_lists_merge_convert_and_call_like_the_reference(
     assert out.value.keys() == expected.keys(), (sql, payload, out.value, expected)
     for key, got in out.value.items():
         assert same(got, expected[key]), (sql, payload, key, got, expected[key])
+
+
+member_objects = st.one_of(
+    payload_values, st.dictionaries(st.sampled_from(["x", "y", "s"]), payload_values, max_size=3)
+)
+
+
+@given(
+    st.fixed_dictionaries({}, optional={n: member_objects for n in NAMES}),
+    st.permutations(["a.*", "b.*", "s"]),
+    st.sampled_from(["2015-10-08", "2016-03-23"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_member_items_merge_in_select_list_order_like_the_reference(
+    payload: dict[str, Any], items: list[str], version: str
+) -> None:
+    """`SELECT a.*, b.*, s` (in any order): each `x.*` merges the keys of the object x (nothing
+    for a value that is not an object or is missing), a later item's key replacing an earlier
+    one's, as the reference merge of the settled document says."""
+    whole = version != "2015-10-08"
+    settled = normalize_json(payload, whole)
+    expected: dict[str, Any] = {}
+    for item in items:
+        name = item.removesuffix(".*")
+        value = settled.get(name, U)
+        if item.endswith(".*"):
+            if type(value) is dict:
+                expected.update(value)
+        elif value is not U:
+            expected[name] = value
+    rule = iotsql.CompiledRule(f"SELECT {', '.join(items)} FROM 't'", version)
+    for passed in (payload, json.dumps(payload).encode()):
+        out = rule.evaluate(passed, "t")
+        got = {} if out is None or out.to_bytes() in (b"", b"{}") else out.value
+        assert list(got) == list(expected), (items, passed, got, expected)
+        for key, value in got.items():
+            assert same(value, finalize(expected[key], whole)), (items, passed, key, value)
