@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -59,3 +60,45 @@ def test_every_observed_case_cites_where_it_was_seen() -> None:
         assert case.id.startswith("observed/"), case.id
         assert str(case.data.get("source", "")).startswith("https://"), case.id
         assert case.data.get("note"), case.id
+
+
+def _area(case: Case) -> str:
+    """The file's area as conformance/README.md names it: the file's name, or `functions` for
+    a file under functions/."""
+    relative = Path(re.sub(r"\[\d+\]$", "", case.file)).resolve().relative_to(ROOT)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+#: The forms of `source` conformance/README.md lists (Sources): a page of the 2023 archive
+#: (`iot-sql-select.md#anchor`, `NEWER_FEATURES.md#n`), a current page or a report (a URL),
+#: a choice of docs/semantics.md; aws-observed.json names the tool that recorded it, and
+#: other-engines-2.json the repository of the other engine's test.
+_SOURCE_FORMS = re.compile(r"[\w.-]+\.md\b|https://|docs/semantics\.md")
+_FILE_SOURCE_FORMS = {
+    "aws-observed": re.compile(r"observed on AWS by aws-iot-builder-tools/validation-tool"),
+    "other-engines-2": re.compile(r"[\w.-]+/[\w.-]+ \S"),
+}
+
+
+def test_every_case_is_named_after_its_files_area_and_cites_a_documented_source() -> None:
+    # conformance/README.md: "`id`: unique, path-like, prefixed by the file's area", and each
+    # `source` is one of the forms of its Sources section (two cases of from/ sat in
+    # parse-errors.json, one case cited "project issue").
+    misnamed = [f"{c.file}: {c.id}" for c in CASES if not c.id.startswith(f"{_area(c)}/")]
+    assert not misnamed, misnamed
+    uncited = []
+    for case in CASES:
+        source = str(case.data.get("source", ""))
+        extra = _FILE_SOURCE_FORMS.get(_area(case))
+        if not (_SOURCE_FORMS.match(source) or (extra and extra.match(source))):
+            uncited.append(f"{case.id}: {source!r}")
+    assert not uncited, uncited
+
+
+def test_the_readmes_example_case_is_a_case_of_the_suite_and_passes() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```json\n(.*?)```", readme, re.S)
+    shown = json.loads(block)
+    (stored,) = [c for c in load_cases([ROOT]) if c.id == shown["id"]]
+    assert dict(stored.data) == shown
+    assert run_case(Case(shown["id"], shown, "conformance/README.md")).passed

@@ -1,17 +1,19 @@
 """Every ```python block of README.md, docs/engine.md, docs/index.md and docs/hosts.md runs, in
-order, in one namespace per page."""
+order, in one namespace per page; every ```pycon session of those pages prints what it shows."""
 
 from __future__ import annotations
 
 import re
+import traceback
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["README.md", "docs/engine.md", "docs/index.md", "docs/hosts.md"]
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/engine.md", "docs/index.md", "docs/hosts.md"])
+@pytest.mark.parametrize("page", PAGES)
 def test_page_examples_run(page: str) -> None:
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(encoding="utf-8"), re.S)
     assert blocks
@@ -19,6 +21,45 @@ def test_page_examples_run(page: str) -> None:
     for number, block in enumerate(blocks, 1):
         code = compile(block, f"{page} block {number}", "exec")
         exec(code, namespace)
+
+
+def _pycon_sessions(page: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(page block name, [(statement, shown output)]) of each ```pycon block of the page."""
+    sessions = []
+    blocks = re.findall(r"```pycon\n(.*?)```", (ROOT / page).read_text(encoding="utf-8"), re.S)
+    for number, block in enumerate(blocks, 1):
+        steps: list[tuple[str, list[str]]] = []
+        for line in block.splitlines():
+            if line.startswith(">>> "):
+                steps.append((line[4:], []))
+            else:
+                assert steps, f"{page} pycon block {number}: output before any >>> line"
+                steps[-1][1].append(line)
+        sessions.append((f"{page} pycon block {number}", [(s, "\n".join(o)) for s, o in steps]))
+    return sessions
+
+
+SESSIONS = [session for page in PAGES for session in _pycon_sessions(page)]
+
+
+def test_the_pages_hold_pycon_sessions() -> None:
+    assert SESSIONS  # README.md shows the SqlParseError of bad SQL
+
+
+@pytest.mark.parametrize("name, steps", SESSIONS, ids=[name for name, _ in SESSIONS])
+def test_pycon_sessions_print_what_they_show(name: str, steps: list[tuple[str, str]]) -> None:
+    """A statement's shown output is its repr, or the last line of the traceback it raises
+    (`module.Error: message...`), as the interpreter prints them."""
+    namespace: dict[str, object] = {}
+    exec("import iotsql", namespace)
+    for statement, shown in steps:
+        try:
+            value = eval(compile(statement, name, "eval"), namespace)
+        except Exception as err:  # the session shows what the interpreter prints for it
+            printed = "".join(traceback.format_exception_only(type(err), err)).rstrip("\n")
+        else:
+            printed = "" if value is None else repr(value)
+        assert printed == shown, f"{name}: {statement}"
 
 
 def test_the_install_list_names_every_extra_and_the_guides_every_page() -> None:
