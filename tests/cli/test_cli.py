@@ -113,6 +113,29 @@ def test_eval_is_pretty_on_a_terminal() -> None:
     assert "".join(output) == '{\n  "a": 1\n}\n'
 
 
+@pytest.mark.parametrize("command", ["eval", "repl"])
+def test_compact_keeps_outputs_compact_on_a_terminal(command: str) -> None:
+    # docs/cli.md (repl): "`--compact` keeps them compact on a terminal"; eval's help says the
+    # same of eval. At a terminal both print indented JSON without it (the test above).
+    import pexpect
+
+    sql = "SELECT a FROM 't'"
+    argv = ["-m", "iotsql", command, "--compact", "-p", '{"a": 1}', "--sql-version", "2016-03-23"]
+    argv += [sql] if command == "eval" else []
+    child = pexpect.spawn(sys.executable, argv, env={**ENV, "PROMPT_TOOLKIT_NO_CPR": "1"},
+                          encoding="utf-8", timeout=30)  # fmt: skip
+    if command == "repl":
+        child.expect("iotsql>")
+        child.send(sql + ";\r")
+        child.expect("iotsql>")
+        child.send(".quit\r")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert '{"a":1}' in child.before
+    assert '"a": 1' not in child.before
+
+
 def test_eval_where_false_exits_1_and_shows_the_where_value() -> None:
     result = iotsql(
         "eval", RULE, "-p", '{"device": "d1", "temperature": 20}', "-t", "sensors/d1/data"
