@@ -18,7 +18,7 @@ from iotsql.actions.recording import RecordingSink
 from iotsql.bridge import HOP_PROPERTY, Bridge, BridgeError
 from iotsql.testing.broker import BrokerError, MqttBroker
 
-from .conftest import need, unique
+from .conftest import BridgeProcess, need, unique
 from .conftest import wait_until as _wait
 
 ROLE = "arn:aws:iam::123456789012:role/iot"
@@ -468,3 +468,68 @@ def test_mqtt_3_1_1_on_a_pure_python_broker(amqtt_broker: MqttBroker) -> None:
     assert letter.rule_name == "Ping" and "republish loop stopped" in (
         letter.failures[0].error or ""
     )
+
+
+# ---- the command's login options (docs/bridge.md, "The command") -------------------------------
+
+
+def _copy_rule(folder: Path, p: str) -> Path:
+    path = folder / "rules.json"
+    path.write_text(json.dumps({"Copy": rule(f"SELECT n FROM '{p}/in'", republish(f"{p}/out"))}))
+    return path
+
+
+def test_the_command_logs_in_with_a_password_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "--username, --password: credentials ($IOTSQL_MQTT_PASSWORD when --password is absent)";
+    # a broker that refuses the connection is exit status 2.
+    p = unique()
+    try:
+        broker = MqttBroker("mosquitto", websockets=False, users={"rules": "s3cret"}).start()
+    except BrokerError as err:
+        need(f"needs Mosquitto: {err}")
+        raise
+    try:
+        rules, out = _copy_rule(tmp_path, p), broker.collect(f"{p}/out")
+        monkeypatch.setenv("IOTSQL_MQTT_PASSWORD", "s3cret")
+        command = [str(rules), "--broker", broker.url, "--username", "rules"]
+        bridge = BridgeProcess(command, tmp_path).wait_ready()
+        broker.publish(f"{p}/in", b'{"n": 1}')
+        (message,) = out.wait(1)
+        assert bridge.stop() == 0 and json.loads(message.payload) == {"n": 1}
+        wrong = BridgeProcess([*command, "--password", "wrong"], tmp_path)
+        assert wrong.finish() == 2 and "Not authorized" in wrong.stderr, wrong.stderr
+        monkeypatch.delenv("IOTSQL_MQTT_PASSWORD")
+        anonymous = BridgeProcess(command, tmp_path)
+        assert anonymous.finish() == 2 and "refused the connection" in anonymous.stderr
+    finally:
+        broker.stop()
+
+
+def test_the_command_presents_a_client_certificate_and_insecure_skips_the_host_name(
+    tls_broker: tuple[MqttBroker, Path], tmp_path: Path
+) -> None:
+    # "--cafile, --cert, --key: TLS: the CA to trust; a client certificate and its key";
+    # "--insecure: TLS without checking the broker's host name". The broker's certificate
+    # names 127.0.0.1 only, so at mqtts://localhost the host name check fails.
+    broker, pki = tls_broker
+    p = unique()
+    rules, out = _copy_rule(tmp_path, p), broker.collect(f"{p}/out")
+    assert broker.tls_url is not None
+    files = ["--cafile", str(pki / "ca.pem"), "--cert", str(pki / "client.pem"),
+             "--key", str(pki / "client.key")]  # fmt: skip
+    bridge = BridgeProcess([str(rules), "--broker", broker.tls_url, *files], tmp_path)
+    bridge.wait_ready()
+    broker.publish(f"{p}/in", b'{"n": 2}')
+    (message,) = out.wait(1)
+    assert bridge.stop() == 0 and json.loads(message.payload) == {"n": 2}
+    by_name = broker.tls_url.replace("127.0.0.1", "localhost")
+    checked = BridgeProcess([str(rules), "--broker", by_name, *files], tmp_path)
+    assert checked.finish() == 2 and "cannot connect" in checked.stderr, checked.stderr
+    insecure = BridgeProcess([str(rules), "--broker", by_name, *files, "--insecure"], tmp_path)
+    insecure.wait_ready()
+    assert insecure.stop() == 0
+    without_certificate = BridgeProcess([str(rules), "--broker", broker.tls_url, *files[:2]],
+                                        tmp_path)  # fmt: skip
+    assert without_certificate.finish() == 2

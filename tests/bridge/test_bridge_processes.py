@@ -229,3 +229,47 @@ def test_mqtt_3_1_1_and_a_clean_start_from_the_command_line(
     assert bridge.stop() == 0
     assert json.loads(out.messages[0].payload) == {"n": 7}
     assert not hasattr(out.messages[0].properties, "UserProperty")  # no hop marker on 3.1.1
+
+
+def test_the_broker_sees_the_keepalive_and_the_session_the_command_asks_for(
+    mosquitto: MqttBroker, bridges: Any, tmp_path: Path
+) -> None:
+    # docs/bridge.md: "--keepalive SECONDS: the MQTT keep-alive (default 60)", "--client-id ID:
+    # with one the session is persistent", "--clean-start: a clean session even with
+    # --client-id"; Mosquitto logs each connection as "(p<protocol>, c<clean>, k<keepalive>)".
+    p = unique("conn")
+    rules = write_rules(tmp_path, {"R": (f"SELECT * FROM '{p}/x'", f"{p}/y")})
+    default = bridges(str(rules), "--broker", mosquitto.url, "--client-id", f"{p}-a")
+    default.wait_ready()
+    chosen = bridges(str(rules), "--broker", mosquitto.url, "--client-id", f"{p}-b",
+                     "--keepalive", "17", "--clean-start").wait_ready()  # fmt: skip
+    assert default.stop() == 0 and chosen.stop() == 0
+    assert wait_until(lambda: f"as {p}-b (p5, c1, k17)" in mosquitto.log, 5), mosquitto.log[-2000:]
+    assert f"as {p}-a (p5, c0, k60)" in mosquitto.log
+
+
+def test_the_documented_defaults_are_the_commands_and_the_bridges() -> None:
+    # Each "(default N)" of docs/bridge.md's option table is the default of `iotsql bridge`
+    # and, where the option is a Bridge argument, of Bridge() too (a library user gets the same).
+    import inspect
+
+    from iotsql.bridge import Bridge
+    from iotsql.cli import build_parser
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "bridge.md").read_text(encoding="utf-8")
+    table = doc[doc.index("| option | meaning |") : doc.index("Actions without a target")]
+    documented = {
+        option: value
+        for option, value in re.findall(
+            r"^\| `(--[a-z-]+)[^|]*\|[^\n]*\(default ([\d.]+)", table, re.M
+        )
+    }
+    assert set(documented) == {"--mqtt-version", "--session-expiry", "--stats-interval",
+                               "--workers", "--max-inflight", "--drain-timeout", "--keepalive"}  # fmt: skip
+    args = build_parser().parse_args(["bridge", "rules.json", "--broker", "mqtt://h"])
+    parameters = inspect.signature(Bridge).parameters
+    for option, value in documented.items():
+        name = option[2:].replace("-", "_")
+        assert float(getattr(args, name)) == float(value), option
+        if name in parameters:
+            assert float(parameters[name].default) == float(value), option
