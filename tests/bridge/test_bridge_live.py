@@ -533,3 +533,25 @@ def test_the_command_presents_a_client_certificate_and_insecure_skips_the_host_n
     without_certificate = BridgeProcess([str(rules), "--broker", broker.tls_url, *files[:2]],
                                         tmp_path)  # fmt: skip
     assert without_certificate.finish() == 2
+
+
+def test_a_republished_message_is_never_retained(
+    mosquitto: MqttBroker, engine: iotsql.RulesEngine
+) -> None:
+    # docs/bridge.md (Republish): "A republished message is never retained (the republish
+    # action has no retain field in AWS)": a rule cannot ask for it, and a subscriber that comes
+    # after the republish receives nothing.
+    p = unique()
+    with pytest.raises(iotsql.RuleValidationError, match="retain: is not a field"):
+        engine.create_topic_rule("Retained", rule(f"SELECT * FROM '{p}/x'",
+                                                  {"republish": {**republish(f"{p}/y")["republish"],
+                                                                 "retain": True}}))  # fmt: skip
+    engine.create_topic_rule("Copy", rule(f"SELECT * FROM '{p}/x'", republish(f"{p}/y")))
+    before = mosquitto.collect(f"{p}/y")
+    with Bridge(engine, mosquitto.url):
+        mosquitto.publish(f"{p}/x", b'{"n": 1}')
+        (message,) = before.wait(1)
+    assert not message.retain
+    after = mosquitto.collect(f"{p}/y")
+    time.sleep(0.5)  # a retained message comes right after the SUBACK
+    assert after.messages == []

@@ -5,12 +5,15 @@ once), SIGTERM drains, a republish chain runs each hop once with two bridges, st
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from iotsql.testing.broker import Collector, MqttBroker
 
@@ -273,3 +276,41 @@ def test_the_documented_defaults_are_the_commands_and_the_bridges() -> None:
         assert float(getattr(args, name)) == float(value), option
         if name in parameters:
             assert float(parameters[name].default) == float(value), option
+
+
+def test_an_installed_plugin_takes_its_action_type_unless_no_plugins(
+    mosquitto: MqttBroker, bridges: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/bridge.md: "An installed plugin takes its action types"; "--no-plugins: ignore
+    # installed sink plugins (iotsql.sinks entry points)"; without a target an action is taken
+    # by a sink that keeps nothing, and counted.
+    site = tmp_path / "site"
+    (site / "filesink-1.0.dist-info").mkdir(parents=True)
+    (site / "filesink-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: filesink\nVersion: 1.0\n"
+    )
+    (site / "filesink-1.0.dist-info" / "entry_points.txt").write_text(
+        "[iotsql.sinks]\nsqs = filesink:FileSink\n"
+    )
+    (site / "filesink.py").write_text(
+        "import os\n\nclass FileSink:\n    instant = True\n\n    def __call__(self, request):\n"
+        "        with open(os.environ['FILESINK_OUT'], 'ab') as out:\n"
+        "            out.write(request.payload + b'\\n')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    p = unique("plug")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"Queue": {
+        "sql": f"SELECT n FROM '{p}/x'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/q",
+                             "roleArn": ROLE}}],
+    }}))  # fmt: skip
+    for number, extra in enumerate(([], ["--no-plugins"]), 1):
+        monkeypatch.setenv("FILESINK_OUT", str(tmp_path / f"run{number}.out"))
+        bridge = bridges(str(rules), "--broker", mosquitto.url, "--stats-interval", "0.2", *extra)
+        bridge.wait_ready()
+        mosquitto.publish(f"{p}/x", json.dumps({"n": number}))
+        bridge.wait_for("actions ok: 1")
+        assert bridge.stop() == 0
+    assert (tmp_path / "run1.out").read_bytes() == b'{"n":1}\n'
+    assert not (tmp_path / "run2.out").exists()
