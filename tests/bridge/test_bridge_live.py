@@ -555,3 +555,41 @@ def test_a_republished_message_is_never_retained(
     after = mosquitto.collect(f"{p}/y")
     time.sleep(0.5)  # a retained message comes right after the SUBACK
     assert after.messages == []
+
+
+def test_the_python_api_example_of_the_page_runs(
+    mosquitto: MqttBroker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # docs/bridge.md (The Python API), run as printed with the test broker's URL and, for
+    # "serve until done", one message published and waited for.
+    import contextlib
+    import io
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "bridge.md").read_text(encoding="utf-8")
+    api = doc[doc.index("## The Python API") :]
+    (block,) = re.findall(r"```python\n(.*?)```", api[: api.index("\n## ", 5)], re.S)
+    serve = "    ...                       # serve until done\n"
+    assert serve in block and "mqtt://127.0.0.1:1883" in block
+    p = unique()
+    block = block.replace("mqtt://127.0.0.1:1883", mosquitto.url).replace(
+        serve,
+        f"    publisher.publish('{p}/thing-7/data', b'{{\"t\": 31}}')\n"
+        "    assert bridge.wait_received(1)\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    Path("template.yaml").write_text(
+        "Resources:\n  Hot:\n    Type: AWS::IoT::TopicRule\n    Properties:\n"
+        "      TopicRulePayload:\n        AwsIotSqlVersion: '2016-03-23'\n"
+        f"        Sql: SELECT t, clientid() AS device FROM '{p}/+/data'\n"
+        "        Actions:\n          - Sqs:\n              QueueUrl: https://sqs.us-east-1.amazonaws.com/1/q\n"
+        "              RoleArn: arn:aws:iam::123456789012:role/iot\n"
+    )  # fmt: skip
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(block, "docs/bridge.md (The Python API)", "exec"), {"publisher": mosquitto})
+    assert printed.getvalue().startswith("BridgeStats(received=1, matched=1, fired=1,")
+    (line,) = Path("requests.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["body"] == {"t": 31, "device": "thing-7"}  # clientid=topic:2
