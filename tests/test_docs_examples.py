@@ -1,5 +1,7 @@
-"""Every ```python block of README.md, docs/engine.md, docs/index.md and docs/hosts.md runs, in
-order, in one namespace per page; every ```pycon session of those pages prints what it shows."""
+"""Every ```python block of README.md, docs/engine.md, docs/index.md, docs/hosts.md and
+docs/limits.md runs, in order, in one namespace per page; every ```pycon session of those pages
+prints what it shows. (docs/cli.md, docs/testing.md, docs/moto.md, docs/ministack.md,
+docs/bridge.md and docs/check.md have their own runners, next to the hosts they need.)"""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["README.md", "docs/engine.md", "docs/index.md", "docs/hosts.md"]
+PAGES = ["README.md", "docs/engine.md", "docs/index.md", "docs/hosts.md", "docs/limits.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)
