@@ -222,3 +222,40 @@ def test_the_hand_written_routing_rules_follow_their_sql() -> None:
         for body in bodies:
             out = rule.evaluate(body, topic="a/b", context={"timestamp": workload.TIMESTAMP})
             assert by_hand(loads(body), "a/b") == (None if out is None else out.to_bytes()), sql
+
+
+def test_the_readme_describes_the_workload_and_the_defaults() -> None:
+    # benchmarks/README.md: the SQL of R1..R5, "Defaults: 20,000 messages, 10,000 rules, best of
+    # 5, seed 6, ... 200,000 messages" for replay, "R2 fires on 31%, R4 on 23%, R5 on 88%" and
+    # "10-20% of them are whole numbers written as decimals", on the default workload.
+    import argparse
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "benchmarks" / "README.md").read_text(
+        encoding="utf-8"
+    )
+    table = dict(re.findall(r"^\| (R\d) \| `(.+)` \|$", readme, re.M))
+    assert table == workload.RULES
+    defaults = re.search(
+        r"Defaults: ([\d,]+) messages, ([\d,]+) rules, best of (\d+), seed (\d+), every section "
+        r"but `replay`.*?\(`--section replay`, ([\d,]+) messages", readme, re.S,
+    )  # fmt: skip
+    assert defaults is not None
+    numbers = [int(group.replace(",", "")) for group in defaults.groups()]
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args([])
+    assert numbers == [args.messages, args.rules, args.repeat, args.seed, args.replay_messages]
+    assert "replay" not in args.section
+    streams = workload.rule_messages(runner.DEFAULT_MESSAGES, runner.DEFAULT_SEED)
+    shares = re.search(r"R2 fires on (\d+)%, R4 on (\d+)%, R5 on (\d+)%", readme)
+    assert shares is not None
+    for name, share in zip(("R2", "R4", "R5"), map(int, shares.groups()), strict=True):
+        rule = iotsql.compile(workload.RULES[name], sql_version=workload.SQL_VERSION)
+        fired = sum(rule.evaluate(body, topic=topic) is not None for topic, body in streams[name])
+        assert round(100 * fired / len(streams[name])) == share, name
+    decimals = [value for name in ("R1", "R3") for _, body in streams[name]
+                for value in json.loads(body).values() if type(value) is float]  # fmt: skip
+    whole = sum(value.is_integer() for value in decimals) / len(decimals)
+    assert 0.10 <= whole <= 0.20, whole
