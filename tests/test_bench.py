@@ -259,3 +259,26 @@ def test_the_readme_describes_the_workload_and_the_defaults() -> None:
                 for value in json.loads(body).values() if type(value) is float]  # fmt: skip
     whole = sum(value.is_integer() for value in decimals) / len(decimals)
     assert 0.10 <= whole <= 0.20, whole
+
+
+def test_the_readmes_targets_are_the_ones_the_command_checks() -> None:
+    # benchmarks/README.md (Targets): each row's bound is the constant the report marks against.
+    import re
+    from pathlib import Path
+
+    from iotsql.benchmark import compile as compile_section
+    from iotsql.benchmark import engine, memory, replay
+    from iotsql.benchmark import rules as rules_section
+
+    readme = (Path(__file__).resolve().parent.parent / "benchmarks" / "README.md").read_text(
+        encoding="utf-8"
+    )
+    section = readme[readme.index("## Targets") : readme.index("## Results")]
+    rows = re.findall(r"\| (?:[<>]=|<) ([\d,.]+) [^|]*\|$", section, re.M)
+    bounds = [float(bound.replace(",", "")) for bound in rows]
+    assert bounds == [
+        rules_section.TARGET_EVALUATE_RATIO, rules_section.TARGET_PUBLISH_RATIO,
+        routing.TARGET_ROUTING_RATIO, routing.TARGET_ROUTING_GROWTH, engine.TARGET_ENGINE_RATIO,
+        compile_section.TARGET_COMPILE_PER_S, memory.TARGET_KB_PER_RULE,
+        replay.TARGET_REPLAY_SPEEDUP,
+    ]  # fmt: skip
