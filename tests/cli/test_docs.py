@@ -13,6 +13,9 @@ How the page is read:
   (`iotsql REPL: ...`) is not compared, since the scripted mode prints none. A session whose
   output lines come between its inputs shows a terminal, so it runs with `--pretty` (indented
   JSON, as a terminal shows it); one whose inputs all come first shows a script and runs as is.
+- The exit status is the one the page's table of commands gives for what the output shows
+  (`eval`: 0 fires, 1 `did not fire`, 2 an error; `check`: 1 when an error is found; `test`: 1
+  when a case fails or none passed; `replay`: 1 for bad lines; 2 for an `iotsql CMD: error:`).
 - Comparison ignores trailing spaces and trailing empty lines. Placeholder: `<...>` in an
   expected line matches any text (none is needed today; timestamps or UUIDs would use it).
 """
@@ -20,6 +23,7 @@ How the page is read:
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -78,6 +82,31 @@ def examples() -> list[Example]:
 EXAMPLES = examples()
 
 
+def expected_status(example: Example) -> int | None:
+    """The exit status docs/cli.md's table of commands gives for the output shown, or None
+    where it does not decide (repl sessions)."""
+    command = example.command.split()[1]
+    text = "\n".join(example.expected)
+    if command == "repl":
+        return None
+    if re.search(rf"^iotsql {command}: error:|^sql:\d+:\d+: error:", text, re.M):
+        return 2
+    if command == "eval":
+        return 1 if re.search(r"^did not fire", text, re.M) else 0
+    if command == "check":
+        found = re.search(r"^Found (\d+) errors?", text, re.M)
+        return 1 if (found and int(found.group(1))) or '"ok":false' in text else 0
+    if command == "test":
+        counts = re.search(r'(\d+) passed, (\d+) failed|"passed":(\d+),"failed":(\d+)', text)
+        assert counts, f"docs/cli.md:{example.line}: no count"
+        passed, failed = (int(n) for n in counts.groups() if n is not None)
+        return 1 if failed or not passed else 0
+    if command == "replay":
+        bad = re.search(r"(\d+) bad lines?", text)
+        return 1 if bad and int(bad.group(1)) else 0
+    return None
+
+
 def test_the_page_has_an_example_of_every_command() -> None:
     commands = {example.command.split()[1] for example in EXAMPLES}
     assert {"eval", "check", "test", "replay", "repl"} <= commands
@@ -106,6 +135,10 @@ def test_documented_output(example: Example, tmp_path: Path) -> None:
         cwd=tmp_path,
         env=env,
         timeout=60,
+    )
+    status = expected_status(example)
+    assert status is None or result.returncode == status, (
+        f"docs/cli.md:{example.line}: exit status {result.returncode}, the table says {status}"
     )
     actual = normalise(result.stdout.splitlines())
     expected = normalise(example.expected)
