@@ -25,6 +25,8 @@ examples:
 
 Then point any SDK at it (AWS_ENDPOINT_URL=http://127.0.0.1:5000): create queues, tables and
 topic rules, publish with `aws iot-data publish`, and read the results back.
+
+exit status: the server runs until stopped; 2 if moto is missing or unsupported.
 """
 
 
