@@ -79,3 +79,41 @@ def test_the_install_list_names_every_extra_and_the_guides_every_page() -> None:
     linked = set(re.findall(r"\]\(([a-z-]+\.md)\)", guides))
     pages = {page.name for page in (ROOT / "docs").glob("*.md")} - {"index.md"}
     assert linked == pages
+
+
+def test_the_number_of_action_types_the_pages_give_is_the_apis() -> None:
+    """docs/index.md ("topic rules with their N action types") and docs/architecture.md ("the N
+    AWS action types") count the members of botocore's Action shape, which iotsql implements
+    (index.md said 23 of the 24)."""
+    import botocore.session
+
+    from iotsql.actions.types import ACTION_TYPES
+
+    model = botocore.session.get_session().get_service_model("iot")
+    assert set(ACTION_TYPES) == set(model.shape_for("Action").members)
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    stated = re.findall(r"with their (\d+)\s+action types", index)
+    stated += re.findall(r"the (\d+) AWS action types", architecture)
+    assert stated and {int(n) for n in stated} == {len(ACTION_TYPES)}
+
+
+def test_the_shell_example_of_the_index_prints_what_it_shows() -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
+    shown = index[index.index("From the shell:") : index.index("## Guides")]
+    lines = [line[4:] for line in shown.splitlines() if line.startswith("    ")]
+    command, output = lines[0][2:], []
+    for line in lines[1:]:
+        if command.endswith("\\"):
+            command = command[:-1] + line.strip()
+        else:
+            output.append(line)
+    argv = shlex.split(command)
+    assert argv[0] == "iotsql"
+    result = subprocess.run([sys.executable, "-m", "iotsql", *argv[1:]], capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert (result.returncode, result.stdout.splitlines()) == (0, output), result.stderr
