@@ -563,3 +563,25 @@ def test_topic_rule_destinations_are_left_to_moto_which_has_none(aws: Clients) -
                 "httpUrlConfiguration": {"confirmationUrl": "https://e.test/"}
             }
         )
+
+
+def test_capture_reports_and_rule_locations(aws: Clients) -> None:
+    # docs/moto.md (Inspecting): capture_reports() collects the reports of the publishes made
+    # in the block, and only those; rule_locations(name) gives the (account, region) pairs
+    # whose backend stores the rule.
+    url = queue(aws, "captured")
+    aws("iot").create_topic_rule(ruleName="Cap", topicRulePayload=rule(
+        "SELECT n FROM 'cap/+' WHERE n > 1", {"sqs": {"queueUrl": url}}))  # fmt: skip
+    publish(aws, "cap/a", {"n": 5})  # before the block
+    with iotsql.moto.capture_reports() as reports:
+        publish(aws, "cap/a", {"n": 1})
+        publish(aws, "cap/b", {"n": 2})
+    publish(aws, "cap/c", {"n": 3})  # after it
+    assert [(r.topic, r.fired) for r in reports] == [("cap/a", []), ("cap/b", ["Cap"])]
+    assert iotsql.moto.rule_locations("Cap") == [(ACCOUNT, REGION)]
+    assert iotsql.moto.rule_locations("Nowhere") == []
+    other = "eu-west-1" if REGION != "eu-west-1" else "eu-central-1"
+    aws("iot", region_name=other).create_topic_rule(ruleName="Cap", topicRulePayload=rule(
+        "SELECT n FROM 'cap/+'", {"sqs": {"queueUrl": url}}))  # fmt: skip
+    assert sorted(iotsql.moto.rule_locations("Cap")) == sorted([(ACCOUNT, REGION),
+                                                                (ACCOUNT, other)])  # fmt: skip
