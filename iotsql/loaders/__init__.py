@@ -272,6 +272,8 @@ def _load_documents(
     elif text is not None:
         documents[label] = SourceDocument(label, text, document_syntax(name, text))
     fmt = fmt or detect_format(data, name)
+    if fmt == "serverless" and text is not None and not text.lstrip().startswith(("{", "[")):
+        data = cloudformation.parse_document(text, label, serverless=True)  # its YAML 1.2
     if fmt in ("cloudformation", "sam"):
         return cloudformation.load_template(data, label, parameters, env, fmt)
     if fmt == "serverless":

@@ -133,11 +133,38 @@ for _loader in _LOADERS:
     _loader.add_multi_constructor("!", _construct_unknown)
 
 
-def parse_document(text: str, file: str) -> Any:
+#: YAML 1.2's booleans, which js-yaml (the Serverless Framework's parser) reads: there `yes`,
+#: `no`, `on` and `off` are strings, which PyYAML and CloudFormation (YAML 1.1) read as booleans,
+#: so that `custom: {on: ...}` is a key `on` and `stage: no` the stage "no".
+_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class ServerlessLoader(TemplateLoader):
+    """TemplateLoader with YAML 1.2's booleans, for a serverless.yml."""
+
+
+ServerlessLoader.yaml_implicit_resolvers = {
+    first: [(tag, _CORE_BOOL if tag == _BOOL_TAG else regexp) for tag, regexp in resolvers
+            if tag != _BOOL_TAG or first in "tTfF"]
+    for first, resolvers in TemplateLoader.yaml_implicit_resolvers.items()
+}  # fmt: skip
+FastServerlessLoader: type[Any] = ServerlessLoader
+if FastTemplateLoader is not TemplateLoader:
+
+    class _CServerlessLoader(FastTemplateLoader):  # type: ignore[misc,valid-type]
+        pass
+
+    _CServerlessLoader.yaml_implicit_resolvers = ServerlessLoader.yaml_implicit_resolvers
+    FastServerlessLoader = _CServerlessLoader
+
+
+def parse_document(text: str, file: str, *, serverless: bool = False) -> Any:
     """A JSON or YAML document (JSON is tried first when the text starts like JSON, for its
     error messages). Errors are RuleValidationErrors naming the file, the line and the column.
     The document's size, nesting and expanded size are checked before it is built (bounds.py),
-    with the limits in force (`Limits.max_document_*`)."""
+    with the limits in force (`Limits.max_document_*`). `serverless` reads YAML as the
+    Serverless Framework does (YAML 1.2 booleans)."""
     limits = current_limits()
     check_size(text, file, limits)
     if text.lstrip().startswith(("{", "[")):
@@ -150,7 +177,8 @@ def parse_document(text: str, file: str) -> Any:
             raise RuleValidationError("JSON nested too deeply to read", file) from None
     check_yaml(text, file, limits)
     try:
-        data = yaml.load(text, Loader=FastTemplateLoader)  # SafeLoader's constructors
+        loader = FastServerlessLoader if serverless else FastTemplateLoader
+        data = yaml.load(text, Loader=loader)  # SafeLoader's constructors
     except RecursionError:  # only with a max_document_depth far above the default
         raise RuleValidationError("YAML nested too deeply to read", file) from None
     except yaml.YAMLError as err:

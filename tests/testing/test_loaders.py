@@ -1180,3 +1180,115 @@ def test_hcl_text_is_detected(write: Any) -> None:
     assert (rule.file, rule.format) == ("<text>", "terraform")
     (rule,) = load_rules(write("rules.hcl", TERRAFORM_DOC_SHAPED), "terraform")
     assert rule.name == "MyRule"
+
+
+# ---- what docs/testing.md ("What gets evaluated", "Placeholders") lists, each kept true -----------
+
+
+def test_the_documented_cloudformation_intrinsics_and_placeholders(write: Any) -> None:
+    # Fn::ToJsonString, Fn::Length and Fn::Base64 are evaluated; a log group's and a delivery
+    # stream's ARNs are the placeholders of the table.
+    write("template.yaml", """
+Resources:
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties: {LogGroupName: rule-logs}
+  Stream:
+    Type: AWS::KinesisFirehose::DeliveryStream
+  Rule:
+    Type: AWS::IoT::TopicRule
+    Properties:
+      TopicRulePayload:
+        AwsIotSqlVersion: '2016-03-23'
+        Sql: !Sub
+          - "SELECT ${Json} AS j, ${Len} AS n, '${B64}' AS b FROM 'a'"
+          - Json: !ToJsonString {k: [1, 2]}
+            Len: !Length [x, y, z]
+            B64: !Base64 hi
+        Actions:
+          - CloudwatchLogs: {LogGroupName: !Ref Logs, RoleArn: !GetAtt Logs.Arn}
+          - Firehose: {DeliveryStreamName: !Ref Stream, RoleArn: !GetAtt Stream.Arn}
+""")  # fmt: skip
+    (rule,) = load_rules("template.yaml")
+    assert rule.payload["sql"] == "SELECT {\"k\":[1,2]} AS j, 3 AS n, 'aGk=' AS b FROM 'a'"
+    logs, firehose = rule.payload["actions"]
+    assert logs["cloudwatchLogs"] == {
+        "logGroupName": "rule-logs",
+        "roleArn": "arn:aws:logs:us-east-1:123456789012:log-group:rule-logs:*",
+    }
+    assert firehose["firehose"]["roleArn"] == (
+        "arn:aws:firehose:us-east-1:123456789012:deliverystream/Stream"
+    )
+
+
+def test_the_documented_serverless_variables(write: Any) -> None:
+    # ${strToBool(...)} with an option's fallback, ${aws:accountId}, and ${cf:...} from
+    # `parameters` under its full text.
+    write("serverless.yml", """
+service: plant
+provider:
+  name: aws
+functions:
+  handler:
+    handler: h.main
+    events:
+      - iot:
+          sql: "SELECT '${aws:accountId}' AS account, '${cf:infra.Threshold}' AS t FROM 'a'"
+          sqlVersion: '2016-03-23'
+          enabled: ${strToBool(${opt:enabled, 'true'})}
+""")  # fmt: skip
+    (rule,) = load_rules("serverless.yml", parameters={"cf:infra.Threshold": "30"})
+    assert rule.payload["sql"] == "SELECT '123456789012' AS account, '30' AS t FROM 'a'"
+    assert rule.payload["ruleDisabled"] is False
+    (off,) = load_rules("serverless.yml", parameters={"cf:infra.Threshold": "30",
+                                                       "enabled": "false"})  # fmt: skip
+    assert off.payload["ruleDisabled"] is True
+
+
+def test_a_serverless_yml_is_read_with_yaml_1_2_booleans(write: Any) -> None:
+    # The Serverless Framework parses serverless.yml with js-yaml, whose booleans are YAML
+    # 1.2's (true/false): `on`, `off`, `yes` and `no` are strings there. PyYAML (YAML 1.1) made
+    # the key `on` below the boolean True, so `${self:custom.on}` was "no custom.on".
+    write("serverless.yml", """
+service: plant
+provider:
+  name: aws
+custom:
+  on: false
+  no: "SELECT 1 AS one FROM 'a'"
+functions:
+  handler:
+    handler: h.main
+    events:
+      - iot:
+          sql: ${self:custom.no}
+          enabled: ${self:custom.on}
+""")  # fmt: skip
+    (rule,) = load_rules("serverless.yml")
+    assert rule.payload["sql"] == "SELECT 1 AS one FROM 'a'"
+    assert rule.payload["ruleDisabled"] is True
+    # iotsql check reads it the same way (the file is parsed once to find its format).
+    from iotsql.cli import main
+
+    assert main(["check", "serverless.yml", "--format", "json", "--isolated"]) == 0
+
+
+def test_the_documented_terraform_functions_and_data_sources(write: Any) -> None:
+    # jsonencode, data.aws_partition.*.partition (AWS::Partition in parameters changes it)
+    # and data.aws_caller_identity.*.account_id.
+    write("main.tf", """
+data "aws_partition" "p" {}
+data "aws_caller_identity" "me" {}
+resource "aws_iot_topic_rule" "r" {
+  name        = "r"
+  enabled     = true
+  sql         = "SELECT '${data.aws_partition.p.partition}' AS p, '${data.aws_caller_identity.me.account_id}' AS a, ${jsonencode({k = [1, 2]})} AS j FROM 'a'"
+  sql_version = "2016-03-23"
+}
+""")  # fmt: skip
+    (rule,) = load_rules("main.tf")
+    assert rule.payload["sql"] == (
+        "SELECT 'aws' AS p, '123456789012' AS a, {\"k\":[1,2]} AS j FROM 'a'"
+    )
+    (china,) = load_rules("main.tf", parameters={"AWS::Partition": "aws-cn"})
+    assert china.payload["sql"].startswith("SELECT 'aws-cn' AS p")
