@@ -103,6 +103,20 @@ def test_index_bookkeeping() -> None:
         index.add("a/#/b", "r3")
 
 
+def test_an_item_under_several_matching_filters_comes_once_at_its_earliest_place() -> None:
+    # TopicIndex's docstring: "Items come back in the order they were added (an item under
+    # several matching filters once, at its earliest place)", exact and wildcard filters mixed.
+    index: TopicIndex[str] = TopicIndex()
+    index.add("x/y", "B")
+    index.add("x/#", "A")
+    index.add("x/y", "A")
+    index.add("x/+", "C")
+    assert index.match("x/y") == ["B", "A", "C"]
+    index.remove("x/y", "B")
+    index.add("x/y", "B")  # added again: now after A and C
+    assert index.match("x/y") == ["A", "C", "B"]
+
+
 @pytest.mark.parametrize("bad", ["", "a/#/b", "a+/b", "a/b#", "#a"])
 def test_invalid_filters(bad: str) -> None:
     with pytest.raises(iotsql.InvalidTopicError):
