@@ -102,3 +102,16 @@ def test_the_readmes_example_case_is_a_case_of_the_suite_and_passes() -> None:
     (stored,) = [c for c in load_cases([ROOT]) if c.id == shown["id"]]
     assert dict(stored.data) == shown
     assert run_case(Case(shown["id"], shown, "conformance/README.md")).passed
+
+
+def test_the_command_runs_the_whole_folder_as_the_pages_say() -> None:
+    # conformance/README.md and docs/index.md: `iotsql test conformance/` runs every case;
+    # it ends with "N passed, M failed" (DESIGN's public API) and exits 0 when all pass.
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "iotsql", "test", str(ROOT)],
+                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+    total = len(load_cases([ROOT]))
+    assert result.stdout.splitlines()[-1] == f"{total} passed, 0 failed"
