@@ -229,6 +229,19 @@ def test_eval_payload_from_a_file_and_stdin(tmp_path: Path) -> None:
     assert result.returncode == 0 and '"d1"' in result.stdout
 
 
+def test_the_statement_from_stdin_and_the_short_version_option() -> None:
+    # docs/cli.md: "Wherever a command takes SQL or a payload, `@file` reads it from a file and
+    # `-` from stdin. The SQL version is 2016-03-23 unless `--sql-version` (`-V`) says
+    # otherwise."
+    sql = "SELECT 5.0 AS d FROM 't'"  # a whole-number Decimal: 5 in 2016-03-23 only
+    piped = iotsql("eval", "-", "-p", "{}", stdin=sql)
+    assert (piped.returncode, piped.stdout) == (0, '{"d":5}\n')
+    v1 = iotsql("eval", "-", "-p", "{}", "-V", "2015-10-08", stdin=sql)
+    assert (v1.returncode, v1.stdout) == (0, '{"d":5.0}\n')
+    checked = iotsql("check", "-", "-V", "2015-10-08", stdin=sql)
+    assert checked.returncode == 0 and "SQL version 2015-10-08" in checked.stdout
+
+
 def test_eval_missing_payload_file_exits_2() -> None:
     result = iotsql("eval", RULE, "--payload", "@/no/such/message.json")
     assert result.returncode == 2
