@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 from lint_support import REPOSITORY, Run, sarif_schema
 
+import iotsql
 from iotsql.lint.codes import CODES
 
 #: (file, line, column, code, the text of the file at that place)
@@ -448,3 +449,49 @@ def test_the_pages_pyproject_example_does_what_it_says(
     ]
     assert result.status == 1
     assert json.loads(result.stdout)["rules"]  # Stage had a value: the templates loaded
+
+
+#: code -> (the text of its docs/check.md example the fix replaces, the fix as its Fix: line
+#: gives it, a payload the fixed rule fires on, one it does not fire on).
+_FIXES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any] | None]] = {
+    "like-operator": ("deviceId LIKE 'lab-%'", "startswith(deviceId, 'lab-')",
+                      {"deviceId": "lab-1"}, {"deviceId": "x-lab-1"}),
+    "between-operator": ("temperature BETWEEN 10 AND 30", "temperature >= 10 AND temperature <= 30",
+                         {"temperature": 30}, {"temperature": 31}),
+    "is-null": ("battery IS NOT NULL", "NOT isNull(battery)", {"battery": 80}, {"battery": None}),
+    "in-parentheses": ("mode IN ('eco', 'off')", "mode IN ['eco', 'off']", {"mode": "off"},
+                       {"mode": "on"}),
+    "not-in": ("mode NOT IN ['eco', 'off']", "NOT (mode IN ['eco', 'off'])", {"mode": "on"},
+               {"mode": "eco"}),
+    "double-equals": ("==", "=", {"mode": "eco"}, {"mode": "on"}),
+    "bang-operator": ("!=", "<>", {"mode": "on"}, {"mode": "eco"}),
+    "trailing-semicolon": (";", "", {}, None),
+    "in-not-array": ("mode IN ('eco')", "mode IN ['eco']", {"mode": "eco"}, {"mode": "off"}),
+    "backtick-quote": ("`battery-level`", "get(*, 'battery-level')", {"battery-level": 80}, None),
+    "hyphenated-key": ("battery-level", "get(*, 'battery-level')", {"battery-level": 80}, None),
+    "keyword-typo": ("FORM", "FROM", {}, None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(_FIXES))
+def test_each_documented_fix_clears_its_code(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_check: Callable[..., Run]
+) -> None:
+    """docs/check.md: the statement of each code's example, changed as its Fix: line says, is
+    clean (no finding of any code) and does what the example meant."""
+    doc = (REPOSITORY / "docs" / "check.md").read_text(encoding="utf-8")
+    (section,) = [s for s in re.split(r"^### ", doc, flags=re.M)[1:] if s.startswith(f"`{name}`")]
+    example = next(body for language, _, body in _FENCE.findall(section) if language == "sql")
+    fix_line = section[section.index("Fix:") :].split("\n\n")[0]
+    written, fix, fires, does_not = _FIXES[name]
+    assert written in example, name
+    assert not fix or f"`{fix}`" in fix_line, f"{name}: the Fix: line does not give {fix!r}"
+    fixed = example.strip().replace(written, fix).rstrip()
+    monkeypatch.chdir(tmp_path)
+    clean = run_check(fixed, "--select", "ALL", "--format", "json", "--isolated")
+    assert (clean.status, findings(clean)) == (0, []), fixed
+    rule = iotsql.compile(fixed)
+    topic = (rule.topic_filter or "").replace("+", "d1")
+    assert rule.evaluate(fires, topic=topic) is not None, fixed
+    if does_not is not None:
+        assert rule.evaluate(does_not, topic=topic) is None, fixed
