@@ -495,3 +495,56 @@ def test_each_documented_fix_clears_its_code(
     assert rule.evaluate(fires, topic=topic) is not None, fixed
     if does_not is not None:
         assert rule.evaluate(does_not, topic=topic) is None, fixed
+
+
+#: code -> (the file of its docs/check.md example, the text the fix replaces, the fixed text,
+#: what its Fix: line names, extra arguments).
+_FILE_FIXES: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
+    "sql-version-invalid": ("template.yaml", '"2016-03-32"', '"2016-03-23"', "`2016-03-23`", ()),
+    "invalid-rule": ("rule.json", '"${topic(2)"', '"${topic(2)}"', "`${topic(2)}`", ()),
+    "republish-loop": ("template.yaml", "Topic: loop/alerts", "Topic: alerts/loop",
+                       "`alerts/loop`", ()),
+    "unknown-property": ("template.yaml", "QueueURL:", "QueueUrl:", "`QueueUrl`", ()),
+    "missing-property": ("template.yaml", '/q"}', '/q", RoleArn: "arn:aws:iam::1:role/r"}',
+                         "`RoleArn`", ()),
+    "invalid-value": ("template.yaml", "CannedAcl: Private", "CannedAcl: private", "`private`",
+                      ()),
+    "getatt-attribute": ("template.yaml", "Queue.Url", "Queue.QueueUrl", "`QueueUrl`", ()),
+    "template-error": ("template.yaml", "", "", "`--parameters Topic=sensors`",
+                       ("--parameters", "Topic=sensors")),
+    "duplicate-rule-name": ("template.yaml", "RuleName: Same\n      TopicRulePayload: {AwsIotSqlVersion: \"2016-03-23\", Sql: \"SELECT * FROM 'b'\"",
+                            "RuleName: Other\n      TopicRulePayload: {AwsIotSqlVersion: \"2016-03-23\", Sql: \"SELECT * FROM 'b'\"",
+                            "rename one of them", ()),
+    "no-error-action": ("rule.json", '"actions": []', '"actions": [], "errorAction": {"sqs": '
+                        '{"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/e", "roleArn": '
+                        '"arn:aws:iam::1:role/r"}}', "an `errorAction`", ()),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", [*_FILE_FIXES, "lambda-permission-missing"])
+def test_each_documented_fix_of_a_file_clears_its_code(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_check: Callable[..., Run]
+) -> None:
+    """docs/check.md: each code's example file, changed as its Fix: line says (for
+    lambda-permission-missing: the permission the page shows appended), gives no finding of any
+    code but the informational no-error-action of an example without an error action."""
+    doc = (REPOSITORY / "docs" / "check.md").read_text(encoding="utf-8")
+    (section,) = [s for s in re.split(r"^### ", doc, flags=re.M)[1:] if s.startswith(f"`{name}`")]
+    blocks = _FENCE.findall(section)
+    (title, text) = next((t, body) for _, t, body in blocks if t)
+    extra: tuple[str, ...] = ()
+    if name == "lambda-permission-missing":
+        (permission,) = [body for language, t, body in blocks if language == "hcl" and not t]
+        fixed = text + "\n" + permission
+    else:
+        file, old, new, named, extra = _FILE_FIXES[name]
+        assert file == title and old in text, name
+        assert named in section[section.index("Fix:") :], f"{name}: the Fix: line lacks {named}"
+        fixed = text.replace(old, new)
+    monkeypatch.chdir(tmp_path)
+    Path(title).write_text(fixed, encoding="utf-8")
+    result = run_check(title, *extra, "--select", "ALL", "--format", "json", "--isolated")
+    left = {f["code"] for f in findings(result)} - {"no-error-action"}
+    assert (result.status, left) == (0, set()), fixed
+    if name == "no-error-action":
+        assert findings(result) == []
