@@ -790,6 +790,17 @@ def test_results_over_the_size_limit_are_undefined(expr: str) -> None:
 def test_results_at_the_size_limit_are_kept() -> None:
     check("concat(s, s)", "a" * 100, {"s": "a" * 50})
     check("lpad(s, 50)", " " * 50 + "a" * 50, {"s": "a" * 50})
+    # An Array result of exactly the limit as compact JSON: ["x...x","y...y"] is 100 bytes.
+    check("concat(a, s)", ["x" * 45, "y" * 48], {"a": ["x" * 45], "s": "y" * 48})
+
+
+@pytest.mark.usefixtures("small_values")
+def test_results_under_the_size_limit_in_bytes_are_kept() -> None:
+    # Past a quarter of the limit in characters, a String's UTF-8 size decides (the common
+    # case, at most 4 bytes a character, is checked without encoding it).
+    check("concat(s, s)", "a" * 60, {"s": "a" * 30})
+    check("upper(t)", "É" * 40, {"t": "é" * 40})  # 80 bytes
+    assert call("upper(t)", {"t": "é" * 51}) is U  # 102 bytes
 
 
 def test_a_huge_regexp_replace_stops_early() -> None:
