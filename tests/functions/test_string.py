@@ -790,6 +790,7 @@ def test_results_over_the_size_limit_are_undefined(expr: str) -> None:
 def test_results_at_the_size_limit_are_kept() -> None:
     check("concat(s, s)", "a" * 100, {"s": "a" * 50})
     check("lpad(s, 50)", " " * 50 + "a" * 50, {"s": "a" * 50})
+    check("replace(s, 'a', 'aa')", "a" * 100, {"s": "a" * 50})
     # An Array result of exactly the limit as compact JSON: ["x...x","y...y"] is 100 bytes.
     check("concat(a, s)", ["x" * 45, "y" * 48], {"a": ["x" * 45], "s": "y" * 48})
 
