@@ -333,6 +333,16 @@ def test_transform_is_measured_before_it_copies() -> None:
     assert out is not None and out.value == {} and peak < 20_000_000
 
 
+def test_transform_result_past_the_limit_is_undefined() -> None:
+    # The measure before copying counts a number as one byte; the result's JSON decides.
+    payload = {"arr": [{"n": 1234567890123456}] * 5, "o": {"m": 1234567890123456}}
+    sql = "SELECT transform('enrichArray', o, arr) AS r FROM 'a'"
+    small = iotsql.compile(sql, limits=Limits(max_value_bytes=200)).evaluate(payload)
+    assert small is not None and small.value == {}
+    wide = iotsql.compile(sql, limits=Limits(max_value_bytes=250)).evaluate(payload)
+    assert wide is not None and wide.value == {"r": [{"n": 1234567890123456, "m": 1234567890123456}] * 5}
+
+
 def test_set_variables_and_templates_are_measured_before_they_are_made() -> None:
     many = ", ".join(["s"] * 6_000)
     rule = iotsql.compile(f"SET @v = [{many}] SELECT 1 AS one FROM 'a'")
