@@ -85,7 +85,8 @@ def test_to_string(value: object, expected: object) -> None:
 def test_whole_numbers_become_ints_only_in_2016_03_23() -> None:
     assert v.finalize(10.0, whole_ints=True) == 10 and type(v.finalize(10.0, True)) is int
     assert type(v.finalize(10.0, whole_ints=False)) is float
-    assert v.finalize(Decimal("5.00"), True) == 5
+    for whole in (Decimal("5.00"), Decimal("-5.00")):  # (== alone would take 5.0 for 5)
+        assert v.finalize(whole, True) == whole and type(v.finalize(whole, True)) is int
     assert v.finalize(Decimal("5"), False) == 5 and type(v.finalize(Decimal("5"), False)) is int
     assert type(v.finalize(Decimal("5.0"), False)) is float
     assert v.finalize(1e40, True) == 1e40  # past 34 digits an Int cannot hold it
