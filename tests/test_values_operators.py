@@ -148,6 +148,31 @@ def test_the_standard_library_encoder_writes_what_json_encode_writes(value: obje
         assert v._encode_text != v._ENCODER.encode
 
 
+_PLAIN_TEXT = st.text(alphabet="abc xyz019", max_size=8)
+_PLAIN = st.recursive(
+    _PLAIN_TEXT,
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=4)
+        | st.dictionaries(_PLAIN_TEXT, inner, min_size=1, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(_PLAIN, json_values)
+@settings(max_examples=200, deadline=None)
+def test_json_size_at_least_is_a_lower_bound_exact_for_plain_text(
+    plain: object, value: object
+) -> None:
+    """What refuses a too-big value before it is built: never more than the JSON text, and
+    exact for ASCII strings in nested non-empty arrays and objects (only numbers, literals,
+    escapes and empty containers are counted short), so nothing nested escapes the measure."""
+    unbounded = 10**9
+    assert v.json_size_at_least(plain, unbounded) == len(v.json_text(plain))
+    assert v.json_size_at_least(value, unbounded) <= len(v.json_text(value))
+    assert v.json_size_at_least({"k": [plain]}, unbounded) == len(v.json_text({"k": [plain]}))
+
+
 def test_sql_versions() -> None:
     assert v.SqlVersion.parse(None) is v.V1
     assert v.SqlVersion.parse("2016-03-23") is v.V2

@@ -340,7 +340,9 @@ def test_transform_result_past_the_limit_is_undefined() -> None:
     small = iotsql.compile(sql, limits=Limits(max_value_bytes=200)).evaluate(payload)
     assert small is not None and small.value == {}
     wide = iotsql.compile(sql, limits=Limits(max_value_bytes=250)).evaluate(payload)
-    assert wide is not None and wide.value == {"r": [{"n": 1234567890123456, "m": 1234567890123456}] * 5}
+    assert wide is not None and wide.value == {
+        "r": [{"n": 1234567890123456, "m": 1234567890123456}] * 5
+    }
 
 
 def test_set_variables_and_templates_are_measured_before_they_are_made() -> None:
