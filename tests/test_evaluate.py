@@ -209,8 +209,9 @@ def test_render_template() -> None:
         '-null-{"a":1}'
     )
     assert iotsql.render_template("${'}'}|${ {'a': '}'}.a }", b"{}") == "}|}"
-    with pytest.raises(iotsql.SqlParseError):
-        iotsql.render_template("${unclosed", b"{}")
+    with pytest.raises(iotsql.SqlParseError, match="unterminated substitution template") as e:
+        iotsql.render_template("a/${unclosed", b"{}")
+    assert e.value.column == 3  # at the '${' that has no '}'
 
 
 def test_a_template_refusal_points_at_the_template_text() -> None:
