@@ -219,6 +219,10 @@ def test_a_template_refusal_points_at_the_template_text() -> None:
     with pytest.raises(iotsql.SqlParseError) as caught:
         iotsql.render_template("x/${nope(1)}", b"{}")
     assert (caught.value.line, caught.value.column) == (1, 5)
+    # A syntax error inside the expression, at its own character.
+    with pytest.raises(iotsql.SqlParseError) as caught:
+        iotsql.render_template("abc/${a b}", b"{}")
+    assert (caught.value.line, caught.value.column) == (1, 9)
 
 
 def test_protobuf_decode_is_refused_in_a_template() -> None:
