@@ -192,6 +192,21 @@ def test_explain_says_why_a_rule_did_not_fire() -> None:
     assert hit.fired and hit.output is not None and hit.output.value == {"t": 31}
 
 
+def test_explain_names_each_select_item() -> None:
+    # CompiledRule.select_keys: an alias (dotted too), a path's last segment, a function's
+    # name, `*`, `{...}` for an object literal, `x.*`, the source text of anything else.
+    rule = iotsql.compile(
+        "SELECT *, a.b AS x.y, state.temp, topic(1), {'k': 1}, c.*, 1 + 2 FROM 't'"
+    )
+    names = ("*", "x.y", "temp", "topic", "{...}", "c.*", "1 + 2")
+    assert rule.select_keys == names
+    payload = {"a": {"b": 5}, "state": {"temp": 3}, "c": {"d": 1}}
+    items = rule.explain(payload, topic="t").items
+    assert tuple(items) == names
+    assert list(items.values()) == [payload, 5, 3, "t", {"k": 1}, {"d": 1}, 3]
+    assert iotsql.compile("SELECT VALUE a FROM 't'").select_keys == ("VALUE",)
+
+
 def test_compile_is_cached_per_version() -> None:
     assert iotsql.compile("SELECT a FROM 't'") is iotsql.compile("SELECT a FROM 't'")
     assert iotsql.compile("SELECT a FROM 't'", "2015-10-08") is not iotsql.compile(

@@ -1009,3 +1009,21 @@ def test_arbitrary_payloads_through_sql(payload: dict[str, Any]) -> None:
     output = iotsql.compile(sql, V2).evaluate(body, "t", provider=_AnswerEverything())
     assert output is not None
     json.loads(output.to_bytes())
+
+
+def test_a_where_conjunction_with_a_lookup_tests_both_sides() -> None:
+    # The AND table has no short circuit: with a lookup on the right the lookup runs even
+    # when the left is false (a failed one would fail the rule), and the rule fires only
+    # when both sides are true.
+    sql = (
+        "SELECT id FROM 't' WHERE ok = true AND "
+        f"get_dynamodb('InServiceDevices', 'deviceId', id, '{ROLE}').floor > 2"
+    )
+    rule = iotsql.compile(sql, V2)
+    provider = _devices()
+    assert rule.evaluate(b'{"id": "d1", "ok": false}', "t", provider=provider) is None
+    assert [call[0] for call in provider.calls] == ["get_dynamodb"]
+    assert rule.evaluate(b'{"id": "d1", "ok": true}', "t", provider=provider) == Output(
+        {"id": "d1"}
+    )
+    assert rule.evaluate(b'{"id": "d2", "ok": true}', "t", provider=provider) is None
