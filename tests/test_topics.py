@@ -4,7 +4,7 @@ brute-force reference (every filter tried on every topic) on generated filters a
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import iotsql
@@ -162,6 +162,9 @@ operations = st.lists(
 
 
 @given(operations)
+@example(  # an item under two matching filters, added before and after another item's
+    [("add", "+/b", "", 0), ("add", "a/+", "", 1), ("add", "a/#", "", 0), ("match", "", "a/b", 0)]
+)
 @settings(max_examples=300, deadline=None)
 def test_topic_index_follows_adds_and_removes_between_matches(
     steps: list[tuple[str, str, str, int]],
