@@ -512,3 +512,21 @@ def test_the_context_functions_read_the_same_on_every_path() -> None:
         engine.publish("dev/a", body, context, report=report)
         bodies += [json.loads(payload) for _, payload in log]
     assert bodies == [short.value, short.value]
+
+
+def test_a_quiet_publish_keeps_the_time_out_of_a_sink_that_may_block() -> None:
+    # A sink that is not instant runs in a worker thread under Limits.action_timeout in a
+    # quiet publish as in a reported one: the publish does not wait for it past the time-out,
+    # and the message is kept as a dead letter.
+    release = threading.Event()
+    engine = iotsql.RulesEngine(limits=Limits(action_timeout=0.2))
+    engine.register_sink("sqs", lambda request: release.wait(30))
+    engine.create_topic_rule("R", {"sql": "SELECT * FROM 't'", "awsIotSqlVersion": V2,
+                                   "actions": [{"sqs": {"queueUrl": "q", "roleArn": ROLE}}]})  # fmt: skip
+    try:
+        engine.publish("t", b'{"n": 1}', report=False)
+        (letter,) = engine.drain_dead_letters()
+        assert letter.rule_name == "R" and "timed out" in str(letter)
+    finally:
+        release.set()
+        engine.close()
