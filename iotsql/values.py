@@ -26,6 +26,7 @@ import enum
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Final
@@ -862,6 +863,35 @@ def encode_json(value: Any) -> bytes:
     return codec.encode(value)
 
 
+#: The largest double: a JSON body's number past it is not JSON (a binary body).
+_MAX_DOUBLE: Final = Decimal(repr(sys.float_info.max))
+
+
+def _json_decimal(value: Decimal) -> Decimal:
+    """A Decimal of a Python payload as a JSON body's number would be read: NaN, Infinity and
+    magnitudes past the doubles are refused, as such a body is not JSON (`1e400`); making an
+    int of `Decimal('1e999999999')` would never end."""
+    if not value.is_finite():
+        raise InvalidPayloadError("NaN and Infinity are not JSON values")
+    if value.copy_abs() > _MAX_DOUBLE:  # (abs() would round in the context: Overflow)
+        raise InvalidPayloadError(
+            f"the number {value:.6E} is beyond the range of a double: not a JSON value"
+        )
+    return value
+
+
+def _json_int(value: int) -> int:
+    """An int of a Python payload that its JSON text can hold: Python writes and reads at most
+    `sys.get_int_max_str_digits()` digits (a JSON body with more is not JSON either)."""
+    digits = sys.get_int_max_str_digits()
+    # 3.33 bits a digit: no int of 3.3 bits per allowed digit or fewer can have too many.
+    if digits and value.bit_length() > 3 * digits and abs(value) >= 10**digits:
+        raise InvalidPayloadError(
+            f"an integer of more than {digits} digits is not a JSON value Python can write"
+        )
+    return value
+
+
 def normalize_json(value: Any, whole_ints: bool) -> Any:
     """An already-decoded JSON value checked and converted to the value model (used when a
     caller hands iotsql a Python object instead of bytes)."""
@@ -875,13 +905,15 @@ def normalize_json(value: Any, whole_ints: bool) -> Any:
             raise InvalidPayloadError("NaN and Infinity are not JSON values")
         return whole_to_int(value) if whole_ints else value
     if t is Decimal:
-        return finalize(value, whole_ints)
-    if t is int or t is str or t is bool or value is None:
+        return finalize(_json_decimal(value), whole_ints)
+    if t is int:
+        return _json_int(value)
+    if t is str or t is bool or value is None:
         return value
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
-        return int(value)
+        return _json_int(int(value))
     if isinstance(value, float):
         return normalize_json(float(value), whole_ints)
     if isinstance(value, str):

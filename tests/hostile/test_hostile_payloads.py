@@ -7,6 +7,8 @@ JSON library."""
 from __future__ import annotations
 
 import json
+import sys
+from decimal import Decimal
 
 import pytest
 from hostile_support import SQS, bounded
@@ -14,7 +16,7 @@ from strategies import deep_json
 
 import iotsql
 from iotsql import LimitExceededError
-from iotsql.errors import EvaluationError, IotSqlError
+from iotsql.errors import EvaluationError, InvalidPayloadError, IotSqlError
 
 STAR = "SELECT * FROM 'a'"
 ATTR = "SELECT a FROM 'a'"
@@ -135,6 +137,31 @@ def test_a_deep_python_object_payload_is_an_iotsql_error() -> None:
         iotsql.compile(STAR).evaluate(doc)
     with pytest.raises(IotSqlError):
         iotsql.RulesEngine().publish("a", doc)
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        Decimal("NaN"),
+        Decimal("-Infinity"),
+        Decimal("sNaN"),
+        Decimal("1E+400"),  # past the doubles, as the JSON body 1e400 is
+        Decimal("-1E+100000"),
+        10**5000,  # more digits than Python writes (sys.get_int_max_str_digits)
+    ],
+    ids=["nan", "-infinity", "snan", "1e400", "-1e100000", "int-5001-digits"],
+)
+def test_python_payload_numbers_that_no_json_body_holds_are_iotsql_errors(
+    backend: str, number: object
+) -> None:
+    # A Python object payload holding them was a TypeError or ValueError traceback (or an
+    # int of 10**999999999 being made); a JSON body with such a number is not JSON.
+    with pytest.raises(InvalidPayloadError, match="not a JSON value|not JSON values"):
+        bounded(lambda: iotsql.compile(STAR).evaluate({"a": [number]}))
+    with pytest.raises(InvalidPayloadError):
+        bounded(lambda: iotsql.RulesEngine().publish("a", {"a": number}))
+    largest = {"a": Decimal(repr(sys.float_info.max)), "b": 10**4299}
+    assert bounded(lambda: iotsql.compile(STAR).evaluate(largest)) is not None
 
 
 def test_huge_arrays_and_strings_at_the_payload_limit_are_bounded(backend: str) -> None:
