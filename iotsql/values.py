@@ -864,7 +864,7 @@ def encode_json(value: Any) -> bytes:
 
 
 #: The largest double: a JSON body's number past it is not JSON (a binary body).
-_MAX_DOUBLE: Final = Decimal(repr(sys.float_info.max))
+_LARGEST_DOUBLE: Final = Decimal(repr(sys.float_info.max))
 
 
 def _json_decimal(value: Decimal) -> Decimal:
@@ -873,7 +873,7 @@ def _json_decimal(value: Decimal) -> Decimal:
     int of `Decimal('1e999999999')` would never end."""
     if not value.is_finite():
         raise InvalidPayloadError("NaN and Infinity are not JSON values")
-    if value.copy_abs() > _MAX_DOUBLE:  # (abs() would round in the context: Overflow)
+    if value.copy_abs() > _LARGEST_DOUBLE:  # (abs() would round in the context: Overflow)
         raise InvalidPayloadError(
             f"the number {value:.6E} is beyond the range of a double: not a JSON value"
         )

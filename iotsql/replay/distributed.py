@@ -15,6 +15,7 @@ first task submitted to the last result (the cluster's start-up is reported apar
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from iotsql.replay.blocks import Block, InputError, choose_blocksize, file_sizes, split_files
 from iotsql.replay.partition import (
@@ -88,6 +89,16 @@ class Cluster:
     startup: float
 
 
+#: Worker processes a LocalCluster may start per core of the machine: each is an interpreter
+#: of its own (about 100 MB), so `--workers 100000000` would fork until the machine gives out.
+WORKERS_PER_CORE: Final = 4
+
+
+def max_local_workers() -> int:
+    """The most worker processes `connect` starts on this machine."""
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
 @contextmanager
 def connect(workers: int | None = None, scheduler: str | None = None) -> Iterator[Cluster]:
     """A client of a new LocalCluster of `workers` processes (one thread each: the replay is
@@ -106,6 +117,10 @@ def connect(workers: int | None = None, scheduler: str | None = None) -> Iterato
     else:
         if workers is None or workers < 1:
             raise ReplayError("--workers takes a number of worker processes, at least 1")
+        if workers > max_local_workers():
+            raise ReplayError(f"--workers {workers}: a LocalCluster on this machine runs at "
+                              f"most {max_local_workers()} worker processes ({WORKERS_PER_CORE} "
+                              f"per core); use --scheduler for a larger cluster")  # fmt: skip
         local = distributed.LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
             silence_logs=logging.ERROR,

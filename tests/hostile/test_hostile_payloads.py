@@ -156,7 +156,7 @@ def test_python_payload_numbers_that_no_json_body_holds_are_iotsql_errors(
 ) -> None:
     # A Python object payload holding them was a TypeError or ValueError traceback (or an
     # int of 10**999999999 being made); a JSON body with such a number is not JSON.
-    with pytest.raises(InvalidPayloadError, match="not a JSON value|not JSON values"):
+    with pytest.raises(InvalidPayloadError, match=r"not a JSON value|not JSON values"):
         bounded(lambda: iotsql.compile(STAR).evaluate({"a": [number]}))
     with pytest.raises(InvalidPayloadError):
         bounded(lambda: iotsql.RulesEngine().publish("a", {"a": number}))

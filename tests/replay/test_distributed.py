@@ -7,6 +7,7 @@ their republish chains, and --out DIR holds one part per partition."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -216,6 +217,29 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     ):
         status, _, err = replay([str(rules), str(messages), *argv], capsys)
         assert status == 2 and "usage:" in "\n".join(err), argv
+
+
+def test_more_local_workers_than_the_machine_holds_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --workers 100000000 started a LocalCluster of 10**8 processes: a fork bomb on any
+    # machine. One more than the bound is refused before a process starts.
+    require_dask()
+    from iotsql.replay.distributed import WORKERS_PER_CORE, max_local_workers
+
+    assert max_local_workers() == WORKERS_PER_CORE * (os.cpu_count() or 1)
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(RULES), encoding="utf-8")
+    messages = tmp_path / "m.jsonl"
+    messages.write_text('{"topic": "t/a"}\n', encoding="utf-8")
+    for workers in (max_local_workers() + 1, 100_000_000):
+        status, out, err = replay([str(rules), str(messages), "--workers", str(workers)], capsys)
+        assert status == 2 and out == ""
+        assert err[-1] == (
+            f"iotsql replay: error: --workers {workers}: a LocalCluster on this machine runs at "
+            f"most {max_local_workers()} worker processes ({WORKERS_PER_CORE} per core); use "
+            "--scheduler for a larger cluster"
+        )
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(
