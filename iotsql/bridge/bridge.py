@@ -33,6 +33,7 @@ from iotsql.bridge.records import (
     request_record,
 )
 from iotsql.bridge.republish import EchoMemory, Refusals, RepublishSink, split_hop
+from iotsql.bridge.settings import settings_problem
 from iotsql.bridge.stats import BridgeStats, StatsCounter
 from iotsql.bridge.subscriptions import subscriptions_for
 from iotsql.bridge.url import BrokerUrl
@@ -160,6 +161,14 @@ class Bridge:
         )
         self.username = username if username is not None else self.url.username
         self.password = password if password is not None else self.url.password
+        problem = settings_problem(
+            client_id=client_id, username=self.username, password=self.password, share=share,
+            keepalive=keepalive, session_expiry=session_expiry, workers=workers,
+            timeouts={"connect time-out": connect_timeout, "drain time-out": drain_timeout,
+                      "publish time-out": publish_timeout},
+        )  # fmt: skip
+        if problem:
+            raise BridgeError(problem)
         self.share = share
         self.session_expiry = session_expiry
         self.tls = (cafile, certfile, keyfile)
@@ -174,7 +183,7 @@ class Bridge:
         if qos not in (0, 1, 2):
             raise BridgeError(f"qos {qos}: expected 0, 1 or 2")
         self.qos = qos
-        self.workers = max(1, workers)
+        self.workers = workers
         self.max_inflight = max(1, min(max_inflight, 65535))
         self.keepalive = keepalive
         self.reconnect_delay = reconnect_delay

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import iotsql
-from iotsql.bridge import BrokerUrl, ContextMap, subscriptions_for
+from iotsql.bridge import Bridge, BridgeError, BrokerUrl, ContextMap, subscriptions_for
 from iotsql.bridge.acks import AckSequencer
 from iotsql.bridge.context import ContextMapError
 from iotsql.bridge.paho import PahoVersionError, check_version, header_user_properties
@@ -19,6 +20,7 @@ from iotsql.bridge.records import JsonLinesWriter, dead_letter_record
 from iotsql.bridge.republish import HOP_PROPERTY, EchoMemory, split_hop
 from iotsql.bridge.subscriptions import covers, merge_filters, overlap
 from iotsql.bridge.url import BrokerUrlError
+from iotsql.cli import main
 from iotsql.errors import IotSqlError
 
 # ---- subscriptions -------------------------------------------------------------------------------
@@ -162,6 +164,76 @@ def test_unmapped_connection_fields_are_undefined() -> None:
 def test_bad_context_maps(spec: str, message: str) -> None:
     with pytest.raises(ContextMapError, match=message):
         ContextMap([spec])
+
+
+# ---- settings checked against MQTT's ranges -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"keepalive": 99_999_999_999}, "the keep-alive (seconds) must be between 0 and 65,535"),
+        ({"keepalive": -1}, "the keep-alive (seconds) must be between 0 and 65,535, not -1"),
+        (
+            {"session_expiry": -1},
+            "the session expiry (seconds) must be between 0 and 4,294,967,295",
+        ),
+        ({"session_expiry": 2**32}, "the session expiry (seconds) must be between 0 and"),
+        ({"workers": 100_000_000}, "the number of workers must be between 1 and 1,024"),
+        ({"workers": 0}, "the number of workers must be between 1 and 1,024, not 0"),
+        ({"keepalive": 1.5}, "the keep-alive (seconds) must be a whole number, not 1.5"),
+        ({"drain_timeout": float("nan")}, "the drain time-out (seconds) must be a finite number"),
+        (
+            {"connect_timeout": -1.0},
+            "the connect time-out (seconds) must be a finite number, at least 0, not -1.0",
+        ),
+        ({"publish_timeout": "10"}, "the publish time-out (seconds) must be a number, not str"),
+        (
+            {"client_id": "c" * 70_000},
+            "the client id is 70,000 bytes of UTF-8; MQTT allows at most",
+        ),
+        ({"client_id": "\udcff"}, "the client id must be UTF-8 text: '\\udcff' at position 0"),
+        ({"username": "é" * 40_000}, "the user name is 80,000 bytes of UTF-8"),
+        ({"password": "a\0b"}, "the password cannot hold the null character"),
+        ({"share": "g\udcff"}, "the share group must be UTF-8 text"),
+    ],
+)
+def test_settings_mqtt_cannot_carry_are_bridge_errors(settings: dict[str, object],
+                                                       message: str) -> None:  # fmt: skip
+    # paho packed them into CONNECT on its own thread: a struct.error or UnicodeEncodeError
+    # traceback and a connection that never came (or minutes spent starting 10**8 threads).
+    with pytest.raises(BridgeError) as info:
+        Bridge(iotsql.RulesEngine(), "mqtt://127.0.0.1:1", **settings)  # type: ignore[arg-type]
+    assert str(info.value).startswith(message)
+
+
+def test_the_user_name_of_the_broker_url_is_checked_too() -> None:
+    with pytest.raises(BridgeError, match="the user name is 70,000 bytes"):
+        Bridge(iotsql.RulesEngine(), f"mqtt://{'u' * 70_000}:p@127.0.0.1:1")
+
+
+def test_the_settings_at_the_ends_of_mqtts_ranges_are_taken() -> None:
+    bridge = Bridge(iotsql.RulesEngine(), "mqtt://127.0.0.1:1", client_id="c" * 65_535,
+                    keepalive=65_535, session_expiry=2**32 - 1, workers=1024,
+                    drain_timeout=0.0)  # fmt: skip
+    assert (bridge.keepalive, bridge.workers) == (65_535, 1024)
+
+
+def test_the_command_line_says_which_setting_is_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"ruleName": "r", "topicRulePayload": {
+        "sql": "SELECT * FROM 't'", "actions": []}}), encoding="utf-8")  # fmt: skip
+    for option, message in [
+        ("--keepalive=99999999999", "the keep-alive (seconds) must be between 0 and 65,535"),
+        ("--workers=100000000", "the number of workers must be between 1 and 1,024"),
+        ("--client-id=" + "c" * 70_000, "the client id is 70,000 bytes of UTF-8"),
+    ]:
+        status = main(["bridge", str(rules), "--broker", "mqtt://127.0.0.1:1", option])
+        err = capsys.readouterr().err
+        assert status == 2, option
+        assert f"iotsql bridge: error: {message}" in err and "Traceback" not in err, option
 
 
 # ---- hop marker, echo memory ---------------------------------------------------------------------
