@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iotsql.errors import EvaluationError, IotSqlError
+from iotsql.errors import EvaluationError, IotSqlError, RuleValidationError
+from iotsql.loaders.bounds import read_bounded
 from iotsql.message import Context, json_body
 from iotsql.rule import CompiledRule
 
@@ -171,9 +172,11 @@ def load_file(path: str | Path) -> list[Case]:
     """The cases of one `.json` (an array of cases) or `.jsonl` (one case per line) file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise CaseFormatError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        # At most Limits.max_document_bytes, as the rules files: `iotsql test /dev/zero` read
+        # for ever, and a file of cases is no larger than a template.
+        text = read_bounded(path, str(path))
+    except RuleValidationError as err:  # over the size, or not UTF-8
+        raise CaseFormatError(str(err)) from None
     except OSError as err:
         raise CaseFormatError(f"{path}: cannot read it: {err.strerror or err}") from None
     cases: list[Case] = []

@@ -99,3 +99,19 @@ def test_replay_skips_lines_too_long_or_too_deep_and_replays_the_rest(
     # The same from stdin.
     piped = iotsql("replay", str(rules), "-", stdin=messages.read_bytes())
     assert piped.returncode == 1 and piped.stdout == result.stdout
+
+
+def test_test_of_an_endless_or_oversized_case_file(tmp_path: Path) -> None:
+    # `iotsql test /dev/zero` read until the memory gave out; a case file is now read as a
+    # rules file is, at most Limits.max_document_bytes.
+    result = iotsql("test", str(DEV_ZERO))
+    assert result.returncode == 2
+    assert _clean(result).startswith(
+        "iotsql test: error: /dev/zero: the file is larger than Limits.max_document_bytes"
+    )
+    big = tmp_path / "big.jsonl"
+    with big.open("wb") as handle:
+        handle.truncate(17 << 20)  # a sparse file of 17 MiB: refused by its size, not read
+    result = iotsql("test", str(tmp_path))
+    assert result.returncode == 2
+    assert "big.jsonl: the file is larger than Limits.max_document_bytes" in _clean(result)
