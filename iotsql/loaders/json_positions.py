@@ -6,12 +6,15 @@ nesting depth costs no stack."""
 from __future__ import annotations
 
 import re
+from array import array
 
 from iotsql.loaders.positions import Node, ScannedNode, SourceFile, TextOrigin
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 _STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*', re.DOTALL)
+#: A run of characters that stand for themselves in a string, decoded in one step.
+_PLAIN = re.compile(r'[^"\\]+')
 _SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
 
 
@@ -28,15 +31,17 @@ def decode_string(source: SourceFile, quote: int) -> TextOrigin:
     """The JSON string whose opening quote is at `quote`."""
     text = source.text
     chars: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
+    starts: array[int] = array("q")
+    ends: array[int] = array("q")
     i = quote + 1
     while i < len(text) and text[i] != '"':
         if text[i] != "\\":
-            chars.append(text[i])
-            starts.append(i)
-            ends.append(i + 1)
-            i += 1
+            run = _PLAIN.match(text, i)  # (one character at least: not a quote or backslash)
+            assert run is not None
+            chars.append(run.group())
+            starts.extend(range(i, run.end()))
+            ends.extend(range(i + 1, run.end() + 1))
+            i = run.end()
             continue
         escape = text[i + 1]
         if escape != "u":

@@ -398,6 +398,49 @@ _EVALUATED: dict[str, Callable[..., Any]] = {
 }
 
 
+def _result_size(name: str, args: list[Any], limit: int) -> int:
+    """At least the length of what the function `name` makes of `args` (characters of a
+    string, items of a list), or more than `limit` once it is known to pass it; 0 for the
+    functions whose result is no larger than their arguments."""
+    if name == "replace" and len(args) == 3 and all(isinstance(a, str) for a in args):
+        text, old, new = args
+        copies = len(text) + 1 if old == "" else text.count(old)
+        return len(text) + copies * (len(new) - len(old))
+    if name == "join" and args and all(isinstance(a, list) for a in args[1:]):
+        items = [item for items in args[1:] for item in items]
+        texts = sum(len(item) if isinstance(item, str) else 1 for item in items)
+        return texts + len(str(args[0])) * max(0, len(items) - 1)
+    if name == "concat" and all(isinstance(a, list) for a in args):
+        # each item is at least one character and a separator (the lists hold references:
+        # walking every item on each of a chain of doublings would cost more than the copy)
+        return 2 * sum(len(a) for a in args)
+    if name in ("format", "jsonencode"):
+        sizes: dict[int, int] = {}
+        return sum(_text_size(arg, limit, sizes) for arg in args)
+    return 0
+
+
+def _text_size(value: Any, limit: int, sizes: dict[int, int]) -> int:
+    """At least the characters of `value` written out as JSON (a string's and its quotes, one
+    per number or other scalar, one per separator), measured once per list or object however
+    many times it is referred to (`sizes`, by id), and no further than past `limit`."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if not isinstance(value, (list, dict)):
+        return 1
+    known = sizes.get(id(value))
+    if known is not None:
+        return known
+    total = 2
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        total += _text_size(item, limit, sizes) + 1 + (len(key) + 1 if isinstance(key, str) else 0)
+        if total > limit:
+            break
+    sizes[id(value)] = total
+    return total
+
+
 def _matching_brace(text: str, start: int) -> int:
     """The index of the `}` closing the `{` at `start` (quoted strings skipped), or -1."""
     depth, index = 0, start
@@ -760,12 +803,16 @@ class Configuration:
         if name == "format" and args and isinstance(args[0], str) and re.search(r"\d{6,}", args[0]):
             raise HclError(f"{name}(): a width or precision this large makes a value longer "
                            f"than Limits.max_document_bytes")  # fmt: skip
+        # Measured before it is made: locals that repeat each other share their values, so a
+        # value standing for 4**20 strings costs 21 lists until jsonencode writes it out, and
+        # replace() or join() make 16 MB times 16 MB from two short lines.
+        self.check_text(_result_size(name, args, self.max_text))
         try:
             result = function(*args)
         except Exception:
             return Unresolved(source, (source,))
         if isinstance(result, (str, list)):
-            self.check_text(len(result))  # concat, join, replace...: measured once made
+            self.check_text(len(result))  # what the measure does not cover (split, merge...)
         return result
 
     def reference(self, node: Any, scope: Scope, source: str) -> Any:

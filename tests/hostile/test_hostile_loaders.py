@@ -287,6 +287,57 @@ def test_terraform_locals_that_refer_to_themselves_or_grow(tmp_path: Path) -> No
     _refused(path, "longer than Limits.max_document_bytes", 10.0)
 
 
+def _four_copies(depth: int) -> str:
+    return "".join(f"  a{i + 1} = [local.a{i}, local.a{i}, local.a{i}, local.a{i}]\n"
+                   for i in range(depth))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "locals_",
+    [
+        # 14,000 characters, each replaced by 14,000: 196 MB from two lines
+        f'  big = "{"a" * 14_000}"\n  r = replace(local.big, "a", local.big)\n',
+        # a 100 KB string referred to 2,000 times, then joined: 200 MB
+        f'  s = "{"b" * 100_000}"\n  l = [{", ".join(["local.s"] * 2_000)}]\n'
+        '  r = join("", local.l)\n',
+        # 4**12 strings that share 13 lists until jsonencode writes them: 200 MB of text
+        '  a0 = ["xxxxxxxxxx"]\n' + _four_copies(12) + "  r = jsonencode(local.a12)\n",
+        # a list doubled 25 times: 33 million items, 268 MB of references
+        '  c0 = ["x"]\n'
+        + "".join(f"  c{i + 1} = concat(local.c{i}, local.c{i})\n" for i in range(25))
+        + "  r = length(local.c25)\n",
+    ],
+    ids=["replace", "join", "jsonencode", "concat"],
+)
+def test_terraform_functions_are_measured_before_they_make_their_value(
+    tmp_path: Path, locals_: str
+) -> None:
+    # Each was made whole, then found too long (hundreds of MB first; the replace of 1 MB by
+    # 1 MB was a MemoryError reported as 'cannot evaluate locally', and the jsonencode of
+    # 4**20 strings ran for minutes and gigabytes).
+    path = _write(tmp_path, "main.tf",
+                  "locals {\n" + locals_ + "}\n" + TF_RULE.format(meta="", index="local.r"))  # fmt: skip
+    tracemalloc.start()
+    try:
+        _refused(path, "longer than Limits.max_document_bytes")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # (the locals made before the one refused are kept: a list of 8 million items, 64 MB, and
+    # the halves it was made of)
+    assert peak < 160 << 20, f"{peak >> 20} MB allocated"
+
+
+def test_terraform_function_results_within_the_bound_are_made(tmp_path: Path) -> None:
+    locals_ = ('  a0 = ["x"]\n' + _four_copies(3) + '  j = jsonencode(local.a3)\n'
+               '  r = replace(local.j, "x", "yz")\n')  # fmt: skip
+    path = _write(tmp_path, "main.tf",
+                  "locals {\n" + locals_ + "}\n" + TF_RULE.format(meta="", index="length(local.r)"))  # fmt: skip
+    (rule,) = iotsql.load_rules(path)
+    made = json.dumps([[[["x"]] * 4] * 4] * 4, separators=(",", ":")).replace("x", "yz")
+    assert rule.name == f"r_{len(made)}"
+
+
 def test_terraform_nested_too_deeply(tmp_path: Path) -> None:
     path = _write(tmp_path, "deep.tf", "locals {\n  a = " + "[" * 10_000 + "]" * 10_000 + "\n}\n")
     assert "(at line 2, column" in _refused(path, "nested more than Limits.max_document_depth")

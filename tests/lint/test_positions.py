@@ -272,3 +272,26 @@ def test_fn_sub_with_a_variable_map_keeps_the_literal_text_in_place(
     where = rule.sql_position(1, rule.sql.index("WHERE") + 1)
     line = SUB_WITH_VARIABLES[name].splitlines()[where.line - 1]
     assert where.exact and line[where.column - 1 :].startswith("WHERE a = 1")
+
+
+def test_long_strings_and_comments_are_scanned_in_runs() -> None:
+    # The HCL scanner took a Python step per character (a 16 MB string: a minute and
+    # gigabytes under `iotsql check`); runs of plain characters are now one step each.
+    from cost import cpu_at_most
+
+    from iotsql.loaders.hcl_positions import hcl_tree
+    from iotsql.loaders.json_positions import decode_string
+
+    n = 4_000_000
+    text = (f'locals {{\n  big = "{"a" * n}${{x}}é\\n"\n  # {"c" * n}\n}}\n'
+            f'resource "a" "b" {{\n  x = [local.big, {"b" * n}]\n}}\n')  # fmt: skip
+    with cpu_at_most(2.0):
+        root = hcl_tree(SourceFile("main.tf", text))
+        assert root is not None
+        string = root.child("locals").items()[0].child("big").text()  # type: ignore[union-attr]
+        assert string is not None and string.value == "a" * n + "${x}é\n"
+        assert string.span(n + 4).column == n + 14  # the é, after the interpolation
+        escape = string.span(n + 5)  # the \n, written as two characters
+        assert (escape.column, escape.end_column) == (n + 15, n + 17)
+        quoted = decode_string(SourceFile("t.json", f'"{"a" * n}\\u00e9"'), 0)
+        assert quoted.value == "a" * n + "é" and quoted.span(n).column == n + 2
