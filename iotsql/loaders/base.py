@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -110,6 +111,20 @@ class SchemaError(SourceError):
         message = str(first) + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
         super().__init__(message, file, first.path)
         self.problems = list(problems)
+
+
+#: How an error shows a value of a template: its beginning (a template's values may be
+#: megabytes long, and an error message is read on a terminal).
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 80
+_BRIEF.maxlist = _BRIEF.maxdict = 6
+_BRIEF.maxlevel = 3
+
+
+def brief_repr(value: Any) -> str:
+    """`repr(value)` cut to its beginning: at most 80 characters of a string, 6 items of a list
+    or object, 3 levels deep."""
+    return _BRIEF.repr(value)
 
 
 class DocumentError(RuleValidationError):

@@ -35,6 +35,7 @@ from iotsql.loaders.base import (
     GetAttError,
     LoadedRule,
     SchemaError,
+    brief_repr,
     per_resource,
     refuse,
     register_definition,
@@ -355,7 +356,9 @@ class Template:
             return [_text(item) for item in value] if isinstance(value, list) else [_text(value)]
         text = _text(value)
         if text is None:
-            raise self.fail(f"Parameters.{name}", f"the value must be a string, not {value!r}")
+            raise self.fail(
+                f"Parameters.{name}", f"the value must be a string, not {brief_repr(value)}"
+            )
         allowed = declaration.get("AllowedValues")
         if isinstance(allowed, list) and text not in [_text(v) for v in allowed]:
             raise self.fail(
@@ -473,7 +476,7 @@ class Template:
                 )
             text = _text(value)
             if text is None:
-                raise self.fail(path, f"Fn::Sub: ${{{name}}} is not a string ({value!r})")
+                raise self.fail(path, f"Fn::Sub: ${{{name}}} is not a string ({brief_repr(value)})")
             return text
 
         return _SUB_VARIABLE.sub(substitute, argument)
@@ -486,7 +489,7 @@ class Template:
             raise self.fail(path, "Fn::Join takes a list of values to join")
         texts = [_text(v) for v in values]
         if any(t is None for t in texts):
-            raise self.fail(path, f"Fn::Join can only join strings, not {values!r}")
+            raise self.fail(path, f"Fn::Join can only join strings, not {brief_repr(values)}")
         size = sum(len(t) for t in texts if t is not None) + len(delimiter) * len(texts)
         self.check_text(size, "Fn::Join", path)  # before the string is made
         return delimiter.join(t for t in texts if t is not None)
@@ -496,7 +499,7 @@ class Template:
         position = self.string(index, path, "the index of Fn::Select")
         values = self.resolve(items, path)
         if not position.isdigit() or not isinstance(values, list) or int(position) >= len(values):
-            raise self.fail(path, f"Fn::Select: no item {position} in {values!r}")
+            raise self.fail(path, f"Fn::Select: no item {position} in {brief_repr(values)}")
         return values[int(position)]
 
     def split(self, argument: Any, path: str) -> list[str]:
@@ -554,19 +557,35 @@ class Template:
         if isinstance(resolved, str) and resolved.lower() in ("true", "false"):
             return resolved.lower() == "true"
         raise self.fail(path, f"a condition must be Fn::Equals, Fn::And, Fn::Or, Fn::Not or "
-                              f"Condition, not {value!r}")  # fmt: skip
+                              f"Condition, not {brief_repr(value)}")  # fmt: skip
 
     def find_in_map(self, argument: Any, path: str) -> Any:
         if not isinstance(argument, list) or len(argument) not in (3, 4):
             raise self.fail(path, "Fn::FindInMap takes [map, top-level key, second-level key]")
         names = [self.string(a, path, "each key of Fn::FindInMap") for a in argument[:3]]
         try:
-            return self.resolve(self.mappings[names[0]][names[1]][names[2]], path)
+            value = self.mappings[names[0]][names[1]][names[2]]
         except (KeyError, TypeError):
             default = argument[3] if len(argument) == 4 else None
             if isinstance(default, Mapping) and "DefaultValue" in default:
                 return self.resolve(default["DefaultValue"], path)
             raise self.fail(path, f"Fn::FindInMap: no {'.'.join(names)} in Mappings") from None
+        return self._mapping_value(value, f"Mappings.{'.'.join(names)}")
+
+    def _mapping_value(self, value: Any, where: str) -> Any:
+        """A value of Mappings as it is: a string or a list of strings (CloudFormation: "You
+        can't include parameters, pseudo parameters, or intrinsic functions in the Mappings
+        section"). It was resolved as a template value, so that mappings whose values named
+        each other four times over (`Fn::FindInMap` in Mappings) took 4**15 steps."""
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            key = next(iter(item), None) if isinstance(item, Mapping) and len(item) == 1 else None
+            if key == "Ref" or (isinstance(key, str) and key.startswith("Fn::")):
+                raise self.fail(where, f"{key} in Mappings: CloudFormation evaluates no "
+                                       "intrinsic function there")  # fmt: skip
+            if not isinstance(item, (str, int, float, bool)):
+                raise self.fail(where, "a value of Mappings is a string or a list of strings")
+        return value
 
     def import_value(self, argument: Any, path: str) -> Any:
         name = self.string(argument, path, "the name of Fn::ImportValue")
@@ -584,9 +603,9 @@ class Template:
                               for a in self._args("Fn::Cidr", argument, 3, path))  # fmt: skip
         if not count.strip().isdigit() or not 1 <= int(count) <= 256:
             raise self.fail(path, f"Fn::Cidr: the count must be a number from 1 to 256, not "
-                                  f"{count!r}")  # fmt: skip
+                                  f"{brief_repr(count)}")  # fmt: skip
         if not bits.strip().isdigit():
-            raise self.fail(path, f"Fn::Cidr: cidrBits must be a number, not {bits!r}")
+            raise self.fail(path, f"Fn::Cidr: cidrBits must be a number, not {brief_repr(bits)}")
         try:
             network = ipaddress.ip_network(block, strict=False)
             new_prefix = network.max_prefixlen - int(bits)

@@ -145,6 +145,36 @@ def test_a_long_string_joined_to_itself_through_aliases(tmp_path: Path) -> None:
     _refused(path, "Fn::Join makes a string of more than Limits.max_document_bytes", 5.0)
 
 
+def test_mappings_hold_data_not_intrinsic_functions(tmp_path: Path) -> None:
+    # Values of Mappings were resolved as template values: mappings naming each other four
+    # times over took 4**depth steps (depth 15: over a minute). CloudFormation allows no
+    # intrinsic function there, so Fn::FindInMap hands the value back as data.
+    mappings = "Mappings:\n  M0:\n    k:\n      v: xxxxxxxxxx\n" + "".join(
+        f"  M{i}:\n    k:\n      v: [{', '.join([f'!FindInMap [M{i - 1}, k, v]'] * 4)}]\n"
+        for i in range(1, 9))  # fmt: skip
+    sql = "!Join ['', ['SELECT * FROM a WHERE x = ', !Select [0, !FindInMap [M8, k, v]]]]"
+    path = _write(tmp_path, "t.yaml", mappings + "Resources:" + RULE.format(sql=sql))
+    text = _refused(path, "Fn::FindInMap in Mappings: CloudFormation evaluates no intrinsic "
+                          "function there", 1.0)  # fmt: skip
+    assert "Mappings.M8.k.v" in text
+    data = ("Mappings:\n  M:\n    k:\n      v: [a, b]\n      n: 5\n      o: {x: 1}\n"
+            "Resources:")  # fmt: skip
+    good = _write(tmp_path, "g.yaml", data + RULE.format(
+        sql="!Join ['', ['SELECT * FROM a WHERE x = ', !FindInMap [M, k, n]]]"))  # fmt: skip
+    (rule,) = iotsql.load_rules(good)
+    assert rule.sql == "SELECT * FROM a WHERE x = 5"
+    bad = _write(tmp_path, "b.yaml", data + RULE.format(sql="!FindInMap [M, k, o]"))
+    _refused(bad, "a value of Mappings is a string or a list of strings")
+
+
+def test_errors_show_the_beginning_of_a_huge_value(tmp_path: Path) -> None:
+    # The whole value was written into the message: megabytes on the terminal.
+    sql = f"!Join ['', [[{', '.join(['xxxxxxxxxx'] * 100_000)}]]]"
+    path = _write(tmp_path, "t.yaml", "Resources:" + RULE.format(sql=sql))
+    text = _refused(path, r"Fn::Join can only join strings, not \[\['xxxxxxxxxx', ")
+    assert len(text) < 500 and text.endswith("...]]")
+
+
 def test_a_50_mb_template_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
     topic = "  T{n}:\n    Type: AWS::SNS::Topic\n    Properties:\n      TopicName: topic-name-{n}\n"
     text = "Resources:\n" + "".join(topic.format(n=n) for n in range(650_000))
