@@ -313,7 +313,10 @@ class Session:
             path = Path(folder) / "payload.json"
             path.write_bytes(before)
             try:
-                status = subprocess.call([*shlex.split(editor), str(path)])
+                # A session read from a pipe or file keeps its own input: an editor reading
+                # stdin took the rest of the script (and vi waited on it for ever).
+                stdin = None if is_tty(sys.stdin) else subprocess.DEVNULL
+                status = subprocess.call([*shlex.split(editor), str(path)], stdin=stdin)
             except OSError as error:
                 raise CliError(f"cannot run the editor {editor!r}: {error}") from None
             if status != 0:

@@ -8,6 +8,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,33 @@ def test_highlighting() -> None:
         ("class:string", "'t'"),
     ]
     assert tokenize(".payload {}")[1] == ("class:command", ".payload")
+
+
+def test_edit_in_a_scripted_session_leaves_the_script_to_the_session(tmp_path: Path) -> None:
+    # The editor inherited the session's stdin: fed by a pipe, it read the lines written after
+    # .edit (vi, without a terminal, waited on them), and they never ran.
+    editor, started = tmp_path / "editor.py", tmp_path / "started"
+    editor.write_text(
+        "import sys\n"
+        f"open({str(started)!r}, 'w').close()\n"
+        "taken = sys.stdin.read()\n"
+        "open(sys.argv[1], 'w').write('{\"stdin\": %d}' % len(taken))\n",
+        encoding="utf-8",
+    )
+    session = subprocess.Popen(
+        [sys.executable, "-m", "iotsql", "repl", "--payload", '{"a": 1}'],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "VISUAL": f"{shlex.quote(sys.executable)} {shlex.quote(str(editor))}"},
+    )  # fmt: skip
+    assert session.stdin is not None
+    session.stdin.write(".edit\n")
+    session.stdin.flush()
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out, err = session.communicate("SELECT * FROM 'x';\n", timeout=60)
+    assert session.returncode == 0, err
+    assert out == '{"stdin":0}\n'
 
 
 def test_edit_runs_the_editor_on_the_payload(tmp_path: Path) -> None:
