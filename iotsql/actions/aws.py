@@ -74,6 +74,26 @@ _ERROR_ENTRIES: Final[Mapping[str, str]] = {
 }
 
 
+#: Services whose actions AWS IoT still takes but whose clients boto3 removed when AWS retired
+#: them (boto/botocore#3630: IoT Analytics; boto/botocore#3738: IoT Events and IoT Events Data).
+RETIRED_SERVICES: Final[Mapping[str, str]] = {
+    "iotanalytics": "AWS IoT Analytics",
+    "iotevents-data": "AWS IoT Events",
+}
+
+
+def _unknown_service(service: str, botocore: Any) -> str:
+    """Why a boto3 client of `service` cannot be made, without botocore's list of services."""
+    version = getattr(botocore, "__version__", "?")
+    retired = RETIRED_SERVICES.get(service)
+    if retired is not None:
+        return (
+            f"botocore {version} has no {service!r} client: AWS retired {retired} and boto3 "
+            f"removed its client, so this action cannot be delivered"
+        )
+    return f"botocore {version} has no {service!r} client (a newer boto3 may have it)"
+
+
 class AwsActionError(ActionError):
     """An AWS-service action failed. `code` is the service's error code (`NoSuchBucket`,
     `AWS.SimpleQueueService.NonExistentQueue`...) or the botocore exception name for a failure
@@ -345,6 +365,10 @@ class Boto3Sink:
             transport = (self._exceptions.ConnectionError, self._exceptions.HTTPClientError)
             if isinstance(err, transport):
                 message = f"{prefix}Unable to execute HTTP request: {err} (Service: {name})"
+            elif isinstance(err, self._exceptions.UnknownServiceError):
+                # botocore's own message lists every service it knows (over 6 KB in a dead
+                # letter); what the user needs is which client is missing, and why it may be.
+                message = f"{prefix}{_unknown_service(service, self._botocore)} (Service: {name})"
             else:
                 message = f"{prefix}{err} (Service: {name}; Error Code: {code})"
         message += _arrival(service, operation, arguments, request)

@@ -31,7 +31,12 @@ from botocore.response import StreamingBody  # noqa: E402
 from botocore.stub import Stubber  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from iotsql.actions.aws import AWS_ACTION_KEYS, AwsActionError, Boto3Sink, aws_sinks  # noqa: E402
+from iotsql.actions.aws import (  # noqa: E402
+    AWS_ACTION_KEYS,
+    AwsActionError,
+    Boto3Sink,
+    aws_sinks,
+)
 from iotsql.actions.base import ActionRequest, Sink  # noqa: E402
 from iotsql.errors import ActionError  # noqa: E402
 from iotsql.message import Message  # noqa: E402
@@ -575,6 +580,18 @@ def test_unknown_operation_raises(sink: Boto3Sink) -> None:
     assert info.value.code == "UnknownOperation"
 
 
+def test_a_service_this_botocore_lacks_is_named_in_a_short_error(sink: Boto3Sink) -> None:
+    """botocore's UnknownServiceError lists every service it knows (over 6 KB, which a dead
+    letter and an error action's message would carry); the error says which client is
+    missing instead, and why when AWS retired the service."""
+    with pytest.raises(AwsActionError) as info:
+        sink(action("nosuch", "no-such-service", "PutThing", {}))
+    assert info.value.code == "UnknownServiceError"
+    message = str(info.value)
+    assert "has no 'no-such-service' client (a newer boto3 may have it)" in message
+    assert "Valid service names" not in message and len(message) < 300
+
+
 def test_request_outside_the_convention_is_refused(sink: Boto3Sink) -> None:
     flat = ActionRequest(
         rule_name="rule1",
@@ -774,3 +791,37 @@ def test_missing_boto3_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(ImportError, match=r"pip install 'iotsql\[aws\]'"):
         Boto3Sink()
+
+
+def test_an_action_of_a_retired_service_goes_to_the_error_action() -> None:
+    """docs/hosts.md: an iotAnalytics action that this botocore cannot deliver (no client) is
+    not lost: the error action gets the failure, with the short message."""
+    import botocore.session
+    from botocore.exceptions import UnknownServiceError
+
+    from iotsql.engine import RulesEngine
+
+    delivered: list[ActionRequest] = []
+    sink = Boto3Sink.for_emulator("http://127.0.0.1:9", region_name="us-east-1")
+    engine = RulesEngine(sinks={"iotAnalytics": sink, "sqs": delivered.append})
+    engine.create_topic_rule("to_analytics", {
+        "sql": "SELECT * FROM 'plant/+'",
+        "actions": [{"iotAnalytics": {"channelName": "telemetry",
+                                      "roleArn": "arn:aws:iam::123456789012:role/r"}}],
+        "errorAction": {"sqs": {"queueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/e",
+                                "roleArn": "arn:aws:iam::123456789012:role/r"}},
+    })  # fmt: skip
+    try:
+        botocore.session.get_session().get_service_model("iotanalytics")
+    except UnknownServiceError:
+        retired = True
+    else:  # an older botocore: the call goes out and finds no endpoint, which fails too
+        retired = False
+    engine.publish("plant/1", b'{"t": 1}')
+    assert engine.dead_letters == []
+    assert [request.action_type for request in delivered] == ["sqs"]
+    failure = json.loads(delivered[0].payload)["failures"][0]
+    assert failure["failedAction"] == "IotAnalyticsAction"
+    if retired:
+        assert "AWS retired AWS IoT Analytics" in failure["errorMessage"]
+        assert len(failure["errorMessage"]) < 300
