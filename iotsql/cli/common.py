@@ -103,8 +103,7 @@ def print_output(output: Output, *, pretty: bool, raw: bool) -> None:
         write_bytes(body)
         return
     if output.is_binary:
-        if not body:
-            err("note: the output is an empty body (SELECT VALUE of Undefined)")
+        if not body:  # (why is said by the notes of iotsql.cli.explain.undefined_items)
             return
         out(base64.b64encode(body).decode("ascii"))
         err(f"note: the output is a binary body ({len(body)} bytes), shown as base64; "

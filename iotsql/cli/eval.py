@@ -119,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
     if explanation.fired and explanation.output is not None:
         pretty = args.pretty or (not args.compact and is_tty(sys.stdout))
         print_output(explanation.output, pretty=pretty, raw=args.raw)
-        for missing in undefined_items(rule, explanation, payload):
+        for missing in undefined_items(rule, explanation, payload, args.topic):
             err(f"note: {missing}")
         return 0
-    first, *rest = why_not(rule, explanation, payload)
+    first, *rest = why_not(rule, explanation, payload, args.topic)
     err(f"did not fire: {first}")
     for line in rest:
         err(f"  {line}")

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 from iotsql import ast
 from iotsql.cli.check import children, path_of
 from iotsql.cli.common import Payload, show_value
+from iotsql.functions.registry import lookup
 from iotsql.rule import CompiledRule, Explanation
 from iotsql.suggest import alternatives, closest, path_expression
+from iotsql.topics import parse_basic_ingest
 from iotsql.values import UNDEFINED, type_name
 
 
@@ -102,9 +104,18 @@ def missing_reason(path: list[str], document: Any) -> str | None:
         owner = f"`{where}`" if where else "the payload"
         close = closest(key, [str(k) for k in current])
         options = [path_expression([*path[:depth], name]) for name in close]
+        if len(path) == 1 and _is_context_function(key):
+            options.insert(0, f"{key}(), the function")  # `timestamp` for `timestamp()`
         suggestion = f" (did you mean {alternatives(options)}?)" if options else ""
         return f"{owner} has no key {key!r}{suggestion}"
     return None
+
+
+def _is_context_function(name: str) -> bool:
+    """Whether `name` is a function of the message's context that takes no argument
+    (`timestamp`, `topic`, `clientid`...): written without parentheses it is a payload key."""
+    spec = lookup(name)
+    return spec is not None and spec.context and spec.min_args == 0
 
 
 def _missing(path: list[str], document: Any) -> str | None:
@@ -112,13 +123,17 @@ def _missing(path: list[str], document: Any) -> str | None:
     return None if reason is None else f"{'.'.join(path)} is Undefined: {reason}"
 
 
-def undefined_items(rule: CompiledRule, explanation: Explanation, payload: Payload) -> list[str]:
+def undefined_items(
+    rule: CompiledRule, explanation: Explanation, payload: Payload, topic: str | None = None
+) -> list[str]:
     """Notes on the SELECT items that are Undefined (and so left out of the output) because an
-    attribute they read is missing from the payload, each with "did you mean"."""
-    if not payload.is_json or not explanation.fired:
+    attribute they read is missing from the payload, each with "did you mean", or because a
+    `topic(n)` they call has no level n; and on an output that is an empty body or the payload
+    passed through as a binary body, which a SELECT * of a payload that is no JSON object is."""
+    if not explanation.fired:
         return []
     select = rule.statement.select
-    notes: list[str] = []
+    notes = _body_notes(select, explanation, payload)
     for item, key in zip(select.items, rule.select_keys, strict=True):
         if explanation.items.get(key, UNDEFINED) is not UNDEFINED:
             continue
@@ -126,20 +141,79 @@ def undefined_items(rule: CompiledRule, explanation: Explanation, payload: Paylo
             what = "SELECT VALUE is Undefined, so the output is an empty body"
         else:
             what = f"SELECT item {key} is Undefined, so the output leaves it out"
+        reasons = topic_call_reasons(item.expr, topic)
         direct = path_of(item.expr)
-        if direct is not None:
-            reason = missing_reason(direct, payload.document)
-            if reason is not None:
-                notes.append(f"{what}: {reason}")
-            continue
-        reasons = (_missing(path, payload.document) for path in attribute_paths(item.expr))
-        notes.extend(f"{what}: {reason}" for reason in dict.fromkeys(r for r in reasons if r))
+        if not payload.is_json:
+            pass
+        elif direct is not None:
+            reasons.append(missing_reason(direct, payload.document))
+        else:
+            reasons.extend(_missing(path, payload.document) for path in attribute_paths(item.expr))
+        found = [f"{what}: {reason}" for reason in dict.fromkeys(r for r in reasons if r)]
+        notes.extend(found or ([what] if select.value else []))
     return notes
 
 
-def why_not(rule: CompiledRule, explanation: Explanation, payload: Payload) -> list[str]:
+def _body_notes(select: ast.Select, explanation: Explanation, payload: Payload) -> list[str]:
+    """What an output that is not JSON is: the payload that a `*` passes through, or the empty
+    body of a SELECT VALUE whose value is bytes that are no UTF-8 text (an Undefined one is
+    said by the item's note)."""
+    output = explanation.output
+    if output is None or not output.is_binary:
+        return []
+    if select.value and not isinstance(select.items[0].expr, ast.Wildcard):
+        value = next(iter(explanation.items.values()), UNDEFINED)
+        if value is UNDEFINED or output.value:
+            return []
+        return [
+            "the output is an empty body: the value of SELECT VALUE is binary data that is not "
+            "UTF-8 text, which an output leaves out as an object leaves it out (docs/semantics.md)"
+        ]
+    if not payload.is_json:  # the payload's own note says that `*` passes it through
+        return [] if payload.body else ["the output is an empty body: the payload is empty"]
+    return [
+        f"the payload is a JSON {type_name(payload.document)}, not an object, so * passes its "
+        f"{len(payload.body)} bytes through unchanged, as a binary body, as AWS IoT does"
+    ]
+
+
+def topic_call_reasons(expr: Any, topic: str | None) -> list[str | None]:
+    """Why the `topic()` and `topic(n)` calls in `expr` are Undefined: no topic was given, or
+    the topic has no level n (levels are numbered from 1)."""
+    reasons: list[str | None] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        stack.extend(children(node))
+        if not isinstance(node, ast.Call) or node.name.lower() != "topic" or len(node.args) > 1:
+            continue
+        call = ast.unparse(node)
+        if topic is None:
+            reasons.append(
+                f"{call} is Undefined: no topic was given (iotsql eval --topic, .topic in the REPL)"
+            )
+            continue
+        if not node.args or not isinstance(node.args[0], ast.IntLit):
+            continue
+        ingest = parse_basic_ingest(topic)
+        levels = (topic if ingest is None else ingest.topic).split("/")
+        level = node.args[0].value
+        if level < 1:
+            reasons.append(
+                f"{call} is Undefined: topic levels are numbered from 1 (topic(1) is {levels[0]!r})"
+            )
+        elif level > len(levels):
+            count = f"{len(levels)} level" + ("s" if len(levels) > 1 else "")
+            reasons.append(f"{call} is Undefined: the topic {'/'.join(levels)!r} has {count}")
+    return reasons
+
+
+def why_not(
+    rule: CompiledRule, explanation: Explanation, payload: Payload, topic: str | None = None
+) -> list[str]:
     """Lines saying why a rule did not fire: the reason, WHERE and its value, the missing
-    attributes it reads."""
+    attributes it reads, the `topic(n)` calls without a level n, and the `=` comparisons of
+    an attribute with a literal of another type."""
     if explanation.terminated:
         return [explanation.reason]
     if explanation.error is not None:
@@ -151,7 +225,93 @@ def why_not(rule: CompiledRule, explanation: Explanation, payload: Payload) -> l
         return [explanation.reason]
     lines = [f"WHERE {ast.unparse(where)} is {show_value(explanation.where_value)}, not true"]
     lines.extend(missing_attributes(rule.statement, payload))
+    lines.extend(dict.fromkeys(r for r in topic_call_reasons(where, topic) if r))
+    if payload.is_json:
+        lines.extend(mixed_type_equalities(where, payload.document))
     return lines
+
+
+#: The literals whose type a comparison note names.
+_LITERALS: Final = (ast.IntLit, ast.DecimalLit, ast.StringLit, ast.BoolLit)
+
+
+def mixed_type_equalities(where: Any, document: Any) -> list[str]:
+    """Notes on each `attribute = literal` in WHERE whose two sides are of different types for
+    this payload (the Int 31 and the String '31'): `=` is then false, since it converts neither
+    side (the operators page lists `=` only for two operands of the same type, Int and Decimal
+    aside), while `>` and `<` convert a String to a number. The usual cause is a number quoted
+    in the statement or in the device's JSON."""
+    notes: list[str] = []
+    stack = [where]
+    while stack:
+        node = stack.pop()
+        stack.extend(children(node))
+        if not isinstance(node, ast.Binary) or node.op != "=":
+            continue
+        for attribute, literal in ((node.left, node.right), (node.right, node.left)):
+            path = path_of(attribute)
+            if path is None or not isinstance(literal, _LITERALS):
+                continue
+            found, value = _lookup(path, document)
+            note = found and _mixed_types(ast.unparse(attribute), value, literal)
+            if note:
+                notes.append(note)
+    return notes
+
+
+def _lookup(path: list[str], document: Any) -> tuple[bool, Any]:
+    current = document
+    for key in path:
+        if not isinstance(current, Mapping) or key not in current:
+            return False, None
+        current = current[key]
+    return True, current
+
+
+def _mixed_types(name: str, value: Any, literal: Any) -> str | None:
+    """The note for `name = literal` where `name` is `value` in the payload, or None when the
+    two are of one type (or of types no one confuses)."""
+    text = ast.unparse(literal)
+    if isinstance(literal, ast.StringLit):
+        if isinstance(value, bool):
+            fix = f"{name} = {str(value).lower()}"
+        elif _is_number(value):
+            fix = (
+                f"{name} = {literal.value}"
+                if _numeric(literal.value)
+                else f"cast({name} AS String) = {text}"
+            )
+        else:
+            return None
+        kind = "a String"
+    elif isinstance(value, str):
+        if isinstance(literal, ast.BoolLit):
+            kind, fix = "a Boolean", f"{name} = {_quoted(text.lower())}"
+        else:
+            kind, fix = "a number", f"cast({name} AS Decimal) = {text}, or {name} = {_quoted(text)}"
+    else:
+        return None
+    return (
+        f"{name} = {text} is false: {name} is the {type_name(value)} {show_value(value)} and "
+        f"{text} is {kind}; = converts neither side, so values of different types are never "
+        f"equal (write {fix})"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def explain_lines(
@@ -182,9 +342,10 @@ def explain_lines(
         lines.append(f"result: does not fire: {mismatch}")
     elif explanation.fired:
         lines.append("result: fires")
-        lines.extend(f"note:   {note}" for note in undefined_items(rule, explanation, payload))
+        notes = undefined_items(rule, explanation, payload, topic)
+        lines.extend(f"note:   {note}" for note in notes)
     else:
-        first, *rest = why_not(rule, explanation, payload)
+        first, *rest = why_not(rule, explanation, payload, topic)
         lines.append(f"result: does not fire: {first}")
         lines.extend(f"        {line}" for line in rest)
     return lines

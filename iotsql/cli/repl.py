@@ -277,12 +277,10 @@ class Session:
                     self.write(encoded)
                     self.tell(f"note: the output is a binary body ({len(body)} bytes), "
                               "shown as base64")  # fmt: skip
-            else:
-                self.tell("(an empty body: SELECT VALUE of Undefined)")
-            for note in undefined_items(rule, explanation, self.payload):
+            for note in undefined_items(rule, explanation, self.payload, self.topic):
                 self.tell(f"note: {note}")
             return
-        first, *rest = why_not(rule, explanation, self.payload)
+        first, *rest = why_not(rule, explanation, self.payload, self.topic)
         self.tell("\n".join([f"did not fire: {first}", *(f"  {line}" for line in rest)]))
 
     # ---- dot-commands ------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""Mistakes found by the fourth new-user audit (a developer debugging a query with `iotsql eval`
+and the REPL): a rule that does not fire, or an item missing from the output, says why in the
+terms of the mistake people make, not only "is false" or nothing at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from iotsql.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, list[str]]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err.splitlines()
+
+
+def test_an_equality_of_a_number_and_a_string_says_that_it_converts_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `temp = '31'` on {"temp": 31} only said "WHERE temp = '31' is false, not true", while
+    # `temp > '30'` fires: the operators page lists = for two operands of one type only.
+    status, _, err = run(
+        capsys, "eval", "SELECT * FROM 'a' WHERE temp = '31'", "-p", '{"temp": 31}'
+    )
+    assert status == 1
+    assert err == [
+        "did not fire: WHERE temp = '31' is false, not true",
+        "  temp = '31' is false: temp is the Int 31 and '31' is a String; = converts neither "
+        "side, so values of different types are never equal (write temp = 31)",
+    ]
+    status, _, err = run(
+        capsys, "eval", "SELECT * FROM 'a' WHERE d.t = 31", "-p", '{"d": {"t": "31"}}'
+    )
+    assert status == 1
+    assert err[1] == (
+        '  d.t = 31 is false: d.t is the String "31" and 31 is a number; = converts neither side, '
+        "so values of different types are never equal (write cast(d.t AS Decimal) = 31, or "
+        "d.t = '31')"
+    )
+    status, _, err = run(
+        capsys, "eval", "SELECT * FROM 'a' WHERE 'true' = on", "-p", '{"on": true}'
+    )
+    assert err[1].endswith("(write on = true)")
+    status, _, err = run(
+        capsys, "eval", "SELECT * FROM 'a' WHERE on = true", "-p", '{"on": "true"}'
+    )
+    assert err[1].endswith("(write on = 'true')")
+    # One type on both sides, or Int and Decimal (which = converts): nothing to add.
+    status, _, err = run(capsys, "eval", "SELECT * FROM 'a' WHERE t = 3.5 OR s = 'x'",
+                         "-p", '{"t": 3, "s": "y"}')  # fmt: skip
+    assert (status, err) == (1, ["did not fire: WHERE t = 3.5 OR s = 'x' is false, not true"])
+
+
+def test_a_context_function_written_without_parentheses_is_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `SELECT timestamp AS ts` reads the payload's key 'timestamp'; the note said only that
+    # the payload has none.
+    status, out, err = run(capsys, "eval", "SELECT timestamp AS ts, topic FROM 'a/b'", "-t", "a/b")
+    assert (status, out) == (0, "{}\n")
+    assert err == [
+        "note: SELECT item ts is Undefined, so the output leaves it out: the payload has no key "
+        "'timestamp' (did you mean timestamp(), the function?)",
+        "note: SELECT item topic is Undefined, so the output leaves it out: the payload has no "
+        "key 'topic' (did you mean topic(), the function?)",
+    ]
+    _, _, err = run(capsys, "eval", "SELECT tmestamp FROM 'a'", "-p", '{"timestamp": 1}')
+    assert err[0].endswith("(did you mean timestamp?)")  # a key of the payload stays a key
+
+
+def test_a_topic_level_that_does_not_exist_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    # topic(0) (levels count from 1), a level past the end and topic() without --topic were
+    # left out of the output without a word.
+    status, out, err = run(capsys, "eval", "SELECT topic(0) AS a, topic(3) AS b, topic(2) AS c "
+                           "FROM 'x/+'", "-t", "x/y")  # fmt: skip
+    assert (status, out) == (0, '{"c":"y"}\n')
+    assert err == [
+        "note: SELECT item a is Undefined, so the output leaves it out: topic(0) is Undefined: "
+        "topic levels are numbered from 1 (topic(1) is 'x')",
+        "note: SELECT item b is Undefined, so the output leaves it out: topic(3) is Undefined: "
+        "the topic 'x/y' has 2 levels",
+    ]
+    _, _, err = run(capsys, "eval", "SELECT topic(3) AS b FROM 'x/#'", "-t", "$aws/rules/R/x/y")
+    assert err[0].endswith("the topic 'x/y' has 2 levels")  # Basic Ingest: without the prefix
+    status, _, err = run(capsys, "eval", "SELECT * FROM 'x/+' WHERE topic(0) = 'x'", "-t", "x/y")
+    assert status == 1
+    assert err[1] == "  topic(0) is Undefined: topic levels are numbered from 1 (topic(1) is 'x')"
+    _, _, err = run(capsys, "eval", "SELECT topic() AS t FROM 'x/+'")
+    assert err == [
+        "note: SELECT item t is Undefined, so the output leaves it out: topic() is Undefined: "
+        "no topic was given (iotsql eval --topic, .topic in the REPL)"
+    ]
+
+
+def test_a_body_that_is_not_json_output_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    # SELECT * of an empty payload was said to be "SELECT VALUE of Undefined"; SELECT * of
+    # [1, 2, 3] printed base64 with nothing saying why a JSON payload became a binary body;
+    # SELECT VALUE of bytes that are no UTF-8 text printed nothing; SELECT VALUE of Undefined
+    # said "empty body" twice.
+    status, out, err = run(capsys, "eval", "SELECT * FROM 'a'", "-p", "", "-t", "a")
+    assert (status, out) == (0, "")
+    assert err[1:] == ["note: the output is an empty body: the payload is empty"]
+    _, out, err = run(capsys, "eval", "SELECT * FROM 'a'", "-p", "[1, 2, 3]")
+    assert out == "WzEsIDIsIDNd\n"
+    assert err[1] == (
+        "note: the payload is a JSON Array, not an object, so * passes its 9 bytes through "
+        "unchanged, as a binary body, as AWS IoT does"
+    )
+    _, out, err = run(
+        capsys, "eval", "SELECT VALUE decode(s, 'base64') FROM 'a'", "-p", '{"s": "AAH//g=="}'
+    )
+    assert out == ""
+    assert err == [
+        "note: the output is an empty body: the value of SELECT VALUE is binary data that is not "
+        "UTF-8 text, which an output leaves out as an object leaves it out (docs/semantics.md)"
+    ]
+    _, out, err = run(capsys, "eval", "SELECT VALUE x FROM 'a'", "-p", "[1]")
+    assert err == [
+        "note: SELECT VALUE is Undefined, so the output is an empty body: the payload is "
+        "Array, not an object"
+    ]
+    _, out, err = run(capsys, "eval", "SELECT VALUE sqrt(-1) FROM 'a'")
+    assert err == ["note: SELECT VALUE is Undefined, so the output is an empty body"]
+
+
+def test_the_repl_says_the_same(capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import io
+
+    script = ('.payload {"t": "5"}\nSELECT * FROM \'a\' WHERE t = 5;\n'
+              ".topic a\nSELECT topic(2) AS x FROM 'a';\n")  # fmt: skip
+    monkeypatch.setattr("sys.stdin", io.StringIO(script))
+    status, _, err = run(capsys, "repl")
+    assert status == 0
+    assert (
+        '  t = 5 is false: t is the String "5" and 5 is a number; = converts neither side, '
+        "so values of different types are never equal (write cast(t AS Decimal) = 5, or t = '5')"
+        in err
+    )
+    assert ("note: SELECT item x is Undefined, so the output leaves it out: topic(2) is Undefined: "
+            "the topic 'a' has 1 level") in err  # fmt: skip
