@@ -1,6 +1,6 @@
 """Habits from other SQL dialects, recognised where AWS IoT SQL rejects them, each with its fix:
-`==` and `!=`, `LIKE`, `BETWEEN`, `IS [NOT] NULL`, `IN ('a', 'b')`, aggregates (`COUNT(*)`),
-`LIMIT` / `ORDER BY` / `GROUP BY`..., a trailing `;`, backticks, keyword typos (`FORM`), and
+`==`, `!=`, `&&` and `||`, `LIKE`, `BETWEEN`, `IS [NOT] NULL`, `IN ('a', 'b')`, aggregates (`COUNT(*)`),
+`LIMIT` / `ORDER BY` / `GROUP BY`..., a trailing `;`, backticks, a quoted alias (`AS 'x'`), keyword typos (`FORM`), and
 functions of other dialects or misspelled (`now()`, `len()`, `timestmp()`).
 
 The parser and the compiler put the hint in their SqlParseError; `iotsql check` gives each habit
@@ -90,6 +90,14 @@ def habit_at(sql: str, offset: int) -> Habit | None:
                      "get(*, 'my-key')")  # fmt: skip
     if char == "=" and (sql.startswith("==", offset) or (offset > 0 and sql[offset - 1] == "=")):
         return Habit("double-equals", "use =")
+    if sql.startswith(("&&", "||"), offset):
+        if char == "&":
+            return Habit("symbol-operator", "use AND: AWS IoT SQL has no &&")
+        return Habit("symbol-operator", "use OR: AWS IoT SQL has no || (concat(a, b) joins "
+                     "strings)")  # fmt: skip
+    if char in "'\"" and re.search(r"\bAS\s*$", sql[:offset], re.IGNORECASE):
+        return Habit("quoted-alias", "an alias is a name, not a string: write AS "
+                     f"{_alias_of(sql, offset)} without quotes")  # fmt: skip
     if char == "!":
         if sql.startswith("!=", offset):
             return Habit("bang-operator", 'use <> for "not equal"')
@@ -130,6 +138,14 @@ def habit_at(sql: str, offset: int) -> Habit | None:
     if typo is not None:
         return Habit("keyword-typo", f"did you mean {typo}?")
     return None
+
+
+def _alias_of(sql: str, offset: int) -> str:
+    """The alias meant by the quoted one at `offset`, as a name (`'max temp'` -> max_temp)."""
+    end = sql.find(sql[offset], offset + 1)
+    text = sql[offset + 1 : end if end > offset else len(sql)]
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", text).strip("_") or "x"
+    return name if not name[0].isdigit() else "_" + name
 
 
 def keyword_typo(word: str) -> str | None:

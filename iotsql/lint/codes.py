@@ -65,6 +65,10 @@ _ALL = (
          "get(*, 'my-key').", "E9113"),
     Code("keyword-typo", "error", "A misspelt keyword (FORM, SELCT, WHER...).",
          "Write the keyword named in the hint.", "E9114"),
+    Code("symbol-operator", "error", "`&&` and `||` are not operators of AWS IoT SQL.",
+         "Use AND and OR; concat(a, b) joins strings.", "E9116"),
+    Code("quoted-alias", "error", "A quoted alias (`AS 'x'`, `AS \"x\"`): an alias is a name.",
+         "Write the alias without quotes, as a name (AS max_temp).", "E9117"),
     Code("invalid-sql", "error", "CreateTopicRule would refuse the statement (a limit, a cast "
          "type, a literal argument...).", "Change the statement as the message says.", "E9115"),
     # ---- the SQL: legal, but almost certainly not what was meant ----------------------------
