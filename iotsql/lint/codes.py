@@ -96,6 +96,11 @@ _ALL = (
          "get_dynamodb(), aws_lambda()...): the rule ends without invoking any actions.",
          "Call the function once (SET @item = get_dynamodb(...), then read @item), or split the "
          "work into rules.", "W9126"),
+    Code("quoted-name", "warning",
+         "`\"temp\"` is a string in AWS IoT SQL, not the attribute temp (PostgreSQL and "
+         "standard SQL quote names so).",
+         "Write the attribute without quotes (temp), or get(*, 'my key') for a key that is not "
+         "an identifier.", "W9127"),
     # ---- the rule and the template -----------------------------------------------------------
     Code("sql-version-default", "warning",
          "The rule has no awsIotSqlVersion: the API uses 2015-10-08 (the console proposes "

@@ -7,7 +7,8 @@ mean what was written):
 - `alias-in-where`: WHERE reads the payload, not the SELECT aliases;
 - `arity`: a function called with the wrong number of arguments is Undefined;
 - `from-missing`: without FROM the rule receives only Basic Ingest messages;
-- `in-not-array`: IN with a literal that is not an array never matches.
+- `in-not-array`: IN with a literal that is not an array never matches;
+- `quoted-name`: `"temp"` is a string in AWS IoT SQL, not the attribute temp (as in PostgreSQL).
 
 `lint(sql, sql_version)` returns `Diagnostic`s; iotsql/lint/rules.py maps them into files.
 """
@@ -26,6 +27,7 @@ from iotsql.functions.registry import REGISTRY
 from iotsql.parser import parse
 from iotsql.rule import CompiledRule
 from iotsql.sql_habits import function_habit, habit_at
+from iotsql.suggest import path_expression
 from iotsql.values import SqlVersion
 
 #: The SQL version `lint` uses when none is given (the CLI's).
@@ -335,6 +337,38 @@ def _statement_shape(statement: ast.Statement, source: _Source) -> Iterator[Diag
             )  # fmt: skip
 
 
+# ---- double-quoted names -------------------------------------------------------------------------
+
+#: The comparisons whose operand a double-quoted name is taken for an attribute in.
+_COMPARISONS = ("=", "<>", "<", ">", "<=", ">=")
+
+
+def _quoted_names(statement: ast.Statement, source: _Source) -> Iterator[Diagnostic]:
+    """`"temp"` where an attribute was meant, as PostgreSQL and standard SQL quote names: an
+    unaliased SELECT item, or a side of a comparison whose other side is a literal (`"temp" >
+    30`, `"mode" = 'eco'`). AWS IoT SQL reads it as the string, so the item outputs its own
+    text and the comparison never holds (a double-quoted value, `mode = "eco"`, is a string
+    rightly)."""
+    suspects = [item.expr for item in statement.select.items if item.alias is None]
+    for node in walk(statement):
+        if isinstance(node, ast.Binary) and node.op in _COMPARISONS:
+            for side, other in ((node.left, node.right), (node.right, node.left)):
+                if isinstance(other, _SCALAR_LITERALS):
+                    suspects.append(side)
+    for expr in suspects:
+        if not isinstance(expr, ast.StringLit) or not source.text(expr.pos).startswith('"'):
+            continue
+        name = path_expression([expr.value])
+        pos = expr.pos
+        yield Diagnostic(
+            "warning", "quoted-name",
+            f"{source.text(pos)} is the string {ast.quote_string(expr.value)}, not the "
+            f"attribute {expr.value}: AWS IoT SQL quotes strings with double quotes, not names",
+            pos.line, pos.column, pos.end_column if pos.end_line == pos.line else None,
+            f"write {name} to read the attribute",
+        )  # fmt: skip
+
+
 # ---- compiler warnings ---------------------------------------------------------------------------
 
 _ARITY_NAME = re.compile(r"^(\w+)\(\)")
@@ -368,6 +402,7 @@ def lint_statement(sql: str, statement: ast.Statement) -> list[Diagnostic]:
         *_hyphenated_keys(statement, source),
         *_aliases_in_where(statement),
         *_statement_shape(statement, source),
+        *_quoted_names(statement, source),
     ]
     return [
         d

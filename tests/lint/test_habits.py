@@ -83,3 +83,20 @@ def test_compile_errors_that_parse_are_not_syntax() -> None:
 )  # fmt: skip
 def test_keyword_typos(word: str, keyword: str | None) -> None:
     assert keyword_typo(word) == keyword
+
+
+def test_a_double_quoted_name_is_a_string() -> None:
+    # A PostgreSQL habit: `SELECT "temp" FROM 'a'` output {"\"temp\"": "temp"}, and WHERE
+    # "temp" > 30 never fired, without a word (found by the fourth cold-user audit).
+    found = lint("SELECT \"temp\", \"battery-level\", \"on\" AS s FROM 'a' WHERE \"mode\" = 'eco' "
+                 "AND mode = \"eco\" AND concat(\"x\", a) = 'x1'")  # fmt: skip
+    assert [(d.code, d.column, d.message, d.hint) for d in found] == [
+        ("quoted-name", 8, "\"temp\" is the string 'temp', not the attribute temp: AWS IoT SQL "
+         "quotes strings with double quotes, not names", "write temp to read the attribute"),
+        ("quoted-name", 16, "\"battery-level\" is the string 'battery-level', not the attribute "
+         "battery-level: AWS IoT SQL quotes strings with double quotes, not names",
+         "write get(*, 'battery-level') to read the attribute"),
+        ("quoted-name", 58, "\"mode\" is the string 'mode', not the attribute mode: AWS IoT SQL "
+         "quotes strings with double quotes, not names", "write mode to read the attribute"),
+    ]  # fmt: skip
+    assert lint("SELECT 'temp', temp FROM 'a' WHERE 'x' = 'y'") == []  # single quotes: meant
