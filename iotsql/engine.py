@@ -474,9 +474,16 @@ class RulesEngine:
     # ---- sinks and subscribers --------------------------------------------------------------
 
     def register_sink(self, action_type: str, sink: Sink) -> None:
-        """Send the requests of `action_type` (`sqs`, `republish`...) to `sink`."""
+        """Send the requests of `action_type` (`sqs`, `republish`...) to `sink`. A name that is
+        no action type of the API (`dynamodb`, `SQS`) is a ValueError naming the type meant:
+        the sink would never be called, and the actions would go to the recorder unseen."""
         if not callable(sink):
             raise TypeError(f"a sink must be callable with an ActionRequest, not {sink!r}")
+        from iotsql.actions.types import unknown_action_type  # the catalogue: on first use
+
+        unknown = unknown_action_type(action_type)
+        if unknown is not None:
+            raise ValueError(f"cannot register a sink: {unknown}")
         with self._lock:
             self._sinks[action_type] = sink
             self._plans = {}  # a plan holds the sink of each of its actions

@@ -61,17 +61,11 @@ class Recorder:
         """The sink of an action type of the CreateTopicRule API (`sqs`, `dynamoDBv2`...); a
         name that is none (`SQS`, CloudFormation's `Sqs`) is a KeyError with the name meant,
         rather than a sink no rule can ever deliver to, whose `bodies` would stay empty."""
-        from iotsql.actions.types import ACTION_TYPES  # the catalogue: loaded on first use
+        from iotsql.actions.types import unknown_action_type  # the catalogue: on first use
 
-        if action_type not in ACTION_TYPES:
-            from iotsql.suggest import did_you_mean
-
-            meant = did_you_mean(action_type, ACTION_TYPES)
-            raise KeyError(
-                f"no action type {action_type!r}{meant}" if meant else
-                f"no action type {action_type!r}: action types are the keys of the "
-                f"CreateTopicRule API ({', '.join(sorted(ACTION_TYPES))})"
-            )  # fmt: skip
+        unknown = unknown_action_type(action_type)
+        if unknown is not None:
+            raise KeyError(unknown)
         return self.sink(action_type)
 
     @property

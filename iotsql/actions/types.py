@@ -30,6 +30,7 @@ from iotsql.actions.base import ActionType
 from iotsql.actions.destinations import check_destination
 from iotsql.errors import IotSqlError
 from iotsql.message import DEFAULT_ACCOUNT_ID, Context
+from iotsql.suggest import did_you_mean
 from iotsql.topics import validate_topic
 from iotsql.values import encode_json
 
@@ -830,3 +831,16 @@ _CATALOGUE = (
 
 #: Every action type, by its key in a rule's action (`{"sqs": {...}}`).
 ACTION_TYPES: dict[str, ActionType] = {action.name: action for action in _CATALOGUE}
+
+
+def unknown_action_type(name: str) -> str | None:
+    """Why `name` is no action type of the CreateTopicRule API (`SQS`, CloudFormation's `Sqs`,
+    boto3's `dynamodb`), naming the type meant; None for an action type. A sink or a recorder
+    under such a name would never receive a request, since no rule can hold the type."""
+    if name in ACTION_TYPES:
+        return None
+    meant = did_you_mean(name, ACTION_TYPES)
+    if meant:
+        return f"no action type {name!r}{meant}"
+    return (f"no action type {name!r}: action types are the keys of the CreateTopicRule API "
+            f"({', '.join(sorted(ACTION_TYPES))})")  # fmt: skip

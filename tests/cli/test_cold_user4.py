@@ -140,3 +140,21 @@ def test_the_repl_says_the_same(capsys: pytest.CaptureFixture[str],
     )
     assert ("note: SELECT item x is Undefined, so the output leaves it out: topic(2) is Undefined: "
             "the topic 'a' has 1 level") in err  # fmt: skip
+
+
+def test_a_sink_registered_under_a_name_that_is_no_action_type_is_refused() -> None:
+    # An emulator author wrote register_sink("dynamodb", ...) (boto3's spelling) and
+    # register_sink("Lambda", ...) (CloudFormation's): both were accepted, never called, and
+    # every DynamoDB and Lambda action went to the recorder without a word.
+    import iotsql
+
+    engine = iotsql.RulesEngine()
+    with pytest.raises(ValueError, match=r"no action type 'Lambda'; did you mean lambda\?"):
+        engine.register_sink("Lambda", print)
+    with pytest.raises(ValueError, match=r"'cloudwatch_metric'; did you mean cloudwatchMetric\?"):
+        iotsql.RulesEngine(sinks={"cloudwatch_metric": print})
+    with pytest.raises(ValueError, match=r"no action type 'queue': action types are the keys"):
+        engine.register_sink("queue", print)
+    engine.register_sink("dynamoDBv2", print)  # the API's names are taken
+    with pytest.raises(KeyError, match="did you mean sqs"):  # as the recorder already refused
+        engine.recorder["SQS"]
