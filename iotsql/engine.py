@@ -508,8 +508,23 @@ class RulesEngine:
 
     def subscribe(self, topic_filter: str, callback: Callable[[str, bytes, Context], Any]) -> None:
         """Deliver every broker message (publishes and republishes, not Basic Ingest) whose
-        topic matches `topic_filter` to `callback(topic, payload, context)`."""
+        topic matches `topic_filter` to `callback(topic, payload, context)`. A callback that
+        cannot take those three arguments is a TypeError here: a subscriber's failures are
+        ignored, so it would miss every message without a word."""
         validate_filter(topic_filter, self.limits)
+        try:
+            signature = inspect.signature(callback)
+        except (TypeError, ValueError):  # a callable Python cannot describe: called as given
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(topic_filter, b"", Context())
+            except TypeError as err:
+                raise TypeError(
+                    f"a subscriber is called as callback(topic, payload, context); "
+                    f"{getattr(callback, '__name__', callback)!s}{signature} cannot be "
+                    f"({err})"
+                ) from None
         with self._lock:
             self._subscribers = [*self._subscribers, (topic_filter, callback)]
 

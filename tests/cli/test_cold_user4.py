@@ -158,3 +158,20 @@ def test_a_sink_registered_under_a_name_that_is_no_action_type_is_refused() -> N
     engine.register_sink("dynamoDBv2", print)  # the API's names are taken
     with pytest.raises(KeyError, match="did you mean sqs"):  # as the recorder already refused
         engine.recorder["SQS"]
+
+
+def test_a_subscriber_that_cannot_take_topic_payload_context_is_refused() -> None:
+    # A broker's own callbacks take (topic, body); given to engine.subscribe, one raised a
+    # TypeError on every message, and a subscriber's failures are ignored: it heard nothing.
+    import iotsql
+
+    engine = iotsql.RulesEngine()
+    heard: list[str] = []
+    with pytest.raises(
+        TypeError, match=r"callback\(topic, payload, context\); <lambda>\(topic, body\)"
+    ):
+        engine.subscribe("a/#", lambda topic, body: heard.append(topic))
+    engine.subscribe("a/#", lambda topic, payload, context: heard.append(topic))
+    engine.subscribe("a/#", lambda *args: None)  # what can take three arguments is taken
+    engine.publish("a/b", b"{}")
+    assert heard == ["a/b"]
