@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from iotsql.actions.recording import RecordingSink
 from iotsql.budget import current_budget, pause_budget
+from iotsql.errors import ActionError
 
 if TYPE_CHECKING:
     import asyncio
@@ -55,7 +56,10 @@ def is_coroutine_sink(sink: Any) -> bool:
 
 def describe(err: BaseException) -> str:
     """`Type: message` for an action's failure report, even when the exception's `__str__`
-    raises (its message is then said to be unreadable, never a second exception)."""
+    raises (its message is then said to be unreadable, never a second exception). An
+    `ActionError` (iotsql's sinks', or a host's) is its message alone: it is written in AWS's
+    words (`Failed to put S3 object. The error received was ...`), which the error action's
+    `errorMessage` carries as AWS sends it (rule-error-handling.md)."""
     try:
         name = type(err).__name__
     except BaseException:  # (a hostile metaclass: there is still a failure)
@@ -64,6 +68,8 @@ def describe(err: BaseException) -> str:
         text = str(err)
     except BaseException as inner:  # (whatever __str__ raises, it is reported)
         text = f"<its message could not be read: __str__ raised {type(inner).__name__}>"
+    if text and isinstance(err, ActionError):
+        return text
     return f"{name}: {text}" if text else name
 
 

@@ -175,3 +175,31 @@ def test_a_subscriber_that_cannot_take_topic_payload_context_is_refused() -> Non
     engine.subscribe("a/#", lambda *args: None)  # what can take three arguments is taken
     engine.publish("a/b", b"{}")
     assert heard == ["a/b"]
+
+
+def test_an_action_error_is_the_error_actions_error_message_as_written() -> None:
+    # rule-error-handling.md's errorMessage is "Failed to put S3 object. The error received
+    # was ..."; iotsql's boto3 and HTTP sinks raise ActionErrors in those words, but the error
+    # action received "AwsActionError: Failed to ...", and an emulator author had no way to
+    # give AWS's wording from a sink of their own.
+    import iotsql
+    from iotsql.errors import ActionError
+
+    def gone(request: object) -> None:
+        raise ActionError("Failed to call SendMessage. The error received was X")
+
+    def broken(request: object) -> None:
+        raise RuntimeError("disk full")
+
+    engine = iotsql.RulesEngine(sinks={"sqs": gone, "sns": broken})
+    role = "arn:aws:iam::1:role/r"
+    engine.create_topic_rule("R", {"sql": "SELECT * FROM 'a'", "actions": [
+        {"sqs": {"queueUrl": "https://q", "roleArn": role}},
+        {"sns": {"targetArn": "arn:aws:sns:us-east-1:1:t", "roleArn": role}}],
+        "errorAction": {"s3": {"bucketName": "b", "key": "k", "roleArn": role}}})  # fmt: skip
+    report = engine.publish("a", b"{}")
+    assert [a.error for a in report.rules[0].actions] == [
+        "Failed to call SendMessage. The error received was X", "RuntimeError: disk full"]  # fmt: skip
+    (document,) = engine.recorder["s3"].bodies
+    assert [f["errorMessage"] for f in document["failures"]] == [
+        "Failed to call SendMessage. The error received was X", "RuntimeError: disk full"]  # fmt: skip
