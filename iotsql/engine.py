@@ -49,7 +49,7 @@ from iotsql.errors import (
     BudgetExceededError,
     DeadLetterWarning,
     IotSqlError,
-    LimitExceededError,
+    PayloadTooLargeError,
     ResourceAlreadyExistsError,
     ResourceNotFoundError,
     RuleTerminatedError,
@@ -634,7 +634,7 @@ class RulesEngine:
         else:
             size = len(Message(payload, "", None).body)
         if size > self.limits.max_payload_bytes:
-            raise LimitExceededError("payload size (bytes)", size, self.limits.max_payload_bytes)
+            raise PayloadTooLargeError(size, self.limits.max_payload_bytes)
 
     def _publish(
         self, topic: str, payload: Any, context: Context | Mapping[str, Any] | None, depth: int
@@ -727,7 +727,7 @@ class RulesEngine:
         message.prefer_settled = route.settled
         size = len(message.body)
         if size > self.limits.max_payload_bytes:
-            raise LimitExceededError("payload size (bytes)", size, self.limits.max_payload_bytes)
+            raise PayloadTooLargeError(size, self.limits.max_payload_bytes)
         report = None
         if kept is None:
             report = PublishReport(topic, message, basic_ingest=ingest)
@@ -799,7 +799,7 @@ class RulesEngine:
         limits = self.limits
         size = len(message.body)
         if size > limits.max_payload_bytes:
-            raise LimitExceededError("payload size (bytes)", size, limits.max_payload_bytes)
+            raise PayloadTooLargeError(size, limits.max_payload_bytes)
         if plans:
             provider = self.provider
             dumps = codec.dumps

@@ -16,6 +16,7 @@ HTTP_STATUS: Final[Mapping[str, int]] = {
     "ConflictingResourceUpdateException": 409,
     "ResourceAlreadyExistsException": 409,
     "LimitExceededException": 410,
+    "RequestEntityTooLargeException": 413,
     "InternalException": 500,
 }
 
@@ -96,6 +97,19 @@ class LimitExceededError(IotSqlError):
         self.maximum = maximum
         text = f"{limit} limit exceeded: {_number(value)} > {_number(maximum)}"
         super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class PayloadTooLargeError(LimitExceededError):
+    """A message body over `Limits.max_payload_bytes` (128 KB), which the broker refuses. Its
+    code is iot-data's `RequestEntityTooLargeException` (413: "The payload exceeds the maximum
+    size allowed"), the one error of the iot-data model for it: an emulator's Publish answers
+    with it, and a boto3 client catches it as `client.exceptions.RequestEntityTooLargeException`
+    (the model has no LimitExceededException)."""
+
+    code = "RequestEntityTooLargeException"
+
+    def __init__(self, size: int, maximum: int) -> None:
+        super().__init__("payload size (bytes)", size, maximum)
 
 
 def _number(value: int | float) -> str:

@@ -24,6 +24,7 @@ from iotsql.errors import (
     EvaluationError,
     IotSqlError,
     LimitExceededError,
+    PayloadTooLargeError,
     RepublishTopicSpaceError,
     RuleLimitExceededError,
     RuleTerminatedError,
@@ -374,7 +375,7 @@ class CompiledRule:
 
     def _refuse_payload(self, body: bytes) -> None:
         """A body the broker would refuse (`Limits.max_payload_bytes`), as `publish` does."""
-        raise LimitExceededError("payload size (bytes)", len(body), self.limits.max_payload_bytes)
+        raise PayloadTooLargeError(len(body), self.limits.max_payload_bytes)
 
     def run(
         self,

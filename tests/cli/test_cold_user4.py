@@ -203,3 +203,27 @@ def test_an_action_error_is_the_error_actions_error_message_as_written() -> None
     (document,) = engine.recorder["s3"].bodies
     assert [f["errorMessage"] for f in document["failures"]] == [
         "Failed to call SendMessage. The error received was X", "RuntimeError: disk full"]  # fmt: skip
+
+
+def test_a_publish_over_128_kb_is_iot_datas_request_entity_too_large() -> None:
+    # An emulator's iot-data Publish answered a body over 128 KB with LimitExceededException
+    # and HTTP 410 (the control plane's code): the iot-data model has no such error, so a
+    # boto3 client could not catch it by name; its error for this is RequestEntityTooLarge.
+    from botocore.session import get_session
+
+    import iotsql
+    from iotsql.errors import LimitExceededError, PayloadTooLargeError
+
+    engine = iotsql.RulesEngine()
+    with pytest.raises(PayloadTooLargeError) as raised:
+        engine.check_publish("a/b", b"x" * 131_073)
+    err = raised.value
+    assert (err.code, err.http_status) == ("RequestEntityTooLargeException", 413)
+    assert isinstance(err, LimitExceededError) and err.limit == "payload size (bytes)"
+    model = get_session().get_service_model("iot-data")
+    assert model.shape_for(err.code).metadata["error"]["httpStatusCode"] == err.http_status
+    with pytest.raises(PayloadTooLargeError):
+        engine.publish("a/b", b"x" * 131_073)
+    with pytest.raises(LimitExceededError) as deep:  # a topic limit keeps its code
+        engine.check_publish("a/" * 8 + "b")
+    assert deep.value.code == "LimitExceededException"

@@ -137,7 +137,7 @@ def test_http_publish_context_principal_sourceip_and_mqtt5_headers(aws: Client) 
 @pytest.mark.parametrize(
     ("topic", "body", "code", "message"),
     [
-        ("limits/big", b"x" * (128 * 1024 + 1), "LimitExceededException",
+        ("limits/big", b"x" * (128 * 1024 + 1), "RequestEntityTooLargeException",
          "payload size (bytes) limit exceeded: 131073 > 131072"),
         ("limits/" + "a/" * 8 + "b", b"{}", "LimitExceededException",
          "topic depth (forward slashes) limit exceeded: 9 > 7"),

@@ -170,7 +170,8 @@ def test_a_topic_or_payload_aws_refuses_is_refused(aws: Clients) -> None:
     assert caught.value.response["Error"]["Code"] == "InvalidRequestException"
     with pytest.raises(ClientError) as caught:
         publish(aws, "plant/big", b"x" * (128 * 1024 + 1))
-    assert caught.value.response["Error"]["Code"] == "LimitExceededException"
+    assert caught.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
     assert "payload size" in caught.value.response["Error"]["Message"]
     assert iotsql.moto.engine().published_payloads == []
 
