@@ -19,7 +19,7 @@ from iotsql.errors import IotSqlError
 from iotsql.limits import DEFAULT_LIMITS
 from iotsql.loaders.bounds import read_at_most
 from iotsql.message import Context
-from iotsql.values import UNDEFINED, Binary, SqlVersion, json_text
+from iotsql.values import UNDEFINED, Binary, SqlVersion, decode_json, json_text
 
 if TYPE_CHECKING:
     from iotsql.output import Output
@@ -205,10 +205,6 @@ def read_json(spec: str, what: str, *, stdin_used: list[str] | None = None) -> A
         raise CliError(f"{what} is nested too deeply to read{where}") from None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
 @dataclass(frozen=True)
 class Payload:
     """A message body and what it is: JSON (`document` is its value) or not (`problem` says
@@ -229,7 +225,8 @@ class Payload:
         if not text.strip():
             return cls(body, source, None, "it is empty")
         try:
-            document = json.loads(text, parse_constant=_reject_constant)
+            # (the engine's own reading: NaN, Infinity and 1e400 make the body binary)
+            document = decode_json(text, whole_ints=False)
         except json.JSONDecodeError as error:
             return cls(body, source, None,
                        f"{error.msg} at line {error.lineno}, column {error.colno}")  # fmt: skip

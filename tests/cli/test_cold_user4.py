@@ -227,3 +227,18 @@ def test_a_publish_over_128_kb_is_iot_datas_request_entity_too_large() -> None:
     with pytest.raises(LimitExceededError) as deep:  # a topic limit keeps its code
         engine.check_publish("a/" * 8 + "b")
     assert deep.value.code == "LimitExceededException"
+
+
+def test_a_payload_number_beyond_a_double_is_a_binary_body_with_its_note(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # {"n": 1e400} is no JSON to the engine (docs/semantics.md: numbers outside a double's
+    # range), but eval read it with json.loads, as infinity: no note said the body was
+    # binary, and `SELECT n` printed {} as if n were missing.
+    status, out, err = run(capsys, "eval", "SELECT n FROM 'a'", "-p", '{"n": 1e400}')
+    assert (status, out) == (0, "{}\n")
+    assert err == [
+        "note: the payload is not JSON (1e400 is out of the range of a double), so it is a "
+        "binary body, as AWS IoT treats it: SELECT * passes its 12 bytes through and attributes "
+        "read from it are Undefined"
+    ]
