@@ -16,7 +16,7 @@ from iotsql.functions.registry import lookup
 from iotsql.rule import CompiledRule, Explanation
 from iotsql.suggest import alternatives, closest, path_expression
 from iotsql.topics import parse_basic_ingest
-from iotsql.values import UNDEFINED, type_name
+from iotsql.values import UNDEFINED, parse_decimal_string, type_name
 
 
 def dump_ast(node: Any, label: str = "", indent: int = 0) -> list[str]:
@@ -227,7 +227,7 @@ def why_not(
     lines.extend(missing_attributes(rule.statement, payload))
     lines.extend(dict.fromkeys(r for r in topic_call_reasons(where, topic) if r))
     if payload.is_json:
-        lines.extend(mixed_type_equalities(where, payload.document))
+        lines.extend(comparison_notes(where, payload.document))
     return lines
 
 
@@ -235,28 +235,59 @@ def why_not(
 _LITERALS: Final = (ast.IntLit, ast.DecimalLit, ast.StringLit, ast.BoolLit)
 
 
-def mixed_type_equalities(where: Any, document: Any) -> list[str]:
-    """Notes on each `attribute = literal` in WHERE whose two sides are of different types for
-    this payload (the Int 31 and the String '31'): `=` is then false, since it converts neither
-    side (the operators page lists `=` only for two operands of the same type, Int and Decimal
-    aside), while `>` and `<` convert a String to a number. The usual cause is a number quoted
-    in the statement or in the device's JSON."""
+def comparison_notes(where: Any, document: Any) -> list[str]:
+    """Notes on each comparison of an attribute with a literal in WHERE that cannot hold for
+    this payload because of the types of its sides: `=` of two types (the Int 31 and the
+    String '31') is false, since it converts neither side (the operators page lists `=` only
+    for two operands of the same type, Int and Decimal aside); `<`, `>`, `<=` and `>=` convert
+    a String to a number, and a String that is none (`'n/a'`) or another type (a Boolean)
+    makes them Undefined. The usual cause is a number quoted in the statement or the device's
+    JSON, or a device that sends text where it usually sends a number."""
     notes: list[str] = []
     stack = [where]
     while stack:
         node = stack.pop()
         stack.extend(children(node))
-        if not isinstance(node, ast.Binary) or node.op != "=":
+        if not isinstance(node, ast.Binary) or node.op not in ("=", *_ORDERINGS):
             continue
         for attribute, literal in ((node.left, node.right), (node.right, node.left)):
             path = path_of(attribute)
             if path is None or not isinstance(literal, _LITERALS):
                 continue
             found, value = _lookup(path, document)
-            note = found and _mixed_types(ast.unparse(attribute), value, literal)
+            if not found:
+                continue
+            name = ast.unparse(attribute)
+            if node.op == "=":
+                note = _mixed_types(name, value, literal)
+            else:
+                note = _unordered(name, value, literal, node.op)
             if note:
                 notes.append(note)
     return notes
+
+
+#: The comparisons that convert a String side to a number.
+_ORDERINGS: Final = ("<", ">", "<=", ">=")
+
+
+def _unordered(name: str, value: Any, literal: Any, op: str) -> str | None:
+    """The note for `name op literal` when a side is no number and no String of one."""
+    text = ast.unparse(literal)
+    for side, what in ((value, f"{name} is the {type_name(value)} {show_value(value)}"),
+                       (_literal_value(literal), f"{text} is a {type_name(_literal_value(literal))}")):  # fmt: skip
+        if _is_number(side) or (isinstance(side, str) and _numeric(side)):
+            continue
+        kind = "not a number" if isinstance(side, str) else "not a number or a String"
+        return (
+            f"{name} {op} {text} is Undefined: {what}, {kind}; {op} compares numbers, "
+            "converting a String that holds one, and is Undefined for anything else"
+        )
+    return None
+
+
+def _literal_value(literal: Any) -> Any:
+    return float(literal.text) if isinstance(literal, ast.DecimalLit) else literal.value
 
 
 def _lookup(path: list[str], document: Any) -> tuple[bool, Any]:
@@ -303,11 +334,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """Whether a String converts to a number, as the comparisons convert it."""
+    return parse_decimal_string(text) is not UNDEFINED
 
 
 def _quoted(text: str) -> str:

@@ -242,3 +242,27 @@ def test_a_payload_number_beyond_a_double_is_a_binary_body_with_its_note(
         "binary body, as AWS IoT treats it: SELECT * passes its 12 bytes through and attributes "
         "read from it are Undefined"
     ]
+
+
+def test_an_ordering_of_a_side_that_is_no_number_says_why_it_is_undefined(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A device that sends "n/a" for a reading: `WHERE temp > 30` was "Undefined, not true"
+    # with nothing saying which side was not a number.
+    status, _, err = run(
+        capsys, "eval", "SELECT * FROM 'a' WHERE temp > 30", "-p", '{"temp": "n/a"}'
+    )
+    assert (status, err[1]) == (1, (
+        '  temp > 30 is Undefined: temp is the String "n/a", not a number; > compares numbers, '
+        "converting a String that holds one, and is Undefined for anything else"))  # fmt: skip
+    _, _, err = run(
+        capsys, "eval", "SELECT * FROM 'a' WHERE s.on <= 1", "-p", '{"s": {"on": true}}'
+    )
+    assert err[1].startswith(
+        "  s.on <= 1 is Undefined: s.on is the Boolean true, not a number or a String;"
+    )
+    _, _, err = run(capsys, "eval", "SELECT * FROM 'a' WHERE t < 'high'", "-p", '{"t": 3}')
+    assert err[1].startswith("  t < 'high' is Undefined: 'high' is a String, not a number;")
+    # A String that holds a number is converted, as the engine converts it: nothing to say.
+    status, _, err = run(capsys, "eval", "SELECT * FROM 'a' WHERE t > '5'", "-p", '{"t": "3e0"}')
+    assert (status, err) == (1, ["did not fire: WHERE t > '5' is false, not true"])
