@@ -15,7 +15,7 @@ from iotsql.cli.common import Payload, show_value
 from iotsql.functions.registry import lookup
 from iotsql.rule import CompiledRule, Explanation
 from iotsql.suggest import alternatives, closest, path_expression
-from iotsql.topics import parse_basic_ingest
+from iotsql.topics import filter_matches, parse_basic_ingest
 from iotsql.values import UNDEFINED, parse_decimal_string, type_name
 
 
@@ -108,6 +108,25 @@ def missing_reason(path: list[str], document: Any) -> str | None:
             options.insert(0, f"{key}(), the function")  # `timestamp` for `timestamp()`
         suggestion = f" (did you mean {alternatives(options)}?)" if options else ""
         return f"{owner} has no key {key!r}{suggestion}"
+    return None
+
+
+def topic_mismatch_hint(topic_filter: str | None, topic: str) -> str | None:
+    """Why a topic that looks meant for the FROM filter is not matched, when the habit is a
+    known one: `a/#` for `a` (AWS's `#` does not take the parent, unlike the MQTT
+    specification), a difference of case, a leading or trailing `/`."""
+    if topic_filter is None:
+        return None
+    if topic_filter.endswith("/#") and topic == topic_filter[:-2]:
+        return (
+            f"AWS IoT's {topic_filter!r} takes the topics below {topic!r}, not {topic!r} itself "
+            "(topics.md: sensor/# does not receive sensor, though MQTT brokers often do): add a "
+            f"rule FROM {topic!r} for it, or publish below it"
+        )
+    if filter_matches(topic_filter.lower(), topic.lower()):
+        return "topic names and filters are case-sensitive"
+    if filter_matches(topic_filter.strip("/"), topic.strip("/")):
+        return "a leading or trailing / is a level of its own (an empty one)"
     return None
 
 
@@ -219,7 +238,8 @@ def why_not(
     if explanation.error is not None:
         return [f"the rule failed: {explanation.error}"]
     if not explanation.topic_matched:
-        return [explanation.reason]
+        hint = None if topic is None else topic_mismatch_hint(rule.topic_filter, topic)
+        return [explanation.reason] + ([hint] if hint else [])
     where = rule.statement.where
     if where is None:  # pragma: no cover - a rule without WHERE always fires
         return [explanation.reason]

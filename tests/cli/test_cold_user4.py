@@ -266,3 +266,23 @@ def test_an_ordering_of_a_side_that_is_no_number_says_why_it_is_undefined(
     # A String that holds a number is converted, as the engine converts it: nothing to say.
     status, _, err = run(capsys, "eval", "SELECT * FROM 'a' WHERE t > '5'", "-p", '{"t": "3e0"}')
     assert (status, err) == (1, ["did not fire: WHERE t > '5' is false, not true"])
+
+
+def test_a_topic_that_misses_the_filter_by_a_known_habit_gets_a_hint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `FROM 'sensors/#'` for a message on `sensors` (an MQTT broker delivers it; AWS does
+    # not, topics.md), a filter in another case, a trailing slash: "does not match" alone.
+    status, _, err = run(capsys, "eval", "SELECT * FROM 'sensors/#'", "-t", "sensors")
+    assert (status, err) == (1, [
+        "did not fire: topic 'sensors' does not match the FROM filter 'sensors/#'",
+        "  AWS IoT's 'sensors/#' takes the topics below 'sensors', not 'sensors' itself "
+        "(topics.md: sensor/# does not receive sensor, though MQTT brokers often do): add a "
+        "rule FROM 'sensors' for it, or publish below it",
+    ])  # fmt: skip
+    _, _, err = run(capsys, "eval", "SELECT * FROM 'Sensors/+'", "-t", "sensors/a")
+    assert err[1] == "  topic names and filters are case-sensitive"
+    _, _, err = run(capsys, "eval", "SELECT * FROM 'sensors/a/'", "-t", "sensors/a")
+    assert err[1] == "  a leading or trailing / is a level of its own (an empty one)"
+    _, _, err = run(capsys, "eval", "SELECT * FROM 'sensors/+'", "-t", "other/a")
+    assert len(err) == 1
