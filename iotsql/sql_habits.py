@@ -1,6 +1,7 @@
 """Habits from other SQL dialects, recognised where AWS IoT SQL rejects them, each with its fix:
 `==`, `!=`, `&&` and `||`, `LIKE`, `BETWEEN`, `IS [NOT] NULL`, `IN ('a', 'b')`, aggregates (`COUNT(*)`),
-`LIMIT` / `ORDER BY` / `GROUP BY`..., a trailing `;`, backticks, a quoted alias (`AS 'x'`), keyword typos (`FORM`), and
+`LIMIT` / `ORDER BY` / `GROUP BY`..., a trailing `;`, backticks, a quoted alias (`AS 'x'`), a quote not doubled inside a string
+(`'it's'`), keyword typos (`FORM`), and
 functions of other dialects or misspelled (`now()`, `len()`, `timestmp()`).
 
 The parser and the compiler put the hint in their SqlParseError; `iotsql check` gives each habit
@@ -90,6 +91,14 @@ def habit_at(sql: str, offset: int) -> Habit | None:
                      "get(*, 'my-key')")  # fmt: skip
     if char == "=" and (sql.startswith("==", offset) or (offset > 0 and sql[offset - 1] == "=")):
         return Habit("double-equals", "use =")
+    if offset > 0 and sql[offset - 1] in "'\"" and (char.isalnum() or char == "_"):
+        quote = sql[offset - 1]
+        start = sql.rfind(quote, 0, offset - 1)
+        word = _word_at(sql, offset)
+        if start >= 0 and word:
+            meant = sql[start:offset] + quote + word
+            return Habit("unescaped-quote", f"a {quote} inside a string is written twice: "
+                         f"{meant}{quote if sql.startswith(quote, offset + len(word)) else ''}")  # fmt: skip
     if sql.startswith(("&&", "||"), offset):
         if char == "&":
             return Habit("symbol-operator", "use AND: AWS IoT SQL has no &&")

@@ -69,6 +69,8 @@ _ALL = (
          "Use AND and OR; concat(a, b) joins strings.", "E9116"),
     Code("quoted-alias", "error", "A quoted alias (`AS 'x'`, `AS \"x\"`): an alias is a name.",
          "Write the alias without quotes, as a name (AS max_temp).", "E9117"),
+    Code("unescaped-quote", "error", "A quote inside a string that is not doubled ('it's').",
+         "Write the quote twice inside the string: 'it''s'.", "E9118"),
     Code("invalid-sql", "error", "CreateTopicRule would refuse the statement (a limit, a cast "
          "type, a literal argument...).", "Change the statement as the message says.", "E9115"),
     # ---- the SQL: legal, but almost certainly not what was meant ----------------------------

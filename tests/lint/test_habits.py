@@ -25,6 +25,8 @@ CASES = [
     ("SELECT * FROM 'a' WHERE a || b", "symbol-operator", "use OR"),
     ("SELECT a AS 'max temp' FROM 'a'", "quoted-alias", "write AS max_temp without quotes"),
     ("SELECT a AS \"t\" FROM 'a'", "quoted-alias", "write AS t without quotes"),
+    ("SELECT * FROM 'a' WHERE b = 'it's'", "unescaped-quote", "written twice: 'it''s'"),
+    ('SELECT * FROM \'a\' WHERE b = "say "hi" now"', "unescaped-quote", 'twice: "say ""hi"'),
     ("SELECT * FROM 'a' LIMIT 5", "unsupported-clause", "no LIMIT"),
     ("SELECT * FROM 'a' WHERE b = 1 ORDER BY c", "unsupported-clause", "no ORDER BY"),
     ("SELECT * FROM 'a' GROUP BY c", "unsupported-clause", "no GROUP BY"),
