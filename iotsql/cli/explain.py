@@ -1,7 +1,10 @@
 """Showing why a rule did or did not fire, for `iotsql eval` and the REPL: the AST as a tree,
 the value of each SET variable, SELECT item and of WHERE for one message, and the attributes
 WHERE and the SELECT items read that the payload does not have (the usual reason a WHERE is
-Undefined or a key is missing from the output), with the keys they were probably meant to be."""
+Undefined or a key is missing from the output), with the keys they were probably meant to be;
+and the other usual mistakes, in their terms: a context function without parentheses, a topic
+level the topic lacks, a comparison of an attribute with a literal of a type it cannot hold
+for, a topic that misses FROM by a habit (`a/#` for `a`), an output that is not JSON."""
 
 from __future__ import annotations
 
@@ -162,11 +165,9 @@ def undefined_items(
             what = f"SELECT item {key} is Undefined, so the output leaves it out"
         reasons = topic_call_reasons(item.expr, topic)
         direct = path_of(item.expr)
-        if not payload.is_json:
-            pass
-        elif direct is not None:
+        if payload.is_json and direct is not None:
             reasons.append(missing_reason(direct, payload.document))
-        else:
+        elif payload.is_json:
             reasons.extend(_missing(path, payload.document) for path in attribute_paths(item.expr))
         found = [f"{what}: {reason}" for reason in dict.fromkeys(r for r in reasons if r)]
         notes.extend(found or ([what] if select.value else []))
@@ -294,8 +295,10 @@ _ORDERINGS: Final = ("<", ">", "<=", ">=")
 def _unordered(name: str, value: Any, literal: Any, op: str) -> str | None:
     """The note for `name op literal` when a side is no number and no String of one."""
     text = ast.unparse(literal)
-    for side, what in ((value, f"{name} is the {type_name(value)} {show_value(value)}"),
-                       (_literal_value(literal), f"{text} is a {type_name(_literal_value(literal))}")):  # fmt: skip
+    constant = float(literal.text) if isinstance(literal, ast.DecimalLit) else literal.value
+    sides = ((value, f"{name} is the {type_name(value)} {show_value(value)}"),
+             (constant, f"{text} is a {type_name(constant)}"))  # fmt: skip
+    for side, what in sides:
         if _is_number(side) or (isinstance(side, str) and _numeric(side)):
             continue
         kind = "not a number" if isinstance(side, str) else "not a number or a String"
@@ -304,10 +307,6 @@ def _unordered(name: str, value: Any, literal: Any, op: str) -> str | None:
             "converting a String that holds one, and is Undefined for anything else"
         )
     return None
-
-
-def _literal_value(literal: Any) -> Any:
-    return float(literal.text) if isinstance(literal, ast.DecimalLit) else literal.value
 
 
 def _lookup(path: list[str], document: Any) -> tuple[bool, Any]:
@@ -337,9 +336,12 @@ def _mixed_types(name: str, value: Any, literal: Any) -> str | None:
         kind = "a String"
     elif isinstance(value, str):
         if isinstance(literal, ast.BoolLit):
-            kind, fix = "a Boolean", f"{name} = {_quoted(text.lower())}"
+            kind, fix = "a Boolean", f"{name} = {ast.quote_string(text.lower())}"
         else:
-            kind, fix = "a number", f"cast({name} AS Decimal) = {text}, or {name} = {_quoted(text)}"
+            kind, fix = (
+                "a number",
+                f"cast({name} AS Decimal) = {text}, or {name} = {ast.quote_string(text)}",
+            )
     else:
         return None
     return (
@@ -356,10 +358,6 @@ def _is_number(value: Any) -> bool:
 def _numeric(text: str) -> bool:
     """Whether a String converts to a number, as the comparisons convert it."""
     return parse_decimal_string(text) is not UNDEFINED
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def explain_lines(
@@ -388,6 +386,8 @@ def explain_lines(
         lines.append(f"where:  {ast.unparse(statement.where)}  ->  {_typed(value)}")
     if mismatch is not None:
         lines.append(f"result: does not fire: {mismatch}")
+        hint = topic_mismatch_hint(rule.topic_filter, topic) if topic is not None else None
+        lines.extend([f"        {hint}"] if hint else [])
     elif explanation.fired:
         lines.append("result: fires")
         notes = undefined_items(rule, explanation, payload, topic)

@@ -286,3 +286,5 @@ def test_a_topic_that_misses_the_filter_by_a_known_habit_gets_a_hint(
     assert err[1] == "  a leading or trailing / is a level of its own (an empty one)"
     _, _, err = run(capsys, "eval", "SELECT * FROM 'sensors/+'", "-t", "other/a")
     assert len(err) == 1
+    _, _, err = run(capsys, "eval", "--explain", "SELECT * FROM 'Sensors/+'", "-t", "sensors/a")
+    assert "        topic names and filters are case-sensitive" in err  # .explain says it too
