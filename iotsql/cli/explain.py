@@ -16,6 +16,7 @@ from iotsql import ast
 from iotsql.cli.check import children, path_of
 from iotsql.cli.common import Payload, show_value
 from iotsql.functions.registry import lookup
+from iotsql.lint.sql import topic_level
 from iotsql.rule import CompiledRule, Explanation
 from iotsql.suggest import alternatives, closest, path_expression
 from iotsql.topics import filter_matches, parse_basic_ingest
@@ -213,11 +214,11 @@ def topic_call_reasons(expr: Any, topic: str | None) -> list[str | None]:
                 f"{call} is Undefined: no topic was given (iotsql eval --topic, .topic in the REPL)"
             )
             continue
-        if not node.args or not isinstance(node.args[0], ast.IntLit):
+        level = topic_level(node)
+        if level is None:
             continue
         ingest = parse_basic_ingest(topic)
         levels = (topic if ingest is None else ingest.topic).split("/")
-        level = node.args[0].value
         if level < 1:
             reasons.append(
                 f"{call} is Undefined: topic levels are numbered from 1 (topic(1) is {levels[0]!r})"

@@ -103,6 +103,9 @@ _ALL = (
          "standard SQL quote names so).",
          "Write the attribute without quotes (temp), or get(*, 'my key') for a key that is not "
          "an identifier.", "W9127"),
+    Code("topic-level", "warning",
+         "topic(0), or a level past the 8 a topic can have: always Undefined.",
+         "topic(1) is the first level; topic() is the whole topic.", "W9128"),
     # ---- the rule and the template -----------------------------------------------------------
     Code("sql-version-default", "warning",
          "The rule has no awsIotSqlVersion: the API uses 2015-10-08 (the console proposes "

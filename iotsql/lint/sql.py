@@ -8,6 +8,7 @@ mean what was written):
 - `arity`: a function called with the wrong number of arguments is Undefined;
 - `from-missing`: without FROM the rule receives only Basic Ingest messages;
 - `in-not-array`: IN with a literal that is not an array never matches;
+- `topic-level`: `topic(0)` (levels count from 1) or a level past the 8 a topic has;
 - `quoted-name`: `"temp"` is a string in AWS IoT SQL, not the attribute temp (as in PostgreSQL).
 
 `lint(sql, sql_version)` returns `Diagnostic`s; iotsql/lint/rules.py maps them into files.
@@ -19,7 +20,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from iotsql import ast
 from iotsql.errors import IotSqlError, SqlParseError
@@ -335,6 +336,32 @@ def _statement_shape(statement: ast.Statement, source: _Source) -> Iterator[Diag
                 pos.line, pos.column, pos.end_column if pos.end_line == pos.line else None,
                 f"write IN [{right.strip('()')}]",
             )  # fmt: skip
+
+        level = topic_level(node)
+        if level is not None and not 1 <= level <= _MAX_LEVELS:
+            why = ("topic levels are numbered from 1" if level < 1 else
+                   f"a topic has at most {_MAX_LEVELS} levels (7 slashes)")  # fmt: skip
+            pos = node.pos
+            yield Diagnostic(
+                "warning", "topic-level",
+                f"{ast.unparse(node)} is always Undefined: {why}",
+                pos.line, pos.column, pos.end_column if pos.end_line == pos.line else None,
+                "topic(1) is the first level (topic() the whole topic)",
+            )  # fmt: skip
+
+
+#: The levels of a topic at most (the broker's 7 slashes, a Basic Ingest prefix not counted).
+_MAX_LEVELS: Final = 8
+
+
+def topic_level(node: Any) -> int | None:
+    """n of a call `topic(n)` whose n is an Int literal (`-1` included), else None."""
+    if not isinstance(node, ast.Call) or node.name.lower() != "topic" or len(node.args) != 1:
+        return None
+    arg, sign = node.args[0], 1
+    if isinstance(arg, ast.Unary) and arg.op == "-":
+        arg, sign = arg.operand, -1
+    return sign * arg.value if isinstance(arg, ast.IntLit) else None
 
 
 # ---- double-quoted names -------------------------------------------------------------------------

@@ -102,3 +102,16 @@ def test_a_double_quoted_name_is_a_string() -> None:
          "quotes strings with double quotes, not names", "write mode to read the attribute"),
     ]  # fmt: skip
     assert lint("SELECT 'temp', temp FROM 'a' WHERE 'x' = 'y'") == []  # single quotes: meant
+
+
+def test_a_topic_level_no_topic_has_is_a_warning() -> None:
+    # topic(0) (levels count from 1) and topic(9) (8 levels at most) are Undefined for every
+    # message, and check said nothing (found by the fourth cold-user audit).
+    found = lint("SELECT topic(0) AS a, topic(-1) AS b, topic(9) AS c, topic(8) AS d, topic(1) AS e "
+                 "FROM 'x/#' WHERE topic(0) = 'x'")  # fmt: skip
+    assert [(d.code, d.column, d.message) for d in found] == [
+        ("topic-level", 8, "topic(0) is always Undefined: topic levels are numbered from 1"),
+        ("topic-level", 23, "topic(-1) is always Undefined: topic levels are numbered from 1"),
+        ("topic-level", 39, "topic(9) is always Undefined: a topic has at most 8 levels (7 slashes)"),
+        ("topic-level", 100, "topic(0) is always Undefined: topic levels are numbered from 1"),
+    ]  # fmt: skip
