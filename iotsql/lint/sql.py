@@ -20,11 +20,12 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from iotsql import ast
 from iotsql.errors import IotSqlError, SqlParseError
 from iotsql.functions.registry import REGISTRY
+from iotsql.limits import DEFAULT_LIMITS
 from iotsql.parser import parse
 from iotsql.rule import CompiledRule
 from iotsql.sql_habits import function_habit, habit_at
@@ -338,9 +339,11 @@ def _statement_shape(statement: ast.Statement, source: _Source) -> Iterator[Diag
             )  # fmt: skip
 
         level = topic_level(node)
-        if level is not None and not 1 <= level <= _MAX_LEVELS:
+        # (a topic has the broker's slashes and one levels, a Basic Ingest prefix not counted)
+        most = DEFAULT_LIMITS.max_topic_slashes + 1
+        if level is not None and not 1 <= level <= most:
             why = ("topic levels are numbered from 1" if level < 1 else
-                   f"a topic has at most {_MAX_LEVELS} levels (7 slashes)")  # fmt: skip
+                   f"a topic has at most {most} levels ({most - 1} slashes)")  # fmt: skip
             pos = node.pos
             yield Diagnostic(
                 "warning", "topic-level",
@@ -348,10 +351,6 @@ def _statement_shape(statement: ast.Statement, source: _Source) -> Iterator[Diag
                 pos.line, pos.column, pos.end_column if pos.end_line == pos.line else None,
                 "topic(1) is the first level (topic() the whole topic)",
             )  # fmt: skip
-
-
-#: The levels of a topic at most (the broker's 7 slashes, a Basic Ingest prefix not counted).
-_MAX_LEVELS: Final = 8
 
 
 def topic_level(node: Any) -> int | None:

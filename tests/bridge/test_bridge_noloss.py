@@ -73,7 +73,7 @@ def test_a_republish_the_broker_refuses_goes_to_the_error_action(
         (failure,) = error["failures"]
         assert failure["failedAction"] == "RepublishAction"
         assert failure["errorMessage"] == (
-            f"RepublishError: Failed to republish to topic denied/acl{version}: "
+            f"Failed to republish to topic denied/acl{version}: "
             "the broker refused it (Not authorized)"
         )
         assert (stats.actions_ok, stats.actions_failed, stats.republished) == (1, 1, 0)
