@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -126,9 +127,15 @@ def test_messages_unfinished_when_the_drain_ends_are_reported(
     guarded: MqttBroker, persistent: bool
 ) -> None:
     topic = f"in/drain{persistent}"
+    # The sink holds its first message until stop() has returned, so that message at least is
+    # unfinished however slowly a loaded machine delivers the rest (with a sleep, the bridge
+    # could have received only a message it then finished within the drain).
+    busy = threading.Event()
+    release = threading.Event()
 
     def slow(request: ActionRequest) -> None:
-        time.sleep(0.1)
+        busy.set()
+        release.wait(10)
 
     engine = iotsql.RulesEngine()
     engine.register_sink("sqs", slow)
@@ -140,8 +147,12 @@ def test_messages_unfinished_when_the_drain_ends_are_reported(
                     client_id=f"noloss-drain-{persistent}" if persistent else None).start()  # fmt: skip
     for n in range(20):
         guarded.publish(topic, json.dumps({"n": n}))
+    assert busy.wait(10), "the bridge received no message"
     started = time.monotonic()
-    bridge.stop(drain_timeout=0.2)
+    try:
+        bridge.stop(drain_timeout=0.2)
+    finally:
+        release.set()
     assert time.monotonic() - started < 3  # the drain time-out bounds stop()
     assert bridge.unfinished > 0
     note = f"{bridge.unfinished} message(s) received were not finished within the drain time-out"
