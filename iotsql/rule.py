@@ -350,11 +350,15 @@ class CompiledRule:
         conformance runner gives a case without one, matches no FROM filter."""
         if topic != "":
             validate_topic(topic, self.limits)
-        matches = self._matches
+        # A Basic Ingest topic never reaches the broker, so no FROM filter matches it, even
+        # one that names it (`FROM '$aws/rules/R/#'`, deployed by users who read topic(1) as
+        # the first level after the prefix): topic() drops the prefix, as RulesEngine does.
+        ingest = parse_basic_ingest(topic)
         effective: str | None = topic
-        if matches is None or not matches(topic):
-            ingest = parse_basic_ingest(topic)
-            effective = None if ingest is None else ingest.topic
+        if ingest is not None:
+            effective = ingest.topic
+        elif self._matches is None or not self._matches(topic):
+            effective = None
         topics = self._topics
         if len(topics) >= _TOPIC_CACHE_SIZE:
             topics.clear()
