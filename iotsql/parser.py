@@ -502,10 +502,7 @@ def _parse(sql: str, max_depth: int) -> ast.Statement:
     if not sql.strip():
         raise SqlParseError("empty statement: a rule needs at least SELECT", sql, 1, 1)
     _reject_comments(sql)
-    try:
-        tree = lark_parser().parse(sql)
-    except UnexpectedInput as err:
-        raise _convert(sql, err) from None
+    tree = _parse_tree(sql)
     _check_depth(tree, sql, max_depth)
     if _MEMBER_WILDCARD.search(sql):
         _check_member_wildcards(tree, sql)
@@ -528,6 +525,40 @@ def _parse(sql: str, max_depth: int) -> ast.Statement:
 
 
 _cached_parse = functools.lru_cache(maxsize=256)(_parse)
+
+
+def _parse_tree(sql: str) -> Tree[Token]:
+    """Lark's tree of `sql`. A SELECT list may end with a comma (`SELECT a, b, FROM 't'`): AWS
+    accepts it (docs/semantics.md, Parsing). The grammar cannot say so without reading a key
+    named `from` or `where` after a comma as the keyword, so a statement that fails where the
+    comma ends a list is parsed again with that comma blanked (the same length: positions
+    hold); a statement that parses first is never re-read."""
+    text = sql
+    while True:
+        try:
+            return lark_parser().parse(text)
+        except UnexpectedInput as err:
+            comma = _trailing_comma(text, err)
+            if comma is None:
+                raise _convert(sql, err) from None
+            text = text[:comma] + " " + text[comma + 1 :]
+
+
+def _trailing_comma(text: str, err: UnexpectedInput) -> int | None:
+    """The offset of the comma that ends a SELECT list when `err` is the failure it causes: the
+    keyword after it (FROM, WHERE) read as an attribute name and the clause's next token
+    unexpected."""
+    if not isinstance(err, UnexpectedToken) or err.token.type == "$END":
+        return None
+    history = err.token_history
+    keyword = history[-1] if history else None
+    if keyword is None or keyword.type != "NAME" or keyword.start_pos is None:
+        return None
+    if keyword.lower() not in ("from", "where"):
+        return None
+    before = text[: keyword.start_pos].rstrip()
+    return len(before) - 1 if before.endswith(",") else None
+
 
 #: What parse_expression puts before a lone expression: its AST positions count from it.
 EXPRESSION_PREFIX = "SELECT VALUE "

@@ -294,3 +294,42 @@ def test_the_keys_of_an_object_are_refused_anywhere_else(sql: str, column: int) 
     assert "only a whole item of a SELECT list" in caught.value.message
     with pytest.raises(iotsql.SqlParseError):
         parse_expression("a.*")
+
+
+def test_a_select_list_may_end_with_a_comma() -> None:
+    # AWS-observed (docs/semantics.md, Parsing): a comma before FROM is accepted and ignored.
+    statement = parse("SELECT a, b AS c, FROM 't' WHERE a > 1")
+    assert [item.alias for item in statement.select.items] == [None, ("c",)]
+    assert statement.topic == "t"
+    assert (statement.topic_pos.line, statement.topic_pos.column) == (1, 24)  # positions hold
+    assert iotsql.unparse(statement) == "SELECT a, b AS c FROM 't' WHERE a > 1"
+    assert len(parse("SELECT a,\n  WHERE a > 1").select.items) == 1  # Basic Ingest only
+    nested = parse("SELECT (SELECT v, FROM e WHERE n = 1) AS x, FROM 't'")
+    assert len(nested.select.items) == 1
+    rule = iotsql.compile("SELECT a, FROM 't'")
+    assert rule.evaluate(b'{"a": 1, "b": 2}', topic="t").value == {"a": 1}  # type: ignore[union-attr]
+
+
+def test_from_and_where_after_a_comma_are_still_keys_where_they_parse_as_keys() -> None:
+    # The comma ends the list only where reading the keyword as an attribute name fails.
+    rule = iotsql.compile("SELECT a, from, where FROM 't'")
+    assert rule.evaluate(b'{"a": 1, "from": 2, "where": 3}', topic="t").value == {  # type: ignore[union-attr]
+        "a": 1,
+        "from": 2,
+        "where": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("sql", "column"),
+    [
+        ("SELECT a,, b FROM 't'", 10),  # an empty item
+        ("SELECT VALUE a, FROM 't'", 15),  # VALUE takes one expression
+        ("SELECT a, FROM 't' WHERE b,", 27),  # only a SELECT list ends with a comma
+        ("SET @x = 1, SELECT @x FROM 't'", 13),
+    ],
+)
+def test_other_stray_commas_are_still_parse_errors(sql: str, column: int) -> None:
+    with pytest.raises(iotsql.SqlParseError) as info:
+        parse(sql)
+    assert (info.value.line, info.value.column) == (1, column), str(info.value)

@@ -198,7 +198,7 @@ def test_a_missing_alias_is_named_as_such() -> None:
         "too many"
     )
     with pytest.raises(iotsql.SqlParseError) as raised:  # a missing expression, as before
-        iotsql.compile("SELECT a, FROM 't'")
+        iotsql.compile("SELECT a + FROM 't'")
     assert (
         raised.value.hint
         == "FROM is read as an attribute name here: an expression is missing before it"
