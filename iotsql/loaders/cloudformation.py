@@ -47,8 +47,10 @@ from iotsql.loaders.model import CLOUDFORMATION, Converter
 from iotsql.loaders.parameters import declare, give_value
 from iotsql.loaders.placeholders import Environment, Placeholders, cfn_kind
 
-#: The value of `Ref: AWS::StackName` unless the caller passes one.
-STACK_NAME = "iotsql-stack"
+#: The value of `Ref: AWS::StackName` unless the caller passes one. Letters only: templates
+#: name rules `!Sub "${AWS::StackName}_Rule"`, and a stack name may hold hyphens where a rule
+#: name may not, so a hyphen here made every such rule name a false invalid-rule error.
+STACK_NAME = "IotsqlStack"
 
 _NO_VALUE: Any = type("NoValue", (), {"__repr__": lambda self: "AWS::NoValue"})()
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")

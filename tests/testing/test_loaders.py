@@ -290,7 +290,7 @@ def test_cdk_synth_output(write: Any) -> None:
         {"republish": {"qos": 1, "roleArn": "arn:aws:iam::123456789012:role/republisher",
                        "topic": "$$aws/things/${topic(2)}/shadow/update"}},
     ]  # fmt: skip
-    assert rule.payload["description"] == "alerts for iotsql-stack"
+    assert rule.payload["description"] == "alerts for IotsqlStack"
     assert rule.payload["errorAction"] == {"cloudwatchLogs": {"logGroupName": "/iot/errors",
         "roleArn": "arn:aws:iam::123456789012:role/TopicRuleTopicRuleActionRole246C4F77"}}  # fmt: skip
 
@@ -304,6 +304,27 @@ def test_region_account_and_stack_name_come_from_parameters(write: Any) -> None:
         "arn:aws:lambda:eu-west-1:111122223333:"
     )
     assert rule.payload["description"] == "alerts for prod"
+
+
+def test_a_rule_named_after_the_stack_loads_without_a_stack_name(write: Any) -> None:
+    # The AWS samples name rules `!Sub "${AWS::StackName}_Rule"` (aws-samples/aws-iot-core-lorawan,
+    # six templates): the stack name iotsql assumes must be one a rule name can embed.
+    template = """\
+Resources:
+  Forward:
+    Type: AWS::IoT::TopicRule
+    Properties:
+      RuleName: !Sub "${AWS::StackName}_ForwardTelemetry"
+      TopicRulePayload:
+        AwsIotSqlVersion: "2016-03-23"
+        Sql: SELECT * FROM 'lorawan/+/up'
+        Actions:
+          - Republish: {Topic: out, RoleArn: arn:aws:iam::123456789012:role/r}
+"""
+    (rule,) = load_rules(write("template.yaml", template))
+    assert rule.name == "IotsqlStack_ForwardTelemetry"
+    (given,) = load_rules(write("template.yaml", template), parameters={"AWS::StackName": "prod"})
+    assert given.name == "prod_ForwardTelemetry"
 
 
 def test_the_engine_runs_a_cdk_template(write: Any) -> None:
