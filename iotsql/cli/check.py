@@ -48,7 +48,7 @@ examples:
   iotsql check @rule.sql --sql-version 2015-10-08
   iotsql check --format sarif -o iotsql.sarif .   # for GitHub code scanning
   iotsql check --format github .                  # annotations in a GitHub Actions log
-  iotsql check --ignore from-missing --extend-select no-error-action infra/
+  iotsql check --ignore sql-version-default --extend-select no-error-action infra/
   iotsql check --parameters Stage=prod --parameters-file prod.tfvars infra/
 
 Arguments are files and folders (CloudFormation and SAM templates, serverless.yml, Terraform

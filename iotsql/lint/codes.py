@@ -84,10 +84,12 @@ _ALL = (
          "A function called with the wrong number of arguments (AWS evaluates it to "
          "Undefined).", "Pass the arguments the function's signature (in the hint) takes.",
          "W9122"),
-    Code("from-missing", "warning",
+    # Off by default: every rule without FROM found in public templates was meant for Basic
+    # Ingest (LoRaWAN and Sidewalk decoders, HTTP and device ingest: docs/check.md).
+    Code("from-missing", "info",
          "No FROM: the rule receives only Basic Ingest messages ($aws/rules/<name>/...).",
-         "Add FROM 'topic/filter', or ignore the code for rules meant for Basic Ingest only.",
-         "W9123"),
+         "Add FROM 'topic/filter' if the rule should also receive messages published through "
+         "the broker.", "I9123", default=False),
     Code("in-not-array", "warning",
          "IN whose right side is a literal that is not an array (it never matches).",
          "x IN ['a', 'b'].", "W9124"),

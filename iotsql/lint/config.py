@@ -6,13 +6,13 @@ the current folder up), command-line options override them:
     [tool.iotsql]
     select = ["ALL"]                      # or a list of codes; default: every code on by default
     extend-select = ["no-error-action"]   # add codes that are off by default
-    ignore = ["from-missing"]
+    ignore = ["sql-version-default"]
     warnings-as-errors = true
     sql-version = "2016-03-23"            # of statements and .sql files
     exclude = ["cdk.out/**", "legacy/*"]  # globs, relative to the pyproject.toml's folder
     format = "text"
     [tool.iotsql.per-file-ignores]
-    "ingest/*.yaml" = ["from-missing"]
+    "v1/*.yaml" = ["sql-version-default"]
     [tool.iotsql.parameters]              # CloudFormation parameters, Terraform variables,
     Stage = "prod"                        # Serverless options
 """

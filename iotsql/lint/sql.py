@@ -6,7 +6,8 @@ mean what was written):
 - `hyphenated-key`: `a.my-key` is `a.my` minus `key`; a key with a hyphen needs `get()`;
 - `alias-in-where`: WHERE reads the payload, not the SELECT aliases;
 - `arity`: a function called with the wrong number of arguments is Undefined;
-- `from-missing`: without FROM the rule receives only Basic Ingest messages;
+- `from-missing` (info, off by default): without FROM the rule receives only Basic Ingest
+  messages;
 - `in-not-array`: IN with a literal that is not an array never matches;
 - `topic-level`: `topic(0)` (levels count from 1) or a level past the 8 a topic has;
 - `quoted-name`: `"temp"` is a string in AWS IoT SQL, not the attribute temp (as in PostgreSQL).
@@ -307,11 +308,12 @@ def _statement_shape(statement: ast.Statement, source: _Source) -> Iterator[Diag
         keyword = re.match(r"\s*\w+", source.sql[source.offset(pos.line, pos.column) :])
         end = pos.column + len(keyword.group(0).strip()) if keyword else None
         yield Diagnostic(
-            "warning", "from-missing",
+            "info", "from-missing",
             "the statement has no FROM: the rule receives only messages published to its Basic "
             "Ingest topic ($aws/rules/<rule name>/...)",
             pos.line, pos.column, end,
-            "add FROM 'topic/filter'; ignore this code for a rule meant for Basic Ingest only",
+            "add FROM 'topic/filter' if the rule should also receive messages published through "
+            "the broker",
         )  # fmt: skip
     elif statement.topic.startswith("`") and statement.topic_pos is not ast.NOPOS:
         pos = statement.topic_pos

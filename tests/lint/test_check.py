@@ -158,6 +158,18 @@ def test_statements_and_files_together(project: Path, run_check: Callable[..., R
     )
 
 
+def test_a_rule_without_from_is_reported_only_when_asked(run_check: Callable[..., Run]) -> None:
+    # from-missing is off by default: every rule without FROM in public templates was meant for
+    # Basic Ingest (LoRaWAN decoders, MQTT over HTTP, devices publishing to $aws/rules/...).
+    plain = run_check("SELECT temperature")
+    assert plain.status == 0
+    assert plain.stdout == "All checks passed (1 statement, SQL version 2016-03-23).\n"
+    asked = run_check("SELECT temperature", "--format", "json", "--extend-select", "from-missing")
+    (info,) = json.loads(asked.stdout)["infos"]
+    assert (info["code"], info["line"], info["column"]) == ("from-missing", 1, 1)
+    assert asked.status == 0
+
+
 # ---- options ---------------------------------------------------------------------------------
 
 

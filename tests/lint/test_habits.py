@@ -65,10 +65,11 @@ def test_a_backtick_topic_and_in_of_a_literal() -> None:
     assert lint("SELECT * FROM 'a' WHERE mode IN ['eco']") == []
 
 
-def test_from_missing_is_a_warning() -> None:
-    (warning,) = lint("SELECT temperature")
-    assert (warning.code, warning.severity, warning.line, warning.column) == (
-        "from-missing", "warning", 1, 1,
+def test_from_missing_is_an_info() -> None:
+    # Every rule without FROM in public templates was meant for Basic Ingest (docs/check.md).
+    (info,) = lint("SELECT temperature")
+    assert (info.code, info.severity, info.line, info.column) == (
+        "from-missing", "info", 1, 1,
     )  # fmt: skip
 
 
