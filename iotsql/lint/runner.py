@@ -119,9 +119,11 @@ def check(targets: Iterable[Statement | Path], options: Options) -> Report:
         _document(path, options, report)
     for folder, wanted in terraform.items():
         _terraform(folder, wanted, options, report)
+    # One finding for what several rules meet alike: a parameter without a value that two rules
+    # use is one error at the parameter, not one per rule.
     report.findings = sorted(
-        (_finalised(finding, options) for finding in report.findings
-         if options.reports(finding.code, finding.file)),
+        dict.fromkeys(_finalised(finding, options) for finding in report.findings
+                      if options.reports(finding.code, finding.file)),
         key=Finding.sort_key,
     )  # fmt: skip
     return report

@@ -170,6 +170,32 @@ def test_a_rule_without_from_is_reported_only_when_asked(run_check: Callable[...
     assert asked.status == 0
 
 
+def test_a_parameter_two_rules_use_is_one_finding(
+    tmp_path: Path, run_check: Callable[..., Run]
+) -> None:
+    # A CDK stack's AppUniqueId (no Default) in the name of each rule was reported once per
+    # rule, the same error at the same place (aws-solutions/connected-mobility-solution-on-aws).
+    rule = """\
+  Rule{x}:
+    Type: AWS::IoT::TopicRule
+    Properties:
+      RuleName: !Sub "${{AppId}}_{x}"
+      TopicRulePayload:
+        AwsIotSqlVersion: "2016-03-23"
+        Sql: SELECT * FROM '{x}'
+        Actions: []
+"""
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Parameters:\n  AppId:\n    Type: String\nResources:\n"
+        + rule.format(x="a") + rule.format(x="b"), encoding="utf-8",
+    )  # fmt: skip
+    result = run_check(str(template), "--format", "json")
+    (error,) = json.loads(result.stdout)["errors"]
+    assert (error["code"], error["line"], error["column"]) == ("template-error", 2, 3)
+    assert "--parameters AppId=VALUE" in error["message"]
+
+
 # ---- options ---------------------------------------------------------------------------------
 
 
