@@ -111,20 +111,30 @@ def as_bool(value: Any) -> Any:
     return U
 
 
+# AND and OR are three-valued, as in SQL: an operand that is no Boolean is unknown, so a false
+# operand makes AND false and a true one makes OR true whatever the other is (the pages' prose:
+# OR "returns true if either the left or the right operands are true"; their tables list only
+# two Booleans and two other values). AWS-observed for OR: a deployed rule's
+# `isUndefined(previous.x) OR previous.x <> current.x` fires on the first update
+# (docs/semantics.md, WHERE and Boolean logic). Both operands are still evaluated.
 def op_and(left: Any, right: Any) -> Any:
     a = as_bool(left)
     b = as_bool(right)
+    if a is False or b is False:
+        return False
     if a is U or b is U:
         return U
-    return a and b
+    return True
 
 
 def op_or(left: Any, right: Any) -> Any:
     a = as_bool(left)
     b = as_bool(right)
+    if a is True or b is True:
+        return True
     if a is U or b is U:
         return U
-    return a or b
+    return False
 
 
 def op_not(operand: Any) -> Any:

@@ -192,7 +192,9 @@ def test_every_operator_has_its_table() -> None:
     ("op", "left", "right", "expected"),
     [
         ("AND", True, True, True), ("AND", True, "FALSE", False), ("AND", True, 1, U),
-        ("AND", False, U, U), ("OR", "true", False, True), ("OR", None, True, U),
+        ("AND", False, U, False), ("OR", "true", False, True), ("OR", None, True, True),
+        ("OR", True, U, True), ("OR", U, "TRUE", True), ("OR", False, U, U), ("OR", None, False, U),
+        ("AND", U, "false", False), ("AND", True, None, U),
         ("=", 5, 5.0, True), ("=", "a", "a", True), ("=", [1, {"a": 2}], [1.0, {"a": 2}], True),
         ("=", {"a": 1, "b": 2}, {"b": 2, "a": 1}, True), ("=", 1, "1", False),
         ("=", True, 1, False), ("=", None, None, True), ("=", 1, U, U),
