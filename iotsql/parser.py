@@ -534,7 +534,8 @@ def _parse_tree(sql: str) -> Tree[Token]:
     comma ends a list is parsed again with that comma blanked (the same length: positions
     hold); a statement that parses first is never re-read."""
     text = sql
-    while True:
+    last = 0
+    for _ in range(_MAX_ENDING_COMMAS + 1):
         try:
             return lark_parser().parse(text)
         except UnexpectedInput as err:
@@ -542,6 +543,15 @@ def _parse_tree(sql: str) -> Tree[Token]:
             if comma is None:
                 raise _convert(sql, err) from None
             text = text[:comma] + " " + text[comma + 1 :]
+            last = comma
+    raise SqlParseError(  # each comma costs a parse: a hostile statement must not cost more
+        f"more than {_MAX_ENDING_COMMAS} SELECT lists end with a comma", sql, *_line_col(sql, last),
+        hint="remove the comma before FROM or WHERE",
+    )  # fmt: skip
+
+
+#: How many SELECT lists of one statement may end with a comma (each is one more parse).
+_MAX_ENDING_COMMAS = 16
 
 
 def _trailing_comma(text: str, err: UnexpectedInput) -> int | None:

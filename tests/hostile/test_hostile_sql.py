@@ -67,7 +67,8 @@ def test_parentheses_alone_do_not_count_as_nesting() -> None:
         "SELECT " + "(" * 60_000 + "1 FROM 'a'",
         "SELECT " + "[" * 60_000,
         "SELECT " + "- " * 60_000,
-        "SELECT " + "a," * 15_000 + " FROM 'a'",
+        "SELECT " + "a," * 15_000 + ", FROM 'a'",  # an empty item (one comma may end the list)
+        "SELECT " + "(SELECT a, FROM b), " * 3_000 + "c FROM 'a'",  # too many lists ending in ,
         "SELECT " + "'" * 60_001,
         "SELECT a FROM 'a' WHERE " + "(" * 30_000 + ")" * 30_001,
     ],

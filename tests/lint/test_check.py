@@ -458,32 +458,31 @@ def test_the_pages_pyproject_example_does_what_it_says(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_check: Callable[..., Run]
 ) -> None:
     # docs/check.md (Options and [tool.iotsql]): its [tool.iotsql] example, as printed, in a
-    # project: no-error-action reported, warnings are errors, legacy/** skipped, from-missing
-    # not reported for ingest/*.yaml, Stage given to the templates.
+    # project: no-error-action reported, warnings are errors, legacy/** skipped,
+    # sql-version-default not reported for v1/*.yaml, Stage given to the templates.
     doc = (REPOSITORY / "docs" / "check.md").read_text(encoding="utf-8")
     (example,) = [body for language, _, body in _FENCE.findall(doc) if language == "toml"]
     monkeypatch.chdir(tmp_path)
     Path("pyproject.toml").write_text(example, encoding="utf-8")
 
-    def template(sql: str) -> str:
+    def template(sql: str) -> str:  # no AwsIotSqlVersion: a sql-version-default warning
         return (
             "Parameters:\n  Stage: {Type: String}\nResources:\n  Rule:\n"
             "    Type: AWS::IoT::TopicRule\n    Properties:\n      TopicRulePayload:\n"
-            f"        AwsIotSqlVersion: '2016-03-23'\n        Sql: !Sub \"{sql}\"\n"
-            "        Actions: []\n"
+            f'        Sql: !Sub "{sql}"\n        Actions: []\n'
         )
 
-    for folder in ("ingest", "legacy", "other"):
+    for folder in ("v1", "legacy", "other"):
         Path(folder).mkdir()
-    Path("ingest/basic.yaml").write_text(template("SELECT a AS ${Stage}"), encoding="utf-8")
+    Path("v1/basic.yaml").write_text(template("SELECT a AS ${Stage} FROM 'x'"), encoding="utf-8")
     Path("legacy/old.yaml").write_text(template("SELECT a FROM 'x' WHERE a LIKE 'b'"))
-    Path("other/basic.yaml").write_text(template("SELECT a AS ${Stage}"), encoding="utf-8")
+    Path("other/basic.yaml").write_text(template("SELECT a AS ${Stage} FROM 'x'"), encoding="utf-8")
     result = run_check(".", "--format", "json")
     reported = sorted((f["file"], f["code"], f["severity"]) for f in findings(result))
     assert reported == [
-        ("ingest/basic.yaml", "no-error-action", "info"),
-        ("other/basic.yaml", "from-missing", "error"),  # a warning, made an error
         ("other/basic.yaml", "no-error-action", "info"),
+        ("other/basic.yaml", "sql-version-default", "error"),  # a warning, made an error
+        ("v1/basic.yaml", "no-error-action", "info"),
     ]
     assert result.status == 1
     assert json.loads(result.stdout)["rules"]  # Stage had a value: the templates loaded
