@@ -306,25 +306,31 @@ def test_a_broker_saying_the_session_was_taken_over_stops_the_bridge(
     assert bridge.error is not None and "its own --client-id" in bridge.error
 
 
-def test_username_and_password(engine: iotsql.RulesEngine) -> None:
-    p = unique()
-    engine.create_topic_rule("Auth", rule(f"SELECT * FROM '{p}/x'", republish(f"{p}/y")))
+@pytest.fixture(scope="module")
+def password_broker() -> Iterator[MqttBroker]:
+    """A Mosquitto that lets in only the user `rules` with the password `s3cret`."""
     try:
         broker = MqttBroker("mosquitto", websockets=False, users={"rules": "s3cret"}).start()
     except BrokerError as err:
         need(f"needs Mosquitto: {err}")
         raise
     try:
-        out = broker.collect(f"{p}/y")
-        with Bridge(engine, broker.url, username="rules", password="s3cret"):
-            broker.publish(f"{p}/x", b'{"ok": 1}')
-            (message,) = out.wait(1)
-        assert json.loads(message.payload) == {"ok": 1}
-        with pytest.raises(BridgeError, match="refused the connection: Not authorized"):
-            Bridge(iotsql.RulesEngine(), broker.url.replace("mqtt://", "mqtt://rules:wrong@"),
-                   connect_timeout=5).start()  # fmt: skip
+        yield broker
     finally:
         broker.stop()
+
+
+def test_username_and_password(engine: iotsql.RulesEngine, password_broker: MqttBroker) -> None:
+    p, broker = unique(), password_broker
+    engine.create_topic_rule("Auth", rule(f"SELECT * FROM '{p}/x'", republish(f"{p}/y")))
+    out = broker.collect(f"{p}/y")
+    with Bridge(engine, broker.url, username="rules", password="s3cret"):
+        broker.publish(f"{p}/x", b'{"ok": 1}')
+        (message,) = out.wait(1)
+    assert json.loads(message.payload) == {"ok": 1}
+    with pytest.raises(BridgeError, match="refused the connection: Not authorized"):
+        Bridge(iotsql.RulesEngine(), broker.url.replace("mqtt://", "mqtt://rules:wrong@"),
+               connect_timeout=5).start()  # fmt: skip
 
 
 def test_the_bridge_reconnects_and_subscribes_again(engine: iotsql.RulesEngine) -> None:
@@ -480,31 +486,23 @@ def _copy_rule(folder: Path, p: str) -> Path:
 
 
 def test_the_command_logs_in_with_a_password_from_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password_broker: MqttBroker
 ) -> None:
     # "--username, --password: credentials ($IOTSQL_MQTT_PASSWORD when --password is absent)";
     # a broker that refuses the connection is exit status 2.
-    p = unique()
-    try:
-        broker = MqttBroker("mosquitto", websockets=False, users={"rules": "s3cret"}).start()
-    except BrokerError as err:
-        need(f"needs Mosquitto: {err}")
-        raise
-    try:
-        rules, out = _copy_rule(tmp_path, p), broker.collect(f"{p}/out")
-        monkeypatch.setenv("IOTSQL_MQTT_PASSWORD", "s3cret")
-        command = [str(rules), "--broker", broker.url, "--username", "rules"]
-        bridge = BridgeProcess(command, tmp_path).wait_ready()
-        broker.publish(f"{p}/in", b'{"n": 1}')
-        (message,) = out.wait(1)
-        assert bridge.stop() == 0 and json.loads(message.payload) == {"n": 1}
-        wrong = BridgeProcess([*command, "--password", "wrong"], tmp_path)
-        assert wrong.finish() == 2 and "Not authorized" in wrong.stderr, wrong.stderr
-        monkeypatch.delenv("IOTSQL_MQTT_PASSWORD")
-        anonymous = BridgeProcess(command, tmp_path)
-        assert anonymous.finish() == 2 and "refused the connection" in anonymous.stderr
-    finally:
-        broker.stop()
+    p, broker = unique(), password_broker
+    rules, out = _copy_rule(tmp_path, p), broker.collect(f"{p}/out")
+    monkeypatch.setenv("IOTSQL_MQTT_PASSWORD", "s3cret")
+    command = [str(rules), "--broker", broker.url, "--username", "rules"]
+    bridge = BridgeProcess(command, tmp_path).wait_ready()
+    broker.publish(f"{p}/in", b'{"n": 1}')
+    (message,) = out.wait(1)
+    assert bridge.stop() == 0 and json.loads(message.payload) == {"n": 1}
+    wrong = BridgeProcess([*command, "--password", "wrong"], tmp_path)
+    assert wrong.finish() == 2 and "Not authorized" in wrong.stderr, wrong.stderr
+    monkeypatch.delenv("IOTSQL_MQTT_PASSWORD")
+    anonymous = BridgeProcess(command, tmp_path)
+    assert anonymous.finish() == 2 and "refused the connection" in anonymous.stderr
 
 
 def test_the_command_presents_a_client_certificate_and_insecure_skips_the_host_name(
