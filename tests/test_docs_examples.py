@@ -84,13 +84,16 @@ def test_the_install_list_names_every_extra_and_the_guides_every_page() -> None:
 def test_the_number_of_action_types_the_pages_give_is_the_apis() -> None:
     """docs/index.md ("topic rules with their N action types") and docs/architecture.md ("the N
     AWS action types") count the members of botocore's Action shape, which iotsql implements
-    (index.md said 23 of the 24)."""
+    (index.md said 23 of the 24). The count is that of the model iotsql ships; the installed
+    botocore may be older (one without InfluxDB), never ahead of it."""
     import botocore.session
 
+    from iotsql.actions.schema import action_shape_names
     from iotsql.actions.types import ACTION_TYPES
 
     model = botocore.session.get_session().get_service_model("iot")
-    assert set(ACTION_TYPES) == set(model.shape_for("Action").members)
+    assert set(ACTION_TYPES) == set(action_shape_names())
+    assert set(model.shape_for("Action").members) <= set(ACTION_TYPES)
     index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
     architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     stated = re.findall(r"with their (\d+)\s+action types", index)

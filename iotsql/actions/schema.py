@@ -49,66 +49,11 @@ def extract_from_botocore() -> dict[str, Any]:
     return dict(sorted(wanted.items()))
 
 
-#: Shapes of actions the current IoT API documents that the botocore model iotsql was built
-#: from lacks, written from the API reference (InfluxDBAction, InfluxDBBatchConfig:
-#: docs.aws.amazon.com/iot/latest/apireference/API_InfluxDBAction.html). `model()` adds them
-#: only where botocore's model has no shape of that name, so a botocore that has them wins.
-DOCUMENTED_SHAPES: dict[str, Any] = {
-    "InfluxDBAction": {
-        "type": "structure",
-        "required": ["destinationArn", "roleArn", "databaseName", "tableName"],
-        "members": {
-            "destinationArn": {"shape": "AwsArn"},
-            "roleArn": {"shape": "AwsArn"},
-            "databaseName": {"shape": "InfluxDBDatabaseName"},
-            "tableName": {"shape": "InfluxDBTableName"},
-            "organization": {"shape": "InfluxDBOrganization"},
-            "tags": {"shape": "InfluxDBTagMap"},
-            "timestampUnit": {"shape": "InfluxDBTimestampUnit"},
-            "batchConfig": {"shape": "InfluxDBBatchConfig"},
-        },
-    },
-    "InfluxDBDatabaseName": {"type": "string", "min": 2, "max": 64, "pattern": '^[^_\\"][^\\"]+$'},
-    "InfluxDBTableName": {"type": "string", "min": 1, "max": 1024, "pattern": "^[^_].*$"},
-    "InfluxDBOrganization": {"type": "string", "min": 1, "max": 64},
-    "InfluxDBTagMap": {
-        "type": "map",
-        "min": 0,
-        "max": 498,
-        "key": {"shape": "InfluxDBTagName"},
-        "value": {"shape": "InfluxDBTagValue"},
-    },
-    "InfluxDBTagName": {"type": "string"},
-    "InfluxDBTagValue": {"type": "string"},
-    "InfluxDBTimestampUnit": {"type": "string", "enum": ["s", "ms", "us", "ns"]},
-    "InfluxDBBatchConfig": {
-        "type": "structure",
-        "members": {
-            "maxBatchSize": {"shape": "InfluxDBMaxBatchSize"},
-            "maxBatchOpenMs": {"shape": "InfluxDBMaxBatchOpenMs"},
-            "maxBatchSizeBytes": {"shape": "InfluxDBMaxBatchSizeBytes"},
-            "batchAcrossTopics": {"shape": "InfluxDBBatchAcrossTopics"},
-        },
-    },
-    "InfluxDBMaxBatchSize": {"type": "integer", "min": 1, "max": 500},
-    "InfluxDBMaxBatchOpenMs": {"type": "integer", "min": 5, "max": 1000},
-    "InfluxDBMaxBatchSizeBytes": {"type": "integer", "min": 100, "max": 131072},
-    "InfluxDBBatchAcrossTopics": {"type": "boolean"},
-}
-#: Action members the documented shapes add to the `Action` shape.
-DOCUMENTED_ACTIONS = {"influxDB": "InfluxDBAction"}
-
-
 @functools.cache
 def model() -> dict[str, Any]:
-    """botocore's shapes reachable from TopicRulePayload, plus DOCUMENTED_SHAPES it lacks."""
+    """botocore's shapes reachable from TopicRulePayload (the packaged snapshot)."""
     text = importlib.resources.files("iotsql.actions").joinpath(MODEL_FILE).read_text("utf-8")
     shapes: dict[str, Any] = json.loads(text)
-    for name, shape in DOCUMENTED_SHAPES.items():
-        shapes.setdefault(name, shape)
-    members = shapes["Action"]["members"]
-    for key, shape_name in DOCUMENTED_ACTIONS.items():
-        members.setdefault(key, {"shape": shape_name})
     return shapes
 
 

@@ -114,7 +114,7 @@ def test_the_client_batched_example_mixes_message_and_element_scope() -> None:
 
 
 def test_the_conversion_table_and_escapes() -> None:
-    action = influx(tableName="my table,1", tags={"site name": "a=b, c", "empty": ""})
+    action = influx(tableName="my table,1", tags={"site name": "a=b, c", "empty": "${absent}"})
     engine = engine_with("SELECT * FROM 't'", action)
     body = (b'{"timestamp": 5, "i": 42, "big": 9223372036854775808, "f": 2.5, "yes": true, '
             b'"no": false, "s": "say \\"hi\\" \\\\ ok", "none": null, "o": {"a": 1}, '

@@ -14,8 +14,9 @@ import pytest
 
 from iotsql.actions import types
 from iotsql.actions.base import ActionRequest
-from iotsql.actions.schema import action_shape_names, model
+from iotsql.actions.schema import action_shape_names, model, validate_topic_rule_payload
 from iotsql.actions.types import ACTION_TYPES
+from iotsql.errors import RuleValidationError
 from iotsql.message import Message
 from iotsql.output import Output
 from iotsql.rule import TopicRule
@@ -56,6 +57,46 @@ def test_one_entry_per_action_of_the_service_model() -> None:
     for key, shape in action_shape_names().items():
         assert ACTION_TYPES[key].name == key
         assert ACTION_TYPES[key].shape == shape
+
+
+def test_the_packaged_model_is_the_installed_botocores_where_it_has_every_action() -> None:
+    """topic_rule_model.json is botocore's model (iotsql.actions.schema's docstring): with a
+    botocore that has the same actions, every shape is the same, so a change upstream (a new
+    limit, a new field) fails here until the snapshot is regenerated. An older botocore (one
+    without InfluxDB) may only lack actions, never add one iotsql does not know."""
+    from iotsql.actions.schema import extract_from_botocore
+
+    installed = extract_from_botocore()
+    packaged = model()
+    assert set(installed["Action"]["members"]) <= set(packaged["Action"]["members"])
+    if installed["Action"] == packaged["Action"]:
+        assert installed == packaged
+
+
+def test_the_influxdb_tag_limits_of_the_model_are_applied() -> None:
+    """Tag names are 1-256 characters not starting with `_`, values 1-1024 (InfluxDBTagName,
+    InfluxDBTagValue): the snapshot once had them unconstrained."""
+    base = {
+        "destinationArn": "arn:aws:iot:us-east-1:123456789012:ruledestination/influxdb/x",
+        "roleArn": ROLE,
+        "databaseName": "telemetry",
+        "tableName": "readings",
+    }
+
+    def problem(tags: dict[str, str]) -> str | None:
+        payload = {"sql": "SELECT * FROM 't'", "actions": [{"influxDB": {**base, "tags": tags}}]}
+        try:
+            validate_topic_rule_payload(payload)
+        except RuleValidationError as err:
+            return str(err)
+        return None
+
+    assert problem({"site": "${topic(2)}"}) is None
+    assert problem({"n" * 256: "v"}) is None
+    assert "tags" in (problem({"_site": "v"}) or "")
+    assert "tags" in (problem({"n" * 257: "v"}) or "")
+    assert "tags" in (problem({"site": ""}) or "")
+    assert "tags" in (problem({"site": "v" * 1025}) or "")
 
 
 def test_the_failed_action_names_of_the_error_handling_page() -> None:
