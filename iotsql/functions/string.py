@@ -125,10 +125,14 @@ def concat(*values: Any) -> Any:
 
 def _concat_arrays(values: tuple[Any, ...]) -> Any:
     limit = _limits().max_value_bytes
+    # Measured before anything is copied (an argument may repeat). Each argument's own
+    # brackets and the commas between them overstate the spliced result by at most two bytes
+    # an argument, so only a sum past that slack is surely too big; the result decides.
+    bound = limit + 2 * len(values)
     size = 0
-    for value in values:  # measured before anything is copied: an argument may repeat
-        size += json_size_at_least(value, limit - size)
-        if size > limit:
+    for value in values:
+        size += json_size_at_least(value, bound - size)
+        if size > bound:
             return U
     out: list[Any] = []
     for value in values:

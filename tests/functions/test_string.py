@@ -891,3 +891,36 @@ def test_any_pattern_translates_or_is_rejected(pattern: str, text: str, replacem
         assert matched in (True, False, U)
         assert found is U or (type(found) is str and found in text)
         assert replaced is U or type(replaced) is str
+
+
+@pytest.mark.usefixtures("small_values")
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.lists(st.one_of(st.text(max_size=12), st.integers(-999, 999)), max_size=6),
+            st.text(max_size=20),
+            st.integers(-999, 999),
+        ),
+        min_size=2,
+        max_size=5,
+    )
+)
+def test_concat_of_arrays_is_undefined_exactly_past_the_size_limit(parts: list[Any]) -> None:
+    """An Array result is refused only when its compact JSON is over max_value_bytes (100
+    here): its arguments' sizes, brackets and all, overstate it by up to two bytes each, so a
+    result at the limit was refused (concat(["a"*46], ["b"*47]) is 100 bytes)."""
+    if not any(type(part) is list for part in parts):
+        parts = [[], *parts]
+    payload = {f"p{i}": part for i, part in enumerate(parts)}
+    spliced = [x for part in parts for x in (part if type(part) is list else [part])]
+    size = len(json.dumps(spliced, separators=(",", ":"), ensure_ascii=False).encode())
+    expr = "concat(" + ", ".join(f"p{i}" for i in range(len(parts))) + ")"
+    assert call(expr, payload) == (U if size > 100 else spliced)
+
+
+@pytest.mark.usefixtures("small_values")
+def test_concat_of_arrays_at_the_size_limit() -> None:
+    payload = {"a": ["a" * 46], "b": ["b" * 47], "c": ["c" * 48]}
+    assert call("concat(a, b)", payload) == ["a" * 46, "b" * 47]
+    assert call("concat(a, c)", payload) is U
