@@ -186,11 +186,20 @@ def targets_of(args: argparse.Namespace) -> list[Statement | Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iotsql.loaders.parameters import parameter_hint
+    from iotsql.loaders.parameters import declaring_parameters, parameter_hint
 
     options = options_of(args)
-    with parameter_hint(PARAMETER_HINT):
-        report = check(targets_of(args), options)
+    targets = targets_of(args)
+    with parameter_hint(PARAMETER_HINT), declaring_parameters() as declared:
+        report = check(targets, options)
+    # A misspelt --parameters name (Stge=prod) left the rules at their defaults, silently. A
+    # warning, where `iotsql replay` and `iotsql test` refuse it: a pipeline may hand every
+    # tool the same values, and files that define no rule are not read. Only the command
+    # line's: a --parameters-file or [tool.iotsql.parameters] may serve other stacks too.
+    unknown = declared.unknown(item.partition("=")[0].strip() for item in args.parameters)
+    if unknown and report.examined and not report.unreadable:
+        sys.stdout.flush()
+        sys.stderr.write(f"iotsql check: warning: {declared.refusal(unknown, '--parameters')}\n")
     for problem in report.unreadable:
         sys.stdout.flush()
         sys.stderr.write(f"iotsql check: error: {problem}\n")

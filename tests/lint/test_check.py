@@ -279,6 +279,21 @@ def test_parameters_from_the_command_line(project: Path, run_check: Callable[...
     assert [(f["code"], f["line"]) for f in from_file] == [("like-operator", 9)]
     missing = run_check("param.yaml", "--parameters-file", "nope.json")
     assert missing.status == 2 and "--parameters-file: nope.json: no such file" in missing.stderr
+    # a misspelt name leaves the template at its defaults: a warning names the name meant
+    typo = run_check("param.yaml", "-P", "Topc=plant/a")
+    assert typo.status == 1 and "template-error" in typo.stdout
+    assert typo.stderr == ("iotsql check: warning: --parameters: Topc: no rules file declares "
+                           "it; did you mean Topic? (declared: Topic)\n")  # fmt: skip
+    # one declared by any rules file checked is taken; a statement alone declares nothing
+    Path("other.yaml").write_text(
+        "Parameters:\n  Stage: {Type: String, Default: dev}\nResources:\n  S:\n"
+        "    Type: AWS::IoT::TopicRule\n    Properties:\n      TopicRulePayload:\n"
+        "        AwsIotSqlVersion: '2016-03-23'\n        Sql: !Sub \"SELECT * FROM '${Stage}'\"\n"
+        "        Actions: []\n", encoding="utf-8",
+    )  # fmt: skip
+    both = run_check("param.yaml", "other.yaml", "-P", "Topic=plant/a", "-P", "Stage=prod")
+    assert both.status == 1 and "like-operator" in both.stdout and both.stderr == ""
+    assert run_check("SELECT * FROM 'a'", "-P", "Topc=x").stderr == ""
 
 
 # ---- outputs -----------------------------------------------------------------------------------
