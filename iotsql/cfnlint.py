@@ -4,7 +4,7 @@
 
 (cfn-lint 1.x takes several values after `--append-rules`, so the template comes first.) Each
 code of `iotsql check` is one rule, under the id `iotsql.lint.codes` gives it (E9100-E9212,
-W9120-W9210, I9123 and I9211; cfn-lint keeps the 9xxx ids for its users' rules): SQL errors
+W9120-W9213, I9123 and I9211; cfn-lint keeps the 9xxx ids for its users' rules): SQL errors
 and habits of other dialects, warnings about the SQL, CreateTopicRule's refusals, the SQL
 version left to the default, `lambda-permission-missing`..., at the line and column in the
 template where iotsql places them. cfn-lint's own options select them (`--ignore-checks W9200`,

@@ -832,6 +832,15 @@ _CATALOGUE = (
 #: Every action type, by its key in a rule's action (`{"sqs": {...}}`).
 ACTION_TYPES: dict[str, ActionType] = {action.name: action for action in _CATALOGUE}
 
+#: Action types whose service AWS retired, with the service and its end of support. The API
+#: still takes them (the service model has their shapes), but the current rule actions page
+#: (https://docs.aws.amazon.com/iot/latest/developerguide/iot-rule-actions.html) no longer lists
+#: them, and past that date every delivery fails; `iotsql check` says so (retired-action).
+RETIRED_ACTION_TYPES: dict[str, tuple[str, str]] = {
+    "iotAnalytics": ("AWS IoT Analytics", "15 December 2025"),
+    "iotEvents": ("AWS IoT Events", "20 May 2026"),
+}
+
 
 def unknown_action_type(name: str) -> str | None:
     """Why `name` is no action type of the CreateTopicRule API (`SQS`, CloudFormation's `Sqs`,

@@ -145,6 +145,11 @@ _ALL = (
          "Add an AWS::Lambda::Permission (aws_lambda_permission) with Action "
          "lambda:InvokeFunction, Principal iot.amazonaws.com and the rule's ARN as SourceArn.",
          "W9210"),
+    Code("retired-action", "warning",
+         "An iotAnalytics or iotEvents action: AWS retired the service it delivers to, and the "
+         "rule actions page no longer lists it, so every delivery fails.",
+         "Deliver elsewhere (IoT SiteWise, Timestream, S3, Kinesis, a Lambda...), and remove the "
+         "action.", "W9213"),
     Code("no-error-action", "info", "The rule has no error action: failed actions leave no trace.",
          "Add an errorAction (to CloudWatch Logs, SQS, S3...).", "I9211", default=False),
     Code("document-syntax", "error", "The file is not valid YAML, JSON or HCL.",

@@ -1,7 +1,7 @@
 """The findings about one rule read from a file, placed in the file: its SQL's (parse and compile
 errors, dialect habits, warnings), CreateTopicRule's refusals of the payload (a required field,
 a substitution template, the republish topic space, the SQL version), the version left to the
-API's default, a missing error action; and the findings of a load error (a resource the loader
+API's default, an action whose service AWS retired, a missing error action; and the findings of a load error (a resource the loader
 could not read, a property the CloudFormation schema does not have, a file that does not
 parse)."""
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from iotsql.actions.types import RETIRED_ACTION_TYPES
 from iotsql.errors import (
     IotSqlError,
     RepublishTopicSpaceError,
@@ -82,11 +83,30 @@ def check_rule(rule: LoadedRule) -> list[Finding]:
     if str(version) not in _VERSIONS:
         payload.pop("awsIotSqlVersion", None)
     findings.extend(_payload_findings(rule, payload))
+    for field, name in _action_types(rule.payload):
+        if name in RETIRED_ACTION_TYPES:
+            service, end = RETIRED_ACTION_TYPES[name]
+            at("retired-action", f"the {name} action delivers to {service}, which AWS retired on "
+               f"{end}: every message it takes fails", rule.position_of(f"{field}.{name}"),
+               "the current rule actions page no longer lists it; deliver to another service")  # fmt: skip
     if not rule.payload.get("errorAction"):
         at("no-error-action", f"rule {rule.name} has no error action: when an action fails, "
            "nothing records the message or why", rule.position_of("topicRulePayload"),
            "add an error action (CloudWatch Logs, SQS, S3...) to see failed deliveries")  # fmt: skip
     return findings
+
+
+def _action_types(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """(API field, action type) of each action of `payload` and of its error action."""
+    found: list[tuple[str, str]] = []
+    actions = payload.get("actions")
+    for index, action in enumerate(actions if isinstance(actions, list) else []):
+        if isinstance(action, dict):
+            found.extend((f"topicRulePayload.actions[{index}]", str(name)) for name in action)
+    error_action = payload.get("errorAction")
+    if isinstance(error_action, dict):
+        found.extend(("topicRulePayload.errorAction", str(name)) for name in error_action)
+    return found
 
 
 def _registered(diagnostic: Diagnostic) -> str:

@@ -567,6 +567,8 @@ _FILE_FIXES: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
     "duplicate-rule-name": ("template.yaml", "RuleName: Same\n      TopicRulePayload: {AwsIotSqlVersion: \"2016-03-23\", Sql: \"SELECT * FROM 'b'\"",
                             "RuleName: Other\n      TopicRulePayload: {AwsIotSqlVersion: \"2016-03-23\", Sql: \"SELECT * FROM 'b'\"",
                             "rename one of them", ()),
+    "retired-action": ("rule.json", '{"iotAnalytics": {"channelName": "telemetry"',
+                       '{"s3": {"bucketName": "telemetry", "key": "${topic()}"', "S3", ()),
     "no-error-action": ("rule.json", '"actions": []', '"actions": [], "errorAction": {"sqs": '
                         '{"queueUrl": "https://sqs.us-east-1.amazonaws.com/1/e", "roleArn": '
                         '"arn:aws:iam::1:role/r"}}', "an `errorAction`", ()),
@@ -600,3 +602,39 @@ def test_each_documented_fix_of_a_file_clears_its_code(
     assert (result.status, left) == (0, set()), fixed
     if name == "no-error-action":
         assert findings(result) == []
+
+
+def test_retired_actions_are_reported_where_they_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_check: Callable[..., Run]
+) -> None:
+    """The current rule actions page no longer lists iotAnalytics and iotEvents (AWS retired
+    both services): each such action, in the actions or as the error action, is a warning at its
+    key, in CloudFormation's and Terraform's spelling too; the other actions are not."""
+    monkeypatch.chdir(tmp_path)
+    Path("template.yaml").write_text(
+        "Resources:\n  Rule:\n    Type: AWS::IoT::TopicRule\n    Properties:\n"
+        "      TopicRulePayload:\n        AwsIotSqlVersion: '2016-03-23'\n"
+        "        Sql: SELECT * FROM 'a'\n        Actions:\n"
+        "          - Sqs: {QueueUrl: 'https://sqs.us-east-1.amazonaws.com/1/q', RoleArn: r}\n"
+        "          - IotAnalytics: {ChannelName: telemetry, RoleArn: r}\n"
+        "        ErrorAction:\n          IotEvents: {InputName: alarms, RoleArn: r}\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    Path("main.tf").write_text(
+        'resource "aws_iot_topic_rule" "r" {\n  name        = "r"\n  enabled     = true\n'
+        '  sql_version = "2016-03-23"\n  sql         = "SELECT * FROM \'a\'"\n'
+        '  iot_analytics {\n    channel_name = "telemetry"\n    role_arn     = "r"\n  }\n}\n',
+        encoding="utf-8",
+    )  # fmt: skip
+    result = run_check("template.yaml", "main.tf", "--select", "retired-action", "--format",
+                       "json")  # fmt: skip
+    places = sorted((f["file"], f["line"], f["column"], f["message"].split(" action")[0])
+                    for f in findings(result))  # fmt: skip
+    assert places == [
+        ("main.tf", 6, 3, "the iotAnalytics"),
+        ("template.yaml", 10, 13, "the iotAnalytics"),
+        ("template.yaml", 12, 11, "the iotEvents"),
+    ]
+    assert all(f["severity"] == "warning" for f in findings(result))
+    assert text_at("template.yaml", 12, 11).startswith("IotEvents:")
+    assert text_at("main.tf", 6, 3).startswith("iot_analytics")
