@@ -1703,25 +1703,53 @@ def error_action_message(
     """The error-action message of rule-error-handling.md: one per rule and message, every
     failed action listed. `clientId` is `N/A` for a message not published over MQTT and
     `sourceIp` is present when the message has one (as AWS sends it)."""
+    failures = list(failures)
+    batch = _batching(failures)
     context = message.context
-    body: dict[str, Any] = {
-        "ruleName": rule_name,
-        "topic": message.topic,
-        "cloudwatchTraceId": str(uuid.uuid4()),
-    }
+    metadata: dict[str, Any] = {"topic": message.topic, "cloudwatchTraceId": str(uuid.uuid4())}
     if not context.over_mqtt:
-        body["clientId"] = "N/A"
+        metadata["clientId"] = "N/A"
     elif context.clientid is not None:
-        body["clientId"] = context.clientid
+        metadata["clientId"] = context.clientid
     if context.sourceip is not None:
-        body["sourceIp"] = context.sourceip
-    body["base64OriginalPayload"] = base64.b64encode(message.body).decode("ascii")
-    body["failures"] = [
+        metadata["sourceIp"] = context.sourceip
+    metadata["base64OriginalPayload"] = base64.b64encode(message.body).decode("ascii")
+    listed = [
         {"failedAction": f.failed_action, "failedResource": f.resource,
          "errorMessage": f.error or "unknown error"}
         for f in failures
     ]  # fmt: skip
+    body: dict[str, Any] = {"ruleName": rule_name}
+    if batch is None:
+        body.update(metadata)
+        body["failures"] = listed
+    else:
+        # http_batching.html, Error Actions for Batching: the messages of the batch under
+        # `payloadsWithMetadata`, each failure naming them by `affectedIds`; with
+        # batchAcrossTopics the topic moves into each entry. iotsql's batches hold one message.
+        topic = metadata.pop("topic")
+        if batch == "across-topics":
+            entry = {"id": 1, "topic": topic, **metadata}
+        else:
+            body["topic"] = topic
+            entry = {"id": 1, **metadata}
+        body["payloadsWithMetadata"] = [entry]
+        body["failures"] = [{"affectedIds": [1], **failure} for failure in listed]
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def _batching(failures: list[ActionReport]) -> str | None:
+    """Whether a failed HTTP action batched its messages (`enableBatching`): None if none did,
+    else "across-topics" when its batchConfig has batchAcrossTopics, "per-topic" otherwise."""
+    for failure in failures:
+        request = failure.request
+        if failure.action_type != "http" or request is None:
+            continue
+        if request.params.get("enableBatching") is True:
+            config = request.params.get("batchConfig") or {}
+            across = isinstance(config, Mapping) and config.get("batchAcrossTopics") is True
+            return "across-topics" if across else "per-topic"
+    return None
 
 
 def _republish_requests(rules: list[RuleReport]) -> list[ActionRequest]:

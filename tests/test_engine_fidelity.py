@@ -200,6 +200,69 @@ def test_one_error_document_per_rule_and_message() -> None:
     ]  # fmt: skip
 
 
+def _batching_engine(batch_config: dict[str, Any]) -> iotsql.RulesEngine:
+    from iotsql.actions.recording import RecordingSink
+
+    engine = iotsql.RulesEngine()
+    engine.register_sink("http", RecordingSink(fail_with="HttpAction failed: StatusCode: 500"))
+    engine.register_sink("sqs", RecordingSink(fail_with="queue does not exist"))
+    url = "https://example.foobar.com/HttpAction"
+    engine.create_topic_rule("FailedTopicRule", payload(
+        "SELECT * FROM 'topic/+'",
+        {"http": {"url": url, "enableBatching": True, "batchConfig": batch_config}}, sqs(),
+        errorAction={"s3": {"roleArn": ROLE, "bucketName": "errors", "key": "k"}},
+    ))  # fmt: skip
+    return engine
+
+
+def test_a_batching_http_action_posts_a_json_array_and_fails_in_the_batch_document() -> None:
+    """http_batching.html: with enableBatching the body is a JSON array of the messages (here a
+    batch of one), and the error action receives the batch document: the messages under
+    payloadsWithMetadata, each failure with the affectedIds it concerns."""
+    engine = _batching_engine({"maxBatchSize": 5})
+    report = engine.publish("topic/rulesengine", b'{"user_id": "user1", "steps_today": 1000}',
+                            {"clientid": "Test", "sourceip": "10.0.0.0"})  # fmt: skip
+    (rule,) = report.rules
+    post = rule.actions[0].request
+    assert post is not None and post.payload == b'[{"user_id":"user1","steps_today":1000}]'
+    assert ["Content-Type", "application/json"] in post.request["headers"]
+    (error,) = engine.recorder["s3"].requests
+    body = error.body
+    assert list(body) == ["ruleName", "topic", "payloadsWithMetadata", "failures"]
+    assert body["topic"] == "topic/rulesengine"
+    (entry,) = body["payloadsWithMetadata"]
+    assert list(entry) == ["id", "cloudwatchTraceId", "clientId", "sourceIp",
+                           "base64OriginalPayload"]  # fmt: skip
+    assert (entry["id"], entry["clientId"], entry["sourceIp"]) == (1, "Test", "10.0.0.0")
+    assert [(f["affectedIds"], f["failedAction"]) for f in body["failures"]] == [
+        ([1], "HttpAction"), ([1], "SqsAction"),
+    ]  # fmt: skip
+    assert list(body["failures"][0]) == ["affectedIds", "failedAction", "failedResource",
+                                         "errorMessage"]  # fmt: skip
+
+
+def test_with_batch_across_topics_the_topic_is_in_each_entry() -> None:
+    engine = _batching_engine({"batchAcrossTopics": True})
+    engine.publish("topic/sensor1", b'{"v": 1}', {"clientid": "Test"})
+    (error,) = engine.recorder["s3"].requests
+    assert "topic" not in error.body
+    (entry,) = error.body["payloadsWithMetadata"]
+    assert list(entry)[:2] == ["id", "topic"] and entry["topic"] == "topic/sensor1"
+
+
+def test_a_failed_http_action_without_batching_keeps_the_plain_document() -> None:
+    engine = _batching_engine({})
+    engine.replace_topic_rule("FailedTopicRule", payload(
+        "SELECT * FROM 'topic/+'", {"http": {"url": "https://example.foobar.com/HttpAction"}},
+        errorAction={"s3": {"roleArn": ROLE, "bucketName": "errors", "key": "k"}},
+    ))  # fmt: skip
+    engine.publish("topic/a", b'{"v": 1}', {"clientid": "Test"})
+    (error,) = engine.recorder["s3"].requests
+    assert (
+        "payloadsWithMetadata" not in error.body and "affectedIds" not in error.body["failures"][0]
+    )
+
+
 # ---- a republished message is a new message -----------------------------------------------------
 
 

@@ -484,6 +484,11 @@ def _http(params: Params, payload: bytes, output: Output | None, message: Messag
     batching = params.get("enableBatching") is True
     if batching and not _is_json(payload):
         raise ValueError("HttpAction failed: binary payloads cannot be batched")
+    if batching:
+        # http_batching.html: "the batch is sent as a JSON array". iotsql sends each message
+        # in a batch of its own (the page: batches "may be smaller than your configured
+        # limits"), so the endpoint reads the array AWS sends it.
+        payload = b"[" + payload + b"]"
     headers = [[h["key"], h["value"]] for h in params.get("headers") or ()]
     if not any(name.lower() == "content-type" for name, _ in headers):
         kind = "application/json" if _is_json(payload) else "application/octet-stream"

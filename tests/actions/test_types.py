@@ -696,9 +696,12 @@ def test_http_keeps_sigv4_auth_and_batching() -> None:
                       "roleArn": ROLE}}  # fmt: skip
     params = {"url": "https://e.com", "auth": auth, "enableBatching": True,
               "batchConfig": {"maxBatchSize": 5}}  # fmt: skip
-    request = render("http", params, {"a": 1})[1]
+    payload, request = render("http", params, {"a": 1})
     assert request["auth"] == auth
     assert (request["enableBatching"], request["batchConfig"]) == (True, {"maxBatchSize": 5})
+    # http_batching.html: "the batch is sent as a JSON array" (a batch of one message here)
+    assert payload == request["body"] == b'[{"a":1}]'
+    assert request["headers"] == [["Content-Type", "application/json"]]
     with pytest.raises(ValueError, match="binary payloads cannot be batched"):
         render("http", params, b"\x00")
 
