@@ -922,7 +922,10 @@ class TopicRule:
         key = keys[0]
         from iotsql.actions.influxdb import check_element_templates
 
-        check_element_templates(key, action[key], f"{path}.{key}", path.endswith("errorAction"))
+        is_error_action = path.endswith("errorAction")
+        check_element_templates(key, action[key], f"{path}.{key}", is_error_action)
+        if is_error_action and key == "http":
+            _refuse_error_action_batching(action[key], f"{path}.{key}")
         return BoundAction(key, action[key], self.compiled, f"{path}.{key}", region=self.region,
                            account_id=self.account_id)  # fmt: skip
 
@@ -952,3 +955,20 @@ class TopicRule:
     def __repr__(self) -> str:
         state = "disabled" if self.disabled else "enabled"
         return f"TopicRule({self.name!r}, {self.compiled.sql!r}, {state})"
+
+
+def _refuse_error_action_batching(params: Any, path: str) -> None:
+    """An HTTP error action cannot batch: https-rule-action.html's example marks `batchConfig`
+    "not allowed here", and http_batching.html says the error action cannot define batching of
+    its own (it batches as the rule's HTTP action does)."""
+    if not isinstance(params, Mapping):
+        return
+    for name in ("enableBatching", "batchConfig"):
+        value = params.get(name)
+        if value is None or (name == "enableBatching" and value is False):
+            continue
+        raise RuleValidationError(
+            f"{name} is not allowed in the error action: an HTTP error action batches as the "
+            "rule's HTTP action does, and cannot define batching of its own",
+            f"{path}.{name}",
+        )

@@ -250,6 +250,24 @@ def test_with_batch_across_topics_the_topic_is_in_each_entry() -> None:
     assert list(entry)[:2] == ["id", "topic"] and entry["topic"] == "topic/sensor1"
 
 
+@pytest.mark.parametrize(
+    "batching", [{"enableBatching": True}, {"batchConfig": {"maxBatchSize": 5}}]
+)
+def test_an_http_error_action_cannot_batch(batching: dict[str, Any]) -> None:
+    """https-rule-action.html's example: in the errorAction's http, "batchConfig is not allowed
+    here"; http_batching.html: no separate batching logic in the error action."""
+    engine = iotsql.RulesEngine()
+    error_action = {"http": {"url": "https://www.example.com/subpath", **batching}}
+    with pytest.raises(iotsql.RuleValidationError) as info:
+        engine.create_topic_rule("R", payload("SELECT * FROM 'a'", sqs(), errorAction=error_action))
+    (name,) = batching
+    assert info.value.field == f"topicRulePayload.errorAction.http.{name}"
+    assert "not allowed in the error action" in str(info.value)
+    assert "R" not in engine.rules
+    accepted = {"http": {"url": "https://www.example.com/subpath", "enableBatching": False}}
+    engine.create_topic_rule("R", payload("SELECT * FROM 'a'", sqs(), errorAction=accepted))
+
+
 def test_a_failed_http_action_without_batching_keeps_the_plain_document() -> None:
     engine = _batching_engine({})
     engine.replace_topic_rule("FailedTopicRule", payload(
