@@ -139,6 +139,9 @@ def test_templated_field_choices() -> None:
     assert templated["iotSiteWise"] == {"putAssetPropertyValueEntries.*"}
     assert templated["republish"] == {"topic", "headers.*"}
     assert templated["salesforce"] == set()
+    # location-rule-action.html: the timestamp's unit "Supports substitution templates: API and
+    # AWS CLI only", as its value does.
+    assert {"timestamp.value", "timestamp.unit"} <= templated["location"]
     assert "useBase64" not in templated["sqs"] and "cannedAcl" not in templated["s3"]
     assert "batchMode" not in templated["firehose"] and "separator" not in templated["firehose"]
 
@@ -1106,6 +1109,21 @@ def test_location_updates_the_device_position() -> None:
 def test_location_timestamp_units(timestamp: dict[str, str], sample_time: str) -> None:
     update = args("location", {**LOCATION, "timestamp": timestamp}, {"a": 1})["Updates"][0]
     assert update["SampleTime"] == sample_time
+
+
+def test_location_timestamp_unit_from_a_template() -> None:
+    import iotsql
+
+    engine = iotsql.RulesEngine()
+    engine.create_topic_rule("Where", {
+        "sql": "SELECT * FROM 'some/topic'", "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"location": {**LOCATION, "timestamp": {"value": "${ts}", "unit": "${u}"}}}],
+    })  # fmt: skip
+    report = engine.publish("some/topic", b'{"ts": 1700000000, "u": "SECONDS"}')
+    (action,) = report.rules[0].actions
+    assert action.ok and action.request is not None, action.error
+    (update,) = action.request.request["arguments"]["Updates"]
+    assert update["SampleTime"] == "2023-11-14T22:13:20.000Z"
 
 
 @pytest.mark.parametrize(
