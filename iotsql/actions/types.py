@@ -252,6 +252,10 @@ def _sns(params: Params, payload: bytes, output: Output | None, message: Message
     return payload, _request("sns", "Publish", args)
 
 
+#: The Device Defender reserved topics (reserved-topics.html): $aws/things/THING/defender/...
+_DEFENDER_TOPIC = re.compile(r"\$aws/things/[^/]+/defender(/|$)")
+
+
 def _republish(params: Params, payload: bytes, output: Output | None, message: Message) -> Rendered:
     topic = str(params.get("topic") or "")
     try:
@@ -261,6 +265,13 @@ def _republish(params: Params, payload: bytes, output: Output | None, message: M
     if topic.startswith("$aws/things/") and "/jobs" in topic:
         raise ValueError(
             f"Failed to republish to topic {topic!r}: reserved job topics are not supported"
+        )
+    if _DEFENDER_TOPIC.match(topic):
+        # republish-rule-action.html: "AWS IoT Device Defender reserve topics don't support
+        # HTTP publish", and the action publishes as the data plane's HTTP Publish does.
+        raise ValueError(
+            f"Failed to republish to topic {topic!r}: Device Defender reserved topics do not "
+            "support HTTP publish"
         )
     args: dict[str, Any] = {"topic": topic, "qos": int(params.get("qos") or 0), "payload": payload}
     headers = params.get("headers") or {}

@@ -389,6 +389,8 @@ def test_republish_mqtt5_headers() -> None:
         ({"topic": "a/+/b"}, "wildcards"),
         ({"topic": "a/#"}, "wildcards"),
         ({"topic": "$aws/things/MyThing/jobs/get"}, "reserved job topics"),
+        # republish-rule-action.html: Device Defender reserved topics don't support HTTP publish
+        ({"topic": "$aws/things/MyThing/defender/metrics/json"}, "Device Defender reserved"),
         ({"topic": "a/b/c/d/e/f/g/h/i"}, "depth"),
         ({"topic": "t", "headers": {"payloadFormatIndicator": "UTF8"}}, "not one of"),
         ({"topic": "t", "headers": {"messageExpiry": "soon"}}, "not a number"),
