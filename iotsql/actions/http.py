@@ -31,7 +31,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import IO, Any, Final
 
@@ -127,7 +127,8 @@ class HttpSink:
     """Executes `{"service": "http", "method", "url", "headers", "body"}` requests.
 
     `timeout`: seconds for all tries of one request together (AWS: 3000 ms); `retries`: the
-    most retries after a 429 or 5xx (AWS: 2); `opener`: a `urllib.request.OpenerDirector`
+    most retries after a 429 or 5xx (AWS: 2), or after the statuses `retryable` accepts;
+    `opener`: a `urllib.request.OpenerDirector`
     (default: urllib's, with redirects not followed). Returns `{"status", "reason", "body"}`
     (the body's first 16,384 bytes); raises `HttpActionError` otherwise.
     """
@@ -137,10 +138,13 @@ class HttpSink:
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         opener: urllib.request.OpenerDirector | None = None,
+        retryable: Callable[[int], bool] | None = None,
     ) -> None:
         self.timeout = timeout
         self.retries = retries
         self.opener = opener if opener is not None else _default_opener()
+        #: Which statuses are tried again (the HTTP action's: 429 and 5xx).
+        self.retryable = retryable or _retryable
 
     def __call__(self, request: ActionRequest) -> dict[str, Any]:
         call = request.request
@@ -212,7 +216,7 @@ class HttpSink:
 
             if 200 <= status < 300:
                 return {"status": status, "reason": reason, "body": content}
-            retryable = status == 429 or 500 <= status <= 599
+            retryable = self.retryable(status)
             in_time = deadline - time.monotonic() > 0
             if retryable and not oversized and tries <= self.retries and in_time:
                 continue
@@ -231,6 +235,10 @@ class HttpSink:
             url=url,
             tries=tries,
         )
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
 
 
 def _read_bounded(response: Any) -> tuple[bytes, bool]:

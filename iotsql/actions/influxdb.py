@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 from urllib.parse import urlencode
 
 from iotsql import ast
@@ -50,6 +50,10 @@ __all__ = ["InfluxDBActionError", "InfluxDBDestination", "InfluxDBSink"]
 #: The most tag and field columns one point may have (the page's failure table).
 MAX_COLUMNS = 250
 _UNIT_MS = {"s": 1 / 1000, "ms": 1, "us": 1000, "ns": 1_000_000}
+_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+#: The timestamps InfluxDB stores, in nanoseconds (1677-09-21 to 2262-04-11): its line protocol
+#: reference's minimum and maximum.
+TIMESTAMP_RANGE_NS = (-9_223_372_036_854_775_806, 9_223_372_036_854_775_806)
 _ELEMENT = re.compile(r"@\{([^{}]*)\}")
 _FAILED = "Failed to write to InfluxDB"
 _INT64 = (-(2**63), 2**63 - 1)
@@ -196,10 +200,22 @@ def bind_render(
 # ---- line protocol ------------------------------------------------------------------------------
 
 
-def _escape(text: str, what: str, equals: bool = True) -> str:
+def _no_line_break(text: str, what: str) -> None:
+    # Line protocol has no escape for a line break in a name or a value: it would end the point.
     if "\n" in text or "\r" in text:
-        raise ValueError(f"{_FAILED}: {what} {text!r} contains a line break")
-    text = text.replace(",", "\\,").replace(" ", "\\ ")
+        raise ValueError(f"{_FAILED}: {what} {_shown(text)} contains a line break")
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _escape(text: str, what: str, equals: bool = True) -> str:
+    """A name or tag value as line protocol writes it: a backslash doubled (InfluxDB reads two
+    as one, so a trailing one cannot escape the next delimiter), then commas and spaces (and
+    equals signs, but in the measurement) escaped."""
+    _no_line_break(text, what)
+    text = text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
     return text.replace("=", "\\=") if equals else text
 
 
@@ -276,6 +292,7 @@ def _field_value(value: Any, key: str) -> str | None:
         return repr(number)
     text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"),
                                                             ensure_ascii=False)  # fmt: skip
+    _no_line_break(text, f"the string value of field {key!r},")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -286,44 +303,71 @@ def _timestamp(element: Mapping[str, Any], unit: str, message: Message, error: b
     if stamp is None:
         raise ValueError(f"{_FAILED}: the payload has no timestamp key")
     if isinstance(stamp, bool) or not isinstance(stamp, int):
-        raise ValueError(f"{_FAILED}: the timestamp {stamp!r} is not an integer Unix epoch value")
+        raise ValueError(
+            f"{_FAILED}: the timestamp {_shown(str(stamp))} is not an integer Unix epoch value"
+        )
+    low, high = TIMESTAMP_RANGE_NS
+    if not low <= stamp * _UNIT_NS[unit] <= high:
+        raise ValueError(
+            f"{_FAILED}: the timestamp {_shown(str(stamp))} is out of the range InfluxDB "
+            f"stores in unit {unit!r} ({low // _UNIT_NS[unit]} to {high // _UNIT_NS[unit]})"
+        )
     return stamp
+
+
+class Columns(NamedTuple):
+    """The names of one point as written (unescaped): the table, its tag keys and field keys;
+    the sink checks them against what InfluxDB 3 accepts."""
+
+    table: str
+    tags: tuple[str, ...]
+    fields: tuple[str, ...]
 
 
 def _point(
     params: Mapping[str, Any], element: Mapping[str, Any], excluded: frozenset[tuple[str, ...]],
     unit: str, message: Message, error: bool,
-) -> str:  # fmt: skip
+) -> tuple[str, Columns]:  # fmt: skip
     measurement = _resolve(str(params.get("tableName") or ""), element)
     if not measurement:
         raise ValueError(f"{_FAILED}: the table name is empty for this point")
+    if measurement[0] in "_#":
+        # `_` is InfluxDB's namespace (as tableName's pattern says); `#` would make the line
+        # a comment, the point silently lost.
+        raise ValueError(f"{_FAILED}: the table name {_shown(measurement)} starts with "
+                         f"{measurement[0]!r}")  # fmt: skip
     tags = []
     for name, value in dict(params.get("tags") or {}).items():
         text = _resolve(str(value), element)
         if text == "":
             continue  # empty tag values are omitted
         if not name or str(name).startswith("_"):
-            raise ValueError(f"{_FAILED}: tag key {name!r} is empty or starts with '_'")
+            raise ValueError(f"{_FAILED}: tag key {_shown(str(name))} is empty or starts with '_'")
         tags.append((str(name), text))
     tags.sort()
     fields = []
-    for key, value in _without(element, excluded | {("timestamp",)}).items():
+    field_keys = []
+    values = _without(element, excluded | {("timestamp",)})
+    for key, value in values.items():
         written = _field_value(value, key)
         if written is None:
             continue
         if not key or key.startswith("_"):
-            raise ValueError(f"{_FAILED}: field key {key!r} is empty or starts with '_'")
+            raise ValueError(f"{_FAILED}: field key {_shown(key)} is empty or starts with '_'")
         fields.append(f"{_escape(key, 'field key')}={written}")
+        field_keys.append(key)
+        if len(tags) + len(fields) > MAX_COLUMNS:  # (stop converting: the point fails anyway)
+            raise ValueError(
+                f"{_FAILED}: the tags and fields exceed the column limit: more than "
+                f"{MAX_COLUMNS} columns"
+            )
     if not fields:
         raise ValueError(f"{_FAILED}: the payload has no valid fields for line protocol")
-    if len(tags) + len(fields) > MAX_COLUMNS:
-        raise ValueError(
-            f"{_FAILED}: {len(tags) + len(fields)} tag and field columns, more than {MAX_COLUMNS}"
-        )
     head = _escape(measurement, "table name", equals=False) + "".join(
         f",{_escape(k, 'tag key')}={_escape(v, 'tag value')}" for k, v in tags
     )
-    return f"{head} {','.join(fields)} {_timestamp(element, unit, message, error)}"
+    line = f"{head} {','.join(fields)} {_timestamp(element, unit, message, error)}"
+    return line, Columns(measurement, tuple(k for k, _ in tags), tuple(field_keys))
 
 
 def render(
@@ -347,18 +391,21 @@ def render(
         raise ValueError(f"{_FAILED}: the output is an empty array: no point to write")
     unit = str(params.get("timestampUnit") or "ms")
     lines = []
+    columns = []
     for index, element in enumerate(elements):
         if not isinstance(element, Mapping):
             raise ValueError(
                 f"{_FAILED}: client batch contains an invalid point: element {index} is not a "
                 "JSON object"
             )
-        lines.append(_point(params, element, excluded, unit, message, output is None))
+        line, names = _point(params, element, excluded, unit, message, output is None)
+        lines.append(line)
+        columns.append(names)
     body = "\n".join(lines).encode("utf-8")
     request: dict[str, Any] = {
         "service": "influxdb", "destinationArn": params["destinationArn"],
         "databaseName": params["databaseName"], "organization": params.get("organization"),
-        "precision": unit, "lines": lines, "body": body,
+        "precision": unit, "lines": lines, "columns": columns, "body": body,
     }  # fmt: skip
     if params.get("batchConfig"):
         request["batchConfig"] = dict(params["batchConfig"])
@@ -379,19 +426,34 @@ class InfluxDBActionError(ActionError):
 @dataclass(frozen=True)
 class InfluxDBDestination:
     """What an InfluxDB topic rule destination holds: the endpoint, the InfluxDB version (`V2`
-    or `V3`) and the API token (what AWS reads from Secrets Manager)."""
+    or `V3`) and the API token (what AWS reads from Secrets Manager): a string, or a function
+    that reads it, called again when InfluxDB answers 401 (AWS reloads the secret then)."""
 
     endpoint: str
-    token: str
+    token: str | Callable[[], str]
     version: str = "V2"
+
+    def read_token(self) -> str:
+        return self.token if isinstance(self.token, str) else str(self.token())
+
+
+#: What the page's error table says InfluxDB answers and what AWS does: 503 is retried with
+#: back-off (the HTTP action's tries and time-out here), 401 once with the token read again,
+#: any other status (404, 422, ...) goes to the error action at once.
+RETRIED_STATUSES: Final = frozenset({503})
 
 
 class InfluxDBSink:
     """Writes the InfluxDB action's lines to real InfluxDB endpoints through the v2 write API
     (`POST /api/v2/write?bucket=&org=&precision=`, which InfluxDB 3 serves too), with the
-    token as `Authorization: Token ...` and the HTTP action's time-out and retries (a 429 or
-    5xx is retried). `destinations` maps destination ARNs to `InfluxDBDestination`s; one
-    destination serves every ARN."""
+    token as `Authorization: Token ...` and the HTTP action's time-out and retries (a 503 is
+    retried; a 401 is tried once more with the token read again). `destinations` maps
+    destination ARNs to `InfluxDBDestination`s; one destination serves every ARN.
+
+    Before anything is sent, a V2 destination needs the action's `organization` (the page:
+    "Required for InfluxDB v2"; V3 ignores it), and for a V3 destination every table name and
+    tag key must start with a letter or digit and no tag key may also be a field of its point
+    (the page's naming restrictions): a write that breaks them fails the action."""
 
     def __init__(
         self,
@@ -403,7 +465,8 @@ class InfluxDBSink:
         from iotsql.actions.http import HttpSink
 
         self.destinations = destinations
-        self.http = HttpSink(timeout=timeout, retries=retries)
+        self.http = HttpSink(timeout=timeout, retries=retries,
+                             retryable=RETRIED_STATUSES.__contains__)  # fmt: skip
 
     def destination(self, arn: str) -> InfluxDBDestination:
         if isinstance(self.destinations, InfluxDBDestination):
@@ -419,14 +482,38 @@ class InfluxDBSink:
         call = request.request
         target = self.destination(str(call.get("destinationArn")))
         query = {"bucket": call.get("databaseName"), "precision": call.get("precision") or "ms"}
-        if target.version == "V2" and call.get("organization"):
+        if target.version == "V2":
+            if not call.get("organization"):
+                raise InfluxDBActionError(
+                    f"{_FAILED}: the action has no organization, which InfluxDB V2 requires"
+                )
             query["org"] = call["organization"]
+        else:
+            _check_v3_names(call.get("columns") or ())
         url = f"{target.endpoint.rstrip('/')}/api/v2/write?{urlencode(query)}"
-        headers = [("Authorization", f"Token {target.token}"),
-                   ("Content-Type", "text/plain; charset=utf-8")]  # fmt: skip
-        try:
-            return self.http.send(url, headers=headers, body=call.get("body", request.payload))
-        except HttpActionError as err:
-            detail = err.body.decode("utf-8", "replace").strip()
-            reason = f"StatusCode: {err.status}. {detail}" if err.status else str(err)
-            raise InfluxDBActionError(f"{_FAILED}. {reason}", err.status) from err
+        body = call.get("body", request.payload)
+        for attempt in (1, 2):
+            headers = [("Authorization", f"Token {target.read_token()}"),
+                       ("Content-Type", "text/plain; charset=utf-8")]  # fmt: skip
+            try:
+                return self.http.send(url, headers=headers, body=body)
+            except HttpActionError as err:
+                if err.status == 401 and attempt == 1:
+                    continue  # the token may have been rotated: read it again, once
+                detail = err.body.decode("utf-8", "replace").strip()
+                reason = f"StatusCode: {err.status}. {detail}" if err.status else str(err)
+                raise InfluxDBActionError(f"{_FAILED}. {reason}", err.status) from err
+        raise AssertionError("unreachable")  # (the loop returns or raises)
+
+
+def _check_v3_names(columns: Any) -> None:
+    for names in columns:
+        table, tags, fields = names
+        for what, name in (("table name", table), *(("tag key", tag) for tag in tags)):
+            if not name[:1].isalnum():
+                raise InfluxDBActionError(f"{_FAILED}: InfluxDB V3: the {what} {_shown(name)} "
+                                          "does not start with a letter or digit")  # fmt: skip
+        clash = set(tags).intersection(fields)
+        if clash:
+            raise InfluxDBActionError(f"{_FAILED}: InfluxDB V3: tag {_shown(min(clash))} is "
+                                      "also a field of the point")  # fmt: skip
