@@ -458,8 +458,8 @@ class RulesEngine:
                     self.destinations.ensure_http(url)
 
     def _destinations_changed(self) -> None:
-        """Whether HTTP actions are checked flipped: the quiet plans, which skip the check,
-        are made again."""
+        """Whether HTTP and InfluxDB actions are checked flipped: the quiet plans, which skip
+        the check, are made again."""
         with self._lock:
             self._plans = {}
             self._forget_routes()
@@ -980,7 +980,7 @@ class RulesEngine:
                 known = self._sink_kinds.get(id(sink))
                 kind = known[1] if known is not None else self._classify(sink)
                 if (key == "republish" or constant is None or kind != _INLINE
-                        or (key == "http" and self.destinations.enforced)):  # fmt: skip
+                        or (key in _DESTINATION_ACTIONS and self.destinations.enforced)):  # fmt: skip
                     actions = None
                 else:
                     actions.append((action, key, constant, action.render,
@@ -1302,12 +1302,15 @@ class RulesEngine:
             )  # fmt: skip
         republish = action.key == "republish"
         error = None
-        if action.key == "http" and self.destinations.enforced:
+        if action.key in _DESTINATION_ACTIONS and self.destinations.enforced:
             assert params is not None  # (rendered, or the action failed above)
-            confirmation = params.get("confirmationUrl")
-            error = self.destinations.refusal(
-                str(params["url"]), str(confirmation) if confirmation else None
-            )
+            if action.key == "http":
+                confirmation = params.get("confirmationUrl")
+                error = self.destinations.refusal(
+                    str(params["url"]), str(confirmation) if confirmation else None
+                )
+            else:
+                error = self.destinations.influxdb_refusal(str(params["destinationArn"]))
         if error is not None:
             pass  # refused before any budget is spent: the request is kept whole
         elif republish and depth >= self.limits.max_republish_depth:
@@ -1535,6 +1538,10 @@ class RulesEngine:
 
 #: How a sink is called (RulesEngine._classify).
 _INLINE, _THREAD, _COROUTINE = 0, 1, 2
+
+#: The actions that send only through an ENABLED topic rule destination, once destinations are
+#: enforced: an HTTP action's URL must be under one, an InfluxDB action's destinationArn name one.
+_DESTINATION_ACTIONS = frozenset({"http", "influxDB"})
 
 #: The variables of every rule without SET (never written: `_execute` extends the list only
 #: for a statement that has variables).

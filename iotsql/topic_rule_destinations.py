@@ -47,6 +47,7 @@ __all__ = [
     "DISABLED",
     "ENABLED",
     "ERROR",
+    "INFLUXDB_PORTS",
     "IN_PROGRESS",
     "MAX_DESTINATIONS",
     "MAX_VPC_DESTINATIONS",
@@ -98,7 +99,8 @@ class ConfirmationRequest(NamedTuple):
 class TopicRuleDestination:
     """One destination as it is now (a snapshot: the store replaces it on every change).
     `confirmation_url` for an HTTP destination, `vpc` (the VpcDestinationConfiguration) for a
-    VPC one; `confirmation_token` is the token of the confirmation in progress, if any."""
+    VPC one, `influxdb` (the InfluxDBDestinationConfiguration) for an InfluxDB one;
+    `confirmation_token` is the token of the confirmation in progress, if any."""
 
     arn: str
     status: str
@@ -107,6 +109,7 @@ class TopicRuleDestination:
     status_reason: str | None = None
     confirmation_url: str | None = None
     vpc: Mapping[str, Any] | None = None
+    influxdb: Mapping[str, Any] | None = None
     confirmation_token: str | None = field(default=None, repr=False)
     sequence: int = field(default=0, repr=False, compare=False)
 
@@ -129,6 +132,8 @@ class TopicRuleDestination:
             body["httpUrlProperties"] = {"confirmationUrl": self.confirmation_url}
         if self.vpc is not None:
             body["vpcProperties"] = _vpc_copy(self.vpc)
+        if self.influxdb is not None:
+            body["influxDBProperties"] = dict(self.influxdb)
         return body
 
     def summary(self) -> dict[str, Any]:
@@ -138,6 +143,8 @@ class TopicRuleDestination:
             body["httpUrlSummary"] = {"confirmationUrl": self.confirmation_url}
         if self.vpc is not None:
             body["vpcDestinationSummary"] = _vpc_copy(self.vpc)
+        if self.influxdb is not None:
+            body["influxDBSummary"] = dict(self.influxdb)
         return body
 
     def _common(self) -> dict[str, Any]:
@@ -165,7 +172,13 @@ class TopicRuleDestinations:
 
     `on_confirmation(request)` is called, outside the lock, with the ConfirmationRequest of
     each confirmation AWS would send; if it raises, the destination goes to ERROR with the
-    error as its `statusReason`. `enable_endpoint` is the IoT API endpoint the confirmation's
+    error as its `statusReason`. `validate_influxdb(destination)`, if set, is AWS's endpoint
+    ownership validation of an InfluxDB destination (influxdb-rule-action.md: `/api/v2/me` for
+    V2, `GET /api/v3/configure/database` for V3, with the token of the secret;
+    `iotsql.actions.influxdb.validate_ownership` makes that request): called outside the lock
+    when the destination is created or set to IN_PROGRESS, it makes the destination ENABLED,
+    or ERROR with the error as `statusReason` if it raises. Without it an InfluxDB destination
+    is ENABLED at once (iotsql has no secret to read). `enable_endpoint` is the IoT API endpoint the confirmation's
     `enableUrl` points at (AWS's `https://iot.<region>.amazonaws.com` by default).
     """
 
@@ -183,6 +196,8 @@ class TopicRuleDestinations:
         self.account_id = account_id
         self.region = region
         self.on_confirmation = on_confirmation
+        #: AWS's endpoint ownership validation of an InfluxDB destination (see the class).
+        self.validate_influxdb: Callable[[TopicRuleDestination], object] | None = None
         self.on_change: Callable[[], object] | None = None
         self.enable_endpoint = enable_endpoint or f"https://iot.{region}.amazonaws.com"
         self.max_destinations = max_destinations
@@ -222,8 +237,8 @@ class TopicRuleDestinations:
 
     def create(self, configuration: Mapping[str, Any]) -> TopicRuleDestination:
         """CreateTopicRuleDestination: `configuration` is a TopicRuleDestinationConfiguration
-        (`httpUrlConfiguration` or `vpcConfiguration`, exactly one)."""
-        http, vpc = _configuration(configuration)
+        (`httpUrlConfiguration`, `vpcConfiguration` or `influxDBConfiguration`, exactly one)."""
+        http, vpc, influxdb = _configuration(configuration)
         now = time.time()
         with self._lock:
             before = self.enforced
@@ -238,6 +253,8 @@ class TopicRuleDestinations:
                         f"a topic rule destination for {http} already exists: {taken.arn}"
                     )
                 destination = self._new("http", now, confirmation_url=http)
+            elif influxdb is not None:
+                destination = self._new("influxdb", now, influxdb=influxdb)
             else:
                 count = sum(d.vpc is not None for d in self._by_arn.values())
                 if count >= self.max_vpc_destinations:
@@ -249,7 +266,7 @@ class TopicRuleDestinations:
         if flipped:
             self._changed()
         self._send(destination)
-        return destination
+        return self._validate(destination)
 
     def get(self, arn: str) -> TopicRuleDestination:
         """GetTopicRuleDestination (ResourceNotFoundError for an ARN not here)."""
@@ -272,7 +289,8 @@ class TopicRuleDestinations:
     def update(self, arn: str, status: str) -> TopicRuleDestination:
         """UpdateTopicRuleDestination: ENABLED from DISABLED, DISABLED from ENABLED (asking for
         the state a destination is in changes nothing), IN_PROGRESS from any state of an HTTP
-        destination (a new confirmation; the previous token stops working). ERROR and DELETING
+        destination (a new confirmation; the previous token stops working) or of an InfluxDB
+        one (its endpoint ownership is validated again). ERROR and DELETING
         are InvalidRequestException, a change the state does not allow
         ConflictingResourceUpdateException."""
         if status not in STATUSES:
@@ -282,7 +300,9 @@ class TopicRuleDestinations:
             raise RuleValidationError(f"{status} is set by the service, never requested", "status")
         with self._lock:
             current = self.get(arn)
-            if status == IN_PROGRESS:
+            if status == IN_PROGRESS and current.influxdb is not None:
+                changed = self._put(current, IN_PROGRESS, None, token=None)
+            elif status == IN_PROGRESS:
                 if current.confirmation_url is None:
                     raise RuleValidationError(
                         "a VPC destination has no confirmation to send again", "status"
@@ -304,6 +324,7 @@ class TopicRuleDestinations:
                 )
         if status == IN_PROGRESS:
             self._send(changed)
+            return self._validate(changed)
         return changed
 
     def delete(self, arn: str) -> None:
@@ -399,6 +420,27 @@ class TopicRuleDestinations:
             )
         return None
 
+    def influxdb_refusal(self, arn: str) -> str | None:
+        """Why an InfluxDB action may not write through the destination `arn` (None: it may):
+        it must be an InfluxDB destination here, ENABLED (the page's failure table: "Invalid
+        destination ARN", "Destination DISABLED or ERROR"). Always None while the check is not
+        `enforced`."""
+        if not self.enforced:
+            return None
+        destination = self._by_arn.get(arn)
+        if destination is None or destination.influxdb is None:
+            return (f"InfluxDBAction failed: the topic rule destination {arn} does not exist; "
+                    "create it with CreateTopicRuleDestination (influxDBConfiguration)")  # fmt: skip
+        if destination.status != ENABLED:
+            hint = {
+                DISABLED: "enable it with UpdateTopicRuleDestination",
+                ERROR: "its endpoint ownership validation failed; validate it again with "
+                "UpdateTopicRuleDestination (IN_PROGRESS)",
+            }.get(destination.status, "")
+            return (f"InfluxDBAction failed: the topic rule destination {arn} is "
+                    f"{destination.status}, not ENABLED" + (f"; {hint}" if hint else ""))  # fmt: skip
+        return None
+
     # ---- inside ------------------------------------------------------------------------------
 
     def _covering(self, url: str) -> TopicRuleDestination | None:
@@ -429,7 +471,7 @@ class TopicRuleDestinations:
 
     def _new(
         self, kind: str, now: float, *, confirmation_url: str | None = None,
-        vpc: Mapping[str, Any] | None = None,
+        vpc: Mapping[str, Any] | None = None, influxdb: Mapping[str, Any] | None = None,
     ) -> TopicRuleDestination:  # fmt: skip
         arn = f"arn:aws:iot:{self.region}:{self.account_id}:ruledestination/{kind}/{uuid.uuid4()}"
         self._sequence += 1
@@ -438,6 +480,9 @@ class TopicRuleDestinations:
                 arn, IN_PROGRESS, now, now, _awaiting(), confirmation_url,
                 confirmation_token=self._new_token(arn), sequence=self._sequence,
             )  # fmt: skip
+        elif influxdb is not None:  # (validated by `_validate`, outside the lock)
+            destination = TopicRuleDestination(arn, IN_PROGRESS, now, now, None,
+                                               influxdb=influxdb, sequence=self._sequence)  # fmt: skip
         else:
             destination = TopicRuleDestination(arn, ENABLED, now, now, None, vpc=vpc,
                                                sequence=self._sequence)  # fmt: skip
@@ -475,6 +520,24 @@ class TopicRuleDestinations:
                     self._put(current, ERROR, f"Confirmation message not delivered: {err}",
                               token=token)  # fmt: skip
 
+    def _validate(self, destination: TopicRuleDestination) -> TopicRuleDestination:
+        """An InfluxDB destination IN_PROGRESS: AWS's endpoint ownership validation, then
+        ENABLED, or ERROR with the reason (`validate_influxdb`, see the class)."""
+        if destination.influxdb is None or destination.status != IN_PROGRESS:
+            return destination
+        reason = None
+        check = self.validate_influxdb
+        if check is not None:
+            try:
+                check(destination)
+            except Exception as err:  # (the validation's request failed: as AWS's would)
+                reason = f"Endpoint ownership validation failed: {err}"
+        with self._lock:
+            current = self._by_arn.get(destination.arn)
+            if current is None or current.status != IN_PROGRESS:
+                return current or destination  # (deleted or changed meanwhile)
+            return self._put(current, ERROR if reason else ENABLED, reason, token=None)
+
     def _request(self, destination: TopicRuleDestination, token: str) -> ConfirmationRequest:
         url = destination.confirmation_url or ""
         parts = urlsplit(url)
@@ -502,20 +565,33 @@ def _normal(url: str) -> tuple[Any, ...]:
     return (found.scheme, found.host, found.port, found.path.rstrip("/") or "/")
 
 
-def _configuration(configuration: Any) -> tuple[str | None, dict[str, Any] | None]:
-    """(confirmation URL, None) or (None, VPC configuration), validated as the model says."""
+#: The members of InfluxDBDestinationConfiguration, as the model has them.
+_INFLUXDB_MEMBERS: Final = ("endpoint", "influxDBVersion", "secretId", "secretType", "secretKey")
+#: The outbound ports AWS IoT Core reaches an InfluxDB endpoint on (influxdb-rule-action.md,
+#: Prerequisites and Destination parameters: 443, 8443, 8086 for V2, 8181 for V3).
+INFLUXDB_PORTS: Final = frozenset({443, 8443, 8086, 8181})
+_CONFIGURATIONS: Final = ("httpUrlConfiguration", "vpcConfiguration", "influxDBConfiguration")
+
+
+def _configuration(
+    configuration: Any,
+) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None]:
+    """(confirmation URL, None, None), (None, VPC configuration, None) or (None, None, InfluxDB
+    configuration), validated as the model and the InfluxDB page say."""
     where = "destinationConfiguration"
     if not isinstance(configuration, Mapping):
         raise RuleValidationError(f"must be a structure, not {configuration!r}", where)
-    given = [key for key in ("httpUrlConfiguration", "vpcConfiguration")
-             if configuration.get(key) is not None]  # fmt: skip
-    unknown = sorted(set(configuration) - {"httpUrlConfiguration", "vpcConfiguration"})
+    given = [key for key in _CONFIGURATIONS if configuration.get(key) is not None]
+    unknown = sorted(set(configuration) - set(_CONFIGURATIONS))
     if unknown:
         raise RuleValidationError(f"unknown member {unknown[0]!r}", where)
     if len(given) != 1:
         raise RuleValidationError(
-            "needs exactly one of httpUrlConfiguration and vpcConfiguration", where
-        )
+            "needs exactly one of httpUrlConfiguration, vpcConfiguration and "
+            "influxDBConfiguration", where)  # fmt: skip
+    if given == ["influxDBConfiguration"]:
+        return None, None, _influxdb_configuration(configuration["influxDBConfiguration"],
+                                                   f"{where}.influxDBConfiguration")  # fmt: skip
     if given == ["httpUrlConfiguration"]:
         http = configuration["httpUrlConfiguration"]
         where += ".httpUrlConfiguration"
@@ -535,7 +611,7 @@ def _configuration(configuration: Any) -> tuple[str | None, dict[str, Any] | Non
             endpoint(url)
         except ValueError as err:
             raise RuleValidationError(str(err), where) from None
-        return url, None
+        return url, None, None
     vpc = configuration["vpcConfiguration"]
     where += ".vpcConfiguration"
     if not isinstance(vpc, Mapping):
@@ -558,4 +634,45 @@ def _configuration(configuration: Any) -> tuple[str | None, dict[str, Any] | Non
     if unknown:
         raise RuleValidationError(f"unknown member {unknown[0]!r}", where)
     return None, {key: list(value) if isinstance(value, list) else value
-                  for key, value in vpc.items()}  # fmt: skip
+                  for key, value in vpc.items()}, None  # fmt: skip
+
+
+def _influxdb_configuration(influxdb: Any, where: str) -> dict[str, Any]:
+    """An InfluxDBDestinationConfiguration: the model's members and bounds, and the page's
+    endpoint rules (HTTPS only, ports 443, 8443, 8086, 8181)."""
+    if not isinstance(influxdb, Mapping):
+        raise RuleValidationError(f"must be a structure, not {influxdb!r}", where)
+    unknown = sorted(set(influxdb) - set(_INFLUXDB_MEMBERS))
+    if unknown:
+        raise RuleValidationError(f"unknown member {unknown[0]!r}", where)
+    bounds = {"endpoint": (1, MAX_URL_LENGTH), "secretId": (1, 512), "secretKey": (1, 128)}
+    for name, (low, high) in bounds.items():
+        value = influxdb.get(name)
+        if value is None and name == "secretKey":
+            continue
+        if not isinstance(value, str) or not value:
+            raise RuleValidationError("is required (a string)", f"{where}.{name}")
+        if not low <= len(value) <= high:
+            raise RuleValidationError(f"must be {low} to {high} characters long",
+                                      f"{where}.{name}")  # fmt: skip
+    for name, allowed, required in (("influxDBVersion", ("V2", "V3"), True),
+                                    ("secretType", ("SecretString", "SecretBinary"), False)):  # fmt: skip
+        value = influxdb.get(name)
+        if value is None and not required:
+            continue
+        if value not in allowed:
+            raise RuleValidationError(f"must be one of {', '.join(allowed)}, not {value!r}",
+                                      f"{where}.{name}")  # fmt: skip
+    url = influxdb["endpoint"]
+    try:
+        found = endpoint(url)
+    except ValueError as err:
+        raise RuleValidationError(str(err), f"{where}.endpoint") from None
+    if found.scheme != "https":
+        raise RuleValidationError("must be an HTTPS URL: HTTP is not supported",
+                                  f"{where}.endpoint")  # fmt: skip
+    if found.port not in INFLUXDB_PORTS:
+        raise RuleValidationError(
+            f"port {found.port} is not supported: AWS IoT Core reaches InfluxDB on ports "
+            f"{', '.join(map(str, sorted(INFLUXDB_PORTS)))}", f"{where}.endpoint")  # fmt: skip
+    return {name: influxdb[name] for name in _INFLUXDB_MEMBERS if influxdb.get(name) is not None}

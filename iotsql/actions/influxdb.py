@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from iotsql.message import Message
     from iotsql.output import Output
 
-__all__ = ["InfluxDBActionError", "InfluxDBDestination", "InfluxDBSink"]
+__all__ = ["InfluxDBActionError", "InfluxDBDestination", "InfluxDBSink", "validate_ownership"]
 
 #: The most tag and field columns one point may have (the page's failure table).
 MAX_COLUMNS = 250
@@ -504,6 +504,34 @@ class InfluxDBSink:
                 reason = f"StatusCode: {err.status}. {detail}" if err.status else str(err)
                 raise InfluxDBActionError(f"{_FAILED}. {reason}", err.status) from err
         raise AssertionError("unreachable")  # (the loop returns or raises)
+
+
+#: The request AWS IoT Core makes to validate an InfluxDB destination's endpoint ownership
+#: (influxdb-rule-action.md, "Endpoint ownership validation"): the method and the path.
+OWNERSHIP_REQUESTS: Final = {
+    "V2": ("GET", "/api/v2/me"),
+    "V3": ("GET", "/api/v3/configure/database"),
+}
+
+
+def validate_ownership(
+    endpoint: str, version: str, token: str, *, timeout: float = 3.0
+) -> dict[str, Any]:
+    """AWS's endpoint ownership validation of an InfluxDB destination: the V2 `/api/v2/me` or
+    the V3 list-databases request, authenticated with the token; a 2xx answer validates (the
+    response is returned), anything else raises InfluxDBActionError. For
+    `TopicRuleDestinations.validate_influxdb`."""
+    from iotsql.actions.http import HttpActionError, HttpSink
+
+    method, path = OWNERSHIP_REQUESTS[version]
+    try:
+        return HttpSink(timeout=timeout, retries=0).send(
+            f"{endpoint.rstrip('/')}{path}", method=method,
+            headers=[("Authorization", f"Token {token}")], body=None,
+        )  # fmt: skip
+    except HttpActionError as err:
+        reason = f"StatusCode: {err.status}" if err.status else str(err)
+        raise InfluxDBActionError(f"{method} {path} failed. {reason}", err.status) from err
 
 
 def _check_v3_names(columns: Any) -> None:
