@@ -5,7 +5,9 @@ and `InfluxDBSink` writing to an HTTP endpoint that speaks InfluxDB's v2 write A
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -319,3 +321,285 @@ def test_the_sink_reports_influxdb_refusals_and_unknown_destinations(
     assert "org" not in seen[-1][1]  # InfluxDB 3 has no organizations
     with pytest.raises(InfluxDBActionError, match="does not exist"):
         InfluxDBSink({}).destination(DESTINATION)
+
+
+# ---- the current page's examples (influxdb-rule-action.md) ---------------------------------------
+
+
+def test_the_per_element_section_example() -> None:
+    """Per-element templates for array payloads, Example: `room` becomes a tag, so `value` is
+    the only field."""
+    action = influx(tableName="@{measurement_type}", tags={"room": "@{room}"}, timestampUnit="ms")
+    action["influxDB"]["destinationArn"] = (
+        "arn:aws:iot:us-west-2:111122223333:ruledestination/influxdb/abc123"
+    )
+    body = (b'[{"measurement_type": "temperature", "room": "kitchen", "timestamp": 1700000000000, '
+            b'"value": 23.5}, {"measurement_type": "humidity", "room": "bedroom", '
+            b'"timestamp": 1700000001000, "value": 60.1}]')  # fmt: skip
+    assert lines(engine_with("SELECT * FROM 'iot/topic'", action), "iot/topic", body) == [
+        "temperature,room=kitchen value=23.5 1700000000000",
+        "humidity,room=bedroom value=60.1 1700000001000",
+    ]
+
+
+def test_the_combined_batching_example_writes_the_documented_points() -> None:
+    """Combined client-side and server-side batching: iotsql writes each message as it comes
+    (batchConfig is carried, not performed), so the points are those of the page's batch
+    write, each message's in its own order."""
+    batch = {"maxBatchSize": 100, "maxBatchOpenMs": 500, "maxBatchSizeBytes": 65536,
+             "batchAcrossTopics": True}  # fmt: skip
+    action = influx(tableName="@{measurement_type}", batchConfig=batch, timestampUnit="ms",
+                    tags={"device_id": "${topic(2)}", "floor": "@{floor}"})  # fmt: skip
+    engine = engine_with("SELECT * FROM 'devices/+/telemetry'", action)
+    device_a = (
+        b'[{"measurement_type": "temperature", "floor": "1", "timestamp": 1700000000000, '
+        b'"value": 22.1}, {"measurement_type": "temperature", "floor": "2", '
+        b'"timestamp": 1700000000100, "value": 23.4}, {"measurement_type": "humidity", '
+        b'"floor": "1", "timestamp": 1700000000200, "value": 55.0}]'
+    )
+    device_b = (
+        b'[{"measurement_type": "temperature", "floor": "3", "timestamp": 1700000000050, '
+        b'"value": 21.8}, {"measurement_type": "humidity", "floor": "3", '
+        b'"timestamp": 1700000000150, "value": 62.3}]'
+    )
+    written = lines(engine, "devices/deviceA/telemetry", device_a)
+    written += lines(engine, "devices/deviceB/telemetry", device_b)
+    documented = [
+        "temperature,device_id=deviceB,floor=3 value=21.8 1700000000050",
+        "temperature,device_id=deviceA,floor=1 value=22.1 1700000000000",
+        "temperature,device_id=deviceA,floor=2 value=23.4 1700000000100",
+        "humidity,device_id=deviceB,floor=3 value=62.3 1700000000150",
+        "humidity,device_id=deviceA,floor=1 value=55.0 1700000000200",
+    ]
+    assert sorted(written) == sorted(documented)
+    assert written == [documented[i] for i in (1, 2, 4, 0, 3)]  # each message in its order
+    assert engine.recorder["influxDB"].requests[-1].request["batchConfig"] == batch
+
+
+# ---- record content: escapes, names, timestamps --------------------------------------------------
+
+
+def test_every_line_protocol_special_character_in_names_and_tag_values() -> None:
+    special = " ,=\"\\#\t'ü🚀"
+    action = influx(tableName="m${t}", tags={f"k{special}": "${t}", "tail": "${tail}"})
+    engine = engine_with("SELECT * FROM 't'", action)
+    payload = {"timestamp": 1, "t": special, "tail": "C:\\", f"f{special}": special}
+    (line,) = lines(engine, "t", json.dumps(payload).encode())
+    # Backslashes doubled everywhere (InfluxDB reads two as one, so `C:\` cannot escape the
+    # space after it); commas and spaces escaped, equals signs too but in the measurement;
+    # quotes and backslashes escaped in the string field; tabs, # and the rest as they are.
+    rest = "\t'ü🚀"
+    assert line == (
+        r'm\ \,="\\#' + rest + r',k\ \,\="\\#' + rest + r'=\ \,\="\\#' + rest
+        + r',tail=C:\\ f\ \,\="\\#' + rest + r'=" ,=\"\\#' + rest + '" 1'
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "action", "error"), [
+    (b'{"timestamp": 1, "v": 1, "k": "_x"}', {"tableName": "${k}"},
+     "the table name '_x' starts with '_'"),
+    (b'{"timestamp": 1, "v": 1, "k": "#x"}', {"tableName": "${k}"},
+     "the table name '#x' starts with '#'"),
+    (b'{"timestamp": 1, "v": 1, "k": "a\\nb"}', {"tags": {"t": "${k}"}},
+     "tag value 'a\\nb' contains a line break"),
+    (b'{"timestamp": 1, "v": "a\\r\\nb"}', {},
+     "the string value of field 'v', 'a\\r\\nb' contains a line break"),
+])  # fmt: skip
+def test_what_line_protocol_cannot_hold_fails_the_action(
+    body: bytes, action: dict[str, Any], error: str
+) -> None:
+    engine = engine_with("SELECT * FROM 't'", influx(**action))
+    (failure,) = engine.publish("t", body).failures
+    assert error in (failure.error or ""), failure.error
+
+
+#: Each unit's largest and smallest timestamps InfluxDB stores (its nanosecond range).
+RANGES = {"s": 9_223_372_036, "ms": 9_223_372_036_854, "us": 9_223_372_036_854_775,
+          "ns": 9_223_372_036_854_775_806}  # fmt: skip
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_timestamps_out_of_influxdbs_range_for_the_unit_fail(unit: str) -> None:
+    engine = engine_with("SELECT * FROM 't'", influx(timestampUnit=unit))
+    top = RANGES[unit]
+    for stamp in (top, -top):
+        body = f'{{"timestamp": {stamp}, "v": 1}}'.encode()
+        assert lines(engine, "t", body) == [f"device_metrics v=1i {stamp}"]
+    for stamp in (top + 1, -top - 1, 10**300):
+        (failure,) = engine.publish("t", f'{{"timestamp": {stamp}, "v": 1}}'.encode()).failures
+        assert "is out of the range InfluxDB stores in unit" in (failure.error or "")
+
+
+@pytest.mark.parametrize(("unit", "stamp"), [("s", "1700000000"), ("ms", "1700000000123"),
+                                             ("us", "1700000000123000"),
+                                             ("ns", "1700000000123000000")])  # fmt: skip
+def test_the_error_action_timestamp_is_the_receive_time_in_the_unit(unit: str, stamp: str) -> None:
+    engine = iotsql.RulesEngine()
+    engine.register_sink("sqs", RecordingSink(fail_with="down"))
+    engine.create_topic_rule("R", {"sql": "SELECT * FROM 'e'", "actions": [
+        {"sqs": {"queueUrl": "https://q", "roleArn": ROLE}}],
+        "errorAction": influx(tableName="rule_errors", timestampUnit=unit)})  # fmt: skip
+    engine.publish("e", b"{}", {"timestamp": 1_700_000_000_123})
+    (line,) = engine.recorder["influxDB"].requests[0].request["lines"]
+    assert line.endswith(" " + stamp)
+
+
+# ---- hostile payloads ----------------------------------------------------------------------------
+
+
+def test_hostile_values_end_in_a_point_or_a_failed_action() -> None:
+    engine = engine_with("SELECT * FROM 't'", influx(),
+                         errorAction={"s3": {"roleArn": ROLE, "bucketName": "e", "key": "k"}})  # fmt: skip
+    deep = '{"a": ' * 900 + "1" + "}" * 900
+    (line,) = lines(engine, "t", f'{{"timestamp": 1, "deep": {deep}}}'.encode())
+    assert line.startswith('device_metrics deep="{\\"a\\":{') and line.endswith('}" 1')
+    assert lines(engine, "t", b'{"timestamp": 1, "big": 1e308, "tiny": -5e-324}') == [
+        "device_metrics big=1e+308,tiny=-5e-324 1"
+    ]
+    assert lines(engine, "t", b'{"timestamp": 1, "u": 18446744073709551615}') == [
+        "device_metrics u=18446744073709551615u 1"
+    ]
+    # NaN is not JSON (so no SQL reads it), and no InfluxDB field can hold it.
+    (failure,) = engine.publish("t", b'{"timestamp": 1, "v": NaN}').failures
+    assert "field 'v': nan is not a finite number" in (failure.error or "")
+    engine = engine_with("SELECT sqrt(-1) AS v, power(10, 400) AS w, timestamp FROM 't'",
+                         influx())  # fmt: skip
+    (failure,) = engine.publish("t", b'{"timestamp": 1}').failures
+    assert "no valid fields" in (failure.error or "")
+
+
+def test_a_huge_tag_map_and_wide_points_are_bounded() -> None:
+    tags = {f"t{i} ,=\\": "${x}" for i in range(498)}
+    engine = engine_with("SELECT * FROM 't'", influx(tags=tags))
+    (failure,) = engine.publish("t", b'{"timestamp": 1, "v": 1, "x": "y"}').failures
+    assert "exceed the column limit: more than 250 columns" in (failure.error or "")
+    with pytest.raises(iotsql.RuleValidationError):  # the model's 498 tags at most
+        engine_with("SELECT * FROM 't'", influx(tags={**tags, "one more": "x"}))
+    wide = json.dumps({"timestamp": 1, **{f"f{i}": i for i in range(8_000)}}).encode()
+    engine = engine_with("SELECT * FROM 't'", influx())
+    started = time.perf_counter()
+    (failure,) = engine.publish("t", wide).failures
+    assert "more than 250 columns" in (failure.error or "")
+    assert time.perf_counter() - started < 5
+
+
+def test_an_array_of_100000_elements() -> None:
+    """Over AWS's 128 KB message: refused at publish, with the limit named; with the limit
+    raised it is 100,000 points, converted in linear time."""
+    body = json.dumps([{"timestamp": i, "v": i} for i in range(100_000)]).encode()
+    engine = engine_with("SELECT * FROM 't'", influx())
+    with pytest.raises(iotsql.LimitExceededError, match="payload size"):
+        engine.publish("t", body)
+    roomy = iotsql.RulesEngine(limits=iotsql.Limits(max_payload_bytes=len(body),
+                                                    max_output_bytes=10 * len(body)))  # fmt: skip
+    roomy.create_topic_rule("Influx", {"sql": "SELECT * FROM 't'", "actions": [influx()]})
+    started = time.perf_counter()
+    written = lines(roomy, "t", body)
+    assert len(written) == 100_000 and written[-1] == "device_metrics v=99999i 99999"
+    assert time.perf_counter() - started < 30
+
+
+# ---- the sink: retries, tokens, V2 and V3 rules --------------------------------------------------
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers each write with the next status of `script` (then 204), recording the token."""
+
+    script: list[int]
+    seen: list[str]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.seen.append(self.headers.get("Authorization") or "")
+        status = self.script.pop(0) if self.script else 204
+        self.send_response(status)
+        self.end_headers()
+        if status != 204:
+            self.wfile.write(b'{"code":"x","message":"m"}')
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[str, list[int], list[str]]]:
+    script: list[int] = []
+    seen: list[str] = []
+    handler = type("Handler", (_Scripted,), {"script": script, "seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", script, seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("statuses", "tries", "ok"), [
+    ([503, 503], 3, True),   # retryable: the HTTP action's 2 retries
+    ([503, 503, 503], 3, False),
+    ([500], 1, False),       # InfluxDB server error: to the error action at once
+    ([404], 1, False),
+    ([422], 1, False),
+    ([429], 1, False),
+])  # fmt: skip
+def test_the_sink_retries_503_only(
+    scripted: tuple[str, list[int], list[str]], statuses: list[int], tries: int, ok: bool
+) -> None:
+    url, script, seen = scripted
+    script.extend(statuses)
+    engine = engine_with("SELECT * FROM 't'", influx(organization="o"))
+    engine.register_sink("influxDB", InfluxDBSink(InfluxDBDestination(url, "tok")))
+    failures = engine.publish("t", b'{"timestamp": 1, "v": 1}').failures
+    assert len(seen) == tries and (failures == []) == ok
+    if not ok:
+        assert f"StatusCode: {statuses[-1]}" in (failures[0].error or "")
+
+
+def test_a_401_reads_the_token_again_and_retries_once(
+    scripted: tuple[str, list[int], list[str]],
+) -> None:
+    url, script, seen = scripted
+    tokens = iter(["old", "rotated", "expired", "expired too"])
+    engine = engine_with("SELECT * FROM 't'", influx(organization="o"))
+    engine.register_sink("influxDB", InfluxDBSink(InfluxDBDestination(url, lambda: next(tokens))))
+    script.append(401)
+    assert engine.publish("t", b'{"timestamp": 1, "v": 1}').failures == []
+    assert seen == ["Token old", "Token rotated"]
+    seen.clear()
+    script.extend([401, 401])
+    (failure,) = engine.publish("t", b'{"timestamp": 1, "v": 1}').failures
+    assert "StatusCode: 401" in (failure.error or "")
+    assert seen == ["Token expired", "Token expired too"]
+
+
+def test_v2_needs_the_organization_and_v3_ignores_it(
+    scripted: tuple[str, list[int], list[str]],
+) -> None:
+    url, _, seen = scripted
+    engine = engine_with("SELECT * FROM 't'", influx())
+    engine.register_sink("influxDB", InfluxDBSink(InfluxDBDestination(url, "t", "V2")))
+    (failure,) = engine.publish("t", b'{"timestamp": 1, "v": 1}').failures
+    assert "no organization, which InfluxDB V2 requires" in (failure.error or "") and not seen
+    engine.register_sink("influxDB", InfluxDBSink(InfluxDBDestination(url, "t", "V3")))
+    assert engine.publish("t", b'{"timestamp": 1, "v": 1}').failures == [] and len(seen) == 1
+
+
+@pytest.mark.parametrize(("action", "body", "error"), [
+    ({"tableName": "${k}"}, b'{"timestamp": 1, "v": 1, "k": "-m"}',
+     "InfluxDB V3: the table name '-m' does not start with a letter or digit"),
+    ({"tags": {"-t": "x"}}, b'{"timestamp": 1, "v": 1}',
+     "InfluxDB V3: the tag key '-t' does not start with a letter or digit"),
+    ({"tags": {"v": "x"}}, b'{"timestamp": 1, "v": 1}',
+     "InfluxDB V3: tag 'v' is also a field of the point"),
+])  # fmt: skip
+def test_v3_naming_restrictions(
+    scripted: tuple[str, list[int], list[str]], action: dict[str, Any], body: bytes, error: str
+) -> None:
+    url, _, seen = scripted
+    engine = engine_with("SELECT * FROM 't'", influx(organization="o", **action))
+    engine.register_sink("influxDB", InfluxDBSink(InfluxDBDestination(url, "t", "V3")))
+    (failure,) = engine.publish("t", body).failures
+    assert error in (failure.error or "") and not seen
+    engine.register_sink("influxDB", InfluxDBSink(InfluxDBDestination(url, "t", "V2")))
+    engine.publish("t", body)  # V2 has no such rule: InfluxDB decides
+    assert len(seen) == 1
