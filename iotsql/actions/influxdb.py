@@ -452,8 +452,8 @@ class InfluxDBSink:
 
     Before anything is sent, a V2 destination needs the action's `organization` (the page:
     "Required for InfluxDB v2"; V3 ignores it), and for a V3 destination every table name and
-    tag key must start with a letter or digit and no tag key may also be a field of its point
-    (the page's naming restrictions): a write that breaks them fails the action."""
+    tag key must start with a letter or digit and no tag name of a table may be a field name of
+    it (the page's naming restrictions): a write that breaks them fails the action."""
 
     def __init__(
         self,
@@ -535,13 +535,20 @@ def validate_ownership(
 
 
 def _check_v3_names(columns: Any) -> None:
+    """InfluxDB 3's naming rules, as the page gives them: table names and tag keys start with a
+    letter or digit, and a tag name of a table is never a field name of it (within this
+    write: the points of one table share their columns)."""
+    tables: dict[str, tuple[set[str], set[str]]] = {}
     for names in columns:
         table, tags, fields = names
         for what, name in (("table name", table), *(("tag key", tag) for tag in tags)):
             if not name[:1].isalnum():
                 raise InfluxDBActionError(f"{_FAILED}: InfluxDB V3: the {what} {_shown(name)} "
                                           "does not start with a letter or digit")  # fmt: skip
-        clash = set(tags).intersection(fields)
+        known_tags, known_fields = tables.setdefault(table, (set(), set()))
+        known_tags.update(tags)
+        known_fields.update(fields)
+        clash = known_tags & known_fields
         if clash:
-            raise InfluxDBActionError(f"{_FAILED}: InfluxDB V3: tag {_shown(min(clash))} is "
-                                      "also a field of the point")  # fmt: skip
+            raise InfluxDBActionError(f"{_FAILED}: InfluxDB V3: {_shown(min(clash))} is both a "
+                                      f"tag and a field of table {_shown(table)}")  # fmt: skip

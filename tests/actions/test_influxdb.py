@@ -137,6 +137,7 @@ def test_attributes_named_by_templates_are_not_fields() -> None:
 
 @pytest.mark.parametrize(("body", "error"), [
     (b'{"value": 1}', "no timestamp"),
+    (b'{"value": 1, "Timestamp": 1, "ts": 1, "time": 1}', "no timestamp"),  # no alias
     (b'{"value": 1, "timestamp": "2024-01-01"}', "is not an integer"),
     (b'{"value": 1, "timestamp": 1.5}', "is not an integer"),
     (b'{"timestamp": 1}', "no valid fields"),
@@ -590,7 +591,10 @@ def test_v2_needs_the_organization_and_v3_ignores_it(
     ({"tags": {"-t": "x"}}, b'{"timestamp": 1, "v": 1}',
      "InfluxDB V3: the tag key '-t' does not start with a letter or digit"),
     ({"tags": {"v": "x"}}, b'{"timestamp": 1, "v": 1}',
-     "InfluxDB V3: tag 'v' is also a field of the point"),
+     "InfluxDB V3: 'v' is both a tag and a field of table 'device_metrics'"),
+    ({"tags": {"kind": "@{k}"}},  # a tag of one point, a field of the next one
+     b'[{"timestamp": 1, "v": 1, "k": "a"}, {"timestamp": 2, "kind": 3}]',
+     "InfluxDB V3: 'kind' is both a tag and a field of table 'device_metrics'"),
 ])  # fmt: skip
 def test_v3_naming_restrictions(
     scripted: tuple[str, list[int], list[str]], action: dict[str, Any], body: bytes, error: str
