@@ -6,13 +6,15 @@ InfluxDB 2 or 3 endpoint.
   batching; every element must be an object). The measurement is `tableName`, the tags are
   `tags` (sorted by key, empty values left out), the fields every other attribute of the
   element, and the timestamp the element's integer `timestamp` in `timestampUnit` (default
-  `ms`). Attributes named by `tableName` or a tag value (`${room}`, `@{room}`) and `timestamp`
+  `ms`; one outside what InfluxDB stores, `TIMESTAMP_RANGE_NS`, fails). Attributes named by `tableName` or a tag value (`${room}`, `@{room}`) and `timestamp`
   are not fields. The error action writes the error document as one point, timestamped with
   the time the message was received when it has no `timestamp`.
 - **Values** (the page's conversion table): an integer is `42i` (`u` from 2^63 to 2^64-1,
   refused beyond), a float as is, booleans `t`/`f`, strings quoted, null left out, objects and
   arrays as compact JSON strings. Commas, equals signs and spaces are escaped in keys and tag
-  values, commas and spaces in the measurement.
+  values, commas and spaces in the measurement, and backslashes doubled in all of them (a
+  trailing one would escape the delimiter after it). A line break anywhere, or a measurement
+  starting with `_` or `#` (a comment line), fails the point.
 - **Per-element templates** `@{field}` (iot-substitution-templates.md#iot-array-payload-shorthand)
   name one attribute of the element (`@{room}`, `@{meta.sensor_id}`); they are accepted only in
   the InfluxDB action's `tableName` and tag values, at most one per value and never with `${...}`
@@ -21,7 +23,9 @@ InfluxDB 2 or 3 endpoint.
   empty string.
 
 The request is `{"service": "influxdb", "destinationArn", "databaseName", "organization",
-"precision", "lines": [...], "body": bytes, "batchConfig"}`; the delivered payload is the body.
+"precision", "lines": [...], "columns": [Columns...], "body": bytes, "batchConfig"}`; the
+delivered payload is the body. `validate_ownership` is AWS's endpoint ownership validation of
+an InfluxDB destination (for `TopicRuleDestinations.validate_influxdb`).
 """
 
 from __future__ import annotations
