@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import iotsql
+from iotsql import topic_rule_api
 from iotsql.actions.influxdb import InfluxDBActionError, InfluxDBDestination, InfluxDBSink
 from iotsql.actions.recording import RecordingSink
 
@@ -48,10 +49,15 @@ def lines(engine: iotsql.RulesEngine, topic: str, body: bytes, context: Any = No
 
 
 def test_the_rule_action_example() -> None:
-    engine = engine_with("SELECT * FROM 'devices/+/telemetry'", influx(
-        organization="my-org", timestampUnit="ms",
-        tags={"device_id": "${clientid()}", "location": "building-a"},
-    ))  # fmt: skip
+    """Examples, "InfluxDB rule action": the documented CreateTopicRule request as it is."""
+    engine = iotsql.RulesEngine()
+    topic_rule_api.handle(engine, "CreateTopicRule", {"ruleName": "Influx", "topicRulePayload": {
+        "sql": "SELECT * FROM 'devices/+/telemetry'", "ruleDisabled": False,
+        "awsIotSqlVersion": "2016-03-23", "actions": [{"influxDB": {
+            "destinationArn": DESTINATION, "roleArn": ROLE, "organization": "my-org",
+            "databaseName": "sensor_data", "tableName": "device_metrics",
+            "tags": {"device_id": "${clientid()}", "location": "building-a"},
+            "timestampUnit": "ms"}}]}})  # fmt: skip
     body = (b'{"timestamp": 1700000000000, "temperature": 23.5, "humidity": 60.1, '
             b'"pressure": 1013.25, "battery_level": 87}')  # fmt: skip
     assert lines(engine, "devices/d/telemetry", body, {"clientid": "myDevice123"}) == [
@@ -607,3 +613,41 @@ def test_v3_naming_restrictions(
     engine.register_sink("influxDB", InfluxDBSink(InfluxDBDestination(url, "t", "V2")))
     engine.publish("t", body)  # V2 has no such rule: InfluxDB decides
     assert len(seen) == 1
+
+
+def test_the_client_batched_example_end_to_end_through_an_enabled_destination(
+    influx_endpoint: tuple[str, list[Any]],
+) -> None:
+    """The whole path: an InfluxDB destination (the page's CreateTopicRuleDestination), the
+    documented rule, a publish, and the write InfluxDB receives."""
+    url, seen = influx_endpoint
+    seen.clear()
+    engine = iotsql.RulesEngine(require_destinations=True)
+    made = topic_rule_api.handle(engine, "CreateTopicRuleDestination", {
+        "destinationConfiguration": {"influxDBConfiguration": {
+            "endpoint": "https://my-instance.timestream-influxdb.us-west-2.amazonaws.com:8086",
+            "influxDBVersion": "V2", "secretId": "my-influxdb-credentials"}}},
+    )["topicRuleDestination"]  # fmt: skip
+    action = influx(organization="my-org", timestampUnit="ns", tableName="@{measurement_type}",
+                    tags={"sensor_id": "@{sensor_id}", "location": "${topic(2)}"})  # fmt: skip
+    action["influxDB"]["destinationArn"] = made["arn"]
+    engine.create_topic_rule("Influx", {"sql": "SELECT * FROM 'devices/+/telemetry'",
+                                        "actions": [action]})  # fmt: skip
+    engine.register_sink("influxDB", InfluxDBSink({made["arn"]: InfluxDBDestination(url, "tok")}))
+    body = (
+        b'[{"measurement_type": "temperature", "sensor_id": "sensor-42", '
+        b'"timestamp": 1700000000000000000, "value": 23.5}, {"measurement_type": "humidity", '
+        b'"sensor_id": "sensor-42", "timestamp": 1700000001000000000, "value": 60.1}, '
+        b'{"measurement_type": "pressure", "sensor_id": "sensor-43", '
+        b'"timestamp": 1700000002000000000, "value": 1013.25}]'
+    )
+    assert engine.publish("devices/floor3/telemetry", body).failures == []
+    ((path, query, headers, written),) = seen
+    assert (path, query) == ("/api/v2/write", {"bucket": ["sensor_data"], "org": ["my-org"],
+                                               "precision": ["ns"]})  # fmt: skip
+    assert headers["Authorization"] == "Token tok"
+    assert written.decode().splitlines() == [
+        "temperature,location=floor3,sensor_id=sensor-42 value=23.5 1700000000000000000",
+        "humidity,location=floor3,sensor_id=sensor-42 value=60.1 1700000001000000000",
+        "pressure,location=floor3,sensor_id=sensor-43 value=1013.25 1700000002000000000",
+    ]
