@@ -55,9 +55,10 @@ __all__ = ["InfluxDBActionError", "InfluxDBDestination", "InfluxDBSink", "valida
 MAX_COLUMNS = 250
 _UNIT_MS = {"s": 1 / 1000, "ms": 1, "us": 1000, "ns": 1_000_000}
 _UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
-#: The timestamps InfluxDB stores, in nanoseconds (1677-09-21 to 2262-04-11): its line protocol
-#: reference's minimum and maximum.
-TIMESTAMP_RANGE_NS = (-9_223_372_036_854_775_806, 9_223_372_036_854_775_806)
+#: The latest timestamp InfluxDB stores, in nanoseconds (2262-04-11), and as far before 1970 the
+#: earliest (1677-09-21): its line protocol reference's maximum and minimum.
+MAX_TIMESTAMP_NS: Final = 9_223_372_036_854_775_806
+TIMESTAMP_RANGE_NS: Final = (-MAX_TIMESTAMP_NS, MAX_TIMESTAMP_NS)
 _ELEMENT = re.compile(r"@\{([^{}]*)\}")
 _FAILED = "Failed to write to InfluxDB"
 _INT64 = (-(2**63), 2**63 - 1)
