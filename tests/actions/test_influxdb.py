@@ -99,16 +99,26 @@ def test_per_element_templates_read_the_sql_output_not_the_published_payload() -
     assert lines(engine, "iot/one", one) == ["temperature,location=kitchen value=5i 7"]
 
 
+#: The client-batched example of influxdb-rule-action.md: three readings in one array.
+CLIENT_BATCHED_BODY = (
+    b'[{"measurement_type": "temperature", "sensor_id": "sensor-42", '
+    b'"timestamp": 1700000000000000000, "value": 23.5}, {"measurement_type": "humidity", '
+    b'"sensor_id": "sensor-42", "timestamp": 1700000001000000000, "value": 60.1}, '
+    b'{"measurement_type": "pressure", "sensor_id": "sensor-43", '
+    b'"timestamp": 1700000002000000000, "value": 1013.25}]'
+)
+
+
+def client_batched_action() -> dict[str, Any]:
+    """The client-batched example's action: per-element table and sensor tag, the topic's
+    location tag."""
+    return influx(organization="my-org", timestampUnit="ns", tableName="@{measurement_type}",
+                  tags={"sensor_id": "@{sensor_id}", "location": "${topic(2)}"})  # fmt: skip
+
+
 def test_the_client_batched_example_mixes_message_and_element_scope() -> None:
-    action = influx(organization="my-org", timestampUnit="ns", tableName="@{measurement_type}",
-                    tags={"sensor_id": "@{sensor_id}", "location": "${topic(2)}"})  # fmt: skip
-    body = (
-        b'[{"measurement_type": "temperature", "sensor_id": "sensor-42", '
-        b'"timestamp": 1700000000000000000, "value": 23.5}, {"measurement_type": "humidity", '
-        b'"sensor_id": "sensor-42", "timestamp": 1700000001000000000, "value": 60.1}, '
-        b'{"measurement_type": "pressure", "sensor_id": "sensor-43", '
-        b'"timestamp": 1700000002000000000, "value": 1013.25}]'
-    )
+    action = client_batched_action()
+    body = CLIENT_BATCHED_BODY
     engine = engine_with("SELECT * FROM 'devices/+/telemetry'", action)
     assert lines(engine, "devices/floor3/telemetry", body) == [
         "temperature,location=floor3,sensor_id=sensor-42 value=23.5 1700000000000000000",
@@ -628,19 +638,12 @@ def test_the_client_batched_example_end_to_end_through_an_enabled_destination(
             "endpoint": "https://my-instance.timestream-influxdb.us-west-2.amazonaws.com:8086",
             "influxDBVersion": "V2", "secretId": "my-influxdb-credentials"}}},
     )["topicRuleDestination"]  # fmt: skip
-    action = influx(organization="my-org", timestampUnit="ns", tableName="@{measurement_type}",
-                    tags={"sensor_id": "@{sensor_id}", "location": "${topic(2)}"})  # fmt: skip
+    action = client_batched_action()
     action["influxDB"]["destinationArn"] = made["arn"]
     engine.create_topic_rule("Influx", {"sql": "SELECT * FROM 'devices/+/telemetry'",
                                         "actions": [action]})  # fmt: skip
     engine.register_sink("influxDB", InfluxDBSink({made["arn"]: InfluxDBDestination(url, "tok")}))
-    body = (
-        b'[{"measurement_type": "temperature", "sensor_id": "sensor-42", '
-        b'"timestamp": 1700000000000000000, "value": 23.5}, {"measurement_type": "humidity", '
-        b'"sensor_id": "sensor-42", "timestamp": 1700000001000000000, "value": 60.1}, '
-        b'{"measurement_type": "pressure", "sensor_id": "sensor-43", '
-        b'"timestamp": 1700000002000000000, "value": 1013.25}]'
-    )
+    body = CLIENT_BATCHED_BODY
     assert engine.publish("devices/floor3/telemetry", body).failures == []
     ((path, query, headers, written),) = seen
     assert (path, query) == ("/api/v2/write", {"bucket": ["sensor_data"], "org": ["my-org"],
