@@ -796,6 +796,23 @@ def test_cloudwatch_metric_timestamp_defaults_to_the_message_time() -> None:
                      "Timestamp": "2023-11-14T22:13:20.123Z"}  # fmt: skip
 
 
+#: CloudWatch's StandardUnit, the units "supported by CloudWatch" that the action's metricUnit
+#: names (cloudwatch-metrics-rule-action.md; the MetricDatum Unit of the CloudWatch API).
+STANDARD_UNITS = (
+    "Seconds Microseconds Milliseconds Bytes Kilobytes Megabytes Gigabytes Terabytes Bits "
+    "Kilobits Megabits Gigabits Terabits Percent Count Bytes/Second Kilobytes/Second "
+    "Megabytes/Second Gigabytes/Second Terabytes/Second Bits/Second Kilobits/Second "
+    "Megabits/Second Gigabits/Second Terabits/Second Count/Second None"
+).split()
+
+
+@pytest.mark.parametrize("unit", STANDARD_UNITS)
+def test_cloudwatch_metric_takes_every_standard_unit(unit: str) -> None:
+    # (a catalogue that lost one unit refused its data points, and no test used that unit)
+    datum = args("cloudwatchMetric", {**METRIC, "metricUnit": unit}, {"a": 1})["MetricData"][0]
+    assert datum["Unit"] == unit
+
+
 @pytest.mark.parametrize(
     ("change", "error"),
     [({"metricValue": ""}, "'' is not a number"), ({"metricValue": "NaN"}, "not a number"),
