@@ -855,7 +855,8 @@ def test_cloudwatch_logs_batch_mode() -> None:
      ([{"timestamp": "1", "message": "m"}], "not a number of milliseconds")],
 )  # fmt: skip
 def test_cloudwatch_logs_batch_failures(output: Any, error: str) -> None:
-    with pytest.raises(ValueError, match=error):
+    # (the error action's errorMessage says which call failed, as each action's does)
+    with pytest.raises(ValueError, match=f"^Failed to put CloudWatch log events: .*{error}"):
         render("cloudwatchLogs", {**LOGS, "batchMode": True}, output)
 
 
