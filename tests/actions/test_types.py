@@ -580,6 +580,12 @@ def test_kinesis_partition_key_length(key: str) -> None:
         render("kinesis", {**KINESIS, "partitionKey": key}, {"a": 1})
 
 
+@pytest.mark.parametrize("key", ["k", "k" * 256])
+def test_kinesis_partition_key_of_1_or_256_characters_is_put(key: str) -> None:
+    # PutRecord's PartitionKey is 1 to 256 characters: both ends are kept.
+    assert args("kinesis", {**KINESIS, "partitionKey": key}, {"a": 1})["PartitionKey"] == key
+
+
 # ---- Firehose ----------------------------------------------------------------------------------
 
 FIREHOSE = {"deliveryStreamName": "my_firehose_stream", "roleArn": ROLE}
@@ -963,6 +969,12 @@ def test_timestream_timestamp_and_nulls() -> None:
 def test_timestream_failures(params: dict[str, Any], output: Any, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         render("timestream", params, output)
+
+
+def test_timestream_writes_100_measures_in_one_request() -> None:
+    # WriteRecords takes at most 100 records; an output of exactly 100 attributes is written.
+    records = args("timestream", TIMESTREAM, {str(i): i for i in range(100)})["Records"]
+    assert [r["MeasureName"] for r in records] == [str(i) for i in range(100)]
 
 
 # ---- IoT Analytics -----------------------------------------------------------------------------
