@@ -178,6 +178,22 @@ def test_the_error_document_of_an_http_message_says_client_id_n_a_in_upper_case(
     assert error.body["sourceIp"] == "198.51.100.7"
 
 
+def test_the_failed_resource_of_an_action_whose_template_failed_is_an_empty_string() -> None:
+    # The parameters that name the resource were never rendered (get_thing_shadow without a
+    # provider fails): the document keeps failedResource a string, as AWS's example has it.
+    engine = iotsql.RulesEngine()
+    queue = QUEUE + "${get_thing_shadow('t', 'arn:aws:iam::123456789012:role/r')}"
+    engine.create_topic_rule("Template", payload(
+        "SELECT * FROM 'err/#'", {"sqs": {"queueUrl": queue, "roleArn": ROLE}},
+        errorAction={"s3": {"roleArn": ROLE, "bucketName": "errors", "key": "k"}},
+    ))  # fmt: skip
+    engine.publish("err/dev", b"{}", {"clientid": "c"})
+    (error,) = engine.recorder["s3"].requests
+    (failure,) = error.body["failures"]
+    assert failure["failedAction"] == "SqsAction" and failure["failedResource"] == ""
+    assert failure["errorMessage"].startswith("ProviderError: get_thing_shadow() needs a provider")
+
+
 def test_the_error_document_has_no_source_ip_when_the_message_has_none() -> None:
     engine = _failing_engine()
     engine.publish("err/dev", b"{}", {"clientid": "c"})

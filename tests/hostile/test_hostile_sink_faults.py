@@ -228,6 +228,21 @@ def test_dead_letters_past_the_limit_spill_to_a_json_lines_file(tmp_path: Path) 
     assert (engine.spilled_dead_letters, engine.dropped_dead_letters) == (7, 0)
 
 
+def test_a_spilled_dead_letter_records_its_failures_and_its_error_actions(tmp_path: Path) -> None:
+    spill = tmp_path / "dead.jsonl"
+    engine = _failing_engine(Limits(max_dead_letters=1), dead_letter_file=spill)
+    engine.replace_topic_rule("R", {"sql": "SELECT * FROM 'in/#'", "actions": [SQS],
+                                    "errorAction": SQS})  # fmt: skip
+    engine.publish("in/x", b"{}")
+    engine.publish("in/x", b"{}")  # (the first letter leaves for the file)
+    (record,) = [json.loads(line) for line in spill.read_text().splitlines()]
+    assert record["failures"] == [{"ruleName": "R", "action": "sqs", "errorAction": False,
+                                   "error": "ConnectionError: down"}]  # fmt: skip
+    assert record["errorActionFailure"] == {"ruleName": "R", "action": "sqs",
+                                            "errorAction": True, "error": "ConnectionError: down"}
+    assert record["evaluationError"] is None
+
+
 def test_without_a_file_the_oldest_dead_letters_are_dropped_counted_and_warned() -> None:
     engine = _failing_engine(Limits(max_dead_letters=3))
     with pytest.warns(DeadLetterWarning, match="dead letters dropped"):
