@@ -804,12 +804,13 @@ def test_cloudwatch_metric_timestamp_defaults_to_the_message_time() -> None:
 
 #: CloudWatch's StandardUnit, the units "supported by CloudWatch" that the action's metricUnit
 #: names (cloudwatch-metrics-rule-action.md; the MetricDatum Unit of the CloudWatch API).
-STANDARD_UNITS = (
-    "Seconds Microseconds Milliseconds Bytes Kilobytes Megabytes Gigabytes Terabytes Bits "
-    "Kilobits Megabits Gigabits Terabits Percent Count Bytes/Second Kilobytes/Second "
-    "Megabytes/Second Gigabytes/Second Terabytes/Second Bits/Second Kilobits/Second "
-    "Megabits/Second Gigabits/Second Terabits/Second Count/Second None"
-).split()
+STANDARD_UNITS = [
+    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
+    "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
+    "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second",
+    "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second",
+    "Terabits/Second", "Count/Second", "None",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("unit", STANDARD_UNITS)

@@ -6,6 +6,7 @@ letters than memory should hold, HTTP actions pointed away from their confirmed 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import warnings
@@ -20,6 +21,7 @@ import iotsql
 from iotsql import DeadLetterWarning, Limits, RuleValidationError
 from iotsql.actions.base import ActionRequest
 from iotsql.actions.http import HttpActionError, HttpSink
+from iotsql.message import Context
 
 FAST = Limits(action_timeout=0.5)
 
@@ -238,9 +240,34 @@ def test_a_spilled_dead_letter_records_its_failures_and_its_error_actions(tmp_pa
     (record,) = [json.loads(line) for line in spill.read_text().splitlines()]
     assert record["failures"] == [{"ruleName": "R", "action": "sqs", "errorAction": False,
                                    "error": "ConnectionError: down"}]  # fmt: skip
-    assert record["errorActionFailure"] == {"ruleName": "R", "action": "sqs",
-                                            "errorAction": True, "error": "ConnectionError: down"}
+    assert record["errorActionFailure"] == {
+        "ruleName": "R",
+        "action": "sqs",
+        "errorAction": True,
+        "error": "ConnectionError: down",
+    }
     assert record["evaluationError"] is None
+
+
+def test_a_spilled_dead_letter_holds_what_rebuilds_its_message(tmp_path: Path) -> None:
+    # docs/engine.md: the record has "the message's body in base64 and its context", in the
+    # keys Context.of reads (the conformance format's), so the message can be published again.
+    spill = tmp_path / "dead.jsonl"
+    engine = _failing_engine(Limits(max_dead_letters=1), dead_letter_file=spill)
+    context = Context(clientid="c", principal="p", timestamp=1700000000123, accountid="210987654321",
+                      sourceip="192.0.2.1", traceid="t-1", protocol="mqtt",
+                      user_properties=(("k", "v"), ("k", "w")),
+                      mqtt_properties={"contentType": "application/json"})  # fmt: skip
+    engine.publish("in/x", b'{"n": 1}', context)
+    engine.publish("in/y", b"{}")  # (the first letter leaves for the file)
+    (record,) = [json.loads(line) for line in spill.read_text().splitlines()]
+    assert (record["ruleName"], record["topic"], record["message"]["topic"]) == (
+        "R",
+        "in/x",
+        "in/x",
+    )
+    assert base64.b64decode(record["message"]["base64Payload"]) == b'{"n": 1}'
+    assert Context.of(record["message"]["context"]) == context
 
 
 def test_without_a_file_the_oldest_dead_letters_are_dropped_counted_and_warned() -> None:
