@@ -17,6 +17,7 @@ from strategies import deep_json
 import iotsql
 from iotsql import LimitExceededError
 from iotsql.errors import EvaluationError, InvalidPayloadError, IotSqlError
+from iotsql.output import Output
 
 STAR = "SELECT * FROM 'a'"
 ATTR = "SELECT a FROM 'a'"
@@ -125,6 +126,18 @@ def test_deep_json_through_the_engine_is_a_rule_failure_at_worst(backend: str) -
         assert len(report.rules) == len(DEEP_SQL)
         for rule in report.rules:
             assert rule.error is None or "too deeply" in rule.error
+
+
+def test_an_output_too_deep_to_serialise_is_an_evaluation_error_saying_so() -> None:
+    # Past orjson's 255 levels the output goes to the pure-Python encoder; past the recursion
+    # limit, what the actions would receive cannot be written: a rule failure that says why.
+    doc: dict[str, object] = {}
+    node = doc
+    for _ in range(5_000):
+        node["a"] = {}
+        node = node["a"]  # type: ignore[assignment]
+    with pytest.raises(EvaluationError, match=r"^the output is nested too deeply to serialise$"):
+        Output(doc).to_bytes()
 
 
 def test_a_deep_python_object_payload_is_an_iotsql_error() -> None:
