@@ -113,6 +113,18 @@ def test_action_executions_per_publish_are_bounded() -> None:
     assert len(letter.requests) == 5 and len(engine.recorder["sqs"]) == 5
 
 
+def test_the_last_action_execution_the_budget_allows_may_be_a_republish() -> None:
+    # Two executions allowed, two made: the republish is the second (limits.md: only actions
+    # *past* max_actions_per_publish fail).
+    engine = iotsql.RulesEngine(limits=Limits(max_actions_per_publish=2))
+    republish = {"republish": {"topic": "elsewhere", "roleArn": SQS["sqs"]["roleArn"]}}
+    engine.create_topic_rule("Two", {"sql": "SELECT * FROM 'a'", "actions": [SQS, republish]})
+    report = engine.publish("a", b"{}")
+    assert [(a.action_type, a.ok) for a in report.rules[0].actions] == [
+        ("sqs", True), ("republish", True)]  # fmt: skip
+    assert engine.dead_letters == []
+
+
 # ---- one time budget per evaluation ----------------------------------------------------------
 
 SLOW = Limits(regex_timeout=0.2, evaluation_timeout=0.5)
