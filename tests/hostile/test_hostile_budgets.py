@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import iotsql
 from iotsql import LimitExceededError, Limits
+from iotsql.budget import start_budget, stop_budget, time_left
 from iotsql.errors import (
     BudgetExceededError,
     InvalidPayloadError,
@@ -128,6 +129,18 @@ def test_the_last_action_execution_the_budget_allows_may_be_a_republish() -> Non
 # ---- one time budget per evaluation ----------------------------------------------------------
 
 SLOW = Limits(regex_timeout=0.2, evaluation_timeout=0.5)
+
+
+def test_a_step_that_takes_a_time_out_is_refused_once_the_budget_is_spent() -> None:
+    # time_left never hands out a time-out <= 0: the regex package takes a negative one as
+    # none at all, so a regex started past the deadline would run unbounded.
+    token = start_budget(0.0)
+    try:
+        with pytest.raises(BudgetExceededError, match="evaluation time"):
+            time_left(1.0)
+    finally:
+        stop_budget(token)
+    assert time_left(1.0) == 1.0  # (outside a timed evaluation: the step's own cap)
 
 
 def test_thirty_hostile_regexes_share_one_budget() -> None:
