@@ -1178,6 +1178,21 @@ def test_requests_go_through_action_request_to_json() -> None:
         delivered, request = render(name, params, output, msg)
         action = ActionRequest("r", name, params, delivered, msg, msg.topic, request)
         assert json.loads(json.dumps(action.to_json()))["request"]["service"]
+        assert action.depth == 0  # (a request made outside a republish chain)
+
+
+def test_action_request_to_json_keeps_lists_and_writes_bytes_as_text_or_base64() -> None:
+    def request_json(name: str, params: Mapping[str, Any], output: Any) -> Any:
+        msg = message()
+        delivered, request = render(name, params, output, msg)
+        return ActionRequest("r", name, params, delivered, msg, msg.topic, request).to_json()
+
+    metric = request_json("cloudwatchMetric", METRIC, {"a": 1})["request"]["arguments"]
+    assert metric["MetricData"] == [{"MetricName": "IotMetric", "Value": 1.0, "Unit": "Count",
+                                     "Timestamp": "2016-03-01T08:35:14.000Z"}]  # fmt: skip
+    item = request_json("dynamoDB", DDB, b"\x00\xff")["request"]["arguments"]["Item"]
+    assert item["payload"] == {"B": {"base64": "AP8="}}  # bytes that are not UTF-8
+    assert request_json("s3", S3, {"a": 1})["request"]["arguments"]["Body"] == '{"a":1}'
 
 
 # ---- every AWS request is a valid boto3 call ---------------------------------------------------
