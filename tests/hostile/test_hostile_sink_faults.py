@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from cost import HANG_SECONDS, waits_at_most
-from hostile_support import S3_ERROR, SQS
+from hostile_support import S3_ERROR, SNS, SQS
 
 import iotsql
 from iotsql import DeadLetterWarning, Limits, RuleValidationError
@@ -105,6 +105,26 @@ def test_a_plain_sink_returning_a_coroutine_has_it_awaited() -> None:
         engine = _engine(limits, sqs=lambda request: deliver(request))
         assert engine.publish("in/x", b"{}").rules[0].actions[0].ok
     assert delivered == ["R", "R"]
+
+
+def test_a_coroutine_sink_may_publish_to_a_coroutine_sink_of_the_same_engine() -> None:
+    # The inner publish is made on the engine's own loop thread, so its coroutine sink cannot
+    # run on that loop (it would wait on itself): it gets a loop of its own, and is delivered.
+    delivered: list[Any] = []
+
+    async def inner(request: ActionRequest) -> None:
+        delivered.append(request.topic)
+
+    engine = _engine(sns=inner)
+
+    async def outer(request: ActionRequest) -> None:
+        delivered.append(engine.publish("inner", b"{}").rules[0].actions[0].ok)
+
+    engine.register_sink("sqs", outer)
+    engine.create_topic_rule("Inner", {"sql": "SELECT * FROM 'inner'", "actions": [SNS]})
+    with engine:
+        report = engine.publish("in/x", b"{}")
+    assert report.rules[0].actions[0].ok and delivered == ["inner", True]
 
 
 # ---- whatever a sink raises ------------------------------------------------------------------
