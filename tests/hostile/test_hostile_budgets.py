@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import iotsql
 from iotsql import LimitExceededError, Limits
+from iotsql.actions.base import ActionRequest
 from iotsql.budget import start_budget, stop_budget, time_left
 from iotsql.errors import (
     BudgetExceededError,
@@ -252,6 +253,26 @@ def test_templates_are_in_the_rules_budget() -> None:
     report = bounded(lambda: engine.publish("a", json.dumps({"s": "a" * 40})), 3.0)
     (action,) = report.rules[0].actions
     assert not action.ok and "evaluation time" in (action.error or "")
+
+
+def test_the_error_actions_templates_have_a_budget_of_their_own() -> None:
+    # The rule's budget may be what was spent, so its error action's templates get a fresh one
+    # (not none at all: 30 hostile regexes of 0.2 s each would take 6 s).
+    def down(request: ActionRequest) -> None:
+        raise ConnectionError("down")
+
+    engine = iotsql.RulesEngine(limits=SLOW, sinks={"sqs": down})
+    key = "".join(f"${{regexp_substr(s, '{CATASTROPHIC}')}}" for _ in range(30))
+    engine.create_topic_rule("E", {"sql": "SELECT regexp_substr(s, 'a') AS r FROM 'a'",
+                                   "actions": [SQS], "errorAction": {
+                                       "s3": {"bucketName": "b", "key": key, "roleArn": ROLE}}})  # fmt: skip
+    assert engine.rule("E").timed
+    report = bounded(lambda: engine.publish("a", json.dumps({"s": "a" * 40})), 3.0)
+    error_action = report.rules[0].error_action
+    assert error_action is not None and not error_action.ok
+    assert "evaluation time" in (error_action.error or "")
+    (letter,) = engine.dead_letters  # the failure is kept, with the error action's
+    assert letter.error_action_failure is error_action
 
 
 # ---- the size of what a statement builds ------------------------------------------------------
