@@ -135,6 +135,16 @@ class Unprintable(Exception):
         raise RuntimeError("no message for you")
 
 
+class _NamelessType(type):
+    @property
+    def __name__(cls) -> str:  # type: ignore[override]
+        raise RuntimeError("no name for you")
+
+
+class Nameless(Exception, metaclass=_NamelessType):
+    """An exception whose class name cannot be read (a hostile metaclass)."""
+
+
 @pytest.mark.parametrize(
     ("raised", "error"),
     [
@@ -144,6 +154,7 @@ class Unprintable(Exception):
             Unprintable(),
             "Unprintable: <its message could not be read: __str__ raised RuntimeError>",
         ),
+        (Nameless("down"), "Exception: down"),
     ],
 )
 @pytest.mark.parametrize("instant", [True, False])
