@@ -4,6 +4,7 @@ could not be delivered, and never waits for itself."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -34,6 +35,19 @@ def test_a_with_block_ends_the_sink_threads() -> None:
         assert sink_threads() - before  # the sink ran in a worker thread
     assert sink_threads() - before == set()
     assert delivered == [b'{"n":1}']
+
+
+def test_a_with_block_ends_and_closes_the_loop_of_coroutine_sinks() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def sink(request: ActionRequest) -> None:
+        loops.append(asyncio.get_running_loop())
+
+    with iotsql.RulesEngine(sinks={"sqs": sink}) as engine:
+        engine.create_topic_rule("R", RULE)
+        engine.publish("t/1", b'{"n": 1}')
+    (loop,) = loops
+    assert not loop.is_running() and loop.is_closed()  # (its resources released)
 
 
 def test_close_waits_for_the_publishes_in_progress() -> None:
