@@ -4,6 +4,7 @@ failing sinks, concurrency, limits and the short fuzz runs."""
 from __future__ import annotations
 
 import sys
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,3 +32,13 @@ def bounded(step: Callable[[], Any], seconds: float = BOUND_SECONDS) -> Any:
     process, which the load of the machine does not inflate: see tests/cost.py); returns its
     result. A step that waits for a hung sink is bounded with `cost.waits_at_most`."""
     return cpu_bounded(step, seconds)
+
+
+def peak_memory(step: Callable[[], Any]) -> tuple[Any, int]:
+    """The result of `step` and the peak memory it allocated (bytes, tracemalloc's)."""
+    tracemalloc.start()
+    try:
+        result = step()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

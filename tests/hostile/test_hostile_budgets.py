@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-import tracemalloc
 from typing import Any
 
 import pytest
 from cost import cpu_at_most
-from hostile_support import LAMBDA, S3_ERROR, SQS, bounded
+from hostile_support import LAMBDA, S3_ERROR, SQS, bounded, peak_memory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,16 +47,6 @@ def _ping_pong(engine: iotsql.RulesEngine, fan_out: int, error: Any = None) -> N
         if error is not None:
             payload["errorAction"] = error
         engine.create_topic_rule(source.title(), payload)
-
-
-def _peak(step: Any) -> tuple[Any, int]:
-    """The result of `step` and the peak memory it allocated (bytes)."""
-    tracemalloc.start()
-    try:
-        result = step()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 # ---- republish fan-out and action executions per publish -------------------------------------
@@ -289,7 +278,7 @@ def test_an_output_repeating_a_large_value_is_refused_before_it_is_made() -> Non
             rule.evaluate(BIG)
         return info.value
 
-    err, peak = _peak(lambda: bounded(evaluate, 2.0))
+    err, peak = peak_memory(lambda: bounded(evaluate, 2.0))
     assert err.limit == "output size (bytes)" and err.maximum == 128 * 1024
     assert peak < 20_000_000  # 600 MB of JSON (1.2 GB peak) without the bound
 
@@ -365,7 +354,7 @@ def test_conversions_and_functions_of_huge_values_are_undefined() -> None:
     for call in (f"cast([{many}] AS String)", f"sha256([{many}])", f"concat({many})",
                  f"concat([{many}], [1])", f"length(concat([{many}], 'x'))"):  # fmt: skip
         rule = iotsql.compile(f"SELECT {call} AS r FROM 'a'")
-        out, peak = _peak(lambda: rule.evaluate(BIG))  # noqa: B023
+        out, peak = peak_memory(lambda: rule.evaluate(BIG))  # noqa: B023
         assert out is not None and out.value == {}, call
         assert peak < 30_000_000, call
 
@@ -375,7 +364,7 @@ def test_transform_is_measured_before_it_copies() -> None:
     payload = {"arr": [{}] * 20_000, "o": {f"k{i}": 1 for i in range(2_000)}}
     rule = iotsql.compile("SELECT transform('enrichArray', o, arr) AS r FROM 'a'",
                           limits=Limits(max_payload_bytes=256 * 1024))  # fmt: skip
-    out, peak = _peak(lambda: bounded(lambda: rule.evaluate(payload), 2.0))
+    out, peak = peak_memory(lambda: bounded(lambda: rule.evaluate(payload), 2.0))
     assert out is not None and out.value == {} and peak < 20_000_000
 
 
@@ -399,7 +388,7 @@ def test_set_variables_and_templates_are_measured_before_they_are_made() -> None
     engine = iotsql.RulesEngine()
     engine.create_topic_rule("T", {"sql": "SELECT 1 AS one FROM 'a'", "actions": [
         {"s3": {"bucketName": "b", "key": "${s}" * 20, "roleArn": ROLE}}]})  # fmt: skip
-    report, peak = _peak(lambda: engine.publish("a", json.dumps(BIG)))
+    report, peak = peak_memory(lambda: engine.publish("a", json.dumps(BIG)))
     (action,) = report.rules[0].actions
     assert not action.ok and "output size (bytes)" in (action.error or "")
     assert peak < 20_000_000

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import resource
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cost import cpu_at_most
+from hostile_support import peak_memory
 
 import iotsql
 from iotsql import Limits, RuleValidationError
@@ -192,22 +192,14 @@ def test_files_are_read_without_allocating_the_file_limit(tmp_path: Path) -> Non
     # for any file; a chunk at a time allocates what the file holds.
     path = _write(tmp_path, "t.yaml", "Resources:" + RULE.format(sql="\"SELECT * FROM 'a'\""))
     iotsql.load_rules(path)  # imports and caches, once
-    tracemalloc.start()
-    try:
-        (rule,) = iotsql.load_rules(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    (rule,), peak = peak_memory(lambda: iotsql.load_rules(path))
     assert rule.sql == "SELECT * FROM 'a'"
     assert peak < 2_000_000, f"{peak:,} bytes"
     # A file over the limit is refused on its size, before any of it is read.
     big = _write(tmp_path, "big.yaml", "#" * (Limits().max_document_bytes + 1_000))
-    tracemalloc.start()
-    try:
-        _refused(big, "the file is larger than Limits.max_document_bytes")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    _, peak = peak_memory(
+        lambda: _refused(big, "the file is larger than Limits.max_document_bytes")
+    )
     assert peak < 2_000_000, f"{peak:,} bytes"
 
 
@@ -347,12 +339,7 @@ def test_terraform_functions_are_measured_before_they_make_their_value(
     # 4**20 strings ran for minutes and gigabytes).
     path = _write(tmp_path, "main.tf",
                   "locals {\n" + locals_ + "}\n" + TF_RULE.format(meta="", index="local.r"))  # fmt: skip
-    tracemalloc.start()
-    try:
-        _refused(path, "longer than Limits.max_document_bytes")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    _, peak = peak_memory(lambda: _refused(path, "longer than Limits.max_document_bytes"))
     # (the locals made before the one refused are kept: a list of 8 million items, 64 MB, and
     # the halves it was made of)
     assert peak < 160 << 20, f"{peak >> 20} MB allocated"
