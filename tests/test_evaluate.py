@@ -37,6 +37,18 @@ def test_output_bytes_are_compact_json() -> None:
     assert json.loads(out.to_bytes()) == out.value
 
 
+def test_outputs_compare_by_value_and_type() -> None:
+    """Two outputs are equal when their values are, with the same type (an Int 1 is not the
+    Decimal-born 1.0 of 2015-10-08); an output never equals its bare value, and is unhashable
+    as a mutable value is."""
+    one = evaluate("SELECT VALUE a FROM 't'", {"a": 1})
+    assert one == evaluate("SELECT VALUE b FROM 't'", {"b": 1})
+    assert one != evaluate("SELECT VALUE a FROM 't'", {"a": 1.0}, version="2015-10-08")
+    assert (one == 1) is False and (one != 1) is True
+    with pytest.raises(TypeError):
+        hash(one)
+
+
 def test_select_value_outputs() -> None:
     assert evaluate("SELECT VALUE color FROM 't'", {"color": "red"}).to_bytes() == b'"red"'
     assert evaluate("SELECT VALUE arr FROM 't'", {"arr": [1, 2]}).value == [1, 2]
