@@ -42,3 +42,13 @@ def peak_memory(step: Callable[[], Any]) -> tuple[Any, int]:
         return result, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def nested_object(depth: int) -> dict[str, Any]:
+    """{"a": {"a": ... {}}}, `depth` objects deep, built without recursion."""
+    doc: dict[str, Any] = {}
+    node = doc
+    for _ in range(depth - 1):
+        node["a"] = {}
+        node = node["a"]
+    return doc

@@ -11,7 +11,7 @@ import sys
 from decimal import Decimal
 
 import pytest
-from hostile_support import SQS, bounded
+from hostile_support import SQS, bounded, nested_object
 from strategies import deep_json
 
 import iotsql
@@ -131,21 +131,13 @@ def test_deep_json_through_the_engine_is_a_rule_failure_at_worst(backend: str) -
 def test_an_output_too_deep_to_serialise_is_an_evaluation_error_saying_so() -> None:
     # Past orjson's 255 levels the output goes to the pure-Python encoder; past the recursion
     # limit, what the actions would receive cannot be written: a rule failure that says why.
-    doc: dict[str, object] = {}
-    node = doc
-    for _ in range(5_000):
-        node["a"] = {}
-        node = node["a"]  # type: ignore[assignment]
+    doc = nested_object(5_001)
     with pytest.raises(EvaluationError, match=r"^the output is nested too deeply to serialise$"):
         Output(doc).to_bytes()
 
 
 def test_a_deep_python_object_payload_is_an_iotsql_error() -> None:
-    doc: dict[str, object] = {}
-    node = doc
-    for _ in range(5_000):
-        node["a"] = {}
-        node = node["a"]  # type: ignore[assignment]
+    doc = nested_object(5_001)
     with pytest.raises(IotSqlError, match="nested too deeply"):
         iotsql.compile(STAR).evaluate(doc)
     with pytest.raises(IotSqlError):
